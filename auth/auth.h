@@ -1,0 +1,75 @@
+/* auth/auth.h — the auth helper process and the network side's client of it.
+ *
+ * auth_helper_start() forks the helper before the network process drops
+ * privileges.  The helper keeps what PAM needs (root when started as root),
+ * reads AUTHP_REQ_LOGIN datagrams, runs each check in a short-lived worker
+ * process (at most cfg->auth_workers at once, the rest queued), so one slow
+ * PAM module never delays another login, and answers with
+ * AUTHP_RESP_LOGIN.  It checks, in order: the password (PAM service
+ * cfg->pam_service, or the yescrypt file cfg->passwd_file), PAM account
+ * management, then the VM's users/groups ACL.  PAM's own failure delay is
+ * disabled; the gateway delays failures itself, without blocking.
+ *
+ * The network side uses auth_client: submit a request with a callback, and
+ * the answer arrives through the libev loop. */
+#ifndef VMGATE_AUTH_H
+#define VMGATE_AUTH_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <ev.h>
+
+#include "auth/proto.h"
+#include "common/config.h"
+
+/* Fork the helper.  On success returns 0, sets *fd to the network side's end
+ * of the socketpair (non-blocking, close-on-exec) and *pid to the helper's
+ * pid.  The helper exits when the other end closes. */
+int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid);
+
+/* Run the helper loop on fd (used by auth_helper_start in the child; exposed
+ * for tests).  Returns when fd reaches EOF. */
+int auth_helper_main(const struct cfg *cfg, int fd);
+
+/* Check one request synchronously, in the calling process (what a worker
+ * does).  Exposed for unit tests with pam_wrapper. */
+enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req *req,
+                             char *detail, size_t detaillen);
+
+/* ---- network side ---- */
+struct auth_client;
+typedef void (*auth_cb)(void *ctx, const struct authp_login_resp *resp);
+
+struct auth_client *auth_client_new(struct ev_loop *loop, int fd);
+void auth_client_free(struct auth_client *ac);
+/* Submit a login request.  cb(ctx, resp) is called exactly once from the
+ * loop, unless auth_client_cancel(ac, ctx) is called first.  If the helper is
+ * gone, cb gets AUTHP_ERROR.  Returns 0, or -1 if the request could not be
+ * encoded (over-long field). */
+int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
+                       auth_cb cb, void *ctx);
+/* Forget every pending request whose ctx matches (the connection closed). */
+void auth_client_cancel(struct auth_client *ac, void *ctx);
+/* True while the helper is alive and answering. */
+bool auth_client_ok(const struct auth_client *ac);
+
+/* ---- password file (auth = file) ---- */
+/* Verify user/password against a passwd file of "user:$y$..." lines.
+ * Returns AUTHP_OK, AUTHP_BAD_PASSWORD, AUTHP_UNKNOWN_USER (after spending
+ * the same hashing time on a dummy hash), or AUTHP_ERROR (unreadable file). */
+enum authp_result auth_pwfile_check(const char *file, const char *user, const char *password,
+                                    char *detail, size_t detaillen);
+/* Set user's password in file (created 0600 if missing), atomically via a
+ * temporary file and rename.  Returns 0 or -1 with a message in err. */
+int auth_pwfile_set(const char *file, const char *user, const char *password,
+                    char *err, size_t errlen);
+
+/* ---- ACL ---- */
+/* True if user is listed in vm->users or is a member (primary or
+ * supplementary, via getpwnam/getgrnam) of one of vm->groups. */
+bool auth_acl_allows(const struct cfg_vm *vm, const char *user);
+
+/* `vmgate passwd FILE USER` */
+int auth_passwd_cmd(int argc, char **argv);
+
+#endif

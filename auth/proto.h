@@ -1,0 +1,68 @@
+/* auth/proto.h — the wire protocol between the network process and the
+ * privileged auth helper.
+ *
+ * Transport: an AF_UNIX SOCK_SEQPACKET socketpair, one message per datagram,
+ * so framing is the kernel's.  Every message starts with a fixed header:
+ *
+ *   u8  version   (AUTHP_VERSION; anything else is rejected)
+ *   u8  type      (enum authp_type)
+ *   u16 reserved  (0)
+ *   u32 id        (request id chosen by the network side, echoed back)
+ *
+ * followed by type-specific fields, all big-endian; strings are u16 length +
+ * bytes (no NUL on the wire, NUL bytes inside are rejected).  Every length is
+ * checked against the field's limit before anything is copied; trailing
+ * bytes are an error.  Encoders/decoders do no I/O. */
+#ifndef VMGATE_AUTH_PROTO_H
+#define VMGATE_AUTH_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTHP_VERSION     1
+#define AUTHP_MAX_MSG     2048
+#define AUTHP_USER_MAX    255
+#define AUTHP_PASS_MAX    1024
+#define AUTHP_VM_MAX      63
+#define AUTHP_RHOST_MAX   63
+#define AUTHP_DETAIL_MAX  127
+
+enum authp_type {
+    AUTHP_REQ_LOGIN = 1,   /* network -> helper: check user/password, then ACL for vm */
+    AUTHP_RESP_LOGIN = 2,  /* helper -> network */
+};
+
+enum authp_result {
+    AUTHP_OK = 0,
+    AUTHP_BAD_PASSWORD = 1,   /* user exists, password wrong */
+    AUTHP_UNKNOWN_USER = 2,
+    AUTHP_NOT_ALLOWED = 3,    /* credentials fine, user not in the VM's users/groups */
+    AUTHP_ACCOUNT = 4,        /* pam_acct_mgmt refused (expired, locked, must change) */
+    AUTHP_ERROR = 5,          /* helper-side failure (PAM misconfigured, overloaded) */
+};
+
+struct authp_login_req {
+    uint32_t id;
+    char vm[AUTHP_VM_MAX + 1];
+    char user[AUTHP_USER_MAX + 1];
+    char password[AUTHP_PASS_MAX + 1];
+    char rhost[AUTHP_RHOST_MAX + 1];     /* numeric source address */
+};
+
+struct authp_login_resp {
+    uint32_t id;
+    uint8_t result;                      /* enum authp_result */
+    char detail[AUTHP_DETAIL_MAX + 1];   /* for the log only, never sent to a viewer */
+};
+
+/* Encoders return the message length (<= cap) or -1 if a field is over its
+ * limit or cap is too small.  Decoders return 0, or -1 on any malformed
+ * input (short, long, wrong version/type, over-limit length, NUL inside). */
+int authp_encode_login_req(const struct authp_login_req *r, uint8_t *buf, size_t cap);
+int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *r);
+int authp_encode_login_resp(const struct authp_login_resp *r, uint8_t *buf, size_t cap);
+int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_resp *r);
+
+const char *authp_result_name(enum authp_result r);
+
+#endif

@@ -1,0 +1,98 @@
+/* common/config.h — the config model and its parser.
+ *
+ * The file format is the INI of DESIGN.md.  cfg_parse() reads the whole text
+ * (no I/O beyond what cfg_load() does), checks every line and every value,
+ * and either fills a struct cfg or returns -1 with "FILE:LINE: message" in
+ * err.  Every part of vmgate (daemon, auth helper, firewall CLI) reads the
+ * same struct; it is immutable once loaded. */
+#ifndef VMGATE_CONFIG_H
+#define VMGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_MAX_LINE      4096      /* longer lines are an error, never truncated */
+#define CFG_NAME_MAX      63        /* VM name */
+#define CFG_PATH_MAX      107       /* sun_path limit minus NUL */
+#define CFG_HOST_MAX      255
+#define CFG_DEFAULT_FILE  "/etc/vmgate/vmgate.conf"
+
+enum cfg_auth { CFG_AUTH_PAM = 0, CFG_AUTH_FILE };
+enum cfg_clip { CFG_CLIP_BOTH = 0, CFG_CLIP_TO_VM, CFG_CLIP_FROM_VM, CFG_CLIP_NONE };
+enum cfg_backend_kind { CFG_BE_NONE = 0, CFG_BE_UNIX, CFG_BE_TCP, CFG_BE_QMP };
+
+/* A backend address: unix:PATH, HOST:PORT ([v6]:PORT), or qmp:PATH. */
+struct cfg_backend {
+    enum cfg_backend_kind kind;
+    char path[CFG_PATH_MAX + 1];   /* unix / qmp */
+    char host[CFG_HOST_MAX + 1];   /* tcp: numeric address or "localhost" (no brackets) */
+    uint16_t port;                 /* tcp */
+};
+
+struct cfg_vm {
+    char name[CFG_NAME_MAX + 1];
+    int line;                      /* line of the [vm NAME] header */
+    struct cfg_backend vnc;
+    uint16_t vnc_port;             /* 0 = no VNC listener */
+    struct cfg_backend spice;
+    uint16_t spice_port;           /* 0 = no SPICE listener */
+    char qmp[CFG_PATH_MAX + 1];    /* "" = none */
+    char **users;  size_t n_users;
+    char **groups; size_t n_groups;
+    enum cfg_clip clipboard;
+    uint64_t clipboard_max;        /* bytes */
+};
+
+struct cfg_firewall {
+    bool present;                  /* a [firewall] section exists */
+    uint16_t protect_lo, protect_hi;
+    char **allow; size_t n_allow;  /* CIDR strings, validated */
+    unsigned ban_after;
+    uint64_t ban_window_ms;
+    uint64_t ban_time_ms;
+};
+
+struct cfg {
+    char *file;                    /* path it was read from */
+    /* [gateway] */
+    char address[64];              /* numeric IPv4/IPv6 listen address; "::" = dual stack */
+    char *cert, *key;
+    enum cfg_auth auth;
+    char pam_service[64];
+    char *passwd_file;
+    char user[64];                 /* "" = do not switch user */
+    uint64_t login_timeout_ms;
+    enum cfg_clip clipboard;
+    uint64_t clipboard_max;
+    unsigned max_unauth;           /* concurrent unauthenticated connections, global */
+    unsigned max_unauth_per_source;/* ... and per source address */
+    uint64_t fail_delay_ms;        /* delay before a failed login is answered */
+    unsigned auth_workers;         /* concurrent PAM/crypt workers in the auth helper */
+    struct cfg_firewall fw;
+    struct cfg_vm *vms; size_t n_vms;
+};
+
+/* Parse text (len bytes, need not be NUL-terminated) named fname in errors.
+ * On success returns 0 and fills *out (free with cfg_free).  On failure
+ * returns -1, *out is left empty, and err holds "FNAME:LINE: message". */
+int cfg_parse(const char *fname, const char *text, size_t len, struct cfg *out,
+              char *err, size_t errlen);
+/* Read and parse a file; a missing/unreadable file is "FILE: strerror". */
+int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen);
+void cfg_free(struct cfg *c);
+
+const struct cfg_vm *cfg_find_vm(const struct cfg *c, const char *name);
+/* Print the effective config and per-VM routes (vmgate check). */
+void cfg_print(const struct cfg *c, FILE *f);
+const char *cfg_clip_name(enum cfg_clip c);
+/* Format a backend as it would appear in the config ("unix:/p", "[::1]:5902"). */
+void cfg_backend_str(const struct cfg_backend *b, char *out, size_t outsz);
+
+/* Value parsers, also used by the CLIs.  All return 0 or -1. */
+int cfg_parse_duration_ms(const char *s, uint64_t *out);   /* "30", "30s", "10m", "2h", "1d", "500ms" */
+int cfg_parse_size(const char *s, uint64_t *out);          /* "256", "256K", "1M", "1G" */
+int cfg_parse_backend(const char *s, struct cfg_backend *out, char *why, size_t whylen);
+
+#endif

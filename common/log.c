@@ -1,0 +1,82 @@
+/* common/log.c — see log.h. */
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level g_level = LOG_LVL_INFO;
+static char g_tag[16] = "main";
+static int g_tty = -1;
+
+void log_set_level(enum log_level lvl) { g_level = lvl; }
+enum log_level log_get_level(void) { return g_level; }
+
+void log_set_tag(const char *tag)
+{
+    snprintf(g_tag, sizeof g_tag, "%s", tag);
+}
+
+static const char *const level_name[] = { "error", "warning", "info", "debug" };
+
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+{
+    if (lvl > g_level)
+        return;
+    if (g_tty < 0)
+        g_tty = isatty(STDERR_FILENO);
+    /* Build the whole line first so concurrent processes never interleave. */
+    char line[2048];
+    size_t off = 0;
+    if (g_tty) {
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        off += strftime(line, sizeof line, "%H:%M:%S ", &tm);
+    }
+    int n = snprintf(line + off, sizeof line - off, "vmgate[%ld] %s: %s: ",
+                     (long)getpid(), g_tag, level_name[lvl]);
+    if (n > 0)
+        off += (size_t)n < sizeof line - off ? (size_t)n : sizeof line - off - 1;
+    n = vsnprintf(line + off, sizeof line - off, fmt, ap);
+    if (n > 0)
+        off += (size_t)n < sizeof line - off ? (size_t)n : sizeof line - off - 1;
+    if (off >= sizeof line - 1)
+        off = sizeof line - 2;
+    line[off++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, off);
+    (void)w;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lvl, fmt, ap);
+    va_end(ap);
+}
+
+void log_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(LOG_LVL_ERR, fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+char *log_safe(char *out, size_t outsz, const char *s, size_t n)
+{
+    size_t i = 0;
+    if (outsz == 0)
+        return out;
+    for (; i < n && i + 1 < outsz && s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    out[i] = '\0';
+    return out;
+}
