@@ -1,0 +1,78 @@
+/* common/buf.c — see buf.h. */
+#include "common/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t cap)
+{
+    memset(b, 0, sizeof *b);
+    b->cap = cap;
+}
+
+void buf_free(struct buf *b)
+{
+    if (b->data) {
+        explicit_bzero(b->data, b->cap);
+        free(b->data);
+    }
+    b->data = NULL;
+    b->start = b->end = 0;
+}
+
+uint8_t *buf_tail(struct buf *b, size_t *avail)
+{
+    *avail = 0;
+    if (!b->data) {
+        b->data = malloc(b->cap);
+        if (!b->data)
+            return NULL;
+        b->start = b->end = 0;
+    }
+    if (b->end == b->cap && b->start > 0) {
+        size_t n = b->end - b->start;
+        memmove(b->data, b->data + b->start, n);
+        b->start = 0;
+        b->end = n;
+    }
+    if (b->end == b->cap)
+        return NULL;
+    *avail = b->cap - b->end;
+    return b->data + b->end;
+}
+
+void buf_produce(struct buf *b, size_t n) { b->end += n; }
+
+void buf_consume(struct buf *b, size_t n)
+{
+    b->start += n;
+    if (b->start == b->end)
+        b->start = b->end = 0;
+}
+
+int buf_put(struct buf *b, const void *p, size_t n)
+{
+    if (n > buf_room(b))
+        return -1;
+    size_t avail;
+    uint8_t *t = buf_tail(b, &avail);
+    if (!t || avail < n) {
+        /* room exists but not contiguous at the tail: compact fully */
+        if (!b->data)
+            return -1;
+        size_t len = b->end - b->start;
+        memmove(b->data, b->data + b->start, len);
+        b->start = 0;
+        b->end = len;
+        t = b->data + b->end;
+    }
+    memcpy(t, p, n);
+    b->end += n;
+    return 0;
+}
+
+void buf_trim(struct buf *b)
+{
+    if (b->data && b->start == b->end)
+        buf_free(b);
+}

@@ -1,0 +1,43 @@
+/* common/buf.h — a bounded byte buffer with lazy storage.
+ *
+ * Data lives in [data+start, data+end).  The storage is allocated on first
+ * use and released again by buf_trim() once the buffer is empty, so an idle
+ * session holds no buffer memory at all.  Capacity is fixed at init: a full
+ * buffer is the signal for backpressure (stop reading the side that fills
+ * it).  No function here does I/O. */
+#ifndef VMGATE_BUF_H
+#define VMGATE_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+    uint8_t *data;
+    size_t cap;      /* fixed capacity */
+    size_t start;    /* first unread byte */
+    size_t end;      /* one past the last byte */
+};
+
+void buf_init(struct buf *b, size_t cap);
+void buf_free(struct buf *b);
+static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
+static inline bool buf_empty(const struct buf *b) { return b->end == b->start; }
+static inline const uint8_t *buf_head(const struct buf *b) { return b->data + b->start; }
+/* Bytes that can still be appended (after compaction). */
+static inline size_t buf_room(const struct buf *b) { return b->cap - buf_len(b); }
+static inline bool buf_full(const struct buf *b) { return buf_room(b) == 0; }
+/* Make the tail writable: allocate storage if needed and move the data to
+ * the front when that frees room.  Returns a pointer to the free tail and
+ * its size in *avail, or NULL (with *avail 0) if the buffer is full or
+ * allocation failed. */
+uint8_t *buf_tail(struct buf *b, size_t *avail);
+/* Mark n bytes written at the tail / consumed at the head. */
+void buf_produce(struct buf *b, size_t n);
+void buf_consume(struct buf *b, size_t n);
+/* Append n bytes; returns 0, or -1 if they do not fit (nothing appended). */
+int buf_put(struct buf *b, const void *p, size_t n);
+/* Release the storage when empty (wiping it first). */
+void buf_trim(struct buf *b);
+
+#endif

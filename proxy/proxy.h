@@ -1,0 +1,55 @@
+/* proxy/proxy.h — viewer connections: the VeNCrypt front, the login, the
+ * backend connection to the VM, and the relay.
+ *
+ * The gateway owns the listeners and hands every accepted socket to
+ * proxy_accept().  From then on the connection is a state machine (enum
+ * conn_state in conn.c) driven by libev events on its two sockets; each
+ * connection's failure closes only that connection. */
+#ifndef VMGATE_PROXY_H
+#define VMGATE_PROXY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <ev.h>
+#include <openssl/ssl.h>
+
+#include "auth/auth.h"
+#include "common/config.h"
+
+struct conn;
+
+/* Optional hook: called for every failed login with the source address
+ * (the firewall's failure accounting will attach here). */
+typedef void (*proxy_fail_hook)(void *ctx, const char *rhost, enum authp_result why);
+
+struct proxy {
+    struct ev_loop *loop;
+    const struct cfg *cfg;
+    SSL_CTX *ssl_ctx;
+    struct auth_client *auth;
+    struct conn *conns;            /* every live connection */
+    unsigned n_conns;
+    unsigned n_unauth;             /* connections not yet relaying */
+    uint64_t next_id;
+    ev_tstamp cap_log_at;          /* rate limit for "too many" lines */
+    unsigned cap_suppressed;
+    proxy_fail_hook fail_hook;
+    void *fail_ctx;
+};
+
+void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
+                SSL_CTX *ssl_ctx, struct auth_client *auth);
+/* Take over an accepted, non-blocking socket fd for vm.  Enforces the
+ * unauthenticated-connection caps (closing fd with a log line when one
+ * bites) and starts the handshake. */
+void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
+                  const struct sockaddr *sa, socklen_t salen);
+/* Close every connection (shutdown). */
+void proxy_close_all(struct proxy *px, const char *why);
+/* Replace the TLS context used for new connections (certificate reload). */
+void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx);
+
+/* Format a socket address as "1.2.3.4" or "::1" (no port). */
+void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz);
+
+#endif
