@@ -23,4 +23,9 @@ int certs_cmd(int argc, char **argv);
 int certs_generate(const char *dir, const char *const *names, size_t n_names, int days,
                    int force, char *err, size_t errlen);
 
+/* SHA-256 fingerprint of the first certificate in a PEM file, as upper-case
+ * hex pairs joined by ':' ("AB:CD:..."; needs outlen >= 96).  Returns 0, or
+ * -1 with err set ("FILE: reason"). */
+int certs_fingerprint(const char *cert_file, char *out, size_t outlen, char *err, size_t errlen);
+
 #endif
