@@ -1,0 +1,107 @@
+/* auth/check.c — one login check, start to finish, in the calling process
+ * (a helper worker, or a unit test). */
+#include "auth/auth.h"
+#include "auth/auth_int.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A user name we are willing to hand to PAM or the password file: 1..255
+ * bytes, no control bytes (0x00-0x1f, 0x7f).  Anything else fails the same
+ * way an unknown user does. */
+static bool user_sane(const char *user)
+{
+    size_t n = strnlen(user, AUTHP_USER_MAX + 1);
+    if (n == 0 || n > AUTHP_USER_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)user[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* The source address as the network side formats it: numeric IPv4/IPv6,
+ * maybe with a %scope.  Anything else (it reaches PAM_RHOST and PAM's logs)
+ * is refused.  Empty is allowed (PAM_RHOST is then not set). */
+static bool rhost_sane(const char *rhost)
+{
+    size_t n = strnlen(rhost, AUTHP_RHOST_MAX + 1);
+    if (n > AUTHP_RHOST_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)rhost[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '.' || c == ':' || c == '%' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Checks, in order: the request's sanity, that the VM exists, the password
+ * (PAM with account management, or the password file), then the VM's ACL.
+ * Returns the first failure; detail (for the log only) says why. */
+enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req *req,
+                             char *detail, size_t detaillen)
+{
+    char dummy[8];
+    if (!detail || detaillen == 0) {
+        detail = dummy;
+        detaillen = sizeof dummy;
+    }
+    detail[0] = '\0';
+    if (!cfg || !req) {
+        snprintf(detail, detaillen, "no config or request");
+        return AUTHP_ERROR;
+    }
+    if (!user_sane(req->user)) {
+        snprintf(detail, detaillen, "invalid user name");
+        return AUTHP_UNKNOWN_USER;
+    }
+    if (!rhost_sane(req->rhost)) {
+        snprintf(detail, detaillen, "invalid source address");
+        return AUTHP_ERROR;
+    }
+    if (strnlen(req->password, sizeof req->password) > AUTHP_PASS_MAX) {
+        snprintf(detail, detaillen, "invalid password");
+        return AUTHP_BAD_PASSWORD;
+    }
+
+    char vmsafe[AUTHP_VM_MAX + 1];
+    log_safe(vmsafe, sizeof vmsafe, req->vm, strnlen(req->vm, sizeof req->vm));
+    const struct cfg_vm *vm = req->vm[0] ? cfg_find_vm(cfg, req->vm) : NULL;
+    if (!vm) {
+        snprintf(detail, detaillen, "no such vm");
+        return AUTHP_NOT_ALLOWED;
+    }
+
+    enum authp_result r;
+    switch (cfg->auth) {
+    case CFG_AUTH_PAM:
+        r = auth_pam_check(cfg->pam_service, req->user, req->password, req->rhost,
+                           detail, detaillen);
+        break;
+    case CFG_AUTH_FILE:
+        if (!cfg->passwd_file || !*cfg->passwd_file) {
+            snprintf(detail, detaillen, "auth = file but no passwd_file");
+            return AUTHP_ERROR;
+        }
+        r = auth_pwfile_check(cfg->passwd_file, req->user, req->password, detail, detaillen);
+        break;
+    default:
+        snprintf(detail, detaillen, "unknown auth method %d", (int)cfg->auth);
+        return AUTHP_ERROR;
+    }
+    if (r != AUTHP_OK)
+        return r;
+
+    if (!auth_acl_allows(vm, req->user)) {
+        char usafe[64];
+        log_safe(usafe, sizeof usafe, req->user, strlen(req->user));
+        snprintf(detail, detaillen, "user %s not in users/groups of vm %s", usafe, vmsafe);
+        return AUTHP_NOT_ALLOWED;
+    }
+    return AUTHP_OK;
+}

@@ -1,0 +1,427 @@
+/* auth/client.c — the network process's side of the auth helper socket.
+ *
+ * Requests are sent as single datagrams; if the socket is full they wait in
+ * a bounded outgoing queue drained by an EV_WRITE watcher.  Every request
+ * gets its own wire id (increasing), so answers are matched to the pending
+ * entry whatever id the caller chose; the caller's id is echoed back in the
+ * response it sees.  Callbacks run only from the loop, never from inside
+ * auth_client_submit: local failures (helper gone, queue full) are marked on
+ * the entry and delivered by a zero-delay ev_timer.
+ *
+ * Callbacks may call auth_client_submit, auth_client_cancel and even
+ * auth_client_free; every loop over the pending list therefore restarts
+ * from the head after a callback, and freeing is deferred while a callback
+ * is running. */
+#include "auth/auth.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define AC_OUTQ_MAX     256u   /* requests waiting for room in the socket */
+#define AC_RECV_BURST   64     /* answers read per wakeup */
+
+struct pend {
+    struct pend *prev, *next;
+    uint32_t wire_id, user_id;
+    auth_cb cb;
+    void *ctx;
+    uint8_t *msg;        /* encoded request while not yet sent (holds the password) */
+    size_t msglen;
+    bool ready;          /* resp is final: deliver from the defer timer */
+    struct authp_login_resp resp;
+};
+
+struct auth_client {
+    struct ev_loop *loop;
+    int fd;
+    ev_io rio, wio;
+    ev_timer defer;
+    struct pend *head, *tail;
+    unsigned n_unsent;
+    uint32_t next_id;
+    bool dead;
+    unsigned busy;       /* callbacks running */
+    bool freeing;        /* auth_client_free called from a callback */
+};
+
+static void pend_drop_msg(struct auth_client *ac, struct pend *p)
+{
+    if (p->msg) {
+        explicit_bzero(p->msg, p->msglen);
+        free(p->msg);
+        p->msg = NULL;
+        p->msglen = 0;
+        ac->n_unsent--;
+    }
+}
+
+static void pend_unlink(struct auth_client *ac, struct pend *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ac->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        ac->tail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+static void pend_free(struct auth_client *ac, struct pend *p)
+{
+    pend_unlink(ac, p);
+    pend_drop_msg(ac, p);
+    free(p);
+}
+
+static void arm_defer(struct auth_client *ac)
+{
+    if (!ev_is_active(&ac->defer)) {
+        ev_timer_set(&ac->defer, 0., 0.);
+        ev_timer_start(ac->loop, &ac->defer);
+    }
+}
+
+/* Answer p locally with AUTHP_ERROR why, from the defer timer. */
+static void pend_fail(struct auth_client *ac, struct pend *p, const char *why)
+{
+    pend_drop_msg(ac, p);
+    p->ready = true;
+    memset(&p->resp, 0, sizeof p->resp);
+    p->resp.id = p->user_id;
+    p->resp.result = AUTHP_ERROR;
+    snprintf(p->resp.detail, sizeof p->resp.detail, "%s", why);
+    arm_defer(ac);
+}
+
+/* The sent, not yet answered entry with this wire id, or NULL. */
+static struct pend *pend_find(struct auth_client *ac, uint32_t wire_id)
+{
+    struct pend *p = ac->head;
+    while (p && (p->ready || p->msg || p->wire_id != wire_id))
+        p = p->next;
+    return p;
+}
+
+enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2 };
+
+/* Receive one answer datagram: RA_ANSWER with *resp filled, RA_NONE when
+ * there is none right now, RA_SKIP for a malformed one, RA_GONE at EOF or on
+ * an error (*why says which).  A peer that died with requests unread first
+ * shows as ECONNRESET and only then gives up the answers it queued before
+ * dying: so that error is noted in *reset and reading goes on. */
+static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bool *reset,
+                       const char **why)
+{
+    uint8_t buf[AUTHP_MAX_MSG + 1];
+    for (;;) {
+        ssize_t n = recv(ac->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ECONNRESET && !*reset) {
+                *reset = true;
+                continue;
+            }
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && !*reset)
+                return RA_NONE;
+            *why = *reset ? "connection reset" : strerror(errno);
+            return RA_GONE;
+        }
+        if (n == 0) {
+            *why = *reset ? "connection reset" : "end of file";
+            return RA_GONE;
+        }
+        if (authp_decode_login_resp(buf, (size_t)n, resp) != 0) {
+            log_warn("malformed answer from the auth helper (%zd bytes), ignored", n);
+            return RA_SKIP;
+        }
+        return RA_ANSWER;
+    }
+}
+
+/* Keep an answer for delivery from the defer timer (the helper is going
+ * away and its socket is about to be closed). */
+static void pend_keep_answer(struct auth_client *ac, const struct authp_login_resp *resp)
+{
+    struct pend *p = pend_find(ac, resp->id);
+    if (p) {
+        p->resp = *resp;
+        p->resp.id = p->user_id;
+        p->ready = true;
+        arm_defer(ac);
+    }
+}
+
+/* The helper is gone (EOF, error): keep the answers it sent before dying,
+ * stop watching the socket, close it, and fail every other pending request.
+ * Everything is delivered from the defer timer, so this is safe to call
+ * from auth_client_submit. */
+static void helper_gone(struct auth_client *ac, const char *why)
+{
+    if (ac->dead)
+        return;
+    ac->dead = true;
+    /* drain what is still queued (bounded: the socket buffer is finite) */
+    bool reset = false;
+    const char *w2 = NULL;
+    struct authp_login_resp resp;
+    for (int i = 0; i < 4096; i++) {
+        int r = recv_answer(ac, &resp, &reset, &w2);
+        if (r == RA_ANSWER)
+            pend_keep_answer(ac, &resp);
+        else if (r != RA_SKIP)
+            break;
+    }
+    log_err("auth helper gone (%s); logins will fail", why);
+    ev_io_stop(ac->loop, &ac->rio);
+    ev_io_stop(ac->loop, &ac->wio);
+    if (ac->fd >= 0) {
+        close(ac->fd);
+        ac->fd = -1;
+    }
+    for (struct pend *p = ac->head; p; p = p->next)
+        if (!p->ready)
+            pend_fail(ac, p, "auth helper gone");
+}
+
+static void really_free(struct auth_client *ac)
+{
+    free(ac);
+}
+
+/* After a callback: true if the client was freed meanwhile (the caller must
+ * not touch it). */
+static bool after_callback(struct auth_client *ac)
+{
+    ac->busy--;
+    if (ac->freeing) {
+        if (ac->busy == 0)
+            really_free(ac);
+        return true;
+    }
+    return false;
+}
+
+/* Deliver entries whose answer is already known (local failures, answers
+ * drained when the helper went away). */
+static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct auth_client *ac = w->data;
+    for (;;) {
+        struct pend *p = ac->head;
+        while (p && !p->ready)
+            p = p->next;
+        if (!p)
+            break;
+        struct authp_login_resp resp = p->resp;
+        auth_cb cb = p->cb;
+        void *ctx = p->ctx;
+        pend_free(ac, p);
+        ac->busy++;
+        cb(ctx, &resp);
+        if (after_callback(ac))
+            return;
+    }
+}
+
+/* Send queued requests in order until the socket is full. */
+static void flush(struct auth_client *ac)
+{
+    for (struct pend *p = ac->head; p && !ac->dead;) {
+        if (!p->msg) {
+            p = p->next;
+            continue;
+        }
+        ssize_t n = send(ac->fd, p->msg, p->msglen, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                return;
+            helper_gone(ac, strerror(errno));
+            return;
+        }
+        pend_drop_msg(ac, p);
+        p = p->next;
+    }
+    if (ac->n_unsent == 0)
+        ev_io_stop(ac->loop, &ac->wio);
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    flush(w->data);
+}
+
+/* Read answers; each goes to the pending entry with its wire id, unless
+ * that entry was cancelled (the answer is then dropped). */
+static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct auth_client *ac = w->data;
+    for (int i = 0; i < AC_RECV_BURST && !ac->dead; i++) {
+        struct authp_login_resp resp;
+        bool reset = false;
+        const char *why = NULL;
+        int r = recv_answer(ac, &resp, &reset, &why);
+        if (r == RA_NONE)
+            return;
+        if (r == RA_SKIP)
+            continue;
+        if (r == RA_GONE || reset) {
+            /* helper_gone drains the answers still queued behind a reset */
+            if (r == RA_ANSWER)
+                pend_keep_answer(ac, &resp);
+            helper_gone(ac, why ? why : "connection reset");
+            return;
+        }
+        struct pend *p = pend_find(ac, resp.id);
+        if (!p) {
+            log_debug("answer to request %u nobody waits for, dropped", resp.id);
+            continue;
+        }
+        resp.id = p->user_id;
+        auth_cb cb = p->cb;
+        void *ctx = p->ctx;
+        pend_free(ac, p);
+        ac->busy++;
+        cb(ctx, &resp);
+        if (after_callback(ac))
+            return;
+    }
+}
+
+struct auth_client *auth_client_new(struct ev_loop *loop, int fd)
+{
+    if (!loop || fd < 0)
+        return NULL;
+    struct auth_client *ac = calloc(1, sizeof *ac);
+    if (!ac)
+        return NULL;
+    ac->loop = loop;
+    ac->fd = fd;
+    ac->next_id = 1;
+    ev_io_init(&ac->rio, read_cb, fd, EV_READ);
+    ev_io_init(&ac->wio, write_cb, fd, EV_WRITE);
+    ev_init(&ac->defer, defer_cb);
+    ac->rio.data = ac->wio.data = ac->defer.data = ac;
+    ev_io_start(loop, &ac->rio);
+    return ac;
+}
+
+/* Stops the watchers, closes the socket (the helper then exits), drops
+ * every pending request without calling it back. */
+void auth_client_free(struct auth_client *ac)
+{
+    if (!ac || ac->freeing)
+        return;
+    ev_io_stop(ac->loop, &ac->rio);
+    ev_io_stop(ac->loop, &ac->wio);
+    ev_timer_stop(ac->loop, &ac->defer);
+    while (ac->head)
+        pend_free(ac, ac->head);
+    if (ac->fd >= 0) {
+        close(ac->fd);
+        ac->fd = -1;
+    }
+    ac->dead = true;
+    if (ac->busy)
+        ac->freeing = true;   /* the running callback's loop frees it */
+    else
+        really_free(ac);
+}
+
+int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
+                       auth_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !req || !cb)
+        return -1;
+    struct authp_login_req wire = *req;
+    wire.id = ac->next_id;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_login_req(&wire, buf, sizeof buf);
+    explicit_bzero(&wire, sizeof wire);
+    if (n < 0)
+        return -1;
+    struct pend *p = calloc(1, sizeof *p);
+    if (!p) {
+        explicit_bzero(buf, (size_t)n);
+        return -1;
+    }
+    p->wire_id = ac->next_id++;
+    if (ac->next_id == 0)
+        ac->next_id = 1;
+    p->user_id = req->id;
+    p->cb = cb;
+    p->ctx = ctx;
+    p->prev = ac->tail;
+    if (ac->tail)
+        ac->tail->next = p;
+    else
+        ac->head = p;
+    ac->tail = p;
+
+    bool queue = false;
+    if (ac->dead) {
+        pend_fail(ac, p, "auth helper gone");
+    } else if (ac->n_unsent > 0) {
+        queue = true;     /* keep the order: others are waiting */
+    } else {
+        for (;;) {
+            ssize_t w = send(ac->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w >= 0)
+                break;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                queue = true;
+            else
+                helper_gone(ac, strerror(errno));
+            break;
+        }
+    }
+    if (queue) {
+        if (ac->n_unsent >= AC_OUTQ_MAX) {
+            pend_fail(ac, p, "auth queue full");
+        } else if (!(p->msg = malloc((size_t)n))) {
+            pend_fail(ac, p, "out of memory");
+        } else {
+            memcpy(p->msg, buf, (size_t)n);
+            p->msglen = (size_t)n;
+            ac->n_unsent++;
+            ev_io_start(ac->loop, &ac->wio);
+        }
+    }
+    explicit_bzero(buf, (size_t)n);
+    return 0;
+}
+
+void auth_client_cancel(struct auth_client *ac, void *ctx)
+{
+    if (!ac)
+        return;
+    for (struct pend *p = ac->head, *next; p; p = next) {
+        next = p->next;
+        if (p->ctx == ctx)
+            pend_free(ac, p);
+    }
+    if (ac->n_unsent == 0 && !ac->dead)
+        ev_io_stop(ac->loop, &ac->wio);
+}
+
+bool auth_client_ok(const struct auth_client *ac)
+{
+    return ac && !ac->dead;
+}

@@ -1,0 +1,505 @@
+/* auth/helper.c — the privileged auth helper process.
+ *
+ * One process, forked before the network process drops privileges, reads
+ * AUTHP_REQ_LOGIN datagrams from its end of a SOCK_SEQPACKET socketpair.
+ * Each request is checked in a short-lived worker process forked for it
+ * (at most cfg->auth_workers at once; the rest wait in a bounded FIFO), so
+ * a slow PAM module delays only its own login.  The worker answers on the
+ * same socket itself (datagrams are atomic, so answers never interleave)
+ * and exits 0 once it has.  The helper answers on its own only when no
+ * worker will: malformed request, queue full ("overloaded"), worker killed
+ * after the timeout ("timeout") or dead without answering.
+ *
+ * The helper loop is poll() on the socket and a SIGCHLD self-pipe.  It
+ * ends at EOF (the network process is gone), killing its workers. */
+#include "auth/auth.h"
+#include "auth/auth_int.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESP_MAX   (8 + 1 + 2 + AUTHP_DETAIL_MAX)   /* largest encoded response */
+#define OUTQ_MAX   512u                             /* helper's own answers waiting for room */
+#define RECV_BURST 64                               /* datagrams read per wakeup */
+
+static unsigned g_timeout_ms = AUTH_WORKER_TIMEOUT_MS;
+static unsigned g_queue_max = AUTH_QUEUE_MAX;
+
+void auth_helper_set_limits(unsigned timeout_ms, unsigned queue_max)
+{
+    if (timeout_ms)
+        g_timeout_ms = timeout_ms;
+    if (queue_max)
+        g_queue_max = queue_max;
+}
+
+struct worker {
+    pid_t pid;
+    uint32_t id;
+    uint64_t deadline;   /* CLOCK_MONOTONIC ms */
+    bool killed;         /* by us, after the deadline */
+};
+
+struct outmsg {
+    size_t len;
+    uint8_t buf[RESP_MAX];
+};
+
+struct helper {
+    const struct cfg *cfg;
+    int fd;
+    pid_t self;
+    struct worker *workers;
+    unsigned n_workers, max_workers;
+    struct authp_login_req *queue;   /* ring of waiting requests (hold passwords) */
+    unsigned qhead, qlen, qmax;
+    struct outmsg *outq;             /* ring of the helper's own answers */
+    unsigned ohead, olen;
+    bool eof;
+};
+
+/* Write end of the SIGCHLD self-pipe; -1 outside the helper. */
+static int g_sigchld_wfd = -1;
+static int g_sigchld_rfd = -1;
+
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    int e = errno;
+    if (g_sigchld_wfd >= 0) {
+        ssize_t w = write(g_sigchld_wfd, "c", 1);
+        (void)w;
+    }
+    errno = e;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Send what is queued in the helper's own answer ring, without blocking.
+ * A dead peer ends the helper (we will see EOF too). */
+static void outq_flush(struct helper *h)
+{
+    while (h->olen > 0) {
+        struct outmsg *m = &h->outq[h->ohead];
+        ssize_t n = send(h->fd, m->buf, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                return;
+            log_warn("cannot answer the network process: %s", strerror(errno));
+            h->olen = 0;
+            h->eof = true;
+            return;
+        }
+        h->ohead = (h->ohead + 1) % OUTQ_MAX;
+        h->olen--;
+    }
+}
+
+/* Answer request id with result/detail from the helper itself (not a
+ * worker).  Queued if the socket is full; dropped with a warning if even
+ * the queue is full (the network side then times the login out). */
+static void helper_answer(struct helper *h, uint32_t id, enum authp_result result,
+                          const char *detail)
+{
+    struct authp_login_resp resp = { .id = id, .result = (uint8_t)result };
+    snprintf(resp.detail, sizeof resp.detail, "%s", detail);
+    if (h->olen >= OUTQ_MAX) {
+        log_warn("answer queue full, dropping answer to request %u", id);
+        return;
+    }
+    struct outmsg *m = &h->outq[(h->ohead + h->olen) % OUTQ_MAX];
+    int n = authp_encode_login_resp(&resp, m->buf, sizeof m->buf);
+    if (n < 0) {
+        log_err("cannot encode answer to request %u", id);
+        return;
+    }
+    m->len = (size_t)n;
+    h->olen++;
+    outq_flush(h);
+}
+
+/* What a worker does: check, answer, exit.  Never returns.  It first drops
+ * what it inherited and does not need: the other requests' passwords, the
+ * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
+static void worker_run(struct helper *h, struct authp_login_req *req)
+{
+    (void)setpgid(0, 0);
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != h->self)
+        _exit(2);
+    signal(SIGCHLD, SIG_DFL);
+    if (g_sigchld_rfd >= 0)
+        close(g_sigchld_rfd);
+    if (g_sigchld_wfd >= 0)
+        close(g_sigchld_wfd);
+    g_sigchld_rfd = g_sigchld_wfd = -1;
+    explicit_bzero(h->queue, h->qmax * sizeof *h->queue);
+
+    struct authp_login_resp resp = { .id = req->id };
+    resp.result = (uint8_t)auth_check(h->cfg, req, resp.detail, sizeof resp.detail);
+    if (resp.result != AUTHP_OK || log_get_level() >= LOG_LVL_DEBUG) {
+        char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
+        log_safe(u, sizeof u, req->user, strlen(req->user));
+        log_safe(v, sizeof v, req->vm, strlen(req->vm));
+        log_safe(r, sizeof r, req->rhost, strlen(req->rhost));
+        if (resp.result == AUTHP_ERROR)
+            log_warn("request %u user %s vm %s from %s: %s (%s)", req->id, u, v, r,
+                     authp_result_name(resp.result), resp.detail);
+        else
+            log_debug("request %u user %s vm %s from %s: %s (%s)", req->id, u, v, r,
+                      authp_result_name(resp.result), resp.detail);
+    }
+    explicit_bzero(req, sizeof *req);
+
+    uint8_t buf[RESP_MAX];
+    int n = authp_encode_login_resp(&resp, buf, sizeof buf);
+    int rc = 1;
+    if (n > 0) {
+        for (;;) {
+            ssize_t w = send(h->fd, buf, (size_t)n, MSG_NOSIGNAL);   /* blocking */
+            if (w < 0 && errno == EINTR)
+                continue;
+            rc = w == n ? 0 : 1;
+            break;
+        }
+    }
+    _exit(rc);
+}
+
+/* Fork a worker for req (the caller wipes its copy afterwards). */
+static void spawn_worker(struct helper *h, struct authp_login_req *req)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_err("fork: %s", strerror(errno));
+        helper_answer(h, req->id, AUTHP_ERROR, "cannot fork worker");
+        return;
+    }
+    if (pid == 0)
+        worker_run(h, req);
+    (void)setpgid(pid, pid);   /* also done in the child: whichever runs first */
+    struct worker *w = &h->workers[h->n_workers++];
+    w->pid = pid;
+    w->id = req->id;
+    w->deadline = now_ms() + g_timeout_ms;
+    w->killed = false;
+}
+
+/* Start workers for queued requests while there is room. */
+static void dispatch(struct helper *h)
+{
+    while (h->qlen > 0 && h->n_workers < h->max_workers && !h->eof) {
+        struct authp_login_req *slot = &h->queue[h->qhead];
+        struct authp_login_req req = *slot;
+        explicit_bzero(slot, sizeof *slot);
+        h->qhead = (h->qhead + 1) % h->qmax;
+        h->qlen--;
+        spawn_worker(h, &req);
+        explicit_bzero(&req, sizeof req);
+    }
+}
+
+/* Reap finished workers (only our own pids: auth_helper_main may run in a
+ * process with other children).  A worker that did not exit 0 did not
+ * answer, so the helper does. */
+static void reap(struct helper *h)
+{
+    for (unsigned i = 0; i < h->n_workers;) {
+        struct worker *w = &h->workers[i];
+        int st;
+        pid_t r = waitpid(w->pid, &st, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            i++;
+            continue;
+        }
+        if (r == w->pid) {
+            if (w->killed) {
+                log_warn("request %u: worker %ld killed after %u ms", w->id, (long)w->pid,
+                         g_timeout_ms);
+                helper_answer(h, w->id, AUTHP_ERROR, "timeout");
+            } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                char why[64];
+                if (WIFSIGNALED(st))
+                    snprintf(why, sizeof why, "worker died (signal %d)", WTERMSIG(st));
+                else
+                    snprintf(why, sizeof why, "worker failed (exit %d)", WEXITSTATUS(st));
+                log_warn("request %u: %s", w->id, why);
+                helper_answer(h, w->id, AUTHP_ERROR, why);
+            }
+        }
+        /* reaped, or not our child any more (ECHILD): forget it */
+        h->workers[i] = h->workers[--h->n_workers];
+    }
+}
+
+/* Kill workers past their deadline; they are answered when reaped.  Returns
+ * the poll timeout until the next deadline (-1: none). */
+static int enforce_deadlines(struct helper *h)
+{
+    uint64_t now = now_ms();
+    int64_t next = -1;
+    for (unsigned i = 0; i < h->n_workers; i++) {
+        struct worker *w = &h->workers[i];
+        if (w->killed)
+            continue;
+        if (now >= w->deadline) {
+            kill(-w->pid, SIGKILL);
+            kill(w->pid, SIGKILL);
+            w->killed = true;
+            continue;
+        }
+        int64_t left = (int64_t)(w->deadline - now);
+        if (next < 0 || left < next)
+            next = left;
+    }
+    if (next > 60000)
+        next = 60000;
+    return (int)next;
+}
+
+/* Read every datagram waiting (up to RECV_BURST), decode, queue.  Sets
+ * h->eof when the network process is gone. */
+static void read_requests(struct helper *h)
+{
+    uint8_t buf[AUTHP_MAX_MSG + 1];
+    for (int i = 0; i < RECV_BURST && !h->eof; i++) {
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n = recvmsg(h->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                log_err("reading requests: %s", strerror(errno));
+                h->eof = true;
+            }
+            break;
+        }
+        if (n == 0) {
+            h->eof = true;
+            break;
+        }
+        struct authp_login_req req;
+        if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
+            authp_decode_login_req(buf, (size_t)n, &req) != 0) {
+            if (n >= 8 && buf[0] == AUTHP_VERSION) {
+                uint32_t id = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
+                              (uint32_t)buf[6] << 8 | buf[7];
+                log_warn("malformed request %u (%zd bytes)", id, n);
+                helper_answer(h, id, AUTHP_ERROR, "malformed request");
+            } else {
+                log_warn("malformed request (%zd bytes), ignored", n);
+            }
+            explicit_bzero(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
+            continue;
+        }
+        explicit_bzero(buf, (size_t)n);
+        if (h->qlen >= h->qmax) {
+            log_warn("request %u: queue full (%u waiting), answering overloaded", req.id,
+                     h->qlen);
+            helper_answer(h, req.id, AUTHP_ERROR, "overloaded");
+        } else {
+            h->queue[(h->qhead + h->qlen) % h->qmax] = req;
+            h->qlen++;
+        }
+        explicit_bzero(&req, sizeof req);
+    }
+}
+
+/* Kill and reap every worker (the helper is going away). */
+static void kill_workers(struct helper *h)
+{
+    for (unsigned i = 0; i < h->n_workers; i++) {
+        kill(-h->workers[i].pid, SIGKILL);
+        kill(h->workers[i].pid, SIGKILL);
+    }
+    for (unsigned i = 0; i < h->n_workers; i++) {
+        while (waitpid(h->workers[i].pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    h->n_workers = 0;
+}
+
+int auth_helper_main(const struct cfg *cfg, int fd)
+{
+    if (!cfg || fd < 0)
+        return -1;
+    struct helper h = {
+        .cfg = cfg,
+        .fd = fd,
+        .self = getpid(),
+        .max_workers = cfg->auth_workers ? cfg->auth_workers : AUTH_WORKERS_DEFAULT,
+        .qmax = g_queue_max,
+    };
+    if (h.max_workers > AUTH_WORKERS_MAX)
+        h.max_workers = AUTH_WORKERS_MAX;
+    h.workers = calloc(h.max_workers, sizeof *h.workers);
+    h.queue = calloc(h.qmax, sizeof *h.queue);
+    h.outq = calloc(OUTQ_MAX, sizeof *h.outq);
+    int pfd[2] = { -1, -1 };
+    int rc = -1;
+    struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP },
+                     old_chld, old_pipe;
+    sigemptyset(&sa.sa_mask);
+    bool have_sig = false;
+    if (!h.workers || !h.queue || !h.outq) {
+        log_err("out of memory");
+        goto out;
+    }
+    if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0) {
+        log_err("pipe: %s", strerror(errno));
+        goto out;
+    }
+    g_sigchld_rfd = pfd[0];
+    g_sigchld_wfd = pfd[1];
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigaction(SIGCHLD, &sa, &old_chld);
+    have_sig = true;
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_UNBLOCK, &chld, NULL);
+
+    log_debug("helper ready: %u workers, queue %u, timeout %u ms", h.max_workers, h.qmax,
+              g_timeout_ms);
+    for (;;) {
+        reap(&h);
+        dispatch(&h);
+        if (h.eof)
+            break;
+        int timeout = enforce_deadlines(&h);
+        struct pollfd p[2] = {
+            { .fd = fd, .events = (short)(POLLIN | (h.olen ? POLLOUT : 0)) },
+            { .fd = pfd[0], .events = POLLIN },
+        };
+        int n = poll(p, 2, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_err("poll: %s", strerror(errno));
+            goto out;
+        }
+        if (p[1].revents) {
+            char drain[64];
+            while (read(pfd[0], drain, sizeof drain) > 0)
+                ;
+        }
+        if (p[0].revents & POLLOUT)
+            outq_flush(&h);
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+            read_requests(&h);
+        if (p[0].revents & POLLNVAL) {
+            log_err("request socket closed under us");
+            goto out;
+        }
+    }
+    log_debug("network process gone, helper exits");
+    rc = 0;
+out:
+    kill_workers(&h);
+    if (have_sig) {
+        sigaction(SIGCHLD, &old_chld, NULL);
+        sigaction(SIGPIPE, &old_pipe, NULL);
+    }
+    g_sigchld_rfd = g_sigchld_wfd = -1;
+    if (pfd[0] >= 0)
+        close(pfd[0]);
+    if (pfd[1] >= 0)
+        close(pfd[1]);
+    if (h.queue)
+        explicit_bzero(h.queue, h.qmax * sizeof *h.queue);
+    free(h.queue);
+    free(h.workers);
+    free(h.outq);
+    return rc;
+}
+
+/* Child side of auth_helper_start: a clean signal state and no inherited
+ * descriptors except stdio and our socket, so the helper never keeps the
+ * network process's sockets (or another helper's socketpair) open. */
+static void helper_child_setup(int keep)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction dfl = { .sa_handler = SIG_DFL }, ign = { .sa_handler = SIG_IGN };
+    sigemptyset(&dfl.sa_mask);
+    sigemptyset(&ign.sa_mask);
+    static const int to_default[] = { SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCHLD };
+    for (size_t i = 0; i < sizeof to_default / sizeof to_default[0]; i++)
+        sigaction(to_default[i], &dfl, NULL);
+    /* the helper ends when the network process closes the socket, not on a
+     * terminal's ^C or a reload signal meant for the daemon */
+    sigaction(SIGINT, &ign, NULL);
+    sigaction(SIGHUP, &ign, NULL);
+    sigaction(SIGPIPE, &ign, NULL);
+
+    if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) < 0) {
+        for (int fd = 3; fd < keep; fd++)
+            close(fd);
+    }
+    if (close_range((unsigned)keep + 1, ~0u, 0) < 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = keep + 1; fd < (max > 0 ? max : 1024); fd++)
+            close((int)fd);
+    }
+}
+
+int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid)
+{
+    if (!cfg || !fd || !pid)
+        return -1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_err("auth helper: socketpair: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t p = fork();
+    if (p < 0) {
+        log_err("auth helper: fork: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (p == 0) {
+        close(sv[0]);
+        log_set_tag("auth");
+        helper_child_setup(sv[1]);
+        int rc = auth_helper_main(cfg, sv[1]);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(sv[1]);
+    int fl = fcntl(sv[0], F_GETFL);
+    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+        log_err("auth helper: fcntl: %s", strerror(errno));
+        close(sv[0]);
+        kill(p, SIGKILL);
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return -1;
+    }
+    *fd = sv[0];
+    *pid = p;
+    return 0;
+}

@@ -1,0 +1,225 @@
+/* auth/proto.c — encoder/decoder of the network <-> auth helper protocol.
+ *
+ * Layout (all integers big-endian, see proto.h for the header):
+ *
+ *   AUTHP_REQ_LOGIN   header, str vm, str user, str password, str rhost
+ *   AUTHP_RESP_LOGIN  header, u8 result, str detail
+ *
+ * where str is a u16 length followed by that many bytes (no NUL).  Nothing
+ * here does I/O; buffers that held a password are wiped by whoever owns them,
+ * and by us on every failure path. */
+#include "auth/proto.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#define HDR_LEN 8
+
+/* ---- writer ---- */
+
+struct wbuf {
+    uint8_t *p;
+    size_t cap, off;
+    bool bad;
+};
+
+static void w_u8(struct wbuf *w, uint8_t v)
+{
+    if (w->bad || w->cap - w->off < 1) {
+        w->bad = true;
+        return;
+    }
+    w->p[w->off++] = v;
+}
+
+static void w_u16(struct wbuf *w, uint16_t v)
+{
+    w_u8(w, (uint8_t)(v >> 8));
+    w_u8(w, (uint8_t)v);
+}
+
+static void w_u32(struct wbuf *w, uint32_t v)
+{
+    w_u16(w, (uint16_t)(v >> 16));
+    w_u16(w, (uint16_t)v);
+}
+
+/* Append a string field.  s is a char array of field_size bytes that must
+ * hold a NUL within its first limit+1 bytes; an unterminated or over-long
+ * field marks the whole message bad (the encoder then returns -1). */
+static void w_str(struct wbuf *w, const char *s, size_t field_size, size_t limit)
+{
+    size_t n = strnlen(s, field_size);
+    if (n >= field_size || n > limit || n > UINT16_MAX) {
+        w->bad = true;
+        return;
+    }
+    w_u16(w, (uint16_t)n);
+    if (w->bad || w->cap - w->off < n) {
+        w->bad = true;
+        return;
+    }
+    memcpy(w->p + w->off, s, n);
+    w->off += n;
+}
+
+static void w_hdr(struct wbuf *w, enum authp_type type, uint32_t id)
+{
+    w_u8(w, AUTHP_VERSION);
+    w_u8(w, (uint8_t)type);
+    w_u16(w, 0);
+    w_u32(w, id);
+}
+
+/* Finish an encoding: the length, or -1 after wiping what was written (it
+ * may hold part of a password). */
+static int w_finish(struct wbuf *w)
+{
+    if (w->bad || w->off > AUTHP_MAX_MSG) {
+        if (w->p && w->off)
+            explicit_bzero(w->p, w->off);
+        return -1;
+    }
+    return (int)w->off;
+}
+
+/* ---- reader ---- */
+
+struct rbuf {
+    const uint8_t *p;
+    size_t len, off;
+    bool bad;
+};
+
+static uint8_t r_u8(struct rbuf *r)
+{
+    if (r->bad || r->len - r->off < 1) {
+        r->bad = true;
+        return 0;
+    }
+    return r->p[r->off++];
+}
+
+static uint16_t r_u16(struct rbuf *r)
+{
+    uint16_t hi = r_u8(r);
+    uint16_t lo = r_u8(r);
+    return (uint16_t)(hi << 8 | lo);
+}
+
+static uint32_t r_u32(struct rbuf *r)
+{
+    uint32_t hi = r_u16(r);
+    uint32_t lo = r_u16(r);
+    return hi << 16 | lo;
+}
+
+/* Read a string field into out (limit+1 bytes).  The length is checked
+ * against limit and against the bytes left before anything is copied; a NUL
+ * byte inside the string is malformed. */
+static void r_str(struct rbuf *r, char *out, size_t limit)
+{
+    size_t n = r_u16(r);
+    if (r->bad || n > limit || n > r->len - r->off || memchr(r->p + r->off, 0, n)) {
+        r->bad = true;
+        return;
+    }
+    memcpy(out, r->p + r->off, n);
+    out[n] = '\0';
+    r->off += n;
+}
+
+/* Check the fixed header (size bounds, version, type, reserved) and return
+ * the id through *id. */
+static void r_hdr(struct rbuf *r, enum authp_type want, uint32_t *id)
+{
+    if (r->len < HDR_LEN || r->len > AUTHP_MAX_MSG) {
+        r->bad = true;
+        return;
+    }
+    uint8_t ver = r_u8(r);
+    uint8_t type = r_u8(r);
+    uint16_t reserved = r_u16(r);
+    *id = r_u32(r);
+    if (ver != AUTHP_VERSION || type != (uint8_t)want || reserved != 0)
+        r->bad = true;
+}
+
+/* ---- messages ---- */
+
+int authp_encode_login_req(const struct authp_login_req *q, uint8_t *buf, size_t cap)
+{
+    if (!q || !buf)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_LOGIN, q->id);
+    w_str(&w, q->vm, sizeof q->vm, AUTHP_VM_MAX);
+    w_str(&w, q->user, sizeof q->user, AUTHP_USER_MAX);
+    w_str(&w, q->password, sizeof q->password, AUTHP_PASS_MAX);
+    w_str(&w, q->rhost, sizeof q->rhost, AUTHP_RHOST_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *q)
+{
+    if (!q)
+        return -1;
+    memset(q, 0, sizeof *q);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_LOGIN, &q->id);
+    r_str(&r, q->vm, AUTHP_VM_MAX);
+    r_str(&r, q->user, AUTHP_USER_MAX);
+    r_str(&r, q->password, AUTHP_PASS_MAX);
+    r_str(&r, q->rhost, AUTHP_RHOST_MAX);
+    if (r.bad || r.off != r.len) {
+        explicit_bzero(q, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_encode_login_resp(const struct authp_login_resp *s, uint8_t *buf, size_t cap)
+{
+    if (!s || !buf || s->result > AUTHP_ERROR)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_RESP_LOGIN, s->id);
+    w_u8(&w, s->result);
+    w_str(&w, s->detail, sizeof s->detail, AUTHP_DETAIL_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_resp *s)
+{
+    if (!s)
+        return -1;
+    memset(s, 0, sizeof *s);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_RESP_LOGIN, &s->id);
+    s->result = r_u8(&r);
+    if (s->result > AUTHP_ERROR)
+        r.bad = true;
+    r_str(&r, s->detail, AUTHP_DETAIL_MAX);
+    if (r.bad || r.off != r.len) {
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    return 0;
+}
+
+const char *authp_result_name(enum authp_result r)
+{
+    switch (r) {
+    case AUTHP_OK:           return "ok";
+    case AUTHP_BAD_PASSWORD: return "bad password";
+    case AUTHP_UNKNOWN_USER: return "unknown user";
+    case AUTHP_NOT_ALLOWED:  return "not allowed";
+    case AUTHP_ACCOUNT:      return "account refused";
+    case AUTHP_ERROR:        return "error";
+    }
+    return "invalid result";
+}

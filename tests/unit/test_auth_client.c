@@ -1,0 +1,765 @@
+/* tests/unit/test_auth_client.c — the network side's auth client
+ * (auth/client.c) against a fake helper driven by the test, and the real
+ * helper (auth/helper.c) with the password file backend: concurrency,
+ * malformed requests, overload, timeouts, helper death and exit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "auth/auth_int.h"
+
+/* ---- recording callbacks ---- */
+
+struct rec {
+    int calls;
+    struct authp_login_resp resp;
+    int order;                      /* global call order */
+    struct auth_client *free_ac;    /* free this client from the callback */
+    struct auth_client *submit_ac;  /* submit a follow-up from the callback */
+    struct rec *follow;             /* ... with this ctx */
+    bool in_submit;                 /* set while the test is inside submit */
+};
+
+static int g_calls;
+static bool g_in_submit;
+
+static void rec_cb(void *ctx, const struct authp_login_resp *resp)
+{
+    struct rec *r = ctx;
+    /* callbacks never run from inside auth_client_submit */
+    assert_false(g_in_submit);
+    r->calls++;
+    r->resp = *resp;
+    r->order = ++g_calls;
+    if (r->free_ac) {
+        struct auth_client *ac = r->free_ac;
+        r->free_ac = NULL;
+        auth_client_free(ac);
+    }
+    if (r->submit_ac) {
+        struct authp_login_req q = { .id = 999 };
+        strcpy(q.vm, "dev0");
+        strcpy(q.user, "follow");
+        assert_int_equal(auth_client_submit(r->submit_ac, &q, rec_cb, r->follow), 0);
+        r->submit_ac = NULL;
+    }
+}
+
+static int submit(struct auth_client *ac, uint32_t id, const char *vm, const char *user,
+                  const char *pw, struct rec *r)
+{
+    struct authp_login_req q = { .id = id };
+    snprintf(q.vm, sizeof q.vm, "%s", vm);
+    snprintf(q.user, sizeof q.user, "%s", user);
+    snprintf(q.password, sizeof q.password, "%s", pw);
+    snprintf(q.rhost, sizeof q.rhost, "192.0.2.7");
+    g_in_submit = true;
+    int rc = auth_client_submit(ac, &q, rec_cb, r);
+    g_in_submit = false;
+    explicit_bzero(&q, sizeof q);
+    return rc;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run the loop until *count reaches want or timeout seconds pass. */
+static bool run_until(struct ev_loop *loop, const int *count, int want, double timeout)
+{
+    double end = now_s() + timeout;
+    while (*count < want && now_s() < end) {
+        ev_now_update(loop);
+        ev_run(loop, EVRUN_NOWAIT);
+        if (*count < want)
+            usleep(1000);
+    }
+    return *count >= want;
+}
+
+/* ---- fake helper: the test holds the other end of the socketpair ---- */
+
+struct fake {
+    struct ev_loop *loop;
+    struct auth_client *ac;
+    int peer;
+};
+
+static int fake_setup(void **state)
+{
+    struct fake *f = calloc(1, sizeof *f);
+    int sv[2];
+    if (!f || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        return -1;
+    f->loop = ev_loop_new(EVFLAG_AUTO);
+    f->ac = auth_client_new(f->loop, sv[0]);
+    f->peer = sv[1];
+    g_calls = 0;
+    *state = f;
+    return f->ac ? 0 : -1;
+}
+
+static int fake_teardown(void **state)
+{
+    struct fake *f = *state;
+    auth_client_free(f->ac);
+    if (f->peer >= 0)
+        close(f->peer);
+    ev_loop_destroy(f->loop);
+    free(f);
+    return 0;
+}
+
+/* Read one request on the peer end (waiting up to 1 s, running the loop so
+ * queued requests get flushed). */
+static int peer_read(struct fake *f, struct authp_login_req *q)
+{
+    uint8_t buf[AUTHP_MAX_MSG + 1];
+    for (int i = 0; i < 1000; i++) {
+        ssize_t n = recv(f->peer, buf, sizeof buf, 0);
+        if (n > 0)
+            return authp_decode_login_req(buf, (size_t)n, q);
+        if (n == 0)
+            return -1;
+        ev_run(f->loop, EVRUN_NOWAIT);
+        usleep(1000);
+    }
+    return -1;
+}
+
+static int peer_answer(struct fake *f, uint32_t id, enum authp_result r, const char *detail)
+{
+    struct authp_login_resp s = { .id = id, .result = (uint8_t)r };
+    snprintf(s.detail, sizeof s.detail, "%s", detail);
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_login_resp(&s, buf, sizeof buf);
+    assert_true(n > 0);
+    return send(f->peer, buf, (size_t)n, 0) == n ? 0 : -1;
+}
+
+static void test_fake_out_of_order(void **state)
+{
+    struct fake *f = *state;
+    struct rec r[3] = { 0 };
+    assert_int_equal(submit(f->ac, 100, "dev0", "alice", "pw-a", &r[0]), 0);
+    assert_int_equal(submit(f->ac, 200, "dev1", "bob", "pw-b", &r[1]), 0);
+    assert_int_equal(submit(f->ac, 100, "dev2", "carol", "pw-c", &r[2]), 0);  /* same caller id */
+    assert_true(auth_client_ok(f->ac));
+    struct authp_login_req q[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(peer_read(f, &q[i]), 0);
+    assert_string_equal(q[0].user, "alice");
+    assert_string_equal(q[0].password, "pw-a");
+    assert_string_equal(q[0].vm, "dev0");
+    assert_string_equal(q[0].rhost, "192.0.2.7");
+    assert_string_equal(q[1].user, "bob");
+    assert_string_equal(q[2].user, "carol");
+    /* wire ids are the client's own, distinct and increasing */
+    assert_true(q[0].id < q[1].id && q[1].id < q[2].id);
+    /* answer in reverse order */
+    assert_int_equal(peer_answer(f, q[2].id, AUTHP_BAD_PASSWORD, "c"), 0);
+    assert_int_equal(peer_answer(f, q[1].id, AUTHP_NOT_ALLOWED, "b"), 0);
+    assert_int_equal(peer_answer(f, q[0].id, AUTHP_OK, "a"), 0);
+    assert_true(run_until(f->loop, &g_calls, 3, 2.0));
+    assert_int_equal(r[0].calls, 1);
+    assert_int_equal(r[1].calls, 1);
+    assert_int_equal(r[2].calls, 1);
+    assert_int_equal(r[0].resp.id, 100);
+    assert_int_equal(r[0].resp.result, AUTHP_OK);
+    assert_string_equal(r[0].resp.detail, "a");
+    assert_int_equal(r[1].resp.id, 200);
+    assert_int_equal(r[1].resp.result, AUTHP_NOT_ALLOWED);
+    assert_int_equal(r[2].resp.id, 100);
+    assert_int_equal(r[2].resp.result, AUTHP_BAD_PASSWORD);
+    assert_int_equal(r[2].order, 1);
+    assert_int_equal(r[0].order, 3);
+    /* a second answer to the same id, an unknown id and garbage: dropped */
+    assert_int_equal(peer_answer(f, q[0].id, AUTHP_OK, "again"), 0);
+    assert_int_equal(peer_answer(f, 12345, AUTHP_OK, "unknown"), 0);
+    assert_int_equal(send(f->peer, "garbage", 7, 0), 7);
+    for (int i = 0; i < 20; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(g_calls, 3);
+    assert_true(auth_client_ok(f->ac));
+}
+
+static void test_fake_cancel(void **state)
+{
+    struct fake *f = *state;
+    struct rec a = { 0 }, b = { 0 };
+    assert_int_equal(submit(f->ac, 1, "dev0", "alice", "x", &a), 0);
+    assert_int_equal(submit(f->ac, 2, "dev0", "bob", "y", &b), 0);
+    assert_int_equal(submit(f->ac, 3, "dev0", "alice2", "z", &a), 0);
+    auth_client_cancel(f->ac, &a);
+    auth_client_cancel(f->ac, &a);         /* twice: harmless */
+    auth_client_cancel(f->ac, (void *)1);  /* nothing matches */
+    struct authp_login_req q[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(peer_read(f, &q[i]), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(peer_answer(f, q[i].id, AUTHP_OK, ""), 0);
+    assert_true(run_until(f->loop, &g_calls, 1, 2.0));
+    for (int i = 0; i < 20; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.resp.id, 2);
+}
+
+static void test_fake_helper_gone(void **state)
+{
+    struct fake *f = *state;
+    struct rec r[3] = { 0 };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(submit(f->ac, (uint32_t)i + 1, "dev0", "u", "p", &r[i]), 0);
+    struct authp_login_req q;
+    assert_int_equal(peer_read(f, &q), 0);
+    assert_int_equal(peer_answer(f, q.id, AUTHP_OK, ""), 0);
+    close(f->peer);
+    f->peer = -1;
+    assert_true(run_until(f->loop, &g_calls, 3, 2.0));
+    assert_false(auth_client_ok(f->ac));
+    assert_int_equal(r[0].resp.result, AUTHP_OK);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].resp.result, AUTHP_ERROR);
+        assert_int_equal(r[i].resp.id, (uint32_t)i + 1);
+        assert_string_equal(r[i].resp.detail, "auth helper gone");
+    }
+    /* later submits: answered AUTHP_ERROR, from the loop, not from submit */
+    struct rec late = { 0 };
+    assert_int_equal(submit(f->ac, 77, "dev0", "u", "p", &late), 0);
+    assert_int_equal(late.calls, 0);
+    assert_true(run_until(f->loop, &g_calls, 4, 2.0));
+    assert_int_equal(late.calls, 1);
+    assert_int_equal(late.resp.id, 77);
+    assert_int_equal(late.resp.result, AUTHP_ERROR);
+    /* cancel before the loop runs: never called */
+    struct rec cancelled = { 0 };
+    assert_int_equal(submit(f->ac, 78, "dev0", "u", "p", &cancelled), 0);
+    auth_client_cancel(f->ac, &cancelled);
+    for (int i = 0; i < 10; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(cancelled.calls, 0);
+}
+
+/* The peer does not read: requests pile up in the socket, then in the
+ * bounded queue, then are refused ("auth queue full").  Once the peer
+ * drains and answers, every request has had exactly one callback. */
+static void test_fake_backpressure(void **state)
+{
+    struct fake *f = *state;
+    enum { N = 3000 };
+    struct rec *r = calloc(N, sizeof *r);
+    assert_non_null(r);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(submit(f->ac, (uint32_t)i, "dev0", "user", "a password", &r[i]), 0);
+    assert_int_equal(g_calls, 0);
+    for (int i = 0; i < 5; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    int full = 0;
+    for (int i = 0; i < N; i++) {
+        if (r[i].calls) {
+            assert_int_equal(r[i].resp.result, AUTHP_ERROR);
+            assert_string_equal(r[i].resp.detail, "auth queue full");
+            full++;
+        }
+    }
+    assert_true(full > 0);
+    assert_true(full < N);
+    print_message("%d of %d refused with a full queue\n", full, N);
+
+    /* the peer drains and answers; answers it cannot send yet wait */
+    uint32_t *todo = calloc(N, sizeof *todo);
+    int ntodo = 0, answered = 0, received = 0;
+    double end = now_s() + 10;
+    while (g_calls < N && now_s() < end) {
+        uint8_t buf[AUTHP_MAX_MSG + 1];
+        ssize_t n;
+        while ((n = recv(f->peer, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+            struct authp_login_req q;
+            assert_int_equal(authp_decode_login_req(buf, (size_t)n, &q), 0);
+            todo[ntodo++] = q.id;
+            received++;
+        }
+        while (answered < ntodo && peer_answer(f, todo[answered], AUTHP_OK, "") == 0)
+            answered++;
+        ev_run(f->loop, EVRUN_NOWAIT);
+    }
+    assert_int_equal(g_calls, N);
+    assert_int_equal(received, N - full);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(r[i].calls, 1);
+    free(todo);
+    free(r);
+}
+
+/* Callbacks may free the client or submit again. */
+static void test_fake_reentrancy(void **state)
+{
+    struct fake *f = *state;
+    struct rec a = { 0 }, b = { 0 }, follow = { 0 };
+    a.submit_ac = f->ac;
+    a.follow = &follow;
+    assert_int_equal(submit(f->ac, 1, "dev0", "a", "x", &a), 0);
+    assert_int_equal(submit(f->ac, 2, "dev0", "b", "x", &b), 0);
+    struct authp_login_req q[3];
+    assert_int_equal(peer_read(f, &q[0]), 0);
+    assert_int_equal(peer_read(f, &q[1]), 0);
+    assert_int_equal(peer_answer(f, q[0].id, AUTHP_OK, ""), 0);
+    assert_true(run_until(f->loop, &g_calls, 1, 2.0));
+    /* a's callback submitted a follow-up */
+    assert_int_equal(peer_read(f, &q[2]), 0);
+    assert_string_equal(q[2].user, "follow");
+    /* b's callback frees the client while the follow-up's answer is in the
+     * same burst: the follow-up is never called back */
+    b.free_ac = f->ac;
+    assert_int_equal(peer_answer(f, q[1].id, AUTHP_OK, ""), 0);
+    assert_int_equal(peer_answer(f, q[2].id, AUTHP_OK, ""), 0);
+    assert_true(run_until(f->loop, &g_calls, 2, 2.0));
+    f->ac = NULL;
+    for (int i = 0; i < 10; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(follow.calls, 0);
+    assert_int_equal(g_calls, 2);
+}
+
+/* Free from a deferred-failure callback too. */
+static void test_fake_free_in_deferred(void **state)
+{
+    struct fake *f = *state;
+    close(f->peer);
+    f->peer = -1;
+    struct rec a = { 0 }, b = { 0 };
+    assert_int_equal(submit(f->ac, 1, "dev0", "a", "x", &a), 0);
+    assert_int_equal(submit(f->ac, 2, "dev0", "b", "x", &b), 0);
+    a.free_ac = f->ac;
+    f->ac = NULL;
+    assert_true(run_until(f->loop, &g_calls, 1, 2.0));
+    for (int i = 0; i < 10; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 0);
+}
+
+static void test_fake_bad_args(void **state)
+{
+    struct fake *f = *state;
+    struct authp_login_req q = { .id = 1 };
+    memset(q.user, 'u', sizeof q.user);   /* unterminated: cannot be encoded */
+    struct rec r = { 0 };
+    assert_int_equal(auth_client_submit(f->ac, &q, rec_cb, &r), -1);
+    q.user[0] = '\0';
+    assert_int_equal(auth_client_submit(f->ac, &q, NULL, &r), -1);
+    assert_int_equal(auth_client_submit(NULL, &q, rec_cb, &r), -1);
+    assert_int_equal(auth_client_submit(f->ac, NULL, rec_cb, &r), -1);
+    for (int i = 0; i < 5; i++)
+        ev_run(f->loop, EVRUN_NOWAIT);
+    assert_int_equal(r.calls, 0);
+    assert_null(auth_client_new(f->loop, -1));
+    assert_false(auth_client_ok(NULL));
+    auth_client_free(NULL);
+    auth_client_cancel(NULL, NULL);
+}
+
+/* ---- the real helper, password file backend ---- */
+
+static char g_dir[256], g_pwfile[300], g_fifo[300];
+static char *g_users[] = { "alice", "carol" };
+static struct cfg_vm g_vm;
+static struct cfg g_cfg;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *t = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/vmgate-authc-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(g_dir))
+        return -1;
+    snprintf(g_pwfile, sizeof g_pwfile, "%s/passwd", g_dir);
+    snprintf(g_fifo, sizeof g_fifo, "%s/fifo", g_dir);
+    char err[256];
+    if (auth_pwfile_set(g_pwfile, "alice", "alice-pw", err, sizeof err) < 0 ||
+        auth_pwfile_set(g_pwfile, "bob", "bob-pw", err, sizeof err) < 0 ||
+        mkfifo(g_fifo, 0600) < 0)
+        return -1;
+    snprintf(g_vm.name, sizeof g_vm.name, "dev0");
+    g_vm.users = g_users;
+    g_vm.n_users = 2;
+    g_cfg.auth = CFG_AUTH_FILE;
+    g_cfg.passwd_file = g_pwfile;
+    g_cfg.auth_workers = 2;
+    g_cfg.vms = &g_vm;
+    g_cfg.n_vms = 1;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+struct real {
+    struct ev_loop *loop;
+    struct auth_client *ac;
+    int fd;
+    pid_t pid;
+};
+
+static void real_start(struct real *h)
+{
+    memset(h, 0, sizeof *h);
+    g_calls = 0;
+    assert_int_equal(auth_helper_start(&g_cfg, &h->fd, &h->pid), 0);
+    assert_true(fcntl(h->fd, F_GETFL) & O_NONBLOCK);
+    assert_true(fcntl(h->fd, F_GETFD) & FD_CLOEXEC);
+    h->loop = ev_loop_new(EVFLAG_AUTO);
+    h->ac = auth_client_new(h->loop, h->fd);
+    assert_non_null(h->ac);
+}
+
+/* Wait up to timeout s for pid to exit; returns its status or -1. */
+static int wait_exit(pid_t pid, double timeout)
+{
+    double end = now_s() + timeout;
+    int st;
+    while (now_s() < end) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        usleep(5000);
+    }
+    return -1;
+}
+
+/* Closing the client's socket ends the helper. */
+static void real_stop(struct real *h)
+{
+    auth_client_free(h->ac);
+    ev_loop_destroy(h->loop);
+    int st = wait_exit(h->pid, 5.0);
+    if (st == -1) {
+        kill(h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        fail_msg("helper did not exit after its socket closed");
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* Children of pid, from /proc. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) && n < max) {
+        char path[300], line[256];
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        while (fgets(line, sizeof line, f)) {
+            long pp;
+            if (sscanf(line, "PPid: %ld", &pp) == 1) {
+                if (pp == (long)pid)
+                    out[n++] = (pid_t)atol(de->d_name);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* True if pid exists and is not a zombie (a reparented zombie may wait
+ * long for a container's init to reap it). */
+static bool alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+static void test_helper_checks(void **state)
+{
+    (void)state;
+    struct real h;
+    real_start(&h);
+    struct rec r[7] = { 0 };
+    assert_int_equal(submit(h.ac, 10, "dev0", "alice", "alice-pw", &r[0]), 0);
+    assert_int_equal(submit(h.ac, 11, "dev0", "alice", "wrong", &r[1]), 0);
+    assert_int_equal(submit(h.ac, 12, "dev0", "mallory", "x", &r[2]), 0);
+    assert_int_equal(submit(h.ac, 13, "dev0", "bob", "bob-pw", &r[3]), 0);
+    assert_int_equal(submit(h.ac, 14, "nope", "alice", "alice-pw", &r[4]), 0);
+    assert_int_equal(submit(h.ac, 15, "dev0", "al\x01ice", "x", &r[5]), 0);
+    assert_int_equal(submit(h.ac, 16, "dev0", "alice", "alice-pw", &r[6]), 0);
+    assert_true(run_until(h.loop, &g_calls, 7, 10.0));
+    static const struct {
+        uint8_t result;
+        const char *detail;
+    } want[7] = {
+        { AUTHP_OK, "" },
+        { AUTHP_BAD_PASSWORD, "wrong password" },
+        { AUTHP_UNKNOWN_USER, "no such user" },
+        { AUTHP_NOT_ALLOWED, "user bob not in users/groups of vm dev0" },
+        { AUTHP_NOT_ALLOWED, "no such vm" },
+        { AUTHP_UNKNOWN_USER, "invalid user name" },
+        { AUTHP_OK, "" },
+    };
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].resp.id, 10 + i);
+        if (r[i].resp.result != want[i].result || !strstr(r[i].resp.detail, want[i].detail))
+            fail_msg("request %d: %s (%s), wanted %s (%s)", i,
+                     authp_result_name(r[i].resp.result), r[i].resp.detail,
+                     authp_result_name(want[i].result), want[i].detail);
+    }
+    real_stop(&h);
+}
+
+/* Raw datagrams straight on the helper socket. */
+static int raw_answer(int fd, struct authp_login_resp *s, int timeout_ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    if (poll(&p, 1, timeout_ms) <= 0)
+        return -1;
+    uint8_t buf[AUTHP_MAX_MSG + 1];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+        return -1;
+    return authp_decode_login_resp(buf, (size_t)n, s);
+}
+
+static void test_helper_malformed(void **state)
+{
+    (void)state;
+    int fd;
+    pid_t pid;
+    assert_int_equal(auth_helper_start(&g_cfg, &fd, &pid), 0);
+    struct authp_login_resp s;
+    /* readable header, bad body: answered with the id */
+    uint8_t bad[] = { AUTHP_VERSION, AUTHP_REQ_LOGIN, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0, 9 };
+    assert_int_equal(send(fd, bad, sizeof bad, 0), (ssize_t)sizeof bad);
+    assert_int_equal(raw_answer(fd, &s, 2000), 0);
+    assert_int_equal(s.id, 0xdeadbeefu);
+    assert_int_equal(s.result, AUTHP_ERROR);
+    assert_string_equal(s.detail, "malformed request");
+    /* wrong type with a readable header: also answered */
+    uint8_t wrongtype[] = { AUTHP_VERSION, AUTHP_RESP_LOGIN, 0, 0, 0, 0, 0, 5, 0, 0, 0 };
+    assert_int_equal(send(fd, wrongtype, sizeof wrongtype, 0), (ssize_t)sizeof wrongtype);
+    assert_int_equal(raw_answer(fd, &s, 2000), 0);
+    assert_int_equal(s.id, 5);
+    /* no readable header: ignored */
+    assert_int_equal(send(fd, "xy", 2, 0), 2);
+    uint8_t v9[12] = { 9, 1, 0, 0, 0, 0, 0, 6 };
+    assert_int_equal(send(fd, v9, sizeof v9, 0), (ssize_t)sizeof v9);
+    /* an over-long datagram: answered if its header is readable */
+    static uint8_t big[AUTHP_MAX_MSG + 100] = { AUTHP_VERSION, AUTHP_REQ_LOGIN, 0, 0, 0, 0, 0, 7 };
+    assert_int_equal(send(fd, big, sizeof big, 0), (ssize_t)sizeof big);
+    assert_int_equal(raw_answer(fd, &s, 2000), 0);
+    assert_int_equal(s.id, 7);
+    assert_int_equal(s.result, AUTHP_ERROR);
+    /* and the helper still works */
+    struct authp_login_req q = { .id = 8 };
+    strcpy(q.vm, "dev0");
+    strcpy(q.user, "alice");
+    strcpy(q.password, "alice-pw");
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_login_req(&q, buf, sizeof buf);
+    assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+    assert_int_equal(raw_answer(fd, &s, 5000), 0);
+    assert_int_equal(s.id, 8);
+    assert_int_equal(s.result, AUTHP_OK);
+    close(fd);
+    int st = wait_exit(pid, 5.0);
+    assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A worker stuck (here: opening a FIFO nobody writes) is killed after the
+ * timeout and its request answered "timeout"; the others go on. */
+static void test_helper_timeout(void **state)
+{
+    (void)state;
+    struct cfg saved = g_cfg;
+    g_cfg.passwd_file = g_fifo;
+    auth_helper_set_limits(400, 0);
+    struct real h;
+    real_start(&h);
+    g_cfg = saved;
+    struct rec r = { 0 };
+    double t0 = now_s();
+    assert_int_equal(submit(h.ac, 42, "dev0", "alice", "alice-pw", &r), 0);
+    assert_true(run_until(h.loop, &g_calls, 1, 10.0));
+    double took = now_s() - t0;
+    assert_int_equal(r.resp.id, 42);
+    assert_int_equal(r.resp.result, AUTHP_ERROR);
+    assert_string_equal(r.resp.detail, "timeout");
+    assert_true(took >= 0.35);
+    assert_true(took < 5.0);
+    real_stop(&h);
+    auth_helper_set_limits(AUTH_WORKER_TIMEOUT_MS, 0);
+}
+
+/* With every worker stuck and the queue full, more requests are answered
+ * "overloaded" at once; closing the socket still ends the helper at once,
+ * killing the stuck workers. */
+static void test_helper_overload_and_exit(void **state)
+{
+    (void)state;
+    struct cfg saved = g_cfg;
+    g_cfg.passwd_file = g_fifo;
+    g_cfg.auth_workers = 1;
+    auth_helper_set_limits(60000, 2);
+    struct real h;
+    real_start(&h);
+    g_cfg = saved;
+    auth_helper_set_limits(AUTH_WORKER_TIMEOUT_MS, AUTH_QUEUE_MAX);
+    struct rec r[5] = { 0 };
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(submit(h.ac, (uint32_t)i, "dev0", "alice", "alice-pw", &r[i]), 0);
+        /* let the helper take them one by one, so which ones overflow is known */
+        double end = now_s() + 0.05;
+        while (now_s() < end)
+            ev_run(h.loop, EVRUN_NOWAIT);
+    }
+    assert_true(run_until(h.loop, &g_calls, 2, 5.0));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(r[i].calls, 0);
+    for (int i = 3; i < 5; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].resp.result, AUTHP_ERROR);
+        assert_string_equal(r[i].resp.detail, "overloaded");
+    }
+    pid_t kids[8];
+    int nk = children_of(h.pid, kids, 8);
+    assert_int_equal(nk, 1);   /* one worker, stuck */
+    double t0 = now_s();
+    real_stop(&h);
+    assert_true(now_s() - t0 < 3.0);
+    /* the stuck worker was killed and reaped */
+    assert_false(alive(kids[0]));
+}
+
+/* The helper dies with requests in flight: every pending callback gets
+ * AUTHP_ERROR, and so does every later submit. */
+static void test_helper_death(void **state)
+{
+    (void)state;
+    struct cfg saved = g_cfg;
+    g_cfg.passwd_file = g_fifo;
+    struct real h;
+    real_start(&h);
+    g_cfg = saved;
+    struct rec r[3] = { 0 };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(submit(h.ac, (uint32_t)i + 1, "dev0", "alice", "alice-pw", &r[i]), 0);
+    for (int i = 0; i < 50; i++) {
+        ev_run(h.loop, EVRUN_NOWAIT);
+        usleep(2000);
+    }
+    assert_int_equal(g_calls, 0);
+    pid_t kids[8];
+    int nk = children_of(h.pid, kids, 8);
+    assert_int_equal(nk, 2);   /* auth_workers = 2, both stuck */
+    kill(h.pid, SIGKILL);
+    assert_true(run_until(h.loop, &g_calls, 3, 5.0));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].resp.id, (uint32_t)i + 1);
+        assert_int_equal(r[i].resp.result, AUTHP_ERROR);
+        assert_string_equal(r[i].resp.detail, "auth helper gone");
+    }
+    assert_false(auth_client_ok(h.ac));
+    struct rec late = { 0 };
+    assert_int_equal(submit(h.ac, 9, "dev0", "alice", "alice-pw", &late), 0);
+    assert_int_equal(late.calls, 0);
+    assert_true(run_until(h.loop, &g_calls, 4, 2.0));
+    assert_int_equal(late.resp.result, AUTHP_ERROR);
+    auth_client_free(h.ac);
+    ev_loop_destroy(h.loop);
+    assert_int_equal(waitpid(h.pid, NULL, 0), h.pid);
+    /* the workers died with their helper (PR_SET_PDEATHSIG) */
+    for (int i = 0; i < nk; i++) {
+        double end = now_s() + 2;
+        while (alive(kids[i]) && now_s() < end)
+            usleep(5000);
+        assert_false(alive(kids[i]));
+    }
+}
+
+/* Many more requests than workers, all answered. */
+static void test_helper_many(void **state)
+{
+    (void)state;
+    struct real h;
+    real_start(&h);
+    enum { N = 12 };
+    struct rec r[N] = { 0 };
+    for (int i = 0; i < N; i++)
+        assert_int_equal(submit(h.ac, 1000u + (uint32_t)i, "dev0", i % 2 ? "alice" : "carol",
+                                i % 2 ? "alice-pw" : "x", &r[i]), 0);
+    assert_true(run_until(h.loop, &g_calls, N, 20.0));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].resp.id, 1000u + (uint32_t)i);
+        assert_int_equal(r[i].resp.result, i % 2 ? AUTHP_OK : AUTHP_UNKNOWN_USER);
+    }
+    real_stop(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fake_out_of_order, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_fake_cancel, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_fake_helper_gone, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_fake_backpressure, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_fake_reentrancy, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_fake_free_in_deferred, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_fake_bad_args, fake_setup, fake_teardown),
+        cmocka_unit_test(test_helper_checks),
+        cmocka_unit_test(test_helper_malformed),
+        cmocka_unit_test(test_helper_timeout),
+        cmocka_unit_test(test_helper_overload_and_exit),
+        cmocka_unit_test(test_helper_death),
+        cmocka_unit_test(test_helper_many),
+    };
+    return cmocka_run_group_tests_name("auth_client", tests, group_setup, group_teardown);
+}

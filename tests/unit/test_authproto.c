@@ -1,0 +1,460 @@
+/* tests/unit/test_authproto.c — the auth helper wire protocol (auth/proto.c):
+ * round trips, and every way a message can be malformed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "auth/proto.h"
+
+/* A request with every field set. */
+static void sample_req(struct authp_login_req *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = 0x01020304;
+    strcpy(r->vm, "dev0");
+    strcpy(r->user, "alice");
+    strcpy(r->password, "correct horse battery staple");
+    strcpy(r->rhost, "2001:db8::1");
+}
+
+static int enc_req(const struct authp_login_req *r, uint8_t *buf)
+{
+    return authp_encode_login_req(r, buf, AUTHP_MAX_MSG);
+}
+
+/* Offsets into an encoded sample request: header 8, then str vm, user,
+ * password, rhost. */
+#define OFF_VM_LEN    8
+#define OFF_USER_LEN  (OFF_VM_LEN + 2 + 4)                 /* "dev0" */
+#define OFF_PASS_LEN  (OFF_USER_LEN + 2 + 5)               /* "alice" */
+#define OFF_RHOST_LEN (OFF_PASS_LEN + 2 + 28)              /* password */
+
+static void test_req_roundtrip(void **state)
+{
+    (void)state;
+    struct authp_login_req in, out;
+    uint8_t buf[AUTHP_MAX_MSG];
+    sample_req(&in);
+    int n = enc_req(&in, buf);
+    assert_int_equal(n, 8 + 2 + 4 + 2 + 5 + 2 + 28 + 2 + 11);
+    assert_int_equal(buf[0], AUTHP_VERSION);
+    assert_int_equal(buf[1], AUTHP_REQ_LOGIN);
+    assert_int_equal(buf[2], 0);
+    assert_int_equal(buf[3], 0);
+    assert_int_equal(buf[4], 1);
+    assert_int_equal(buf[7], 4);
+    assert_int_equal(buf[OFF_USER_LEN + 1], 5);
+    assert_int_equal(authp_decode_login_req(buf, (size_t)n, &out), 0);
+    assert_int_equal(out.id, in.id);
+    assert_string_equal(out.vm, in.vm);
+    assert_string_equal(out.user, in.user);
+    assert_string_equal(out.password, in.password);
+    assert_string_equal(out.rhost, in.rhost);
+}
+
+static void test_req_roundtrip_limits(void **state)
+{
+    (void)state;
+    struct authp_login_req in, out;
+    uint8_t buf[AUTHP_MAX_MSG];
+    /* all empty */
+    memset(&in, 0, sizeof in);
+    in.id = 0xffffffffu;
+    int n = enc_req(&in, buf);
+    assert_int_equal(n, 8 + 4 * 2);
+    assert_int_equal(authp_decode_login_req(buf, (size_t)n, &out), 0);
+    assert_int_equal(out.id, 0xffffffffu);
+    assert_string_equal(out.user, "");
+    /* every field at its limit, with every non-NUL byte value somewhere */
+    memset(&in, 0, sizeof in);
+    memset(in.vm, 'v', AUTHP_VM_MAX);
+    memset(in.user, 'u', AUTHP_USER_MAX);
+    for (size_t i = 0; i < AUTHP_PASS_MAX; i++)
+        in.password[i] = (char)(1 + i % 255);
+    memset(in.rhost, 'r', AUTHP_RHOST_MAX);
+    n = enc_req(&in, buf);
+    assert_int_equal(n, 8 + 2 * 4 + AUTHP_VM_MAX + AUTHP_USER_MAX + AUTHP_PASS_MAX +
+                            AUTHP_RHOST_MAX);
+    assert_true(n <= AUTHP_MAX_MSG);
+    assert_int_equal(authp_decode_login_req(buf, (size_t)n, &out), 0);
+    assert_memory_equal(&in, &out, sizeof in);
+}
+
+static void test_resp_roundtrip(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG];
+    for (int r = AUTHP_OK; r <= AUTHP_ERROR; r++) {
+        struct authp_login_resp in = { .id = 77u + (uint32_t)r, .result = (uint8_t)r }, out;
+        snprintf(in.detail, sizeof in.detail, "detail %d", r);
+        int n = authp_encode_login_resp(&in, buf, sizeof buf);
+        assert_int_equal(n, 8 + 1 + 2 + (int)strlen(in.detail));
+        assert_int_equal(buf[1], AUTHP_RESP_LOGIN);
+        assert_int_equal(authp_decode_login_resp(buf, (size_t)n, &out), 0);
+        assert_int_equal(out.id, in.id);
+        assert_int_equal(out.result, r);
+        assert_string_equal(out.detail, in.detail);
+    }
+    struct authp_login_resp in = { .id = 5, .result = AUTHP_OK }, out;
+    memset(in.detail, 'd', AUTHP_DETAIL_MAX);
+    int n = authp_encode_login_resp(&in, buf, sizeof buf);
+    assert_int_equal(n, 8 + 1 + 2 + AUTHP_DETAIL_MAX);
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)n, &out), 0);
+    assert_string_equal(out.detail, in.detail);
+}
+
+static void test_encode_refuses(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    /* unterminated (= over-long) fields */
+    sample_req(&r);
+    memset(r.vm, 'x', sizeof r.vm);
+    assert_int_equal(enc_req(&r, buf), -1);
+    sample_req(&r);
+    memset(r.user, 'x', sizeof r.user);
+    assert_int_equal(enc_req(&r, buf), -1);
+    sample_req(&r);
+    memset(r.password, 'x', sizeof r.password);
+    assert_int_equal(enc_req(&r, buf), -1);
+    sample_req(&r);
+    memset(r.rhost, 'x', sizeof r.rhost);
+    assert_int_equal(enc_req(&r, buf), -1);
+    /* cap too small, at every size below the real length */
+    sample_req(&r);
+    int full = enc_req(&r, buf);
+    assert_true(full > 0);
+    for (int cap = 0; cap < full; cap++) {
+        memset(buf, 0xaa, sizeof buf);
+        assert_int_equal(authp_encode_login_req(&r, buf, (size_t)cap), -1);
+        /* nothing of the password may be left behind */
+        assert_null(memmem(buf, sizeof buf, "correct", 7));
+    }
+    assert_int_equal(authp_encode_login_req(&r, buf, (size_t)full), full);
+    assert_int_equal(authp_encode_login_req(NULL, buf, sizeof buf), -1);
+    assert_int_equal(authp_encode_login_req(&r, NULL, sizeof buf), -1);
+
+    struct authp_login_resp s = { .id = 1, .result = AUTHP_OK };
+    memset(s.detail, 'd', sizeof s.detail);
+    assert_int_equal(authp_encode_login_resp(&s, buf, sizeof buf), -1);
+    s.detail[AUTHP_DETAIL_MAX] = '\0';
+    assert_true(authp_encode_login_resp(&s, buf, sizeof buf) > 0);
+    assert_int_equal(authp_encode_login_resp(&s, buf, 10), -1);
+    s.result = AUTHP_ERROR + 1;
+    assert_int_equal(authp_encode_login_resp(&s, buf, sizeof buf), -1);
+}
+
+static void test_decode_short_header(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    struct authp_login_resp s;
+    sample_req(&r);
+    enc_req(&r, buf);
+    for (size_t len = 0; len < 8; len++) {
+        assert_int_equal(authp_decode_login_req(buf, len, &r), -1);
+        assert_int_equal(authp_decode_login_resp(buf, len, &s), -1);
+    }
+    assert_int_equal(authp_decode_login_req(NULL, 0, &r), -1);
+    assert_int_equal(authp_decode_login_req(buf, 8, NULL), -1);
+    assert_int_equal(authp_decode_login_resp(NULL, 0, &s), -1);
+}
+
+static void test_decode_bad_header(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG], m[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    struct authp_login_resp s = { .id = 9, .result = AUTHP_OK, .detail = "x" };
+    sample_req(&r);
+    int n = enc_req(&r, buf);
+    int ns = authp_encode_login_resp(&s, m, sizeof m);
+    static const uint8_t versions[] = { 0, 2, 0x81, 0xff };
+    for (size_t i = 0; i < sizeof versions; i++) {
+        uint8_t c[AUTHP_MAX_MSG];
+        memcpy(c, buf, (size_t)n);
+        c[0] = versions[i];
+        assert_int_equal(authp_decode_login_req(c, (size_t)n, &r), -1);
+        memcpy(c, m, (size_t)ns);
+        c[0] = versions[i];
+        assert_int_equal(authp_decode_login_resp(c, (size_t)ns, &s), -1);
+    }
+    static const uint8_t types[] = { 0, 3, 0x7f, 0xff };
+    for (size_t i = 0; i < sizeof types; i++) {
+        uint8_t c[AUTHP_MAX_MSG];
+        memcpy(c, buf, (size_t)n);
+        c[1] = types[i];
+        assert_int_equal(authp_decode_login_req(c, (size_t)n, &r), -1);
+        memcpy(c, m, (size_t)ns);
+        c[1] = types[i];
+        assert_int_equal(authp_decode_login_resp(c, (size_t)ns, &s), -1);
+    }
+    /* each decoder refuses the other's type */
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)n, &s), -1);
+    assert_int_equal(authp_decode_login_req(m, (size_t)ns, &r), -1);
+    /* reserved != 0, either byte */
+    for (int b = 2; b <= 3; b++) {
+        uint8_t c[AUTHP_MAX_MSG];
+        memcpy(c, buf, (size_t)n);
+        c[b] = 1;
+        assert_int_equal(authp_decode_login_req(c, (size_t)n, &r), -1);
+        memcpy(c, m, (size_t)ns);
+        c[b] = 0x80;
+        assert_int_equal(authp_decode_login_resp(c, (size_t)ns, &s), -1);
+    }
+    /* the unmodified ones still decode */
+    assert_int_equal(authp_decode_login_req(buf, (size_t)n, &r), 0);
+    assert_int_equal(authp_decode_login_resp(m, (size_t)ns, &s), 0);
+}
+
+/* Build a request by hand: header + 4 strings with the given declared
+ * lengths; actual bytes are 'a' repeated min(declared, avail). */
+static size_t build_req(uint8_t *b, const unsigned declared[4], const unsigned actual[4])
+{
+    size_t o = 0;
+    b[o++] = AUTHP_VERSION;
+    b[o++] = AUTHP_REQ_LOGIN;
+    b[o++] = 0;
+    b[o++] = 0;
+    b[o++] = 0; b[o++] = 0; b[o++] = 0; b[o++] = 42;
+    for (int i = 0; i < 4; i++) {
+        b[o++] = (uint8_t)(declared[i] >> 8);
+        b[o++] = (uint8_t)declared[i];
+        memset(b + o, 'a', actual[i]);
+        o += actual[i];
+    }
+    return o;
+}
+
+static void test_decode_over_limit(void **state)
+{
+    (void)state;
+    static uint8_t b[8 + 4 * (2 + 65535)];
+    struct authp_login_req r;
+    const unsigned limits[4] = { AUTHP_VM_MAX, AUTHP_USER_MAX, AUTHP_PASS_MAX, AUTHP_RHOST_MAX };
+    for (int f = 0; f < 4; f++) {
+        unsigned d[4] = { 1, 1, 1, 1 }, a[4] = { 1, 1, 1, 1 };
+        /* at the limit: fine */
+        d[f] = a[f] = limits[f];
+        size_t len = build_req(b, d, a);
+        assert_int_equal(authp_decode_login_req(b, len, &r), 0);
+        /* one over, with the bytes actually present: refused */
+        d[f] = a[f] = limits[f] + 1;
+        len = build_req(b, d, a);
+        assert_int_equal(authp_decode_login_req(b, len, &r), -1);
+        /* 0xffff declared, few bytes present */
+        d[f] = 0xffff;
+        a[f] = 3;
+        len = build_req(b, d, a);
+        assert_int_equal(authp_decode_login_req(b, len, &r), -1);
+    }
+    /* response detail */
+    uint8_t m[8 + 1 + 2 + 200] = { AUTHP_VERSION, AUTHP_RESP_LOGIN, 0, 0, 0, 0, 0, 1, 0 };
+    struct authp_login_resp s;
+    for (unsigned dl = AUTHP_DETAIL_MAX; dl <= AUTHP_DETAIL_MAX + 1; dl++) {
+        m[9] = 0;
+        m[10] = (uint8_t)dl;
+        memset(m + 11, 'd', dl);
+        int want = dl <= AUTHP_DETAIL_MAX ? 0 : -1;
+        assert_int_equal(authp_decode_login_resp(m, 11 + dl, &s), want);
+    }
+    m[9] = 0xff;
+    m[10] = 0xff;
+    assert_int_equal(authp_decode_login_resp(m, sizeof m, &s), -1);
+}
+
+static void test_decode_past_end(void **state)
+{
+    (void)state;
+    uint8_t b[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    for (int f = 0; f < 4; f++) {
+        unsigned d[4] = { 2, 2, 2, 2 }, a[4] = { 2, 2, 2, 2 };
+        d[f] = 10;
+        a[f] = 9;   /* the string claims one byte more than there is */
+        size_t len = build_req(b, d, a);
+        /* for the first three fields the next field's bytes are swallowed
+         * and the last one then runs past the end */
+        assert_int_equal(authp_decode_login_req(b, len, &r), -1);
+    }
+    /* response: detail longer than the datagram */
+    uint8_t m[] = { AUTHP_VERSION, AUTHP_RESP_LOGIN, 0, 0, 0, 0, 0, 1, 0, 0, 5, 'a', 'b' };
+    struct authp_login_resp s;
+    assert_int_equal(authp_decode_login_resp(m, sizeof m, &s), -1);
+    /* response missing the result byte / the length */
+    assert_int_equal(authp_decode_login_resp(m, 8, &s), -1);
+    assert_int_equal(authp_decode_login_resp(m, 9, &s), -1);
+    assert_int_equal(authp_decode_login_resp(m, 10, &s), -1);
+}
+
+static void test_decode_nul(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    sample_req(&r);
+    int n = enc_req(&r, buf);
+    const size_t fields[4] = { OFF_VM_LEN, OFF_USER_LEN, OFF_PASS_LEN, OFF_RHOST_LEN };
+    for (int f = 0; f < 4; f++) {
+        size_t len = (size_t)buf[fields[f]] << 8 | buf[fields[f] + 1];
+        for (size_t at = 0; at < len; at++) {
+            uint8_t c[AUTHP_MAX_MSG];
+            memcpy(c, buf, (size_t)n);
+            c[fields[f] + 2 + at] = 0;
+            assert_int_equal(authp_decode_login_req(c, (size_t)n, &r), -1);
+        }
+    }
+    struct authp_login_resp s = { .id = 3, .result = AUTHP_OK, .detail = "abc" };
+    int ns = authp_encode_login_resp(&s, buf, sizeof buf);
+    buf[12] = 0;
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)ns, &s), -1);
+}
+
+static void test_decode_trailing(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG + 8];
+    struct authp_login_req r;
+    sample_req(&r);
+    int n = enc_req(&r, buf);
+    for (int extra = 1; extra <= 3; extra++) {
+        memset(buf + n, extra == 1 ? 0 : 'x', (size_t)extra);
+        assert_int_equal(authp_decode_login_req(buf, (size_t)(n + extra), &r), -1);
+    }
+    struct authp_login_resp s = { .id = 3, .result = AUTHP_OK, .detail = "abc" };
+    int ns = authp_encode_login_resp(&s, buf, sizeof buf);
+    buf[ns] = 0;
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)ns + 1, &s), -1);
+}
+
+static void test_decode_huge_len(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG + 1];
+    struct authp_login_req r;
+    sample_req(&r);
+    int n = enc_req(&r, buf);
+    memset(buf + n, 0, sizeof buf - (size_t)n);
+    /* over AUTHP_MAX_MSG: refused before looking at the content */
+    assert_int_equal(authp_decode_login_req(buf, AUTHP_MAX_MSG + 1, &r), -1);
+    /* lengths that truncate to the real one in 32 or 16 bits: the decoder
+     * must refuse them from the length alone (it never reads past n) */
+    if (sizeof(size_t) > 4) {
+        uint64_t big = ((uint64_t)1 << 32) + (uint64_t)n;
+        assert_int_equal(authp_decode_login_req(buf, (size_t)big, &r), -1);
+        assert_int_equal(authp_decode_login_req(buf, (size_t)0xffffffffu, &r), -1);
+    }
+    assert_int_equal(authp_decode_login_req(buf, (size_t)0x10000 + (size_t)n, &r), -1);
+    assert_int_equal(authp_decode_login_req(buf, SIZE_MAX, &r), -1);
+    struct authp_login_resp s = { .id = 3, .result = AUTHP_OK, .detail = "abc" };
+    int ns = authp_encode_login_resp(&s, buf, sizeof buf);
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)0x10000 + (size_t)ns, &s), -1);
+    assert_int_equal(authp_decode_login_resp(buf, SIZE_MAX, &s), -1);
+}
+
+static void test_decode_every_truncation(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    sample_req(&r);
+    int n = enc_req(&r, buf);
+    for (int len = 0; len < n; len++) {
+        /* a fresh heap copy of exactly len bytes, so a read past the end
+         * shows up under ASan */
+        uint8_t *c = malloc(len ? (size_t)len : 1);
+        assert_non_null(c);
+        memcpy(c, buf, (size_t)len);
+        memset(&r, 0x55, sizeof r);
+        assert_int_equal(authp_decode_login_req(c, (size_t)len, &r), -1);
+        /* nothing of the password is left in the output */
+        assert_null(memmem(&r, sizeof r, "correct", 7));
+        free(c);
+    }
+    assert_int_equal(authp_decode_login_req(buf, (size_t)n, &r), 0);
+
+    struct authp_login_resp s = { .id = 3, .result = AUTHP_ACCOUNT, .detail = "expired" };
+    int ns = authp_encode_login_resp(&s, buf, sizeof buf);
+    for (int len = 0; len < ns; len++) {
+        uint8_t *c = malloc(len ? (size_t)len : 1);
+        assert_non_null(c);
+        memcpy(c, buf, (size_t)len);
+        assert_int_equal(authp_decode_login_resp(c, (size_t)len, &s), -1);
+        free(c);
+    }
+}
+
+static void test_decode_bad_result(void **state)
+{
+    (void)state;
+    uint8_t m[] = { AUTHP_VERSION, AUTHP_RESP_LOGIN, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+    struct authp_login_resp s;
+    for (int r = 0; r < 256; r++) {
+        m[8] = (uint8_t)r;
+        assert_int_equal(authp_decode_login_resp(m, sizeof m, &s), r <= AUTHP_ERROR ? 0 : -1);
+    }
+}
+
+/* Single-byte corruptions anywhere: the decoder must never crash, and a
+ * message it accepts must re-encode to the same bytes. */
+static void test_decode_mutations(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG], c[AUTHP_MAX_MSG], again[AUTHP_MAX_MSG];
+    struct authp_login_req r;
+    sample_req(&r);
+    int n = enc_req(&r, buf);
+    static const uint8_t vals[] = { 0, 1, 0x7f, 0x80, 0xff };
+    for (int i = 0; i < n; i++) {
+        for (size_t v = 0; v < sizeof vals; v++) {
+            memcpy(c, buf, (size_t)n);
+            c[i] = vals[v];
+            if (authp_decode_login_req(c, (size_t)n, &r) == 0) {
+                int m = enc_req(&r, again);
+                assert_int_equal(m, n);
+                assert_memory_equal(again, c, (size_t)n);
+            }
+        }
+    }
+}
+
+static void test_result_name(void **state)
+{
+    (void)state;
+    assert_string_equal(authp_result_name(AUTHP_OK), "ok");
+    assert_string_equal(authp_result_name(AUTHP_BAD_PASSWORD), "bad password");
+    assert_string_equal(authp_result_name(AUTHP_UNKNOWN_USER), "unknown user");
+    assert_string_equal(authp_result_name(AUTHP_NOT_ALLOWED), "not allowed");
+    assert_string_equal(authp_result_name(AUTHP_ACCOUNT), "account refused");
+    assert_string_equal(authp_result_name(AUTHP_ERROR), "error");
+    assert_string_equal(authp_result_name((enum authp_result)99), "invalid result");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_req_roundtrip),
+        cmocka_unit_test(test_req_roundtrip_limits),
+        cmocka_unit_test(test_resp_roundtrip),
+        cmocka_unit_test(test_encode_refuses),
+        cmocka_unit_test(test_decode_short_header),
+        cmocka_unit_test(test_decode_bad_header),
+        cmocka_unit_test(test_decode_over_limit),
+        cmocka_unit_test(test_decode_past_end),
+        cmocka_unit_test(test_decode_nul),
+        cmocka_unit_test(test_decode_trailing),
+        cmocka_unit_test(test_decode_huge_len),
+        cmocka_unit_test(test_decode_every_truncation),
+        cmocka_unit_test(test_decode_bad_result),
+        cmocka_unit_test(test_decode_mutations),
+        cmocka_unit_test(test_result_name),
+    };
+    return cmocka_run_group_tests_name("authproto", tests, NULL, NULL);
+}
