@@ -13,6 +13,7 @@
  * The helper loop is poll() on the socket and a SIGCHLD self-pipe.  It
  * ends at EOF (the network process is gone), killing its workers. */
 #include "auth/auth.h"
+#include "auth/fwguard.h"
 #include "auth/auth_int.h"
 #include "common/log.h"
 
@@ -44,11 +45,15 @@ void auth_helper_set_limits(unsigned timeout_ms, unsigned queue_max)
         g_queue_max = queue_max;
 }
 
+/* A worker that sent its answer exits with WORKER_SENT + enum authp_result. */
+#define WORKER_SENT 10
+
 struct worker {
     pid_t pid;
     uint32_t id;
     uint64_t deadline;   /* CLOCK_MONOTONIC ms */
     bool killed;         /* by us, after the deadline */
+    char rhost[AUTHP_RHOST_MAX + 1];   /* for failure accounting */
 };
 
 struct outmsg {
@@ -67,6 +72,7 @@ struct helper {
     struct outmsg *outq;             /* ring of the helper's own answers */
     unsigned ohead, olen;
     bool eof;
+    struct fwguard *guard;           /* bans and table upkeep (root + [firewall]) */
 };
 
 /* Write end of the SIGCHLD self-pipe; -1 outside the helper. */
@@ -177,7 +183,9 @@ static void worker_run(struct helper *h, struct authp_login_req *req)
             ssize_t w = send(h->fd, buf, (size_t)n, MSG_NOSIGNAL);   /* blocking */
             if (w < 0 && errno == EINTR)
                 continue;
-            rc = w == n ? 0 : 1;
+            /* exit status WORKER_SENT + result: the helper learns the
+             * outcome for failure accounting without another channel */
+            rc = w == n ? WORKER_SENT + resp.result : 1;
             break;
         }
     }
@@ -201,6 +209,7 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req)
     w->id = req->id;
     w->deadline = now_ms() + g_timeout_ms;
     w->killed = false;
+    snprintf(w->rhost, sizeof w->rhost, "%s", req->rhost);
 }
 
 /* Start workers for queued requests while there is room. */
@@ -235,7 +244,11 @@ static void reap(struct helper *h)
                 log_warn("request %u: worker %ld killed after %u ms", w->id, (long)w->pid,
                          g_timeout_ms);
                 helper_answer(h, w->id, AUTHP_ERROR, "timeout");
-            } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_SENT &&
+                       WEXITSTATUS(st) <= WORKER_SENT + AUTHP_ERROR) {
+                fwguard_result(h->guard, w->rhost,
+                               (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
+            } else {
                 char why[64];
                 if (WIFSIGNALED(st))
                     snprintf(why, sizeof why, "worker died (signal %d)", WTERMSIG(st));
@@ -380,6 +393,7 @@ int auth_helper_main(const struct cfg *cfg, int fd)
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
 
+    h.guard = fwguard_new(cfg);
     log_debug("helper ready: %u workers, queue %u, timeout %u ms", h.max_workers, h.qmax,
               g_timeout_ms);
     for (;;) {
@@ -388,11 +402,15 @@ int auth_helper_main(const struct cfg *cfg, int fd)
         if (h.eof)
             break;
         int timeout = enforce_deadlines(&h);
-        struct pollfd p[2] = {
+        int gt = fwguard_timeout(h.guard);
+        if (gt >= 0 && (timeout < 0 || gt < timeout))
+            timeout = gt;
+        struct pollfd p[3] = {
             { .fd = fd, .events = (short)(POLLIN | (h.olen ? POLLOUT : 0)) },
             { .fd = pfd[0], .events = POLLIN },
+            { .fd = fwguard_fd(h.guard), .events = POLLIN },
         };
-        int n = poll(p, 2, timeout);
+        int n = poll(p, p[2].fd >= 0 ? 3 : 2, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -404,6 +422,8 @@ int auth_helper_main(const struct cfg *cfg, int fd)
             while (read(pfd[0], drain, sizeof drain) > 0)
                 ;
         }
+        if (h.guard && (p[2].revents || fwguard_timeout(h.guard) == 0))
+            fwguard_tick(h.guard);
         if (p[0].revents & POLLOUT)
             outq_flush(&h);
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
@@ -417,6 +437,7 @@ int auth_helper_main(const struct cfg *cfg, int fd)
     rc = 0;
 out:
     kill_workers(&h);
+    fwguard_free(h.guard);
     if (have_sig) {
         sigaction(SIGCHLD, &old_chld, NULL);
         sigaction(SIGPIPE, &old_pipe, NULL);

@@ -50,7 +50,6 @@ struct gw {
     size_t n_ls;
     ev_signal sig_int, sig_term, sig_hup;
     ev_child auth_child;
-    ev_timer fw_timer;       /* keeps the firewall table in place */
     bool fw_managed;
 };
 
@@ -158,22 +157,6 @@ static void auth_child_cb(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     log_err("auth helper (pid %d) exited with status %d; new logins will fail, "
             "running sessions continue; restart vmgate", w->rpid, w->rstatus);
-}
-
-/* Re-apply the firewall table if something (nftables.service reload,
- * "nft flush ruleset") removed it. */
-static void fw_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct gw *gw = w->data;
-    (void)loop;
-    (void)revents;
-    if (fw_table_present() == 0) {
-        char err[512];
-        if (fw_apply(&gw->cfg, err, sizeof err) == 0)
-            log_warn("firewall: table inet vmgate had disappeared; put it back");
-        else
-            log_err("firewall: table inet vmgate disappeared and could not be restored: %s", err);
-    }
 }
 
 /* Become cfg->user (when root).  Returns 0 or -1 with a logged reason. */
@@ -306,11 +289,6 @@ int gateway_run(const char *cfgfile, int verbose)
     ev_signal_start(gw.loop, &gw.sig_hup);
     ev_child_init(&gw.auth_child, auth_child_cb, gw.auth_pid, 0);
     ev_child_start(gw.loop, &gw.auth_child);
-    if (gw.fw_managed && geteuid() == 0) {
-        ev_timer_init(&gw.fw_timer, fw_timer_cb, 5.0, 5.0);
-        gw.fw_timer.data = &gw;
-        ev_timer_start(gw.loop, &gw.fw_timer);
-    }
     log_info("vmgate started: %zu vm listener(s), auth = %s", gw.n_ls,
              cfg->auth == CFG_AUTH_PAM ? "pam" : "file");
 

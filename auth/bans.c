@@ -1,0 +1,136 @@
+/* auth/bans.c — see bans.h. */
+#include "auth/bans.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BAN_MAX_FAILS 1000          /* config caps ban_after at 1000 */
+
+struct ban_entry {
+    char key[BAN_KEY_MAX];
+    uint64_t *fails;               /* ring of failure times, `after` slots */
+    unsigned nfail, head;
+    unsigned offences;             /* bans so far: the next lasts 2^offences x */
+    uint64_t last_seen;
+};
+
+struct ban_table {
+    unsigned after;
+    uint64_t window_ms, ban_ms;
+    size_t cap, n;
+    struct ban_entry *e;
+};
+
+struct ban_table *ban_table_new(unsigned after, uint64_t window_ms, uint64_t ban_ms,
+                                size_t capacity)
+{
+    if (after == 0 || after > BAN_MAX_FAILS || capacity == 0)
+        return NULL;
+    struct ban_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->e = calloc(capacity, sizeof *t->e);
+    if (!t->e) {
+        free(t);
+        return NULL;
+    }
+    t->after = after;
+    t->window_ms = window_ms;
+    t->ban_ms = ban_ms;
+    t->cap = capacity;
+    return t;
+}
+
+void ban_table_free(struct ban_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        free(t->e[i].fails);
+    free(t->e);
+    free(t);
+}
+
+int ban_key(const char *addr, char *key, size_t keylen)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, addr, &a4) == 1) {
+        if (!inet_ntop(AF_INET, &a4, key, (socklen_t)keylen))
+            return -1;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &a6) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED(&a6))
+            return inet_ntop(AF_INET, &a6.s6_addr[12], key, (socklen_t)keylen) ? 0 : -1;
+        memset(&a6.s6_addr[8], 0, 8);
+        char tmp[INET6_ADDRSTRLEN];
+        if (!inet_ntop(AF_INET6, &a6, tmp, sizeof tmp))
+            return -1;
+        return snprintf(key, keylen, "%s/64", tmp) < (int)keylen ? 0 : -1;
+    }
+    return -1;
+}
+
+/* Find key's entry, or make one (evicting the least recently seen). */
+static struct ban_entry *lookup(struct ban_table *t, const char *key, uint64_t now)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->e[i].key, key) == 0)
+            return &t->e[i];
+    struct ban_entry *e;
+    if (t->n < t->cap) {
+        e = &t->e[t->n++];
+    } else {
+        e = &t->e[0];
+        for (size_t i = 1; i < t->n; i++)
+            if (t->e[i].last_seen < e->last_seen)
+                e = &t->e[i];
+        free(e->fails);
+    }
+    memset(e, 0, sizeof *e);
+    e->fails = calloc(t->after, sizeof *e->fails);
+    if (!e->fails) {
+        /* keep the slot consistent; a failed allocation just skips counting */
+        e->key[0] = '\0';
+        return NULL;
+    }
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->last_seen = now;
+    return e;
+}
+
+uint64_t ban_note_failure(struct ban_table *t, const char *addr, uint64_t now_ms,
+                          char key[static BAN_KEY_MAX])
+{
+    if (ban_key(addr, key, BAN_KEY_MAX) != 0)
+        return 0;
+    struct ban_entry *e = lookup(t, key, now_ms);
+    if (!e)
+        return 0;
+    /* Offences are forgiven after a day without failures. */
+    if (e->offences && now_ms - e->last_seen > BAN_MAX_MS)
+        e->offences = 0;
+    e->last_seen = now_ms;
+    /* ring of the last `after` failure times */
+    e->fails[e->head] = now_ms;
+    e->head = (e->head + 1) % t->after;
+    if (e->nfail < t->after)
+        e->nfail++;
+    if (e->nfail < t->after)
+        return 0;
+    uint64_t oldest = e->fails[e->head];   /* head now points at the oldest */
+    if (now_ms - oldest > t->window_ms)
+        return 0;
+    uint64_t ms = t->ban_ms;
+    for (unsigned i = 0; i < e->offences && ms < BAN_MAX_MS; i++)
+        ms *= 2;
+    if (ms > BAN_MAX_MS)
+        ms = BAN_MAX_MS;
+    e->offences++;
+    e->nfail = 0;
+    e->head = 0;
+    return ms;
+}

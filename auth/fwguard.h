@@ -1,0 +1,30 @@
+/* auth/fwguard.h — the auth helper's firewall duties.
+ *
+ * The helper is the part of vmgate that keeps root, so it is the one that
+ * (a) turns repeated failed logins into kernel bans (bans.h does the
+ * counting, firewall/ the nftables set update) and (b) puts `table inet
+ * vmgate` back when something deletes it (Debian's nftables.service runs
+ * `flush ruleset` on reload).  Both only happen when the config has a
+ * [firewall] section and the helper runs as root. */
+#ifndef VMGATE_FWGUARD_H
+#define VMGATE_FWGUARD_H
+
+#include "auth/proto.h"
+#include "common/config.h"
+
+struct fwguard;
+
+/* NULL when there is nothing to guard (no [firewall], not root) — every
+ * function below accepts NULL and does nothing. */
+struct fwguard *fwguard_new(const struct cfg *cfg);
+void fwguard_free(struct fwguard *g);
+/* A descriptor to poll for POLLIN, or -1. */
+int fwguard_fd(const struct fwguard *g);
+/* Milliseconds until fwguard_tick() wants to run, or -1. */
+int fwguard_timeout(const struct fwguard *g);
+/* Call when fwguard_fd() is readable or the timeout passed. */
+void fwguard_tick(struct fwguard *g);
+/* A login from rhost ended with result (counted when it is a failure). */
+void fwguard_result(struct fwguard *g, const char *rhost, enum authp_result result);
+
+#endif

@@ -1,0 +1,508 @@
+/* tests/unit/test_fw_live.c — the firewall's pure helpers: address parsing,
+ * intervals, the JSON reader, reading nft's listing and comparing it with
+ * the config (drift), and the foreign-drop warning.  The listings
+ * tests/firewall/live-a.json and chains-drop.json were captured from
+ * nft 1.0.6: `nft -j list table inet vmgate` after `vmgate firewall apply`,
+ * a ban and a run-time allow; `nft -j list chains` with two drop-policy
+ * tables. */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "firewall/fw_int.h"
+#include "firewall/fw_json.h"
+
+/* ---- fixtures ---- */
+
+static int fixture_dir(char *out, size_t cap)
+{
+    const char *env = getenv("VMGATE_FW_GOLDEN_DIR");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return 0;
+    }
+    if (access("tests/firewall", F_OK) == 0) {
+        snprintf(out, cap, "tests/firewall");
+        return 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    for (int up = 0; up < 5; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        if (strlen(exe) + sizeof "/tests/firewall" > cap)
+            return -1;
+        snprintf(out, cap, "%s/tests/firewall", exe);
+        if (access(out, F_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static char *fixture(const char *name)
+{
+    char dir[PATH_MAX + 64], path[PATH_MAX + 128];
+    assert_int_equal(fixture_dir(dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)len + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
+    s[len] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* ---- addresses ---- */
+
+static void parse_ok(const char *in, bool prefix, int fam, const char *canon)
+{
+    struct fw_net n;
+    char err[256] = "", s[64];
+    if (fw_net_parse(in, prefix, &n, err, sizeof err) != 0)
+        fail_msg("%s: %s", in, err);
+    assert_int_equal(n.family, fam);
+    fw_net_str(&n, s, sizeof s);
+    assert_string_equal(s, canon);
+}
+
+static void parse_bad(const char *in, bool prefix, const char *msg)
+{
+    struct fw_net n;
+    char err[256] = "";
+    assert_int_equal(fw_net_parse(in, prefix, &n, err, sizeof err), -1);
+    assert_string_equal(err, msg);
+}
+
+static void test_net_parse(void **state)
+{
+    (void)state;
+    parse_ok("10.1.2.3", true, 4, "10.1.2.3");
+    parse_ok("10.1.2.3/32", true, 4, "10.1.2.3");
+    parse_ok("10.1.2.3/8", true, 4, "10.0.0.0/8");
+    parse_ok("0.0.0.0/0", true, 4, "0.0.0.0/0");
+    parse_ok("2001:DB8::1", true, 6, "2001:db8::1");
+    parse_ok("2001:db8:1:2:3:4:5:6/64", true, 6, "2001:db8:1:2::/64");
+    parse_ok("::ffff:192.0.2.7", false, 4, "192.0.2.7");
+    parse_ok("::ffff:192.0.2.0/120", true, 4, "192.0.2.0/24");
+    parse_ok("fe80::1/10", true, 6, "fe80::/10");
+    struct fw_net n;
+    char err[256];
+    assert_int_equal(fw_net_parse("10.0.0.1/24", true, &n, err, sizeof err), 0);
+    assert_true(n.had_host_bits);
+    assert_int_equal(fw_net_parse("::ffff:10.0.0.1", true, &n, err, sizeof err), 0);
+    assert_true(n.was_mapped);
+
+    parse_bad("", true, "empty address");
+    parse_bad("10.0.0.1/24", false, "\"10.0.0.1/24\": a single address is expected here, not a prefix");
+    parse_bad("1.2.3.4.5", true, "\"1.2.3.4.5\" is not an IPv4 or IPv6 address (host names are not accepted)");
+    parse_bad(" 1.2.3.4", true, "\" 1.2.3.4\" is not an IPv4 or IPv6 address (host names are not accepted)");
+    parse_bad("1.2.3.4/+8", true, "\"1.2.3.4/+8\": the prefix length after '/' must be a number 0-32");
+    parse_bad("1.2.3.4/8/8", true, "\"1.2.3.4/8/8\": the prefix length after '/' must be a number 0-32");
+    parse_bad("::/1000", true, "\"::/1000\": the prefix length after '/' must be a number 0-128");
+    /* long input is cut in the message */
+    char longs[200];
+    memset(longs, 'a', sizeof longs - 1);
+    longs[sizeof longs - 1] = '\0';
+    assert_int_equal(fw_net_parse(longs, true, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "aaa...\" is not"));
+}
+
+static struct fw_net net(const char *s)
+{
+    struct fw_net n;
+    char err[256];
+    if (fw_net_parse(s, true, &n, err, sizeof err) != 0)
+        fail_msg("%s: %s", s, err);
+    return n;
+}
+
+static void test_net_relations(void **state)
+{
+    (void)state;
+    struct fw_net a = net("10.0.0.0/8"), b = net("10.1.2.3"), c = net("11.0.0.0/8");
+    assert_true(fw_net_contains(&a, &b));
+    assert_false(fw_net_contains(&b, &a));
+    assert_true(fw_net_overlaps(&b, &a));
+    assert_false(fw_net_overlaps(&a, &c));
+    struct fw_net v6 = net("::/0"), v4all = net("0.0.0.0/0");
+    assert_false(fw_net_overlaps(&v6, &a));      /* families never overlap */
+    assert_true(fw_net_touches_loopback(&v6));
+    assert_true(fw_net_touches_loopback(&v4all));
+    assert_false(fw_net_is_loopback(&v4all));
+    struct fw_net lo = net("127.1.2.3"), lo6 = net("::1");
+    assert_true(fw_net_is_loopback(&lo));
+    assert_true(fw_net_is_loopback(&lo6));
+    assert_false(fw_net_touches_loopback(&a));
+    struct fw_net z = net("0.0.0.0"), z6 = net("::");
+    assert_true(fw_net_is_unspecified(&z));
+    assert_true(fw_net_is_unspecified(&z6));
+    assert_false(fw_net_is_unspecified(&v4all));
+}
+
+static void test_intervals(void **state)
+{
+    (void)state;
+    struct fw_net a = net("10.0.0.0/8"), b = net("2001:db8:1:2::/64");
+    struct fw_iv iv, jv;
+    char s[96];
+    fw_iv_from_net(&a, &iv);
+    fw_iv_str(&iv, s, sizeof s);
+    assert_string_equal(s, "10.0.0.0/8");
+    assert_int_equal(iv.hi[0], 10);
+    assert_int_equal(iv.hi[3], 255);
+    fw_iv_from_net(&b, &jv);
+    fw_iv_str(&jv, s, sizeof s);
+    assert_string_equal(s, "2001:db8:1:2::/64");
+    assert_false(fw_iv_overlaps(&iv, &jv));
+    /* a range that is not a prefix prints as lo-hi */
+    struct fw_net x = net("10.0.0.1"), y = net("10.0.0.6");
+    struct fw_iv r, ry;
+    fw_iv_from_net(&x, &r);
+    fw_iv_from_net(&y, &ry);
+    memcpy(r.hi, ry.hi, sizeof r.hi);
+    fw_iv_str(&r, s, sizeof s);
+    assert_string_equal(s, "10.0.0.1-10.0.0.6");
+    assert_true(fw_iv_contains(&iv, &r));
+    assert_true(fw_iv_overlaps(&r, &ry));
+    struct fw_net back;
+    assert_false(fw_iv_to_net(&r, &back));
+    struct fw_iv p;
+    fw_iv_from_port(5900, 6100, &p);
+    fw_iv_str(&p, s, sizeof s);
+    assert_string_equal(s, "5900-6100");
+    fw_iv_from_port(443, 443, &p);
+    fw_iv_str(&p, s, sizeof s);
+    assert_string_equal(s, "443");
+}
+
+/* ---- JSON ---- */
+
+static void test_json(void **state)
+{
+    (void)state;
+    char err[128];
+    struct fwj *v = fwj_parse(" {\"a\": [1, -2, true, false, null, \"x\\\"\\u00e9\\ud83d\\ude00\"],"
+                              " \"b\": {\"c\": 12345678901}} ", err, sizeof err);
+    assert_non_null(v);
+    const struct fwj *a = fwj_get(v, "a");
+    assert_non_null(a);
+    assert_int_equal(a->type, FWJ_ARR);
+    assert_int_equal(a->n, 6);
+    assert_int_equal(a->kids[1].num, -2);
+    assert_int_equal(a->kids[2].type, FWJ_BOOL);
+    assert_int_equal(a->kids[4].type, FWJ_NULL);
+    assert_string_equal(a->kids[5].str, "x\"\xc3\xa9\xf0\x9f\x98\x80");
+    int64_t n;
+    assert_true(fwj_num(fwj_get(v, "b"), "c", &n));
+    assert_true(n == INT64_C(12345678901));
+    assert_null(fwj_str(v, "missing"));
+    fwj_free(v);
+
+    static const char *const bad[] = {
+        "", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "\"abc", "[1] x", "tru", "\"\\q\"",
+        "\"\\u12\"", "[\"a\nb\"]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = fwj_parse(bad[i], err, sizeof err);
+        if (v)
+            fail_msg("accepted bad JSON #%zu", i);
+        assert_true(strncmp(err, "JSON: ", 6) == 0);
+    }
+    /* depth limit */
+    char deep[300];
+    memset(deep, '[', 150);
+    memset(deep + 150, ']', 150);
+    deep[299] = '\0';
+    deep[149] = '1';
+    assert_null(fwj_parse(deep, err, sizeof err));
+    assert_non_null(strstr(err, "nested too deeply"));
+}
+
+/* ---- live listing ---- */
+
+/* The plan of the config the fixture was applied from. */
+static void plan_a(struct fw_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->lo = 5900;
+    p->hi = 6100;
+    p->ports[0] = 5902;
+    p->ports[1] = 5932;
+    p->n_ports = 2;
+    p->allow4 = calloc(4, sizeof *p->allow4);
+    p->allow6 = calloc(4, sizeof *p->allow6);
+    p->allow4[0] = net("10.99.1.0/24");
+    p->n_allow4 = 1;
+    p->allow6[0] = net("fd00:99:1::/64");
+    p->n_allow6 = 1;
+}
+
+static void test_live_parse(void **state)
+{
+    (void)state;
+    char *js = fixture("live-a.json");
+    struct fw_live l;
+    char err[256], s[96];
+    assert_int_equal(fw_live_parse(js, &l, err, sizeof err), 0);
+    assert_true(l.present);
+    assert_int_equal(l.n_sets, 5);
+    assert_int_equal(l.n_counters, 5);
+    assert_int_equal(l.n_chains, 1);
+    assert_int_equal(l.n_rules, fw_rule_count());
+    assert_int_equal(l.n_other, 0);
+    const struct fw_live_counter *c = fw_live_find_counter(&l, "raw_rejected");
+    assert_non_null(c);
+    assert_int_equal(c->packets, 4);
+    assert_int_equal(c->bytes, 240);
+    const struct fw_live_set *gw = fw_live_find_set(&l, "gw_ports");
+    assert_non_null(gw);
+    assert_int_equal(gw->n_el, 2);
+    fw_iv_str(&gw->el[1], s, sizeof s);
+    assert_string_equal(s, "5932");
+    const struct fw_live_set *b4 = fw_live_find_set(&l, "ban4");
+    assert_non_null(b4);
+    assert_true(b4->f_interval && b4->f_timeout);
+    assert_int_equal(b4->size, 65536);
+    assert_int_equal(b4->n_el, 1);
+    fw_iv_str(&b4->el[0], s, sizeof s);
+    assert_string_equal(s, "10.99.0.9");
+    assert_true(b4->el[0].has_timeout);
+    assert_int_equal(b4->el[0].timeout_s, 3600);
+    assert_int_equal(b4->el[0].expires_s, 3599);
+    const struct fw_live_set *b6 = fw_live_find_set(&l, "ban6");
+    fw_iv_str(&b6->el[0], s, sizeof s);
+    assert_string_equal(s, "2001:db8:1:2::/64");
+    assert_int_equal(b6->el[0].timeout_s, 900);
+    assert_string_equal(l.chains[0].hook, "input");
+    assert_int_equal(l.chains[0].prio, -10);
+    fw_live_free(&l);
+    free(js);
+}
+
+static void test_diff_runtime_allow(void **state)
+{
+    (void)state;
+    char *js = fixture("live-a.json");
+    struct fw_live l;
+    struct fw_plan p;
+    char err[256];
+    assert_int_equal(fw_live_parse(js, &l, err, sizeof err), 0);
+    plan_a(&p);
+    bool ok = false;
+    struct fw_sb rep = { 0 };
+    /* the fixture has 192.168.7.0/24 added at run time */
+    assert_int_equal(fw_diff(&p, &l, &ok, &rep), 1);
+    assert_true(ok);
+    assert_string_equal(rep.s, "  - raw_allow4 (allowed IPv4): not in the config: 192.168.7.0/24 "
+                               "(added with `vmgate firewall allow`?)\n");
+    fw_sb_free(&rep);
+
+    /* once the config lists it too, the table is in sync */
+    p.allow4[1] = net("192.168.7.0/24");
+    p.n_allow4 = 2;
+    assert_int_equal(fw_diff(&p, &l, &ok, &rep), 0);
+    assert_true(ok);
+    assert_null(rep.s);
+
+    /* another range and other ports: rules and gw_ports differ, layout is fine */
+    p.lo = 5900;
+    p.hi = 5999;
+    p.ports[1] = 5933;
+    assert_int_equal(fw_diff(&p, &l, &ok, &rep), 3);
+    assert_true(ok);
+    assert_string_equal(rep.s,
+                        "  - gw_ports (vmgate's ports): missing 5933\n"
+                        "  - gw_ports (vmgate's ports): not in the config: 5932\n"
+                        "  - rule 1 is \"vmgate: loopback to 5900-6100, new\", expected "
+                        "\"vmgate: loopback to 5900-5999, new\"\n");
+    fw_sb_free(&rep);
+    fw_plan_free(&p);
+    fw_live_free(&l);
+    free(js);
+}
+
+/* Replace the first occurrence of from with to (same buffer, reallocated). */
+static char *edit(char *s, const char *from, const char *to)
+{
+    char *at = strstr(s, from);
+    if (!at)
+        fail_msg("fixture lacks %s", from);
+    size_t pre = (size_t)(at - s), fl = strlen(from), tl = strlen(to), rest = strlen(at + fl);
+    char *o = malloc(pre + tl + rest + 1);
+    assert_non_null(o);
+    memcpy(o, s, pre);
+    memcpy(o + pre, to, tl);
+    memcpy(o + pre + tl, at + fl, rest + 1);
+    free(s);
+    return o;
+}
+
+static int diff_of(char *js, struct fw_sb *rep, bool *ok)
+{
+    struct fw_live l;
+    struct fw_plan p;
+    char err[256];
+    assert_int_equal(fw_live_parse(js, &l, err, sizeof err), 0);
+    plan_a(&p);
+    p.allow4[1] = net("192.168.7.0/24");
+    p.n_allow4 = 2;
+    int n = fw_diff(&p, &l, ok, rep);
+    fw_plan_free(&p);
+    fw_live_free(&l);
+    free(js);
+    return n;
+}
+
+static void test_diff_layout(void **state)
+{
+    (void)state;
+    bool ok = true;
+    struct fw_sb rep = { 0 };
+    /* ban4 without timeouts: cannot be refreshed in place */
+    char *js = edit(fixture("live-a.json"), "\"size\": 65536, \"flags\": [\"interval\", \"timeout\"]",
+                    "\"size\": 65536, \"flags\": [\"interval\"]");
+    assert_int_equal(diff_of(js, &rep, &ok), 1);
+    assert_false(ok);
+    assert_string_equal(rep.s, "  - set ban4 is ipv4_addr (flags interval), expected ipv4_addr "
+                               "(flags interval,timeout)\n");
+    fw_sb_free(&rep);
+
+    /* the chain's policy changed by hand */
+    js = edit(fixture("live-a.json"), "\"policy\": \"accept\"", "\"policy\": \"drop\"");
+    assert_int_equal(diff_of(js, &rep, &ok), 1);
+    assert_false(ok);
+    assert_string_equal(rep.s, "  - chain input is type filter hook input priority -10 policy "
+                               "drop, expected type filter hook input priority -10 policy accept\n");
+    fw_sb_free(&rep);
+
+    /* a counter renamed: one missing, one unexpected */
+    js = edit(fixture("live-a.json"), "\"name\": \"gw_new\"", "\"name\": \"gw_old\"");
+    assert_int_equal(diff_of(js, &rep, &ok), 2);
+    assert_false(ok);
+    assert_string_equal(rep.s, "  - counter gw_new is missing\n  - unexpected counter gw_old\n");
+    fw_sb_free(&rep);
+
+    /* a rule's comment edited: content drift, layout still fine */
+    js = edit(fixture("live-a.json"), "\"comment\": \"vmgate: loopback\"", "\"comment\": \"mine\"");
+    assert_int_equal(diff_of(js, &rep, &ok), 1);
+    assert_true(ok);
+    assert_string_equal(rep.s, "  - rule 2 is \"mine\", expected \"vmgate: loopback\"\n");
+    fw_sb_free(&rep);
+
+    /* not installed */
+    struct fw_live l;
+    struct fw_plan p;
+    char err[256];
+    assert_int_equal(fw_live_parse("{\"nftables\": [{\"metainfo\": {}}, {\"table\": "
+                                   "{\"family\": \"ip\", \"name\": \"vmgate\"}}]}",
+                                   &l, err, sizeof err), 0);
+    assert_false(l.present);
+    plan_a(&p);
+    assert_int_equal(fw_diff(&p, &l, &ok, &rep), 1);
+    assert_false(ok);
+    assert_string_equal(rep.s, "  - table inet vmgate is not installed\n");
+    fw_sb_free(&rep);
+    fw_plan_free(&p);
+    fw_live_free(&l);
+}
+
+static void test_live_elements(void **state)
+{
+    (void)state;
+    static const char js[] =
+        "{\"nftables\": [{\"set\": {\"family\": \"inet\", \"name\": \"ban4\", \"table\": \"vmgate\","
+        " \"type\": \"ipv4_addr\", \"flags\": [\"interval\", \"timeout\"], \"elem\": ["
+        " {\"range\": [\"10.0.0.1\", \"10.0.0.6\"]},"
+        " \"192.0.2.9\","
+        " {\"elem\": {\"val\": {\"prefix\": {\"addr\": \"198.51.100.0\", \"len\": 24}}, \"timeout\": 60, \"expires\": 30}},"
+        " {\"elem\": {\"val\": \"bogus\", \"timeout\": 60}}"
+        "]}}]}";
+    struct fw_live_set s;
+    char err[256], buf[96];
+    assert_int_equal(fw_live_parse_set(js, &s, err, sizeof err), 0);
+    assert_int_equal(s.n_el, 3);
+    assert_true(s.el_bad);
+    fw_iv_str(&s.el[0], buf, sizeof buf);
+    assert_string_equal(buf, "10.0.0.1-10.0.0.6");
+    fw_iv_str(&s.el[1], buf, sizeof buf);
+    assert_string_equal(buf, "192.0.2.9");
+    fw_iv_str(&s.el[2], buf, sizeof buf);
+    assert_string_equal(buf, "198.51.100.0/24");
+    assert_int_equal(s.el[2].expires_s, 30);
+    assert_false(s.el[1].has_timeout);
+    fw_live_set_free(&s);
+
+    assert_int_equal(fw_live_parse("{\"x\": 1}", &(struct fw_live){ 0 }, err, sizeof err), -1);
+    assert_string_equal(err, "nft listing: no \"nftables\" array");
+}
+
+static void test_foreign_drops(void **state)
+{
+    (void)state;
+    char *js = fixture("chains-drop.json");
+    struct fw_sb out = { 0 };
+    char err[256];
+    assert_int_equal(fw_foreign_drops(js, &out, err, sizeof err), 2);
+    assert_string_equal(out.s,
+                        "table inet filter, chain input (hook input, priority 0, policy drop)\n"
+                        "table netdev ingressfw, chain ing (hook ingress, priority 0, policy drop)\n");
+    fw_sb_free(&out);
+    free(js);
+    /* our own chain never counts, even with policy drop */
+    static const char own[] = "{\"nftables\": [{\"chain\": {\"family\": \"inet\", \"table\": "
+                              "\"vmgate\", \"name\": \"input\", \"hook\": \"input\", \"prio\": -10, "
+                              "\"policy\": \"drop\"}}]}";
+    assert_int_equal(fw_foreign_drops(own, &out, err, sizeof err), 0);
+    fw_sb_free(&out);
+}
+
+/* The rendered comments are what fw_diff compares against. */
+static void test_rule_comments(void **state)
+{
+    (void)state;
+    struct fw_plan p;
+    memset(&p, 0, sizeof p);
+    p.lo = 7000;
+    p.hi = 7000;
+    char buf[160];
+    assert_string_equal(fw_rule_comment(&p, 0, buf, sizeof buf), "vmgate: loopback to 7000, new");
+    assert_string_equal(fw_rule_comment(&p, fw_rule_count() - 1, buf, sizeof buf),
+                        "vmgate: reject the rest of 7000");
+    assert_null(fw_rule_comment(&p, fw_rule_count(), buf, sizeof buf));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_net_parse),
+        cmocka_unit_test(test_net_relations),
+        cmocka_unit_test(test_intervals),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_live_parse),
+        cmocka_unit_test(test_diff_runtime_allow),
+        cmocka_unit_test(test_diff_layout),
+        cmocka_unit_test(test_live_elements),
+        cmocka_unit_test(test_foreign_drops),
+        cmocka_unit_test(test_rule_comments),
+    };
+    return cmocka_run_group_tests_name("fw_live", tests, NULL, NULL);
+}
