@@ -327,8 +327,13 @@ int gateway_check(const char *cfgfile)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    cfg_print(&cfg, stdout);
     int rc = 0;
+    if (cfg.fw.present && fw_validate(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", cfg.file, err);
+        cfg_free(&cfg);
+        return 1;
+    }
+    cfg_print(&cfg, stdout);
     SSL_CTX *ctx = certs_server_ctx(cfg.cert, cfg.key, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "%s: warning: %s\n", cfg.file, err);
