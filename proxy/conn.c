@@ -925,6 +925,8 @@ static void conn_drive(struct conn *c)
         switch (c->state) {
         case CS_RELAY:
             relay_step(c);
+            if (!c->dead && c->state == CS_CLOSING)
+                continue;          /* VM gone: close once the last bytes are out */
             return;
         case CS_CLOSING:
             if (buf_empty(&c->b2f) && !c->tls_write_wants_read)

@@ -1,0 +1,54 @@
+#!/bin/bash
+# scripts/deps.sh — install the Debian 12 packages vmgate needs to build, test and demo.
+#
+# Does nothing when everything is already installed (checked with dpkg-query).
+# Otherwise runs `apt-get update` once and installs the missing packages,
+# non-interactively and without recommends.  Needs root, or sudo; without
+# either it prints the command to run and exits 1.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential pkg-config clang
+    libev-dev libssl-dev libpam0g-dev libcrypt-dev libnftables-dev
+    # unit tests
+    libcmocka-dev
+    # integration tests and demo
+    libpam-wrapper nftables iproute2 passwd
+    qemu-system-x86 ipxe-qemu seabios
+    tigervnc-viewer gvncviewer xvfb xauth x11-utils xclip
+    openssl python3 python3-pil procps psmisc util-linux coreutils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+        *" installed") ;;
+        *) missing+=("$p") ;;
+    esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "deps: missing: ${missing[*]}"
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "deps: not root and no sudo; as root, run:" >&2
+        echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "deps: installed ${missing[*]}"
