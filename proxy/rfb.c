@@ -201,7 +201,7 @@ size_t rfb_put_sec_failure(uint8_t *out, size_t cap, int minor, const char *reas
     if (cap < 4)
         return 0;
     rfb_put_u32(out, 1);
-    if (minor < 8)
+    if (minor < 8 || cap < 8)
         return 4;
     if (cap < 8 + rl)
         rl = cap - 8;

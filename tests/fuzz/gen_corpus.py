@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""tests/fuzz/gen_corpus.py - (re)write the seed corpora in tests/fuzz/corpus/.
+
+Seeds are small, valid inputs for each target in the layout described at
+the top of its fuzz_*.c file.  Deterministic: running it twice gives the
+same files.  Usage: tests/fuzz/gen_corpus.py [CORPUS_DIR]
+"""
+import os
+import struct
+import sys
+import zlib
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
+
+# Order of fuzz_encs[] in fuzz_common.h
+ENCS = ["raw", "copyrect", "hextile", "zlib", "tight", "zrle", "zywrle", "tightpng",
+        "desktopsize", "lastrect", "pointerpos", "cursor", "xcursor", "qemupointer",
+        "qemukey", "qemuaudio", "led", "extdesktop", "alphacursor", "extclip", "xvp",
+        "fence", "cu", "wmvi", "extmouse", "rre", "trle", "quality", "compress",
+        "desktopname", "vmwarecursor", "gii"]
+ALL_DELIMITABLE = (1 << 23) - 1          # raw .. cu
+
+
+def u8(v): return struct.pack(">B", v & 0xff)
+def u16(v): return struct.pack(">H", v & 0xffff)
+def u32(v): return struct.pack(">I", v & 0xffffffff)
+def s32(v): return struct.pack(">i", v)
+
+
+class Rnd:
+    def __init__(self, seed): self.s = seed
+    def bytes(self, n):
+        out = bytearray()
+        for _ in range(n):
+            self.s = (self.s * 1103515245 + 12345) & 0xffffffff
+            out.append((self.s >> 16) & 0xff)
+        return bytes(out)
+
+
+R = Rnd(7)
+
+
+def write(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ------------------------------------------------------------------ s2c
+
+def s2c_cfg(pf=0, filt=False, flags=0, mask=ALL_DELIMITABLE, seed=3, inject_at=None, inject_pf=3):
+    b0 = (pf & 7) | (8 if filt else 0) | ((flags & 15) << 4)
+    cfg = u8(b0) + struct.pack("<I", mask) + u8(seed)
+    if inject_at is None:
+        cfg += u16(0) + u8(0x80)
+    else:
+        cfg += struct.pack("<H", inject_at) + u8(inject_pf & 7)
+    return cfg
+
+
+def fbu(rects):
+    return u8(0) + u8(0) + u16(len(rects)) + b"".join(rects)
+
+
+def rect(x, y, w, h, enc, body=b""):
+    return u16(x) + u16(y) + u16(w) + u16(h) + s32(enc) + body
+
+
+def compact(v):
+    if v < 128:
+        return u8(v)
+    if v < 16384:
+        return u8(0x80 | (v & 0x7f)) + u8(v >> 7)
+    return u8(0x80 | (v & 0x7f)) + u8(0x80 | ((v >> 7) & 0x7f)) + u8(v >> 14)
+
+
+def hextile(w, h, bpp):
+    out = b""
+    v = 0
+    for ty in range(0, h, 16):
+        for tx in range(0, w, 16):
+            tw, th = min(16, w - tx), min(16, h - ty)
+            k = v % 5
+            v += 1
+            if k == 0:
+                out += u8(1) + R.bytes(tw * th * bpp)
+            elif k == 1:
+                out += u8(2) + R.bytes(bpp)
+            elif k == 2:
+                out += u8(2 | 4 | 8) + R.bytes(2 * bpp) + u8(1) + u8(0) + u8(((tw - 1) << 4) | (th - 1))
+            elif k == 3:
+                out += u8(8 | 16) + u8(2) + R.bytes(bpp) + u8(0) + u8(0) + R.bytes(bpp) + u8(0x11) + u8(0)
+            else:
+                out += u8(0)
+    return out
+
+
+def tight_rects(tp, png=False):
+    enc = -260 if png else 7
+    rs = [
+        rect(0, 0, 8, 8, enc, u8(0x80) + R.bytes(tp)),
+        rect(0, 0, 8, 8, enc, u8(0x90) + compact(20) + R.bytes(20)),
+        rect(0, 0, 1, 3, enc, u8(0x00) + R.bytes(3 * tp) if 3 * tp < 12 else u8(0) + compact(5) + R.bytes(5)),
+        rect(0, 0, 20, 10, enc, u8(0x41) + u8(0) + compact(30) + R.bytes(30)),
+        rect(0, 0, 8, 8, enc, u8(0x50) + u8(1) + u8(1) + R.bytes(2 * tp) + R.bytes(8)),
+        rect(0, 0, 16, 16, enc, u8(0x60) + u8(1) + u8(4) + R.bytes(5 * tp) + compact(40) + R.bytes(40)),
+        rect(0, 0, 10, 10, enc, u8(0x70) + u8(2) + compact(33) + R.bytes(33)),
+    ]
+    if png:
+        rs.append(rect(0, 0, 30, 30, enc, u8(0xa0) + compact(200) + R.bytes(200)))
+    return rs
+
+
+def s2c_seeds():
+    # (pf index, bytes per pixel, tight pixel)
+    for pf, bpp, tp in [(0, 4, 3), (1, 4, 3), (2, 4, 4), (3, 2, 2), (4, 1, 1), (5, 1, 1)]:
+        write("rfbmsg_s2c", f"raw-pf{pf}", s2c_cfg(pf) + fbu([rect(0, 0, 4, 3, 0, R.bytes(12 * bpp)),
+                                                               rect(1, 1, 2, 2, 1, u16(0) + u16(0))]))
+        write("rfbmsg_s2c", f"hextile-pf{pf}", s2c_cfg(pf) + fbu([rect(0, 0, 33, 18, 5, hextile(33, 18, bpp))]))
+        write("rfbmsg_s2c", f"tight-pf{pf}", s2c_cfg(pf) + fbu(tight_rects(tp)))
+        write("rfbmsg_s2c", f"tightpng-pf{pf}", s2c_cfg(pf) + fbu(tight_rects(tp, png=True)))
+        write("rfbmsg_s2c", f"cursor-pf{pf}", s2c_cfg(pf) + fbu([rect(2, 2, 9, 4, -239, R.bytes(9 * 4 * bpp + 2 * 4))]))
+    write("rfbmsg_s2c", "zlib-zrle-zywrle", s2c_cfg() + fbu([
+        rect(0, 0, 8, 8, 6, u32(17) + R.bytes(17)),
+        rect(0, 0, 64, 64, 16, u32(40) + R.bytes(40)),
+        rect(0, 0, 64, 64, 17, u32(0))]))
+    write("rfbmsg_s2c", "pseudo", s2c_cfg() + fbu([
+        rect(0, 0, 1024, 768, -223), rect(5, 5, 0, 0, -232), rect(1, 0, 0, 0, -257),
+        rect(0, 0, 0, 0, -258), rect(0, 0, 0, 0, -259), rect(0, 0, 0, 0, -261, u8(4)),
+        rect(0, 0, 9, 2, -240, R.bytes(6 + 2 * 2 * 2)),
+        rect(0, 0, 800, 600, -308, u8(1) + b"\0\0\0" + R.bytes(16)),
+        rect(3, 3, 4, 4, -314, s32(0) + R.bytes(64))]))
+    write("rfbmsg_s2c", "lastrect", s2c_cfg() + u8(0) + u8(0) + u16(0xffff) +
+          rect(0, 0, 1, 1, 0, R.bytes(4)) + rect(0, 0, 0, 0, -224) + fbu([]))
+    write("rfbmsg_s2c", "messages", s2c_cfg() +
+          u8(1) + u8(0) + u16(0) + u16(3) + R.bytes(18) +        # colour map
+          u8(2) +                                                 # bell
+          u8(3) + b"\0\0\0" + u32(5) + b"hello" +                 # legacy cut text
+          u8(3) + b"\0\0\0" + s32(-8) + u32(0x1b000001) + u32(0) +  # QEMU caps
+          u8(3) + b"\0\0\0" + s32(-4) + u32(0x08000001) +         # notify
+          u8(255) + u8(1) + u16(1) + u8(255) + u8(1) + u16(2) + u32(6) + R.bytes(6) +
+          u8(255) + u8(1) + u16(0) +
+          u8(250) + u8(0) + u8(1) + u8(1) + u8(150) +
+          u8(248) + b"\0\0\0" + u32(0) + u8(2) + b"ab")
+    # a SetPixelFormat (to 16 bpp) injected while an update is in progress
+    write("rfbmsg_s2c", "pf-switch", s2c_cfg(0, inject_at=20, inject_pf=3) +
+          fbu([rect(0, 0, 2, 2, 0, R.bytes(16)), rect(0, 0, 2, 2, 0, R.bytes(16))]) +
+          fbu([rect(0, 0, 2, 2, 0, R.bytes(8)), rect(0, 0, 4, 4, 7, u8(0x80) + R.bytes(2))]))
+    write("rfbmsg_s2c", "filtered", s2c_cfg(0, filt=True, flags=1) +
+          fbu([rect(0, 0, 4, 4, 7, u8(0x80) + R.bytes(3))]) + u8(3) + b"\0\0\0" + s32(-4) + u32(0x08000000))
+    write("rfbmsg_s2c", "bad-tight", s2c_cfg() + fbu([rect(0, 0, 4, 4, 7, u8(0xb0))]))
+
+
+# ------------------------------------------------------------------ c2s
+
+def c2s_cfg(flags=0, filt=True, mask=ALL_DELIMITABLE, confirm=3, seed=5):
+    return u8((flags & 15) | (0x10 if filt else 0)) + struct.pack("<I", mask) + u8(confirm) + u8(seed)
+
+
+def setenc(encs):
+    return u8(2) + u8(0) + u16(len(encs)) + b"".join(s32(e) for e in encs)
+
+
+def c2s_seeds():
+    novnc = [1, 7, -260, 5, 2, 0, -26, -254, -224, -223, -308, -309, -312, -313, -307,
+             -1063131698, -239, 0x574D5664, -258, -261, -257]
+    tiger = [7, 1, 16, 5, 2, 0, -314, 0x574D5664, -239, -240, 0x574D5666, -223, -308, -261,
+             0x574D5668, -307, -224, -1063131698, -313, -312, -258, -254, -24]
+    gtk = [7, 16, 5, 2, 1, 0, -309, -258, -261, -308, -223, -307, -224, 0x574D5669, -259,
+           -314, -239, -240, -257]
+    for i, (name, e) in enumerate([("novnc", novnc), ("tigervnc", tiger), ("gtkvnc", gtk)]):
+        write("rfbmsg_c2s", f"setenc-{name}", c2s_cfg(flags=i * 5) + setenc(e))
+    pf16 = bytes([16, 16, 0, 1, 0, 31, 0, 63, 0, 31, 11, 5, 0, 0, 0, 0])
+    write("rfbmsg_c2s", "all-messages", c2s_cfg() +
+          u8(0) + b"\0\0\0" + pf16 +
+          setenc([7, 16, 0, -1063131698, -308, -309, -259, -258]) +
+          u8(3) + u8(1) + u16(0) + u16(0) + u16(800) + u16(600) +
+          u8(4) + u8(1) + u16(0) + u32(0x61) +
+          u8(5) + u8(1) + u16(10) + u16(20) +
+          u8(6) + b"\0\0\0" + u32(5) + b"hello" +
+          u8(6) + b"\0\0\0" + s32(-4) + u32(0x08000001) +
+          u8(255) + u8(0) + u16(1) + u32(0x61) + u32(0x1e) +
+          u8(255) + u8(1) + u16(0) +
+          u8(255) + u8(1) + u16(2) + u8(3) + u8(2) + u32(44100) +
+          u8(250) + u8(0) + u8(1) + u8(2) +
+          u8(251) + u8(0) + u16(1024) + u16(768) + u8(1) + u8(0) + R.bytes(16) +
+          u8(150) + u8(1) + u16(0) + u16(0) + u16(10) + u16(10) +
+          u8(248) + b"\0\0\0" + u32(1) + u8(3) + b"abc")
+    cut = zlib.compress(u32(6) + "héllo".encode() + b"\0")
+    write("rfbmsg_c2s", "ext-provide", c2s_cfg(filt=False) +
+          u8(6) + b"\0\0\0" + s32(-(4 + len(cut))) + u32(0x10000001) + cut)
+    write("rfbmsg_c2s", "unknown-type", c2s_cfg() + u8(7) + b"\0" * 7)
+
+
+# ------------------------------------------------------------------ clip
+
+def clip_msgs(*payloads, maxv=0x4000):
+    return u8(0) + u16(maxv) + b"".join(u16(len(p)) + p for p in payloads)
+
+
+def text_plain(s):
+    b = s.encode() if isinstance(s, str) else s
+    return u32(len(b) + 1) + b + b"\0"
+
+
+def zfinish(data):
+    return zlib.compress(data)
+
+
+def zflushed(chunks):
+    """One stream, flushed after each chunk: a list of per-message bytes."""
+    z = zlib.compressobj()
+    return [z.compress(c) + z.flush(zlib.Z_SYNC_FLUSH) for c in chunks]
+
+
+def clip_seeds():
+    P = 0x10000000
+    write("clip", "caps-qemu", clip_msgs(u32(0x1b000001) + u32(0)))
+    write("clip", "caps-multi", clip_msgs(u32(0x1f000015) + u32(256) + u32(512) + u32(768)))
+    write("clip", "notify-request-peek", clip_msgs(u32(0x08000001), u32(0x08000000),
+                                                   u32(0x02000001), u32(0x04000000)))
+    write("clip", "provide-qemu", clip_msgs(u32(P | 1) + zfinish(text_plain("héllo from A"))))
+    fresh = []
+    for t in ["one", "", "two\r\nlines", "€ 5"]:
+        fresh.append(u32(P | 1) + zflushed([text_plain(t)])[0])
+    write("clip", "provide-tigervnc", clip_msgs(*fresh))
+    kept = [u32(P | 1) + c for c in zflushed([text_plain("first"), text_plain("second"), text_plain("x" * 300)])]
+    write("clip", "provide-one-stream", clip_msgs(*kept))
+    write("clip", "provide-formats", clip_msgs(
+        u32(P | 7) + zfinish(text_plain("txt") + text_plain("{\\rtf1 x}") + text_plain("<p>x</p>"))))
+    write("clip", "provide-toobig", clip_msgs(u32(P | 1) + zfinish(text_plain("y" * 2000)), maxv=10))
+    write("clip", "latin1-text", u8(0) + u16(100) + "café\nnaïve\r\n©".encode("latin-1"))
+    write("clip", "utf8-text", u8(0) + u16(100) + "h\u00e9llo \u20ac \U0001F600\r\n".encode())
+    write("clip", "bad-utf8", u8(0) + u16(100) + b"\xc0\xaf\xe0\x80\x80\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82")
+
+
+# ------------------------------------------------------------- handshake
+
+def handshake_seeds():
+    for v in [b"RFB 003.008\n", b"RFB 003.007\n", b"RFB 003.003\n", b"RFB 003.889\n", b"RFB 004.000\n"]:
+        write("handshake", "version-" + v[4:11].decode(), v)
+    write("handshake", "vencrypt", b"\x00\x02")
+    write("handshake", "creds", u32(5) + u32(6) + b"alicesecret")
+    write("handshake", "sectypes", b"\x02\x01\x13")
+    write("handshake", "sectypes-refused", b"\x00" + u32(9) + b"too many!")
+    write("handshake", "sec33", u32(0) + u32(4) + b"nope")
+    write("handshake", "result-fail", u32(1) + u32(21) + b"Authentication failed")
+    write("handshake", "u32", u32(262))
+
+
+if __name__ == "__main__":
+    s2c_seeds()
+    c2s_seeds()
+    clip_seeds()
+    handshake_seeds()
