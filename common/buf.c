@@ -76,3 +76,34 @@ void buf_trim(struct buf *b)
     if (b->data && b->start == b->end)
         buf_free(b);
 }
+
+void buf_cut(struct buf *b, size_t off, size_t n)
+{
+    uint8_t *at = b->data + b->start + off;
+    memmove(at, at + n, b->end - (b->start + off + n));
+    b->end -= n;
+    if (b->start == b->end)
+        b->start = b->end = 0;
+}
+
+int buf_insert(struct buf *b, size_t off, const void *p, size_t n)
+{
+    if (n > buf_room(b) || off > buf_len(b))
+        return -1;
+    if (!b->data) {
+        size_t avail;
+        if (!buf_tail(b, &avail))
+            return -1;
+    }
+    if (b->end + n > b->cap) {           /* compact to the front first */
+        size_t len = b->end - b->start;
+        memmove(b->data, b->data + b->start, len);
+        b->start = 0;
+        b->end = len;
+    }
+    uint8_t *at = b->data + b->start + off;
+    memmove(at + n, at, b->end - (b->start + off));
+    memcpy(at, p, n);
+    b->end += n;
+    return 0;
+}

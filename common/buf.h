@@ -37,6 +37,11 @@ void buf_produce(struct buf *b, size_t n);
 void buf_consume(struct buf *b, size_t n);
 /* Append n bytes; returns 0, or -1 if they do not fit (nothing appended). */
 int buf_put(struct buf *b, const void *p, size_t n);
+/* Remove n bytes at offset off from the head (off + n <= buf_len). */
+void buf_cut(struct buf *b, size_t off, size_t n);
+/* Insert n bytes at offset off from the head; returns 0, or -1 if they do
+ * not fit (nothing changed). */
+int buf_insert(struct buf *b, size_t off, const void *p, size_t n);
 /* Release the storage when empty (wiping it first). */
 void buf_trim(struct buf *b);
 

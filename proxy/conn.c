@@ -37,6 +37,7 @@
 #include "proxy/backend.h"
 #include "proxy/qmp.h"
 #include "proxy/rfb.h"
+#include "proxy/rfbfilter.h"
 
 #define CONN_MAGIC      0x76676331u      /* "vgc1" */
 #define RX_CAP          2048             /* creds: 8 + 255 + 1024 */
@@ -114,6 +115,11 @@ struct conn {
     ev_io bw;
     int bw_fd, bw_mask;
     struct buf brx, f2b;
+
+    /* relay: every message is delimited and the clipboard policed */
+    struct rfbfilter *flt;
+    size_t b2f_ok, f2b_ok;        /* approved (parsed) prefix of b2f / f2b */
+    struct buf inj_front, inj_back;  /* messages the filter releases or makes */
 
     ev_timer login_timer;         /* whole pre-auth phase */
     ev_timer delay_timer;         /* fail delay, close linger */
@@ -271,14 +277,42 @@ static ssize_t front_read(struct conn *c, struct buf *dst, size_t max)
 
 /* Write as much of b2f to the viewer as the socket takes.  Returns 0, or -1
  * on a fatal error (conn_fail called). */
+/* What the viewer may be sent now: in the relay only the approved prefix
+ * of b2f, then the injection buffer. */
+static struct buf *front_source(struct conn *c, size_t *len)
+{
+    if (!c->flt) {
+        *len = buf_len(&c->b2f);
+        return &c->b2f;
+    }
+    if (c->b2f_ok) {
+        *len = c->b2f_ok;
+        return &c->b2f;
+    }
+    *len = buf_len(&c->inj_front);
+    return &c->inj_front;
+}
+
+static void sent(struct conn *c, struct buf *b, size_t n)
+{
+    buf_consume(b, n);
+    if (b == &c->b2f && c->flt)
+        c->b2f_ok -= n;
+    else if (b == &c->f2b && c->flt)
+        c->f2b_ok -= n;
+}
+
 static int front_flush(struct conn *c)
 {
-    while (!buf_empty(&c->b2f)) {
-        size_t len = buf_len(&c->b2f);
+    for (;;) {
+        size_t len;
+        struct buf *src = front_source(c, &len);
+        if (len == 0)
+            break;
         if (!c->ssl) {
-            ssize_t n = send(c->ffd, buf_head(&c->b2f), len, MSG_NOSIGNAL);
+            ssize_t n = send(c->ffd, buf_head(src), len, MSG_NOSIGNAL);
             if (n > 0) {
-                buf_consume(&c->b2f, (size_t)n);
+                sent(c, src, (size_t)n);
                 continue;
             }
             if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -291,9 +325,9 @@ static int front_flush(struct conn *c)
         c->tls_write_wants_read = false;
         ERR_clear_error();
         errno = 0;
-        int n = SSL_write(c->ssl, buf_head(&c->b2f), (int)len);
+        int n = SSL_write(c->ssl, buf_head(src), (int)len);
         if (n > 0) {
-            buf_consume(&c->b2f, (size_t)n);
+            sent(c, src, (size_t)n);
             continue;
         }
         int err = SSL_get_error(c->ssl, n);
@@ -308,7 +342,13 @@ static int front_flush(struct conn *c)
         return -1;
     }
     buf_trim(&c->b2f);
+    buf_trim(&c->inj_front);
     return 0;
+}
+
+static size_t front_pending(struct conn *c)
+{
+    return c->flt ? c->b2f_ok + buf_len(&c->inj_front) : buf_len(&c->b2f);
 }
 
 /* Send a SecurityResult failure with reason and close once it is out. */
@@ -344,10 +384,21 @@ static ssize_t back_read(struct conn *c, int fd, struct buf *dst)
 
 static int back_flush(struct conn *c)
 {
-    while (!buf_empty(&c->f2b)) {
-        ssize_t n = send(c->bfd, buf_head(&c->f2b), buf_len(&c->f2b), MSG_NOSIGNAL);
+    for (;;) {
+        struct buf *src = &c->f2b;
+        size_t len = buf_len(&c->f2b);
+        if (c->flt) {
+            len = c->f2b_ok;
+            if (!len) {
+                src = &c->inj_back;
+                len = buf_len(src);
+            }
+        }
+        if (!len)
+            break;
+        ssize_t n = send(c->bfd, buf_head(src), len, MSG_NOSIGNAL);
         if (n > 0) {
-            buf_consume(&c->f2b, (size_t)n);
+            sent(c, src, (size_t)n);
             continue;
         }
         if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -357,7 +408,13 @@ static int back_flush(struct conn *c)
         return -1;
     }
     buf_trim(&c->f2b);
+    buf_trim(&c->inj_back);
     return 0;
+}
+
+static size_t back_pending(struct conn *c)
+{
+    return c->flt ? c->f2b_ok + buf_len(&c->inj_back) : buf_len(&c->f2b);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -846,6 +903,16 @@ static bool front_step(struct conn *c)
         uint8_t shared = 1;
         buf_consume(&c->rx, 1);
         buf_put(&c->f2b, &shared, 1);
+        char pfx[256], user[RFB_PLAIN_USER_MAX + 1];
+        snprintf(pfx, sizeof pfx, "conn=%llu vm=%s user=%s from=%s", (unsigned long long)c->id,
+                 c->vm->name, log_safe(user, sizeof user, c->user, sizeof c->user), c->rhost);
+        c->flt = rfbfilter_new(c->vm, pfx);
+        if (!c->flt) {
+            conn_fail(c, LOG_LVL_ERR, "out of memory");
+            return false;
+        }
+        c->f2b_ok = buf_len(&c->f2b);       /* handshake bytes and ClientInit */
+        c->b2f_ok = buf_len(&c->b2f);       /* SecurityResult, if still queued */
         if (!buf_empty(&c->rx)) {            /* pipelined viewer messages */
             buf_put(&c->f2b, buf_head(&c->rx), buf_len(&c->rx));
             buf_consume(&c->rx, buf_len(&c->rx));
@@ -875,6 +942,7 @@ static void relay_step(struct conn *c)
 {
     for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
         bool moved = false;
+        char why[256];
         /* viewer -> VM */
         while (!c->front_eof && buf_room(&c->f2b) > 0) {
             ssize_t n = front_read(c, &c->f2b, F2B_CAP);
@@ -884,11 +952,16 @@ static void relay_step(struct conn *c)
         }
         if (c->dead)
             return;
-        if (!buf_empty(&c->f2b)) {
-            size_t before = buf_len(&c->f2b);
+        if (rfbfilter_c2s(c->flt, &c->f2b, &c->f2b_ok, &c->inj_front, &c->inj_back, why,
+                          sizeof why) != 0) {
+            conn_fail(c, LOG_LVL_WARN, "%s", why);
+            return;
+        }
+        if (back_pending(c)) {
+            size_t before = back_pending(c);
             if (back_flush(c) < 0)
                 return;
-            moved |= buf_len(&c->f2b) != before;
+            moved |= back_pending(c) != before;
         }
         /* VM -> viewer */
         if (buf_room(&c->b2f) > 0) {
@@ -905,11 +978,16 @@ static void relay_step(struct conn *c)
             }
             moved |= n > 0;
         }
-        if (!buf_empty(&c->b2f)) {
-            size_t before = buf_len(&c->b2f);
+        if (rfbfilter_s2c(c->flt, &c->b2f, &c->b2f_ok, &c->inj_front, &c->inj_back, why,
+                          sizeof why) != 0) {
+            conn_fail(c, LOG_LVL_WARN, "%s", why);
+            return;
+        }
+        if (front_pending(c)) {
+            size_t before = front_pending(c);
             if (front_flush(c) < 0)
                 return;
-            moved |= buf_len(&c->b2f) != before;
+            moved |= front_pending(c) != before;
         }
         /* Data OpenSSL already decrypted does not make the fd readable. */
         if (!moved && !(c->ssl && SSL_pending(c->ssl) > 0 && buf_room(&c->f2b) > 0))
@@ -929,7 +1007,7 @@ static void conn_drive(struct conn *c)
                 continue;          /* VM gone: close once the last bytes are out */
             return;
         case CS_CLOSING:
-            if (buf_empty(&c->b2f) && !c->tls_write_wants_read)
+            if (front_pending(c) == 0 && !c->tls_write_wants_read)
                 conn_fail(c, LOG_LVL_DEBUG, "closed after final message");
             return;
         case CS_AUTH_WAIT:
@@ -992,7 +1070,7 @@ static void conn_update_io(struct conn *c)
             fm |= EV_READ;
         if (buf_room(&c->b2f) > 0)
             bm |= EV_READ;
-        if (!buf_empty(&c->f2b))
+        if (back_pending(c))
             bm |= EV_WRITE;
         break;
     case CS_BACKEND_CONNECT:
@@ -1007,7 +1085,7 @@ static void conn_update_io(struct conn *c)
     default:
         break;
     }
-    if (!buf_empty(&c->b2f))
+    if (front_pending(c))
         fm |= EV_WRITE;
     if (c->tls_read_wants_write)
         fm = (fm & ~EV_READ) | EV_WRITE;
@@ -1129,6 +1207,9 @@ static void conn_destroy(struct conn *c)
     buf_free(&c->brx);
     buf_free(&c->f2b);
     buf_free(&c->b2f);
+    buf_free(&c->inj_front);
+    buf_free(&c->inj_back);
+    rfbfilter_free(c->flt);
     unauth_done(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -1221,6 +1302,8 @@ void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
     buf_init(&c->brx, BRX_CAP);
     buf_init(&c->f2b, F2B_CAP);
     buf_init(&c->b2f, B2F_CAP);
+    buf_init(&c->inj_front, RFBFILTER_INJECT_CAP);
+    buf_init(&c->inj_back, RFBFILTER_INJECT_CAP);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ev_io_init(&c->fw, front_cb, fd, EV_READ);

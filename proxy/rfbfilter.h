@@ -1,0 +1,55 @@
+/* proxy/rfbfilter.h — the policed RFB relay: every message after ServerInit
+ * is delimited by the framer (rfbmsg.h), SetEncodings is rewritten to what
+ * the framer can follow, and cut text is held, checked against the VM's
+ * clipboard policy, audited, and forwarded, translated or dropped.
+ *
+ * No I/O.  The connection owns four buffers and hands them in:
+ *   - the stream buffer of one direction (b2f: VM -> viewer, f2b: viewer ->
+ *     VM) and *ok, the length of its head that is approved for sending.
+ *     The filter parses the bytes past *ok, advances *ok over what may pass
+ *     untouched (pixel data passes without a copy), and cuts out what it
+ *     holds back (cut text, SetEncodings, which it re-inserts rewritten);
+ *   - two injection buffers, to_viewer and to_vm, for messages the filter
+ *     generates or releases (a held cut text, a translation, a clipboard
+ *     request on a legacy viewer's behalf).  The connection sends a
+ *     direction's approved bytes first, then its injection buffer.  The
+ *     filter does not parse a direction while that direction's injection
+ *     buffer is not empty, so injections always land between messages.
+ *
+ * Clipboard rules (policy = the VM's `clipboard`, limit `clipboard_max`):
+ *   - text VM -> viewer passes only with both/from-vm, viewer -> VM only
+ *     with both/to-vm, and never above the limit; dropped text is never
+ *     forwarded, and neither side is stalled by it;
+ *   - a viewer without Extended Clipboard (gtk-vnc, Remmina) gets the VM's
+ *     text as legacy ServerCutText in Latin-1 (characters outside Latin-1
+ *     become '?'), and its legacy ClientCutText reaches an Extended
+ *     Clipboard server as notify + provide in UTF-8;
+ *   - every transfer is one audit line: direction, byte count, SHA-256 of
+ *     the text, allowed or dropped and why.  Never the text. */
+#ifndef VMGATE_RFBFILTER_H
+#define VMGATE_RFBFILTER_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+
+#define RFBFILTER_INJECT_CAP ((size_t)2 << 20)   /* capacity for the injection buffers */
+
+struct rfbfilter;
+
+/* logpfx is put before every log line ("conn=3 vm=dev0 user=alice
+ * from=::1").  Returns NULL on allocation failure. */
+struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const char *logpfx);
+void rfbfilter_free(struct rfbfilter *f);
+
+/* Parse VM -> viewer bytes in b past *ok.  Returns 0, or -1 with why set
+ * when the VM sent something the framer cannot follow (the session must
+ * close: a half-understood stream is never forwarded). */
+int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
+                  struct buf *to_vm, char *why, size_t whylen);
+/* Parse viewer -> VM bytes in f past *ok (same contract). */
+int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
+                  struct buf *to_vm, char *why, size_t whylen);
+
+#endif
