@@ -1,0 +1,334 @@
+/* Unit tests for proxy/rfbfilter.c: the policed relay, driven with
+ * synthesized streams (no sockets): what is approved in place, what is held
+ * and injected, what is dropped, for each clipboard policy and for legacy
+ * and Extended Clipboard viewers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "proxy/clip.h"
+#include "proxy/rfbfilter.h"
+#include "proxy/rfbmsg.h"
+
+struct rig {
+    struct cfg_vm vm;
+    struct rfbfilter *f;
+    struct buf b2f, f2b, to_viewer, to_vm;
+    size_t b2f_ok, f2b_ok;
+    char why[256];
+};
+
+static void rig_init(struct rig *r, enum cfg_clip pol, uint64_t max)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->vm.name, sizeof r->vm.name, "t");
+    r->vm.clipboard = pol;
+    r->vm.clipboard_max = max;
+    r->f = rfbfilter_new(&r->vm, "test");
+    assert_non_null(r->f);
+    buf_init(&r->b2f, 256 * 1024);
+    buf_init(&r->f2b, 64 * 1024);
+    buf_init(&r->to_viewer, RFBFILTER_INJECT_CAP);
+    buf_init(&r->to_vm, RFBFILTER_INJECT_CAP);
+}
+
+static void rig_free(struct rig *r)
+{
+    rfbfilter_free(r->f);
+    buf_free(&r->b2f);
+    buf_free(&r->f2b);
+    buf_free(&r->to_viewer);
+    buf_free(&r->to_vm);
+}
+
+/* Append bytes from the VM / the viewer and run the filter. */
+static void from_vm(struct rig *r, const void *p, size_t n)
+{
+    assert_int_equal(buf_put(&r->b2f, p, n), 0);
+    assert_int_equal(rfbfilter_s2c(r->f, &r->b2f, &r->b2f_ok, &r->to_viewer, &r->to_vm,
+                                   r->why, sizeof r->why), 0);
+}
+
+static void from_viewer(struct rig *r, const void *p, size_t n)
+{
+    assert_int_equal(buf_put(&r->f2b, p, n), 0);
+    assert_int_equal(rfbfilter_c2s(r->f, &r->f2b, &r->f2b_ok, &r->to_viewer, &r->to_vm,
+                                   r->why, sizeof r->why), 0);
+}
+
+/* Pretend everything approved/injected was sent. */
+static void drain(struct rig *r)
+{
+    buf_consume(&r->b2f, r->b2f_ok);
+    r->b2f_ok = 0;
+    buf_consume(&r->f2b, r->f2b_ok);
+    r->f2b_ok = 0;
+    buf_consume(&r->to_viewer, buf_len(&r->to_viewer));
+    buf_consume(&r->to_vm, buf_len(&r->to_vm));
+}
+
+static void server_init(struct rig *r)
+{
+    static const uint8_t si[] = {
+        0x02, 0xd0, 0x01, 0x90,                     /* 720 x 400 */
+        32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0,
+        0, 0, 0, 4, 'q', 'e', 'm', 'u',
+    };
+    from_vm(r, si, sizeof si);
+    assert_int_equal(r->b2f_ok, sizeof si);
+    drain(r);
+}
+
+static void set_encodings(struct rig *r, bool ext)
+{
+    uint8_t m[4 + 3 * 4] = { 2, 0, 0, ext ? 3 : 2 };
+    rfb_put_u32(m + 4, 7);                                /* Tight */
+    rfb_put_u32(m + 8, 0);                                /* Raw */
+    rfb_put_u32(m + 12, (uint32_t)RFB_ENC_EXT_CLIPBOARD);
+    from_viewer(r, m, ext ? sizeof m : sizeof m - 4);
+}
+
+static bool has_encoding(const uint8_t *msg, size_t n, int32_t enc)
+{
+    size_t cnt = (size_t)msg[2] << 8 | msg[3];
+    for (size_t i = 0; i < cnt && 8 + 4 * i <= n; i++)
+        if (rfb_get_u32(msg + 4 + 4 * i) == (uint32_t)enc)
+            return true;
+    return false;
+}
+
+static size_t provide_msg(uint8_t type, const char *text, uint8_t **out)
+{
+    size_t cap = clip_provide_bound(strlen(text));
+    *out = malloc(cap);
+    size_t n = clip_build_provide(type, (const uint8_t *)text, strlen(text), *out, cap);
+    assert_true(n > 0);
+    return n;
+}
+
+static void test_pixels_pass_in_place(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 1024);
+    server_init(&r);
+    set_encodings(&r, true);
+    drain(&r);
+    /* FramebufferUpdate, one 2x2 Raw rect of 32-bit pixels */
+    uint8_t fu[4 + 12 + 16] = { 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 2, 0, 0, 0, 0 };
+    memset(fu + 16, 0xab, 16);
+    from_vm(&r, fu, 10);                 /* split mid-rect header */
+    size_t first = r.b2f_ok;
+    from_vm(&r, fu + 10, sizeof fu - 10);
+    assert_true(first <= 10);
+    assert_int_equal(r.b2f_ok, sizeof fu);
+    assert_memory_equal(buf_head(&r.b2f), fu, sizeof fu);   /* untouched, in place */
+    assert_true(buf_empty(&r.to_viewer));
+    rig_free(&r);
+}
+
+static void test_legacy_viewer_gets_translation(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 1024);
+    server_init(&r);
+    set_encodings(&r, false);
+    /* the SetEncodings forwarded to the VM now asks for Extended Clipboard */
+    assert_true(has_encoding(buf_head(&r.f2b), r.f2b_ok, RFB_ENC_EXT_CLIPBOARD));
+    drain(&r);
+    /* QEMU's caps: swallowed, never shown to a legacy viewer */
+    uint8_t caps[32];
+    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
+                               caps, sizeof caps);
+    from_vm(&r, caps, n);
+    assert_int_equal(r.b2f_ok, 0);
+    assert_true(buf_empty(&r.to_viewer));
+    assert_true(buf_empty(&r.b2f));
+    /* notify: the gateway requests the text on the viewer's behalf */
+    uint8_t notify[16];
+    n = clip_build_flags(3, CLIP_ACT_NOTIFY | CLIP_FMT_TEXT, notify, sizeof notify);
+    from_vm(&r, notify, n);
+    assert_true(buf_empty(&r.to_viewer));
+    assert_int_equal(buf_len(&r.to_vm), 12);
+    assert_int_equal(buf_head(&r.to_vm)[0], 6);
+    assert_int_equal(rfb_get_u32(buf_head(&r.to_vm) + 8), CLIP_ACT_REQUEST | CLIP_FMT_TEXT);
+    drain(&r);
+    /* provide: translated to legacy Latin-1 ServerCutText */
+    uint8_t *prov;
+    n = provide_msg(3, "h\xc3\xa9llo \xe2\x98\x83", &prov);
+    from_vm(&r, prov, n);
+    free(prov);
+    const uint8_t *m = buf_head(&r.to_viewer);
+    assert_int_equal(m[0], 3);
+    assert_int_equal(rfb_get_u32(m + 4), 7);
+    assert_memory_equal(m + 8, "h\xe9llo ?", 7);
+    rig_free(&r);
+}
+
+static void test_ext_viewer_gets_original(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 1024);
+    server_init(&r);
+    set_encodings(&r, true);
+    drain(&r);
+    uint8_t *prov;
+    size_t n = provide_msg(3, "snow \xe2\x98\x83", &prov);
+    from_vm(&r, prov, n);
+    assert_int_equal(buf_len(&r.to_viewer), n);
+    assert_memory_equal(buf_head(&r.to_viewer), prov, n);
+    free(prov);
+    /* and a viewer's provide reaches the VM unchanged */
+    n = provide_msg(6, "from viewer", &prov);
+    from_viewer(&r, prov, n);
+    assert_int_equal(buf_len(&r.to_vm), n);
+    assert_memory_equal(buf_head(&r.to_vm), prov, n);
+    free(prov);
+    rig_free(&r);
+}
+
+static void test_policies(void **state)
+{
+    (void)state;
+    static const enum cfg_clip pols[] = { CFG_CLIP_BOTH, CFG_CLIP_TO_VM, CFG_CLIP_FROM_VM,
+                                          CFG_CLIP_NONE };
+    for (size_t i = 0; i < 4; i++) {
+        struct rig r;
+        rig_init(&r, pols[i], 1024);
+        server_init(&r);
+        set_encodings(&r, true);
+        drain(&r);
+        uint8_t *prov;
+        size_t n = provide_msg(3, "guest text", &prov);
+        from_vm(&r, prov, n);
+        free(prov);
+        bool from_ok = pols[i] == CFG_CLIP_BOTH || pols[i] == CFG_CLIP_FROM_VM;
+        assert_int_equal(!buf_empty(&r.to_viewer), from_ok);
+        drain(&r);
+        n = provide_msg(6, "viewer text", &prov);
+        from_viewer(&r, prov, n);
+        free(prov);
+        bool to_ok = pols[i] == CFG_CLIP_BOTH || pols[i] == CFG_CLIP_TO_VM;
+        assert_int_equal(!buf_empty(&r.to_vm), to_ok);
+        drain(&r);
+        /* legacy ClientCutText obeys the same rule */
+        uint8_t legacy[8 + 3] = { 6, 0, 0, 0, 0, 0, 0, 3, 'a', 'b', 'c' };
+        from_viewer(&r, legacy, sizeof legacy);
+        assert_int_equal(!buf_empty(&r.to_vm), to_ok);
+        /* the stream after a dropped message still flows */
+        drain(&r);
+        uint8_t key[8] = { 4, 1, 0, 0, 0, 0, 0, 0x61 };
+        from_viewer(&r, key, sizeof key);
+        assert_int_equal(r.f2b_ok, sizeof key);
+        rig_free(&r);
+    }
+}
+
+static void test_oversize_dropped(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 16);
+    server_init(&r);
+    set_encodings(&r, true);
+    drain(&r);
+    uint8_t *prov;
+    size_t n = provide_msg(3, "this text is longer than sixteen bytes", &prov);
+    from_vm(&r, prov, n);
+    free(prov);
+    assert_true(buf_empty(&r.to_viewer));
+    /* legacy over the limit from the viewer: dropped, never collected */
+    uint8_t big[8 + 100] = { 6, 0, 0, 0, 0, 0, 0, 100 };
+    memset(big + 8, 'x', 100);
+    from_viewer(&r, big, sizeof big);
+    assert_true(buf_empty(&r.to_vm));
+    assert_true(buf_empty(&r.f2b));
+    /* a small one afterwards passes */
+    n = provide_msg(3, "short", &prov);
+    from_vm(&r, prov, n);
+    free(prov);
+    assert_false(buf_empty(&r.to_viewer));
+    rig_free(&r);
+}
+
+static void test_legacy_viewer_to_ext_server(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 1024);
+    server_init(&r);
+    set_encodings(&r, false);
+    drain(&r);
+    uint8_t caps[32];
+    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
+                               caps, sizeof caps);
+    from_vm(&r, caps, n);
+    /* legacy Latin-1 from the viewer becomes a notify ... */
+    uint8_t legacy[8 + 6] = { 6, 0, 0, 0, 0, 0, 0, 6, 'c', 'a', 'f', 0xe9, '\n', 'x' };
+    from_viewer(&r, legacy, sizeof legacy);
+    assert_int_equal(buf_len(&r.to_vm), 12);
+    assert_int_equal(rfb_get_u32(buf_head(&r.to_vm) + 8), CLIP_ACT_NOTIFY | CLIP_FMT_TEXT);
+    drain(&r);
+    /* ... and the VM's request is answered with a UTF-8 provide */
+    uint8_t req[16];
+    n = clip_build_flags(3, CLIP_ACT_REQUEST | CLIP_FMT_TEXT, req, sizeof req);
+    from_vm(&r, req, n);
+    assert_true(buf_empty(&r.to_viewer));
+    assert_false(buf_empty(&r.to_vm));
+    const uint8_t *m = buf_head(&r.to_vm);
+    size_t ml = buf_len(&r.to_vm);
+    assert_int_equal(m[0], 6);
+    struct clip_msg cm;
+    char why[128];
+    assert_int_equal(clip_parse(m + 8, ml - 8, &cm, why, sizeof why), CLIP_OK);
+    assert_int_equal(cm.action, CLIP_PROVIDE);
+    struct clip_inflater zi;
+    clip_inflater_init(&zi);
+    uint8_t text[64];
+    size_t tl;
+    assert_int_equal(clip_provide_text(&zi, &cm, sizeof text, text, &tl, why, sizeof why),
+                     CLIP_OK);
+    clip_inflater_free(&zi);
+    assert_int_equal(tl, 8);
+    assert_memory_equal(text, "caf\xc3\xa9\r\nx", 8);
+    rig_free(&r);
+}
+
+static void test_unparseable_server_closes(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 1024);
+    server_init(&r);
+    set_encodings(&r, true);
+    drain(&r);
+    uint8_t bad[4] = { 77, 0, 0, 0 };    /* no such server message */
+    assert_int_equal(buf_put(&r.b2f, bad, sizeof bad), 0);
+    assert_int_equal(rfbfilter_s2c(r.f, &r.b2f, &r.b2f_ok, &r.to_viewer, &r.to_vm, r.why,
+                                   sizeof r.why), -1);
+    assert_non_null(strstr(r.why, "cannot follow"));
+    assert_int_equal(r.b2f_ok, 0);      /* nothing of it was approved */
+    rig_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pixels_pass_in_place),
+        cmocka_unit_test(test_legacy_viewer_gets_translation),
+        cmocka_unit_test(test_ext_viewer_gets_original),
+        cmocka_unit_test(test_policies),
+        cmocka_unit_test(test_oversize_dropped),
+        cmocka_unit_test(test_legacy_viewer_to_ext_server),
+        cmocka_unit_test(test_unparseable_server_closes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
