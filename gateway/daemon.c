@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "firewall/firewall.h"
 #include "proxy/proxy.h"
+#include "proxy/spice.h"
 
 struct listener {
     ev_io io;
@@ -37,6 +38,7 @@ struct listener {
     int fd;
     const struct cfg_vm *vm;
     struct gw *gw;
+    bool spice;              /* a spice_port listener (else vnc_port) */
 };
 
 struct gw {
@@ -97,6 +99,7 @@ static int listen_on(const char *addr, uint16_t port, char *why, size_t whylen)
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *l = (struct listener *)w;
+    unsigned port = l->spice ? l->vm->spice_port : l->vm->vnc_port;
     (void)revents;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -105,15 +108,18 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 log_warn("accept on port %u: %s; pausing this listener for 100 ms",
-                         l->vm->vnc_port, strerror(errno));
+                         port, strerror(errno));
                 ev_io_stop(loop, &l->io);
                 ev_timer_start(loop, &l->pause);
             } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                log_warn("accept on port %u: %s", l->vm->vnc_port, strerror(errno));
+                log_warn("accept on port %u: %s", port, strerror(errno));
             }
             return;
         }
-        proxy_accept(&l->gw->px, l->vm, fd, (struct sockaddr *)&ss, sl);
+        if (l->spice)
+            spice_accept(&l->gw->px, l->vm, fd, (struct sockaddr *)&ss, sl);
+        else
+            proxy_accept(&l->gw->px, l->vm, fd, (struct sockaddr *)&ss, sl);
     }
 }
 
@@ -202,30 +208,34 @@ int gateway_run(const char *cfgfile, int verbose)
         fprintf(stderr, "vmgate: cannot load the TLS certificate: %s\n", err);
         return 1;
     }
-    size_t n_vnc = 0;
+    size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
-        n_vnc += cfg->vms[i].vnc_port != 0;
-    gw.ls = calloc(n_vnc ? n_vnc : 1, sizeof *gw.ls);
+        n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0);
+    gw.ls = calloc(n_ports ? n_ports : 1, sizeof *gw.ls);
     if (!gw.ls)
         log_fatal("out of memory");
     for (size_t i = 0; i < cfg->n_vms; i++) {
         const struct cfg_vm *vm = &cfg->vms[i];
-        if (!vm->vnc_port)
-            continue;
-        int fd = listen_on(cfg->address, vm->vnc_port, err, sizeof err);
-        if (fd < 0) {
-            fprintf(stderr, "vmgate: cannot listen on %s%s%s:%u for vm %s: %s\n",
-                    strchr(cfg->address, ':') ? "[" : "", cfg->address,
-                    strchr(cfg->address, ':') ? "]" : "", vm->vnc_port, vm->name, err);
-            return 1;
+        for (int sp = 0; sp < 2; sp++) {
+            uint16_t port = sp ? vm->spice_port : vm->vnc_port;
+            if (!port)
+                continue;
+            int fd = listen_on(cfg->address, port, err, sizeof err);
+            if (fd < 0) {
+                fprintf(stderr, "vmgate: cannot listen on %s%s%s:%u for vm %s: %s\n",
+                        strchr(cfg->address, ':') ? "[" : "", cfg->address,
+                        strchr(cfg->address, ':') ? "]" : "", port, vm->name, err);
+                return 1;
+            }
+            struct listener *l = &gw.ls[gw.n_ls++];
+            l->fd = fd;
+            l->vm = vm;
+            l->gw = &gw;
+            l->spice = sp;
         }
-        struct listener *l = &gw.ls[gw.n_ls++];
-        l->fd = fd;
-        l->vm = vm;
-        l->gw = &gw;
     }
     if (gw.n_ls == 0)
-        log_warn("no [vm] with a vnc_port: nothing to listen on");
+        log_warn("no [vm] with a vnc_port or spice_port: nothing to listen on");
 
     struct passwd *pw = NULL;
     if (geteuid() == 0 && cfg->user[0]) {
@@ -276,9 +286,9 @@ int gateway_run(const char *cfgfile, int verbose)
         ev_timer_init(&l->pause, pause_cb, 0.1, 0);
         l->pause.data = l;
         ev_io_start(gw.loop, &l->io);
-        log_info("listening for vm %s (vnc) on %s%s%s:%u", l->vm->name,
-                 strchr(cfg->address, ':') ? "[" : "", cfg->address,
-                 strchr(cfg->address, ':') ? "]" : "", l->vm->vnc_port);
+        log_info("listening for vm %s (%s) on %s%s%s:%u", l->vm->name,
+                 l->spice ? "spice" : "vnc", strchr(cfg->address, ':') ? "[" : "", cfg->address,
+                 strchr(cfg->address, ':') ? "]" : "", l->spice ? l->vm->spice_port : l->vm->vnc_port);
     }
     ev_signal_init(&gw.sig_int, stop_cb, SIGINT);
     ev_signal_init(&gw.sig_term, stop_cb, SIGTERM);
@@ -300,6 +310,7 @@ int gateway_run(const char *cfgfile, int verbose)
         close(gw.ls[i].fd);
     }
     proxy_close_all(&gw.px, "gateway shutting down");
+    spice_close_all(&gw.px, "gateway shutting down");
     ev_child_stop(gw.loop, &gw.auth_child);
     auth_client_free(gw.auth);      /* closes the socket: the helper exits */
     int st;

@@ -18,6 +18,9 @@ PACKAGES=(
     qemu-system-x86 ipxe-qemu seabios
     tigervnc-viewer gvncviewer xvfb xauth x11-utils xclip
     openssl python3 python3-pil procps psmisc util-linux coreutils
+    # SPICE: spicy-screenshot, GObject bindings for the clipboard test, the test server
+    spice-client-gtk libspice-server-dev libspice-protocol-dev gir1.2-spiceclientglib-2.0
+    python3-gi libsasl2-modules
 )
 
 missing=()

@@ -227,7 +227,7 @@ write_config() {
 start_vmgate() {
     local cfg=$1 n=${2:-} i
     need_vmgate
-    [ -n "$n" ] || n=$(grep -c '^vnc_port *=' "$cfg" || true)
+    [ -n "$n" ] || n=$(grep -cE '^(vnc|spice)_port *=' "$cfg" || true)
     i=$(( ${#LOGS[@]} ))
     VMGATE_LOG=$T/vmgate.$i.log
     VMGATE_CFG=$cfg
@@ -495,3 +495,152 @@ run_gvnccapture() {
     fi
     return "$rc"
 }
+
+# ------------------------------------------------- Xvnc backend + X clipboards
+# (for the clipboard tests t5*-clip*; helpers prefixed xvnc_ / xclip_)
+
+# need_clip_tools: skip unless Xvnc, xclip, Xvfb and vncviewer are installed
+need_clip_tools() {
+    local c
+    for c in Xvnc:tigervnc-standalone-server xclip:xclip Xvfb:xvfb vncviewer:tigervnc-viewer; do
+        command -v "${c%%:*}" >/dev/null 2>&1 || skip "${c%%:*} not installed (package ${c#*:})"
+    done
+}
+
+# start_xvnc NAME MODE [XVNC ARGS...]: TigerVNC's Xvnc as a VNC backend with a
+# real X clipboard, no authentication (vmgate is the only way in).
+#   MODE unix: -rfbunixpath $T/NAME.xvnc   backend unix:$T/NAME.xvnc
+#        tcp:  -localhost -rfbport PORT    backend 127.0.0.1:PORT
+# Sets XVNC_DISPLAY[NAME] (":N", for xclip), XVNC_BACKEND[NAME], XVNC_PID[NAME].
+declare -A XVNC_DISPLAY=() XVNC_BACKEND=() XVNC_PID=()
+start_xvnc() {
+    local name=$1 mode=$2 port ready
+    shift 2
+    local args=(-displayfd 3 -geometry 320x240 -depth 24 -SecurityTypes None -nolisten tcp
+        -desktop "xvnc-$name" -AlwaysShared -AcceptSetDesktopSize=0)
+    case $mode in
+    unix)
+        args+=(-rfbport -1 -rfbunixpath "$T/$name.xvnc")
+        XVNC_BACKEND[$name]=unix:$T/$name.xvnc
+        ready=(test -S "$T/$name.xvnc") ;;
+    tcp)
+        port=$(free_port)
+        args+=(-localhost -rfbport "$port")
+        XVNC_BACKEND[$name]=127.0.0.1:$port
+        ready=(port_listening 127.0.0.1 "$port") ;;
+    *) fail "start_xvnc: unknown mode $mode" ;;
+    esac
+    add_log "$T/xvnc.$name.log"
+    Xvnc "${args[@]}" "$@" 3>"$T/xvnc.$name.display" >"$T/xvnc.$name.log" 2>&1 </dev/null &
+    XVNC_PID[$name]=$!
+    track "${XVNC_PID[$name]}"
+    wait_for 15 test -s "$T/xvnc.$name.display" || fail "Xvnc $name did not start"
+    XVNC_DISPLAY[$name]=:$(head -n 1 "$T/xvnc.$name.display")
+    wait_for 10 "${ready[@]}" || fail "Xvnc $name does not listen (${XVNC_BACKEND[$name]})"
+    say "Xvnc $name up (pid ${XVNC_PID[$name]}, display ${XVNC_DISPLAY[$name]}, backend ${XVNC_BACKEND[$name]})"
+}
+
+# xclip_set DISPLAY FILE: own DISPLAY's CLIPBOARD selection with FILE's bytes
+# (an xclip in the background that exits when another client takes the
+# selection over)
+xclip_set() {
+    xclip -quiet -display "$1" -selection clipboard -i <"$2" >/dev/null 2>&1 &
+    track $!
+}
+
+# xclip_get DISPLAY: print DISPLAY's CLIPBOARD text (empty + status 1 if none
+# or no answer within 5 s)
+xclip_get() {
+    timeout -k 1 5 xclip -o -display "$1" -selection clipboard 2>/dev/null
+}
+
+# xclip_is DISPLAY FILE: DISPLAY's CLIPBOARD holds exactly FILE's bytes
+xclip_is() {
+    local got
+    got=$(xclip_get "$1" | od -An -tx1 | tr -d ' \n') || return 1
+    [ "$got" = "$(od -An -tx1 <"$2" | tr -d ' \n')" ]
+}
+
+# expect_clip DISPLAY FILE [SECONDS] [WHAT]: wait until DISPLAY's CLIPBOARD holds FILE's bytes
+expect_clip() {
+    local secs=${3:-10} what=${4:-clipboard of $1}
+    if ! wait_for "$secs" xclip_is "$1" "$2"; then
+        echo "expected: $(od -An -c <"$2" | head -n 3)"
+        echo "got:      $(xclip_get "$1" | od -An -c | head -n 3)"
+        fail "$what: text did not arrive within ${secs}s"
+    fi
+    say "$what: $(wc -c <"$2") bytes arrived intact"
+}
+
+# count_clip_audit ERE: number of vmgate log lines "...: clipboard ERE"
+count_clip_audit() {
+    grep -Ec -- ": clipboard $1" "$VMGATE_LOG" || true
+}
+
+# ------------------------------------ legacy-cut-text viewer (libvncclient)
+# tests/tools/clip_lvc/clip_lvc.c: see its header for commands and output.
+
+# build_clip_lvc: compile clip_lvc into $T (skip without libvncserver-dev); sets LVC
+LVC=
+build_clip_lvc() {
+    pkg-config --exists libvncclient 2>/dev/null ||
+        skip "libvncclient not installed (package libvncserver-dev)"
+    LVC=$T/clip_lvc
+    # shellcheck disable=SC2046
+    gcc -O1 -Wall -o "$LVC" "$TOOLS/clip_lvc/clip_lvc.c" $(pkg-config --cflags --libs libvncclient) \
+        >"$T/clip_lvc.build" 2>&1 || { cat "$T/clip_lvc.build"; fail "building clip_lvc failed"; }
+}
+
+# lvc_start ID USER PASS PORT: run clip_lvc against localhost:PORT with $CA;
+# commands go in through a FIFO (lvc_cmd), events to $T/lvc.ID.out
+declare -A LVC_PID=() LVC_OUT=() LVC_FD=()
+lvc_start() {
+    local id=$1 fd
+    [ -n "$LVC" ] || build_clip_lvc
+    mkfifo "$T/lvc.$id.in"
+    LVC_OUT[$id]=$T/lvc.$id.out
+    add_log "$T/lvc.$id.err"
+    VNC_USERNAME=$2 VNC_PASSWORD=$3 "$LVC" localhost "$4" "$CA" <"$T/lvc.$id.in" \
+        >"${LVC_OUT[$id]}" 2>"$T/lvc.$id.err" &
+    LVC_PID[$id]=$!
+    track "${LVC_PID[$id]}"
+    exec {fd}>"$T/lvc.$id.in"
+    LVC_FD[$id]=$fd
+    say "legacy viewer $id: $2@localhost::$4 (pid ${LVC_PID[$id]})"
+}
+
+lvc_cmd() {   # ID COMMAND...
+    echo "${*:2}" >&"${LVC_FD[$1]}"
+}
+
+lvc_has() { grep -Eq -- "$2" "${LVC_OUT[$1]}"; }   # ID ERE
+
+# lvc_expect ID ERE [SECONDS]: wait for an output line of the legacy viewer
+lvc_expect() {
+    wait_for "${3:-10}" lvc_has "$1" "$2" || {
+        echo "--- legacy viewer $1 output ---"; cat "${LVC_OUT[$1]}"
+        fail "legacy viewer $1: no line matching: $2"
+    }
+}
+
+# lvc_alive ID: still connected and answers a full refresh
+lvc_alive() {
+    local id=$1 n
+    kill -0 "${LVC_PID[$id]}" 2>/dev/null || fail "legacy viewer $id exited"
+    n=$(grep -c '^refreshed ' "${LVC_OUT[$id]}" || true)
+    lvc_cmd "$id" refresh
+    wait_for 10 eval "[ \$(grep -c '^refreshed ' '${LVC_OUT[$id]}') -gt $n ]" ||
+        fail "legacy viewer $id: no framebuffer update after a refresh request"
+    lvc_has "$id" '^closed' && fail "legacy viewer $id: the server closed the session"
+    return 0
+}
+
+# lvc_stop ID: quit (closing the FIFO) and wait for it to exit
+lvc_stop() {
+    local id=$1
+    lvc_cmd "$id" quit 2>/dev/null || true
+    exec {LVC_FD[$id]}>&-
+    wait_for 5 _not_alive "${LVC_PID[$id]}" || _kill_pid "${LVC_PID[$id]}"
+}
+
+hexof() { od -An -tx1 -v | tr -d ' \n'; }   # stdin -> lowercase hex
