@@ -549,9 +549,9 @@ xclip_set() {
 }
 
 # xclip_get DISPLAY: print DISPLAY's CLIPBOARD text (empty + status 1 if none
-# or no answer within 5 s)
+# or no answer within XCLIP_TIMEOUT seconds, default 5)
 xclip_get() {
-    timeout -k 1 5 xclip -o -display "$1" -selection clipboard 2>/dev/null
+    timeout -k 1 "${XCLIP_TIMEOUT:-5}" xclip -o -display "$1" -selection clipboard 2>/dev/null
 }
 
 # xclip_is DISPLAY FILE: DISPLAY's CLIPBOARD holds exactly FILE's bytes
