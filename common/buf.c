@@ -1,8 +1,52 @@
 /* common/buf.c — see buf.h. */
 #include "common/buf.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The pool: a few size classes, each a stack of free blocks.  Blocks keep
+ * their high-water mark so the final wipe covers exactly what was used. */
+struct pool_blk {
+    uint8_t *p;
+    size_t hiwater;
+};
+static struct pool {
+    size_t cap;
+    unsigned n;
+    struct pool_blk blk[BUF_POOL_DEPTH];
+} pools[4];
+
+static struct pool *pool_for(size_t cap, bool create)
+{
+    if (cap < BUF_POOL_MIN)
+        return NULL;
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+        if (pools[i].cap == cap)
+            return &pools[i];
+        if (pools[i].cap == 0 && create) {
+            pools[i].cap = cap;
+            return &pools[i];
+        }
+    }
+    return NULL;
+}
+
+static void wipe_free(uint8_t *p, size_t hiwater)
+{
+    explicit_bzero(p, hiwater);
+    free(p);
+}
+
+void buf_pool_drain(void)
+{
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+        while (pools[i].n) {
+            struct pool_blk *k = &pools[i].blk[--pools[i].n];
+            wipe_free(k->p, k->hiwater);
+        }
+    }
+}
 
 void buf_init(struct buf *b, size_t cap)
 {
@@ -13,20 +57,31 @@ void buf_init(struct buf *b, size_t cap)
 void buf_free(struct buf *b)
 {
     if (b->data) {
-        explicit_bzero(b->data, b->cap);
-        free(b->data);
+        struct pool *pl = pool_for(b->cap, true);
+        if (pl && pl->n < BUF_POOL_DEPTH)
+            pl->blk[pl->n++] = (struct pool_blk){ b->data, b->hiwater };
+        else
+            wipe_free(b->data, b->hiwater);
     }
     b->data = NULL;
-    b->start = b->end = 0;
+    b->start = b->end = b->hiwater = 0;
 }
 
 uint8_t *buf_tail(struct buf *b, size_t *avail)
 {
     *avail = 0;
     if (!b->data) {
-        b->data = malloc(b->cap);
-        if (!b->data)
-            return NULL;
+        struct pool *pl = pool_for(b->cap, false);
+        if (pl && pl->n) {
+            struct pool_blk *k = &pl->blk[--pl->n];
+            b->data = k->p;
+            b->hiwater = k->hiwater;
+        } else {
+            b->data = malloc(b->cap);
+            if (!b->data)
+                return NULL;
+            b->hiwater = 0;
+        }
         b->start = b->end = 0;
     }
     if (b->end == b->cap && b->start > 0) {
@@ -41,7 +96,12 @@ uint8_t *buf_tail(struct buf *b, size_t *avail)
     return b->data + b->end;
 }
 
-void buf_produce(struct buf *b, size_t n) { b->end += n; }
+void buf_produce(struct buf *b, size_t n)
+{
+    b->end += n;
+    if (b->end > b->hiwater)
+        b->hiwater = b->end;
+}
 
 void buf_consume(struct buf *b, size_t n)
 {
@@ -67,7 +127,7 @@ int buf_put(struct buf *b, const void *p, size_t n)
         t = b->data + b->end;
     }
     memcpy(t, p, n);
-    b->end += n;
+    buf_produce(b, n);
     return 0;
 }
 
@@ -104,6 +164,6 @@ int buf_insert(struct buf *b, size_t off, const void *p, size_t n)
     uint8_t *at = b->data + b->start + off;
     memmove(at + n, at, b->end - (b->start + off));
     memcpy(at, p, n);
-    b->end += n;
+    buf_produce(b, n);
     return 0;
 }

@@ -4,7 +4,15 @@
  * use and released again by buf_trim() once the buffer is empty, so an idle
  * session holds no buffer memory at all.  Capacity is fixed at init: a full
  * buffer is the signal for backpressure (stop reading the side that fills
- * it).  No function here does I/O. */
+ * it).  No function here does I/O.
+ *
+ * Storage of the relay sizes (BUF_POOL_MIN and up) is recycled through a
+ * small per-process pool instead of going back to malloc each time a
+ * buffer drains: a busy session drains its buffers thousands of times a
+ * second.  Pooled blocks are wiped (up to their high-water mark) only when
+ * they finally leave the pool; their stale bytes are never readable, since
+ * only [start, end) is ever read and it is written first.  Smaller buffers,
+ * the ones that hold credentials, are wiped on every release. */
 #ifndef VMGATE_BUF_H
 #define VMGATE_BUF_H
 
@@ -17,9 +25,15 @@ struct buf {
     size_t cap;      /* fixed capacity */
     size_t start;    /* first unread byte */
     size_t end;      /* one past the last byte */
+    size_t hiwater;  /* highest end since allocation: what a wipe must cover */
 };
 
+#define BUF_POOL_MIN   (16 * 1024)
+#define BUF_POOL_DEPTH 64            /* free blocks kept per size */
+
 void buf_init(struct buf *b, size_t cap);
+/* Free every pooled block (at exit, for leak checkers). */
+void buf_pool_drain(void);
 void buf_free(struct buf *b);
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
 static inline bool buf_empty(const struct buf *b) { return b->end == b->start; }

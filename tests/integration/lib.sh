@@ -597,6 +597,7 @@ declare -A LVC_PID=() LVC_OUT=() LVC_FD=()
 lvc_start() {
     local id=$1 fd
     [ -n "$LVC" ] || build_clip_lvc
+    rm -f "$T/lvc.$id.in"
     mkfifo "$T/lvc.$id.in"
     LVC_OUT[$id]=$T/lvc.$id.out
     add_log "$T/lvc.$id.err"
