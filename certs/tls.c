@@ -15,10 +15,15 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-/* TLS 1.2 suites: forward secret AEAD only.  TLS 1.3 keeps OpenSSL's default
- * suites, which are all fine. */
+/* TLS 1.2 suites: forward secret AEAD only.  AES-128-GCM is preferred (the
+ * server chooses): it is a full-strength AEAD and costs about a third less
+ * CPU per byte than AES-256-GCM, which matters for a relay whose cost is
+ * mostly encrypting screen updates.  A client that prefers AES-256 or
+ * ChaCha20 still gets it when it offers nothing else. */
 #define CERTS_TLS12_CIPHERS \
-    "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!EXPORT:!RC4:!3DES:!MD5:!PSK"
+    "ECDHE+AES128+AESGCM:ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!EXPORT:!RC4:!3DES:!MD5:!PSK"
+#define CERTS_TLS13_SUITES \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 void certs_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -152,6 +157,11 @@ SSL_CTX *certs_server_ctx(const char *cert_file, const char *key_file, char *err
     if (!SSL_CTX_set_cipher_list(ctx, CERTS_TLS12_CIPHERS)) {
         certs_seterr(err, errlen, "cannot set TLS 1.2 cipher list: %s",
                      certs_ossl_reason("no cipher matched"));
+        goto fail;
+    }
+    if (!SSL_CTX_set_ciphersuites(ctx, CERTS_TLS13_SUITES)) {
+        certs_seterr(err, errlen, "cannot set TLS 1.3 suites: %s",
+                     certs_ossl_reason("no suite matched"));
         goto fail;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |

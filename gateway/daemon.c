@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 
 #include "auth/auth.h"
 #include "certs/certs.h"
+#include "common/buf.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "firewall/firewall.h"
@@ -52,6 +54,7 @@ struct gw {
     size_t n_ls;
     ev_signal sig_int, sig_term, sig_hup;
     ev_child auth_child;
+    ev_timer trim_timer;     /* hand freed heap back to the kernel */
     bool fw_managed;
 };
 
@@ -154,6 +157,18 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     gw->ssl_ctx = ctx;
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
+}
+
+/* Every login allocates and frees TLS handshake buffers, the auth request,
+ * the relay buffers' first blocks...; glibc keeps the freed pages, so after
+ * a login storm an idle gateway would look tens of MiB bigger than what its
+ * sessions hold.  Trimming every few seconds keeps RSS honest. */
+static void trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    malloc_trim(0);
 }
 
 static void auth_child_cb(struct ev_loop *loop, ev_child *w, int revents)
@@ -297,6 +312,8 @@ int gateway_run(const char *cfgfile, int verbose)
     ev_signal_start(gw.loop, &gw.sig_int);
     ev_signal_start(gw.loop, &gw.sig_term);
     ev_signal_start(gw.loop, &gw.sig_hup);
+    ev_timer_init(&gw.trim_timer, trim_cb, 5.0, 5.0);
+    ev_timer_start(gw.loop, &gw.trim_timer);
     ev_child_init(&gw.auth_child, auth_child_cb, gw.auth_pid, 0);
     ev_child_start(gw.loop, &gw.auth_child);
     log_info("vmgate started: %zu vm listener(s), auth = %s", gw.n_ls,
@@ -323,7 +340,9 @@ int gateway_run(const char *cfgfile, int verbose)
             waitpid(gw.auth_pid, &st, 0);
         }
     }
+    ev_timer_stop(gw.loop, &gw.trim_timer);
     SSL_CTX_free(gw.ssl_ctx);
+    buf_pool_drain();
     free(gw.ls);
     cfg_free(cfg);
     log_info("stopped");

@@ -38,15 +38,13 @@
 #include "proxy/qmp.h"
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
+#include "proxy/tside.h"
 
 #define CONN_MAGIC      0x76676331u      /* "vgc1" */
 #define RX_CAP          2048             /* creds: 8 + 255 + 1024 */
 #define BRX_CAP         4096
 #define F2B_CAP         (64 * 1024)
 #define B2F_CAP         (256 * 1024)
-#define TLS_CHUNK       (16 * 1024)      /* one full TLS record per SSL_write */
-#define TLSOUT_CAP      (320 * 1024)     /* ciphertext waiting for the socket */
-#define TLS_RECORD_ROOM (TLS_CHUNK + 512) /* a whole record always fits */
 #define CLOSE_LINGER    5.0              /* seconds to flush a final message */
 
 #define REASON_AUTH     "Authentication failed"
@@ -100,15 +98,10 @@ struct conn {
     enum log_level why_level;
 
     /* front: the viewer */
-    int ffd;
-    SSL *ssl;
+    struct tside fs;
     ev_io fw;
     int fw_mask;
-    bool tls_read_wants_write, tls_write_wants_read;
-    bool front_eof;
-    bool front_rd_ready;          /* the viewer's fd was readable, not yet drained */
     struct buf rx, b2f;
-    struct buf tlsout;            /* TLS records, sent to the socket in one write */
 
     /* back: the VM (or its QMP socket during the handoff) */
     int bfd;
@@ -190,93 +183,8 @@ static void unauth_done(struct conn *c)
     }
 }
 
-/* Describe the current OpenSSL error queue in one short string. */
-static const char *tls_err_str(char *out, size_t outsz)
-{
-    unsigned long e = ERR_get_error();
-    if (!e) {
-        snprintf(out, outsz, "%s", errno ? strerror(errno) : "connection closed");
-        return out;
-    }
-    const char *r = ERR_reason_error_string(e);
-    snprintf(out, outsz, "%s", r ? r : "unknown TLS error");
-    ERR_clear_error();
-    return out;
-}
-
 /* ---------------------------------------------------------------------- */
 /* front (viewer) I/O                                                      */
-
-/* ---- the TLS write side ----
- * OpenSSL writes every record to its BIO at once; on a socket BIO that is a
- * write() per 16 KiB record.  Our BIO collects the records in tlsout and
- * tlsout_flush() hands them to the kernel in one write: one syscall per
- * 256 KiB of screen data instead of sixteen. */
-static BIO_METHOD *tlsout_method;
-
-static int tlsout_bio_write(BIO *bio, const char *data, int len)
-{
-    struct conn *c = BIO_get_data(bio);
-    BIO_clear_retry_flags(bio);
-    size_t avail;
-    uint8_t *t = buf_tail(&c->tlsout, &avail);
-    if (!t || avail == 0) {
-        BIO_set_retry_write(bio);
-        return -1;
-    }
-    size_t n = (size_t)len < avail ? (size_t)len : avail;
-    memcpy(t, data, n);
-    buf_produce(&c->tlsout, n);
-    return (int)n;
-}
-
-static long tlsout_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
-{
-    (void)bio;
-    (void)num;
-    (void)ptr;
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;   /* we flush from the event loop */
-}
-
-static int tlsout_bio_create(BIO *bio)
-{
-    BIO_set_init(bio, 1);
-    return 1;
-}
-
-static BIO *tlsout_bio(struct conn *c)
-{
-    if (!tlsout_method) {
-        tlsout_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmgate-tlsout");
-        if (!tlsout_method || !BIO_meth_set_write(tlsout_method, tlsout_bio_write) ||
-            !BIO_meth_set_ctrl(tlsout_method, tlsout_bio_ctrl) ||
-            !BIO_meth_set_create(tlsout_method, tlsout_bio_create))
-            return NULL;
-    }
-    BIO *b = BIO_new(tlsout_method);
-    if (b)
-        BIO_set_data(b, c);
-    return b;
-}
-
-/* Send buffered TLS records.  0, or -1 on a fatal error (conn_fail). */
-static int tlsout_flush(struct conn *c)
-{
-    while (!buf_empty(&c->tlsout)) {
-        ssize_t n = send(c->ffd, buf_head(&c->tlsout), buf_len(&c->tlsout), MSG_NOSIGNAL);
-        if (n > 0) {
-            buf_consume(&c->tlsout, (size_t)n);
-            continue;
-        }
-        if (n == -1 && (errno == EAGAIN || errno == EINTR))
-            return 0;
-        conn_fail(c, LOG_LVL_INFO, "viewer write error: %s",
-                  n == -1 ? strerror(errno) : "connection closed");
-        return -1;
-    }
-    buf_trim(&c->tlsout);
-    return 0;
-}
 
 /* Queue bytes for the viewer.  Messages we generate are small; the b2f
  * buffer always has room for them outside the relay phase. */
@@ -291,72 +199,20 @@ static void front_queue(struct conn *c, const void *p, size_t n)
  * viewer closed or failed (conn_fail called). */
 static ssize_t front_read(struct conn *c, struct buf *dst, size_t max)
 {
-    size_t avail;
-    uint8_t *t = buf_tail(dst, &avail);
-    if (!t)
-        return 0;
-    if (avail > max)
-        avail = max;
-    if (!c->ssl) {
-        ssize_t n = recv(c->ffd, t, avail, 0);
-        if (n > 0) {
-            buf_produce(dst, (size_t)n);
-            return n;
-        }
-        if (n == 0) {
-            c->front_eof = true;
-            conn_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
-                      state_name[c->state]);
-            return -1;
-        }
-        if (errno == EAGAIN || errno == EINTR) {
-            buf_trim(dst);
-            return 0;
-        }
-        conn_fail(c, LOG_LVL_INFO, "viewer read error: %s", strerror(errno));
-        return -1;
-    }
-    c->tls_read_wants_write = false;
-    ERR_clear_error();
-    errno = 0;
-    int n = SSL_read(c->ssl, t, (int)(avail > INT32_MAX ? INT32_MAX : avail));
-    if (n > 0) {
-        buf_produce(dst, (size_t)n);
+    char why[160];
+    ssize_t n = tside_read(&c->fs, dst, max, why, sizeof why);
+    if (n >= 0)
         return n;
-    }
-    buf_trim(dst);
-    int err = SSL_get_error(c->ssl, n);
-    char e[160];
-    switch (err) {
-    case SSL_ERROR_WANT_READ:
-        c->front_rd_ready = false;
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        c->tls_read_wants_write = true;
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        c->front_eof = true;
+    if (c->fs.eof)
         conn_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
                   state_name[c->state]);
-        return -1;
-    case SSL_ERROR_SSL:
-        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            ERR_clear_error();
-            c->front_eof = true;
-            conn_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
-                      state_name[c->state]);
-            return -1;
-        }
-        conn_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", tls_err_str(e, sizeof e));
-        return -1;
-    default:
-        conn_fail(c, LOG_LVL_INFO, "TLS read failed: %s", tls_err_str(e, sizeof e));
-        return -1;
-    }
+    else if (c->fs.ssl)
+        conn_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", why);
+    else
+        conn_fail(c, LOG_LVL_INFO, "viewer read error: %s", why);
+    return -1;
 }
 
-/* Write as much of b2f to the viewer as the socket takes.  Returns 0, or -1
- * on a fatal error (conn_fail called). */
 /* What the viewer may be sent now: in the relay only the approved prefix
  * of b2f, then the injection buffer. */
 static struct buf *front_source(struct conn *c, size_t *len)
@@ -382,64 +238,36 @@ static void sent(struct conn *c, struct buf *b, size_t n)
         c->f2b_ok -= n;
 }
 
+/* Send the viewer what it may get now.  0, or -1 (conn_fail called). */
 static int front_flush(struct conn *c)
 {
+    char why[160];
     for (;;) {
         size_t len;
         struct buf *src = front_source(c, &len);
         if (len == 0)
             break;
-        if (!c->ssl) {
-            ssize_t n = send(c->ffd, buf_head(src), len, MSG_NOSIGNAL);
-            if (n > 0) {
-                sent(c, src, (size_t)n);
-                continue;
-            }
-            if (n == -1 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-            conn_fail(c, LOG_LVL_INFO, "viewer write error: %s", strerror(errno));
+        ssize_t n = tside_write(&c->fs, buf_head(src), len, why, sizeof why);
+        if (n < 0) {
+            conn_fail(c, LOG_LVL_INFO, "write to viewer failed: %s", why);
             return -1;
         }
-        if (buf_room(&c->tlsout) < TLS_RECORD_ROOM) {
-            if (tlsout_flush(c) < 0)
-                return -1;
-            if (buf_room(&c->tlsout) < TLS_RECORD_ROOM)
-                return 0;                   /* the socket is full: wait */
-        }
-        if (len > TLS_CHUNK)
-            len = TLS_CHUNK;
-        c->tls_write_wants_read = false;
-        ERR_clear_error();
-        errno = 0;
-        int n = SSL_write(c->ssl, buf_head(src), (int)len);
-        if (n > 0) {
-            sent(c, src, (size_t)n);
-            continue;
-        }
-        int err = SSL_get_error(c->ssl, n);
-        char e[160];
-        if (err == SSL_ERROR_WANT_WRITE) {
-            if (tlsout_flush(c) < 0)
-                return -1;
-            if (buf_room(&c->tlsout) >= TLS_RECORD_ROOM)
-                continue;
-            return 0;
-        }
-        if (err == SSL_ERROR_WANT_READ) {
-            c->tls_write_wants_read = true;
-            return 0;
-        }
-        conn_fail(c, LOG_LVL_INFO, "TLS write to viewer failed: %s", tls_err_str(e, sizeof e));
-        return -1;
+        if (n == 0)
+            return 0;                       /* the socket is full */
+        sent(c, src, (size_t)n);
     }
     buf_trim(&c->b2f);
     buf_trim(&c->inj_front);
-    return c->ssl ? tlsout_flush(c) : 0;
+    if (tside_flush(&c->fs, why, sizeof why) < 0) {
+        conn_fail(c, LOG_LVL_INFO, "write to viewer failed: %s", why);
+        return -1;
+    }
+    return 0;
 }
 
 static size_t front_pending(struct conn *c)
 {
-    return buf_len(&c->tlsout) +
+    return tside_pending(&c->fs) +
            (c->flt ? c->b2f_ok + buf_len(&c->inj_front) : buf_len(&c->b2f));
 }
 
@@ -814,45 +642,26 @@ secure:
 
 static void start_tls(struct conn *c)
 {
-    c->ssl = SSL_new(c->px->ssl_ctx);
-    BIO *rb = c->ssl ? BIO_new_socket(c->ffd, BIO_NOCLOSE) : NULL;
-    BIO *wb = rb ? tlsout_bio(c) : NULL;
-    if (!wb) {
-        BIO_free(rb);
+    if (tside_start_tls(&c->fs, c->px->ssl_ctx) != 0) {
         conn_fail(c, LOG_LVL_ERR, "cannot create TLS session");
         return;
     }
-    SSL_set_bio(c->ssl, rb, wb);
-    /* one read() per incoming record instead of header, then body */
-    SSL_set_read_ahead(c->ssl, 1);
-    SSL_set_accept_state(c->ssl);
     set_state(c, CS_TLS_HANDSHAKE);
 }
 
 static void tls_handshake(struct conn *c)
 {
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_do_handshake(c->ssl);
-    if (tlsout_flush(c) < 0)
+    char why[160];
+    int r = tside_handshake(&c->fs, why, sizeof why);
+    if (r < 0) {
+        conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
         return;
+    }
     if (r == 1) {
-        conn_log(c, LOG_LVL_DEBUG, "TLS %s %s", SSL_get_version(c->ssl),
-                 SSL_get_cipher_name(c->ssl));
+        conn_log(c, LOG_LVL_DEBUG, "TLS %s %s", SSL_get_version(c->fs.ssl),
+                 SSL_get_cipher_name(c->fs.ssl));
         set_state(c, CS_READ_CREDS);
-        return;
     }
-    int err = SSL_get_error(c->ssl, r);
-    if (err == SSL_ERROR_WANT_READ) {
-        c->tls_read_wants_write = false;
-        return;
-    }
-    if (err == SSL_ERROR_WANT_WRITE) {
-        c->tls_read_wants_write = true;
-        return;
-    }
-    char e[160];
-    conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", tls_err_str(e, sizeof e));
 }
 
 /* Pre-TLS: read exactly what the current message still needs, so no byte of
@@ -1030,7 +839,7 @@ static bool front_step(struct conn *c)
         buf_free(&c->brx);
         ev_timer_stop(c->px->loop, &c->login_timer);
         unauth_done(c);
-        c->front_rd_ready = c->back_rd_ready = true;
+        c->fs.rd_ready = c->back_rd_ready = true;
         set_state(c, CS_RELAY);
         char be[300];
         cfg_backend_str(&c->vm->vnc, be, sizeof be);
@@ -1052,8 +861,8 @@ static void relay_step(struct conn *c)
         /* viewer -> VM */
         /* Read a side only when it signalled data (or OpenSSL holds some):
          * a read that would only say EAGAIN costs a syscall per event. */
-        while (!c->front_eof && buf_room(&c->f2b) > 0 &&
-               (c->front_rd_ready || SSL_has_pending(c->ssl))) {
+        while (!c->fs.eof && buf_room(&c->f2b) > 0 &&
+               (c->fs.rd_ready || tside_has_pending(&c->fs))) {
             ssize_t n = front_read(c, &c->f2b, F2B_CAP);
             if (n <= 0)
                 break;
@@ -1099,7 +908,7 @@ static void relay_step(struct conn *c)
             moved |= front_pending(c) != before;
         }
         /* Data OpenSSL already holds does not make the fd readable. */
-        if (!moved && !(SSL_has_pending(c->ssl) && buf_room(&c->f2b) > 0))
+        if (!moved && !(tside_has_pending(&c->fs) && buf_room(&c->f2b) > 0))
             break;
     }
 }
@@ -1116,7 +925,7 @@ static void conn_drive(struct conn *c)
                 continue;          /* VM gone: close once the last bytes are out */
             return;
         case CS_CLOSING:
-            if (front_pending(c) == 0 && !c->tls_write_wants_read)
+            if (front_pending(c) == 0 && !c->fs.write_wants_read)
                 conn_fail(c, LOG_LVL_DEBUG, "closed after final message");
             return;
         case CS_AUTH_WAIT:
@@ -1175,7 +984,7 @@ static void conn_update_io(struct conn *c)
         fm |= EV_READ;
         break;
     case CS_RELAY:
-        if (!c->front_eof && buf_room(&c->f2b) > 0)
+        if (!c->fs.eof && buf_room(&c->f2b) > 0)
             fm |= EV_READ;
         if (buf_room(&c->b2f) > 0)
             bm |= EV_READ;
@@ -1196,15 +1005,15 @@ static void conn_update_io(struct conn *c)
     }
     if (front_pending(c))
         fm |= EV_WRITE;
-    if (c->tls_read_wants_write)
+    if (c->fs.read_wants_write)
         fm = (fm & ~EV_READ) | EV_WRITE;
-    if (c->tls_write_wants_read)
+    if (c->fs.write_wants_read)
         fm |= EV_READ;
     if (fm != c->fw_mask) {
         if (ev_is_active(&c->fw))
             ev_io_stop(loop, &c->fw);
         if (fm) {
-            ev_io_set(&c->fw, c->ffd, fm);
+            ev_io_set(&c->fw, c->fs.fd, fm);
             ev_io_start(loop, &c->fw);
         }
         c->fw_mask = fm;
@@ -1241,7 +1050,7 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (c->magic != CONN_MAGIC)
         return;
     if (revents & EV_READ)
-        c->front_rd_ready = true;
+        c->fs.rd_ready = true;
     conn_drive(c);
     after_event(c);
 }
@@ -1302,15 +1111,9 @@ static void conn_destroy(struct conn *c)
     ev_timer_stop(px->loop, &c->delay_timer);
     if (px->auth)
         auth_client_cancel(px->auth, c);
-    if (c->ssl) {
-        if (!c->front_eof && c->state == CS_CLOSING) {
-            SSL_shutdown(c->ssl);
-            tlsout_flush(c);                /* best effort close_notify */
-        }
-        SSL_free(c->ssl);
-    }
-    if (c->ffd >= 0)
-        close(c->ffd);
+    if (c->state == CS_CLOSING)
+        tside_shutdown(&c->fs);             /* best effort close_notify */
+    tside_close(&c->fs);
     if (c->bfd >= 0)
         close(c->bfd);
     if (c->qfd >= 0)
@@ -1323,7 +1126,6 @@ static void conn_destroy(struct conn *c)
     buf_free(&c->b2f);
     buf_free(&c->inj_front);
     buf_free(&c->inj_back);
-    buf_free(&c->tlsout);
     rfbfilter_free(c->flt);
     unauth_done(c);
     if (c->prev)
@@ -1410,7 +1212,7 @@ void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
     c->px = px;
     c->vm = vm;
     c->id = px->next_id++;
-    c->ffd = fd;
+    tside_init(&c->fs, fd);
     c->bfd = c->qfd = c->handoff_fd = c->bw_fd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
     buf_init(&c->rx, RX_CAP);
@@ -1419,7 +1221,6 @@ void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
     buf_init(&c->b2f, B2F_CAP);
     buf_init(&c->inj_front, RFBFILTER_INJECT_CAP);
     buf_init(&c->inj_back, RFBFILTER_INJECT_CAP);
-    buf_init(&c->tlsout, TLSOUT_CAP);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ev_io_init(&c->fw, front_cb, fd, EV_READ);

@@ -55,6 +55,7 @@
 #include "proxy/qmp.h"
 #include "proxy/spice_link.h"
 #include "proxy/spice_main.h"
+#include "proxy/tside.h"
 
 #define SC_MAGIC        0x76677331u      /* "vgs1" */
 #define RX_CAP          (64 * 1024)
@@ -62,7 +63,6 @@
 #define F2B_CAP         (64 * 1024)
 #define B2F_CAP         (256 * 1024)
 #define QRX_CAP         (QMP_LINE_MAX + 1)
-#define TLS_CHUNK       (16 * 1024)
 #define CLOSE_LINGER    5.0
 /* A later channel of a session is accepted without a helper call when it
  * presents the session's user and password within this many seconds of the
@@ -147,12 +147,10 @@ struct sconn {
     bool is_main;
 
     /* front: the viewer */
-    int ffd;
-    SSL *ssl;
+    struct tside fs;
     ev_io fw;
     int fw_mask;
-    bool tls_read_wants_write, tls_write_wants_read;
-    bool front_eof;
+    bool shutdown_queued;              /* CLOSING: close_notify queued */
     bool close_sent;                   /* CLOSING: close_notify + FIN sent, draining */
     struct buf rx, b2f;
 
@@ -249,22 +247,6 @@ static const char *chan_str(struct sconn *c, char *out, size_t outsz)
     return out;
 }
 
-static const char *tls_err_str(char *out, size_t outsz)
-{
-    unsigned long e = ERR_get_error();
-    if (!e) {
-        snprintf(out, outsz, "%s", errno ? strerror(errno) : "connection closed");
-        return out;
-    }
-    const char *r = ERR_reason_error_string(e);
-    snprintf(out, outsz, "%s", r ? r : "unknown TLS error");
-    ERR_clear_error();
-    return out;
-}
-
-/* ---------------------------------------------------------------------- */
-/* registry: VM tickets and sessions                                       */
-
 static void random_hex(char *out, size_t nbytes)
 {
     uint8_t r[64];
@@ -342,85 +324,38 @@ static void front_queue(struct sconn *c, const void *p, size_t n)
 
 static ssize_t front_read(struct sconn *c, struct buf *dst, size_t max)
 {
-    size_t avail;
-    uint8_t *t = buf_tail(dst, &avail);
-    if (!t)
+    if (!c->fs.ssl)
         return 0;
-    if (avail > max)
-        avail = max;
-    if (!c->ssl)
-        return 0;
-    c->tls_read_wants_write = false;
-    ERR_clear_error();
-    errno = 0;
-    int n = SSL_read(c->ssl, t, (int)(avail > INT32_MAX ? INT32_MAX : avail));
-    if (n > 0) {
-        buf_produce(dst, (size_t)n);
+    char why[160];
+    ssize_t n = tside_read(&c->fs, dst, max, why, sizeof why);
+    if (n >= 0)
         return n;
-    }
-    int err = SSL_get_error(c->ssl, n);
-    char e[160];
-    switch (err) {
-    case SSL_ERROR_WANT_READ:
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        c->tls_read_wants_write = true;
-        return 0;
-    case SSL_ERROR_ZERO_RETURN:
-        c->front_eof = true;
+    if (c->fs.eof)
         sc_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
                 state_name[c->state]);
-        return -1;
-    case SSL_ERROR_SSL:
-        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            ERR_clear_error();
-            c->front_eof = true;
-            sc_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
-                    state_name[c->state]);
-            return -1;
-        }
-        sc_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", tls_err_str(e, sizeof e));
-        return -1;
-    default:
-        if (errno == 0) {
-            c->front_eof = true;
-            sc_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
-                    state_name[c->state]);
-            return -1;
-        }
-        sc_fail(c, LOG_LVL_INFO, "TLS read failed: %s", tls_err_str(e, sizeof e));
-        return -1;
-    }
+    else
+        sc_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", why);
+    return -1;
 }
 
 static int front_flush(struct sconn *c)
 {
-    while (!buf_empty(&c->b2f)) {
-        if (!c->ssl)
-            return 0;
-        size_t len = buf_len(&c->b2f);
-        if (len > TLS_CHUNK * 4)
-            len = TLS_CHUNK * 4;
-        c->tls_write_wants_read = false;
-        ERR_clear_error();
-        errno = 0;
-        int n = SSL_write(c->ssl, buf_head(&c->b2f), (int)len);
-        if (n > 0) {
-            buf_consume(&c->b2f, (size_t)n);
-            continue;
+    char why[160];
+    while (!buf_empty(&c->b2f) && c->fs.ssl) {
+        ssize_t n = tside_write(&c->fs, buf_head(&c->b2f), buf_len(&c->b2f), why, sizeof why);
+        if (n < 0) {
+            sc_fail(c, LOG_LVL_INFO, "TLS write to viewer failed: %s", why);
+            return -1;
         }
-        int err = SSL_get_error(c->ssl, n);
-        char e[160];
-        if (err == SSL_ERROR_WANT_WRITE)
+        if (n == 0)
             return 0;
-        if (err == SSL_ERROR_WANT_READ) {
-            c->tls_write_wants_read = true;
-            return 0;
-        }
-        sc_fail(c, LOG_LVL_INFO, "TLS write to viewer failed: %s", tls_err_str(e, sizeof e));
-        return -1;
+        buf_consume(&c->b2f, (size_t)n);
     }
     buf_trim(&c->b2f);
+    if (tside_flush(&c->fs, why, sizeof why) < 0) {
+        sc_fail(c, LOG_LVL_INFO, "TLS write to viewer failed: %s", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -523,37 +458,26 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp);
 
 static void start_tls(struct sconn *c)
 {
-    c->ssl = SSL_new(c->px->ssl_ctx);
-    if (!c->ssl || SSL_set_fd(c->ssl, c->ffd) != 1) {
+    if (tside_start_tls(&c->fs, c->px->ssl_ctx) != 0) {
         sc_fail(c, LOG_LVL_ERR, "cannot create TLS session");
         return;
     }
-    SSL_set_accept_state(c->ssl);
     set_state(c, SS_TLS_HANDSHAKE);
 }
 
 static void tls_handshake(struct sconn *c)
 {
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_do_handshake(c->ssl);
+    char why[160];
+    int r = tside_handshake(&c->fs, why, sizeof why);
+    if (r < 0) {
+        sc_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
+        return;
+    }
     if (r == 1) {
-        sc_log(c, LOG_LVL_DEBUG, "TLS %s %s", SSL_get_version(c->ssl),
-               SSL_get_cipher_name(c->ssl));
+        sc_log(c, LOG_LVL_DEBUG, "TLS %s %s", SSL_get_version(c->fs.ssl),
+               SSL_get_cipher_name(c->fs.ssl));
         set_state(c, SS_READ_LINK);
-        return;
     }
-    int err = SSL_get_error(c->ssl, r);
-    if (err == SSL_ERROR_WANT_READ) {
-        c->tls_read_wants_write = false;
-        return;
-    }
-    if (err == SSL_ERROR_WANT_WRITE) {
-        c->tls_read_wants_write = true;
-        return;
-    }
-    char e[160];
-    sc_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", tls_err_str(e, sizeof e));
 }
 
 static void handle_link(struct sconn *c, const struct spice_link_mess *m, size_t len)
@@ -1216,7 +1140,7 @@ static void relay_step(struct sconn *c)
         bool moved = false;
         if (c->mainf) {
             /* viewer -> VM through the filter */
-            if (!c->front_eof && buf_room(&c->rx) > 0) {
+            if (!c->fs.eof && buf_room(&c->rx) > 0) {
                 ssize_t n = front_read(c, &c->rx, RX_CAP);
                 if (n < 0)
                     return;
@@ -1268,11 +1192,11 @@ static void relay_step(struct sconn *c)
             }
             buf_trim(&c->rx);
             buf_trim(&c->brx);
-            if (!moved && !(c->ssl && SSL_pending(c->ssl) > 0 && buf_room(&c->rx) > 0))
+            if (!moved && !(tside_has_pending(&c->fs) && buf_room(&c->rx) > 0))
                 break;
             continue;
         }
-        while (!c->front_eof && buf_room(&c->f2b) > 0) {
+        while (!c->fs.eof && buf_room(&c->f2b) > 0) {
             ssize_t n = front_read(c, &c->f2b, F2B_CAP);
             if (n <= 0)
                 break;
@@ -1300,7 +1224,7 @@ static void relay_step(struct sconn *c)
                 return;
             moved |= buf_len(&c->b2f) != before;
         }
-        if (!moved && !(c->ssl && SSL_pending(c->ssl) > 0 && buf_room(&c->f2b) > 0))
+        if (!moved && !(tside_has_pending(&c->fs) && buf_room(&c->f2b) > 0))
             break;
     }
 }
@@ -1315,30 +1239,38 @@ static void relay_step(struct sconn *c)
  * (a viewer still writing an over-long SASL message, for example). */
 static void close_step(struct sconn *c)
 {
-    if (!buf_empty(&c->b2f) || c->tls_write_wants_read)
+    if (!buf_empty(&c->b2f) || c->fs.write_wants_read)
         return;
     if (!c->close_sent) {
-        if (c->ssl) {
+        if (c->fs.ssl && !c->shutdown_queued) {
             ERR_clear_error();
-            SSL_shutdown(c->ssl);
+            SSL_shutdown(c->fs.ssl);
+            c->shutdown_queued = true;
         }
-        shutdown(c->ffd, SHUT_WR);
+        char why[160];
+        if (tside_flush(&c->fs, why, sizeof why) < 0) {
+            sc_fail(c, LOG_LVL_DEBUG, "closed after final message (%s)", why);
+            return;
+        }
+        if (tside_pending(&c->fs))
+            return;                         /* the close_notify is not out yet */
+        shutdown(c->fs.fd, SHUT_WR);
         c->close_sent = true;
     }
-    if (c->front_eof || !c->ssl) {
+    if (c->fs.eof || !c->fs.ssl) {
         sc_fail(c, LOG_LVL_DEBUG, "closed after final message");
         return;
     }
     for (int i = 0; i < 64; i++) {
         uint8_t junk[4096];
         ERR_clear_error();
-        int n = SSL_read(c->ssl, junk, sizeof junk);
+        int n = SSL_read(c->fs.ssl, junk, sizeof junk);
         if (n > 0)
             continue;
-        int err = SSL_get_error(c->ssl, n);
+        int err = SSL_get_error(c->fs.ssl, n);
         if (err == SSL_ERROR_WANT_READ)
             return;
-        c->front_eof = true;
+        c->fs.eof = true;
         ERR_clear_error();
         sc_fail(c, LOG_LVL_DEBUG, "closed after final message");
         return;
@@ -1442,12 +1374,12 @@ static void sc_update_io(struct sconn *c)
         break;
     case SS_RELAY:
         if (c->mainf) {
-            if (!c->front_eof && buf_room(&c->rx) > 0)
+            if (!c->fs.eof && buf_room(&c->rx) > 0)
                 fm |= EV_READ;
             if (buf_room(&c->brx) > 0)
                 bm |= EV_READ;
         } else {
-            if (!c->front_eof && buf_room(&c->f2b) > 0)
+            if (!c->fs.eof && buf_room(&c->f2b) > 0)
                 fm |= EV_READ;
             if (buf_room(&c->b2f) > 0)
                 bm |= EV_READ;
@@ -1462,13 +1394,13 @@ static void sc_update_io(struct sconn *c)
     default:
         break;
     }
-    if (!buf_empty(&c->b2f))
+    if (!buf_empty(&c->b2f) || tside_pending(&c->fs))
         fm |= EV_WRITE;
-    if (c->tls_read_wants_write)
+    if (c->fs.read_wants_write)
         fm = (fm & ~EV_READ) | EV_WRITE;
-    if (c->tls_write_wants_read)
+    if (c->fs.write_wants_read)
         fm |= EV_READ;
-    set_watch(c, &c->fw, c->ffd, &c->fw_mask, fm);
+    set_watch(c, &c->fw, c->fs.fd, &c->fw_mask, fm);
     set_watch(c, &c->bw, c->bfd, &c->bw_mask, bm);
     set_watch(c, &c->qw, c->qfd, &c->qw_mask, qm);
 }
@@ -1580,13 +1512,9 @@ static void sc_destroy(struct sconn *c)
     ev_timer_stop(px->loop, &c->delay_timer);
     if (px->auth)
         auth_client_cancel(px->auth, c);
-    if (c->ssl) {
-        if (!c->front_eof && c->state == SS_CLOSING && !c->close_sent)
-            SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
-    }
-    if (c->ffd >= 0)
-        close(c->ffd);
+    if (c->state == SS_CLOSING && !c->close_sent && !c->shutdown_queued)
+        tside_shutdown(&c->fs);
+    tside_close(&c->fs);
     if (c->bfd >= 0)
         close(c->bfd);
     if (c->qfd >= 0)
@@ -1656,7 +1584,7 @@ void spice_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struc
     c->px = px;
     c->vm = vm;
     c->id = px->next_id++;
-    c->ffd = fd;
+    tside_init(&c->fs, fd);
     c->bfd = c->qfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
     buf_init(&c->rx, RX_CAP);

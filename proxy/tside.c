@@ -1,0 +1,275 @@
+/* proxy/tside.c — see tside.h. */
+#include "proxy/tside.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#define WHY(...) snprintf(why, whylen, __VA_ARGS__)
+#define RECORD_ROOM (TSIDE_RECORD + 512)   /* a whole record with its overhead */
+
+/* ---- the write BIO: records collect in t->tlsout ---- */
+
+static BIO_METHOD *out_method;
+
+static int out_write(BIO *bio, const char *data, int len)
+{
+    struct tside *t = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t avail;
+    uint8_t *tail = buf_tail(&t->tlsout, &avail);
+    if (!tail || avail == 0) {
+        BIO_set_retry_write(bio);
+        return -1;
+    }
+    size_t n = (size_t)len < avail ? (size_t)len : avail;
+    memcpy(tail, data, n);
+    buf_produce(&t->tlsout, n);
+    return (int)n;
+}
+
+static long out_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+    (void)bio;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;   /* the event loop flushes */
+}
+
+static int out_create(BIO *bio)
+{
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static BIO *out_bio(struct tside *t)
+{
+    if (!out_method) {
+        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmgate-tlsout");
+        if (!m || !BIO_meth_set_write(m, out_write) || !BIO_meth_set_ctrl(m, out_ctrl) ||
+            !BIO_meth_set_create(m, out_create)) {
+            BIO_meth_free(m);
+            return NULL;
+        }
+        out_method = m;
+    }
+    BIO *b = BIO_new(out_method);
+    if (b)
+        BIO_set_data(b, t);
+    return b;
+}
+
+/* One short line for the OpenSSL error queue (or errno), then clear it. */
+static void tls_err(char *why, size_t whylen)
+{
+    unsigned long e = ERR_get_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    if (e)
+        WHY("%s", r ? r : "unknown TLS error");
+    else
+        WHY("%s", errno ? strerror(errno) : "connection closed");
+    ERR_clear_error();
+}
+
+void tside_init(struct tside *t, int fd)
+{
+    memset(t, 0, sizeof *t);
+    t->fd = fd;
+    buf_init(&t->tlsout, TSIDE_OUT_CAP);
+}
+
+void tside_close(struct tside *t)
+{
+    if (t->ssl)
+        SSL_free(t->ssl);
+    t->ssl = NULL;
+    buf_free(&t->tlsout);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+}
+
+int tside_start_tls(struct tside *t, SSL_CTX *ctx)
+{
+    t->ssl = SSL_new(ctx);
+    BIO *rb = t->ssl ? BIO_new_socket(t->fd, BIO_NOCLOSE) : NULL;
+    BIO *wb = rb ? out_bio(t) : NULL;
+    if (!wb) {
+        BIO_free(rb);
+        SSL_free(t->ssl);
+        t->ssl = NULL;
+        return -1;
+    }
+    SSL_set_bio(t->ssl, rb, wb);
+    SSL_set_read_ahead(t->ssl, 1);       /* one read() per record, not two */
+    SSL_set_accept_state(t->ssl);
+    return 0;
+}
+
+int tside_flush(struct tside *t, char *why, size_t whylen)
+{
+    while (!buf_empty(&t->tlsout)) {
+        ssize_t n = send(t->fd, buf_head(&t->tlsout), buf_len(&t->tlsout), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&t->tlsout, (size_t)n);
+            continue;
+        }
+        if (n == -1 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        WHY("%s", n == -1 ? strerror(errno) : "connection closed");
+        return -1;
+    }
+    buf_trim(&t->tlsout);
+    return 0;
+}
+
+int tside_handshake(struct tside *t, char *why, size_t whylen)
+{
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(t->ssl);
+    if (tside_flush(t, why, whylen) < 0)
+        return -1;
+    if (r == 1)
+        return 1;
+    int err = SSL_get_error(t->ssl, r);
+    if (err == SSL_ERROR_WANT_READ) {
+        t->read_wants_write = false;
+        return 0;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+        t->read_wants_write = true;
+        return 0;
+    }
+    tls_err(why, whylen);
+    return -1;
+}
+
+ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size_t whylen)
+{
+    size_t avail;
+    uint8_t *tail = buf_tail(dst, &avail);
+    if (!tail)
+        return 0;
+    if (avail > max)
+        avail = max;
+    if (!t->ssl) {
+        ssize_t n = recv(t->fd, tail, avail, 0);
+        if (n > 0) {
+            buf_produce(dst, (size_t)n);
+            return n;
+        }
+        buf_trim(dst);
+        if (n == 0) {
+            t->eof = true;
+            WHY("closed");
+            return -1;
+        }
+        if (errno == EAGAIN || errno == EINTR) {
+            t->rd_ready = false;
+            return 0;
+        }
+        WHY("%s", strerror(errno));
+        return -1;
+    }
+    t->read_wants_write = false;
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(t->ssl, tail, (int)(avail > INT32_MAX ? INT32_MAX : avail));
+    if (n > 0) {
+        buf_produce(dst, (size_t)n);
+        return n;
+    }
+    buf_trim(dst);
+    switch (SSL_get_error(t->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        t->rd_ready = false;
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        t->read_wants_write = true;
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        t->eof = true;
+        WHY("closed");
+        return -1;
+    case SSL_ERROR_SSL:
+        /* OpenSSL 3's way of saying the peer vanished without close_notify */
+        if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_clear_error();
+            t->eof = true;
+            WHY("closed");
+            return -1;
+        }
+        tls_err(why, whylen);
+        return -1;
+    default:
+        if (errno == 0) {
+            t->eof = true;
+            WHY("closed");
+            return -1;
+        }
+        tls_err(why, whylen);
+        return -1;
+    }
+}
+
+ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+    if (!t->ssl) {
+        ssize_t n = send(t->fd, p, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EINTR)
+            return 0;
+        WHY("%s", strerror(errno));
+        return -1;
+    }
+    size_t done = 0;
+    while (done < len) {
+        if (buf_room(&t->tlsout) < RECORD_ROOM) {
+            if (tside_flush(t, why, whylen) < 0)
+                return -1;
+            if (buf_room(&t->tlsout) < RECORD_ROOM)
+                break;                          /* socket full: wait */
+        }
+        size_t chunk = len - done < TSIDE_RECORD ? len - done : TSIDE_RECORD;
+        t->write_wants_read = false;
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_write(t->ssl, p + done, (int)chunk);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        int err = SSL_get_error(t->ssl, n);
+        if (err == SSL_ERROR_WANT_WRITE) {
+            if (tside_flush(t, why, whylen) < 0)
+                return -1;
+            break;
+        }
+        if (err == SSL_ERROR_WANT_READ) {
+            t->write_wants_read = true;
+            break;
+        }
+        tls_err(why, whylen);
+        return -1;
+    }
+    if (tside_flush(t, why, whylen) < 0)
+        return -1;
+    return (ssize_t)done;
+}
+
+void tside_shutdown(struct tside *t)
+{
+    if (!t->ssl || t->eof)
+        return;
+    ERR_clear_error();
+    SSL_shutdown(t->ssl);
+    char why[64];
+    tside_flush(t, why, sizeof why);
+    ERR_clear_error();
+}

@@ -1,0 +1,67 @@
+/* proxy/tside.h — the viewer's side of a connection: a socket that starts
+ * plain (VeNCrypt negotiates in the clear) or TLS from the first byte
+ * (SPICE), with OpenSSL driven without blocking.
+ *
+ * Both the VNC (conn.c) and the SPICE (spice_conn.c) state machines use it,
+ * so the subtle parts live once:
+ *   - the read side is OpenSSL's socket BIO with read-ahead (one read() per
+ *     record);
+ *   - the write side is a BIO that collects TLS records in tlsout, which
+ *     tside_flush() sends in one send(): one syscall per batch of records
+ *     instead of one per 16 KiB record;
+ *   - OpenSSL 3's ways of saying "the peer went away" (close_notify, EOF
+ *     without it) are told apart from real errors;
+ *   - the want-read/want-write crossings are kept as flags the caller
+ *     turns into watcher masks.
+ * No function here logs or closes anything: they return -1 with a reason
+ * and the state machine decides. */
+#ifndef VMGATE_TSIDE_H
+#define VMGATE_TSIDE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <openssl/ssl.h>
+
+#include "common/buf.h"
+
+#define TSIDE_RECORD      (16 * 1024)         /* plaintext per SSL_write */
+#define TSIDE_OUT_CAP     (320 * 1024)        /* ciphertext waiting for the socket */
+
+struct tside {
+    int fd;
+    SSL *ssl;                 /* NULL until tside_start_tls */
+    bool eof;                 /* the peer closed (FIN, close_notify, or EOF mid-record) */
+    bool rd_ready;            /* the fd signalled readable and was not drained since */
+    bool read_wants_write;    /* SSL_read / the handshake needs the fd writable */
+    bool write_wants_read;    /* SSL_write needs the fd readable */
+    struct buf tlsout;        /* TLS records not yet sent */
+};
+
+void tside_init(struct tside *t, int fd);
+/* Free the TLS session and buffers and close the fd (sends nothing). */
+void tside_close(struct tside *t);
+/* Start server-side TLS on the fd.  0, or -1 (out of memory). */
+int tside_start_tls(struct tside *t, SSL_CTX *ctx);
+/* Drive the handshake: 1 done, 0 in progress (see the wants flags and
+ * tside_pending), -1 failed with why set. */
+int tside_handshake(struct tside *t, char *why, size_t whylen);
+/* Read at most max bytes into dst (plain before TLS).  Returns the count,
+ * 0 when nothing is there now, -1 when the peer closed (t->eof, why says
+ * "closed") or on an error (why says what). */
+ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size_t whylen);
+/* Send from p (len bytes): plain send(), or encrypt into tlsout (at most
+ * one record per call while there is room) and flush.  Returns how many
+ * bytes of p were taken (0: the socket is full, wait for writable), or -1
+ * with why set. */
+ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen);
+/* Send buffered TLS records.  0, or -1 with why set. */
+int tside_flush(struct tside *t, char *why, size_t whylen);
+/* Bytes of TLS records still to send. */
+static inline size_t tside_pending(const struct tside *t) { return buf_len(&t->tlsout); }
+/* Whether OpenSSL holds received bytes the fd will not signal again. */
+static inline bool tside_has_pending(const struct tside *t) { return t->ssl && SSL_has_pending(t->ssl); }
+/* Queue a close_notify and try to send it (best effort). */
+void tside_shutdown(struct tside *t);
+
+#endif
