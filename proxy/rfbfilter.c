@@ -273,6 +273,15 @@ static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
         if (!u8)
             return;
         size_t ulen = clip_latin1_to_utf8(body, blen, u8);
+        /* what an Extended Clipboard VM gets is the UTF-8 form, up to twice
+         * as long: the limit applies to that */
+        if (f->server_ext && ulen > text_max(f)) {
+            snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", ulen,
+                     text_max(f));
+            audit(f, C2S, NULL, 0, ulen, reason);
+            free(u8);
+            return;
+        }
         if (!allow_to_vm(f)) {
             policy_reason(f, reason, sizeof reason);
             audit(f, C2S, u8, ulen, ulen, reason);

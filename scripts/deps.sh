@@ -21,6 +21,8 @@ PACKAGES=(
     # SPICE: spicy-screenshot, GObject bindings for the clipboard test, the test server
     spice-client-gtk libspice-server-dev libspice-protocol-dev gir1.2-spiceclientglib-2.0
     python3-gi libsasl2-modules
+    # clipboard end-to-end: Xvnc with a real X clipboard, libvncclient for a legacy viewer
+    tigervnc-standalone-server libvncserver-dev
 )
 
 missing=()

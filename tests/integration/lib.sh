@@ -497,7 +497,13 @@ run_gvnccapture() {
 }
 
 # ------------------------------------------------- Xvnc backend + X clipboards
-# (for the clipboard tests t5*-clip*; helpers prefixed xvnc_ / xclip_)
+# (for the clipboard tests t5*-clip*)
+
+# vncviewer -Log for the clipboard tests: the viewer's clipboard events
+# ("Got clipboard data", "Sending clipboard data") at debug level, the rest as
+# usual (DesktopWindow at debug level would draw a statistics graph over the
+# remote screen)
+VV_CLIP_LOG='*:stderr:30,Viewport:stderr:100,CMsgHandler:stderr:100'
 
 # need_clip_tools: skip unless Xvnc, xclip, Xvfb and vncviewer are installed
 need_clip_tools() {
@@ -557,20 +563,22 @@ xclip_get() {
 # xclip_is DISPLAY FILE: DISPLAY's CLIPBOARD holds exactly FILE's bytes
 xclip_is() {
     local got
-    got=$(xclip_get "$1" | od -An -tx1 | tr -d ' \n') || return 1
-    [ "$got" = "$(od -An -tx1 <"$2" | tr -d ' \n')" ]
+    got=$(xclip_get "$1" | hexof) || return 1
+    [ "$got" = "$(hexof <"$2")" ]
 }
 
 # expect_clip DISPLAY FILE [SECONDS] [WHAT]: wait until DISPLAY's CLIPBOARD holds FILE's bytes
 expect_clip() {
     local secs=${3:-10} what=${4:-clipboard of $1}
     if ! wait_for "$secs" xclip_is "$1" "$2"; then
-        echo "expected: $(od -An -c <"$2" | head -n 3)"
-        echo "got:      $(xclip_get "$1" | od -An -c | head -n 3)"
+        echo "expected: $(head -c 200 "$2" | od -An -c)"
+        echo "got:      $(xclip_get "$1" | head -c 200 | od -An -c || true)"
         fail "$what: text did not arrive within ${secs}s"
     fi
     say "$what: $(wc -c <"$2") bytes arrived intact"
 }
+
+hexof() { od -An -tx1 -v | tr -d ' \n'; }   # stdin -> lowercase hex
 
 # count_clip_audit ERE: number of vmgate log lines "...: clipboard ERE"
 count_clip_audit() {
@@ -610,8 +618,11 @@ lvc_start() {
     say "legacy viewer $id: $2@localhost::$4 (pid ${LVC_PID[$id]})"
 }
 
-lvc_cmd() {   # ID COMMAND...
-    echo "${*:2}" >&"${LVC_FD[$1]}"
+# lvc_cmd ID COMMAND...: (in a subshell: if clip_lvc is gone, SIGPIPE ends
+# only that, and the test fails with a message instead of dying silently)
+lvc_cmd() {
+    kill -0 "${LVC_PID[$1]}" 2>/dev/null || fail "legacy viewer $1 is gone (command: ${*:2})"
+    ( echo "${*:2}" >&"${LVC_FD[$1]}" )
 }
 
 lvc_has() { grep -Eq -- "$2" "${LVC_OUT[$1]}"; }   # ID ERE
@@ -638,10 +649,9 @@ lvc_alive() {
 
 # lvc_stop ID: quit (closing the FIFO) and wait for it to exit
 lvc_stop() {
-    local id=$1
-    lvc_cmd "$id" quit 2>/dev/null || true
-    exec {LVC_FD[$id]}>&-
+    local id=$1 fd=${LVC_FD[$1]}
+    ( echo quit >&"$fd" ) 2>/dev/null || true
+    exec {fd}>&-
     wait_for 5 _not_alive "${LVC_PID[$id]}" || _kill_pid "${LVC_PID[$id]}"
 }
 
-hexof() { od -An -tx1 -v | tr -d ' \n'; }   # stdin -> lowercase hex

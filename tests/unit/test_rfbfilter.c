@@ -302,6 +302,29 @@ static void test_legacy_viewer_to_ext_server(void **state)
     rig_free(&r);
 }
 
+/* Latin-1 that fits the limit but not once it is UTF-8 must not reach an
+ * Extended Clipboard VM (found by t52). */
+static void test_limit_applies_after_utf8(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r, CFG_CLIP_BOTH, 8);
+    server_init(&r);
+    set_encodings(&r, false);
+    drain(&r);
+    uint8_t caps[32];
+    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
+                               caps, sizeof caps);
+    from_vm(&r, caps, n);
+    uint8_t legacy[8 + 6] = { 6, 0, 0, 0, 0, 0, 0, 6, 0xe9, 0xe9, 0xe9, 0xe9, 0xe9, 0xe9 };
+    from_viewer(&r, legacy, sizeof legacy);      /* 6 bytes Latin-1, 12 bytes UTF-8 */
+    assert_true(buf_empty(&r.to_vm));
+    uint8_t ok[8 + 4] = { 6, 0, 0, 0, 0, 0, 0, 4, 0xe9, 0xe9, 'a', 'b' };   /* 6 bytes UTF-8 */
+    from_viewer(&r, ok, sizeof ok);
+    assert_false(buf_empty(&r.to_vm));
+    rig_free(&r);
+}
+
 static void test_unparseable_server_closes(void **state)
 {
     (void)state;
@@ -328,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_oversize_dropped),
         cmocka_unit_test(test_legacy_viewer_to_ext_server),
+        cmocka_unit_test(test_limit_applies_after_utf8),
         cmocka_unit_test(test_unparseable_server_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
