@@ -29,7 +29,7 @@ static uint64_t mono_ms(void)
 
 struct fwguard *fwguard_new(const struct cfg *cfg)
 {
-    if (!cfg->fw.present || geteuid() != 0)
+    if (!cfg->fw.present || !fw_can_manage())
         return NULL;
     struct fwguard *g = calloc(1, sizeof *g);
     if (!g)

@@ -19,6 +19,7 @@
 #ifndef VMGATE_FIREWALL_H
 #define VMGATE_FIREWALL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,9 @@ int fw_watch_read(int fd);
  * remove, status, show, allow, deny, ban, unban).  Prints results to
  * stdout, errors to stderr as "vmgate firewall: ...".  Returns the exit
  * code: 0 ok, 1 failure (status: table missing or drifted), 2 usage. */
+/* Whether this process may change nftables (CAP_NET_ADMIN effective). */
+bool fw_can_manage(void);
+
 int fw_cmd(int argc, char **argv);
 
 #endif

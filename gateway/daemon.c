@@ -263,7 +263,7 @@ int gateway_run(const char *cfgfile, int verbose)
 
     /* The firewall needs CAP_NET_ADMIN: apply it while we still have it. */
     if (cfg->fw.present) {
-        if (geteuid() == 0) {
+        if (fw_can_manage()) {
             if (fw_apply(cfg, err, sizeof err) != 0) {
                 fprintf(stderr, "vmgate: firewall: %s\n", err);
                 return 1;
@@ -272,7 +272,7 @@ int gateway_run(const char *cfgfile, int verbose)
             log_info("firewall: table inet vmgate applied (protect %u-%u)",
                      cfg->fw.protect_lo, cfg->fw.protect_hi);
         } else {
-            log_warn("firewall: [firewall] is configured but vmgate is not root; "
+            log_warn("firewall: [firewall] is configured but vmgate lacks CAP_NET_ADMIN; "
                      "run 'vmgate firewall apply' as root");
         }
     }
