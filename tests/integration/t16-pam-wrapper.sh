@@ -32,7 +32,7 @@ printf 'auth required %s\naccount required %s\n' "$DENY" "$DENY" >"$T/pam.d/othe
 make_certs
 start_qemu a qmp
 PORT=$(free_port)
-write_config "$T/vmgate.conf" auth=pam pam_service="$SERVICE" -passwd_file -- \
+write_config "$T/vmgate.conf" auth=pam pam_service="$SERVICE" auth_workers=1 -passwd_file -- \
     vm a vnc="${QEMU_BACKEND[a]}" vnc_port="$PORT" users="alice carol mallory"
 VMGATE_ENV=(LD_PRELOAD="$PWLIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d")
 start_vmgate "$T/vmgate.conf"
