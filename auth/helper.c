@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,10 @@ static void worker_run(struct helper *h, struct authp_login_req *req)
 {
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* A password hash (yescrypt) or a PAM stack is tens of milliseconds of
+     * CPU; at a lower priority a login storm does not take the cores from
+     * the relay of running sessions. */
+    (void)setpriority(PRIO_PROCESS, 0, 10);
     if (getppid() != h->self)
         _exit(2);
     signal(SIGCHLD, SIG_DFL);
