@@ -95,6 +95,15 @@ static void audit(struct rfbfilter *f, int dir, const uint8_t *text, size_t len,
                  dir == C2S ? "to-vm" : "from-vm", bytes, hex);
 }
 
+/* A clipboard offer (Extended Clipboard notify) refused by the policy: no
+ * text moved, but the person tried, so it is logged — as its own event
+ * name, so "clipboard dir=" lines stay one per transfer. */
+static void audit_offer(struct rfbfilter *f, int dir)
+{
+    log_info("%s: clipboard-offer dir=%s result=dropped reason=\"policy: clipboard = %s\"",
+             f->pfx, dir == C2S ? "to-vm" : "from-vm", cfg_clip_name(f->vm->clipboard));
+}
+
 static void policy_reason(struct rfbfilter *f, char *out, size_t outsz)
 {
     snprintf(out, outsz, "policy: clipboard = %s", cfg_clip_name(f->vm->clipboard));
@@ -189,8 +198,11 @@ static void finish_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewe
             inject_held(f, h, to_viewer, "clipboard caps");
         break;
     case CLIP_NOTIFY:
-        if (!allow_from_vm(f))
+        if (!allow_from_vm(f)) {
+            if (cm.formats)
+                audit_offer(f, S2C);
             break;
+        }
         if (f->viewer_ext) {
             inject_held(f, h, to_viewer, "clipboard notify");
         } else if (cm.formats & CLIP_FMT_TEXT) {
@@ -326,6 +338,8 @@ static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
     case CLIP_NOTIFY:
         if (allow_to_vm(f))
             inject_held(f, h, to_vm, "clipboard notify");
+        else if (cm.formats)
+            audit_offer(f, C2S);
         break;
     case CLIP_REQUEST:
     case CLIP_PEEK:

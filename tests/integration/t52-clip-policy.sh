@@ -279,6 +279,14 @@ for w in 'Grüße' 'to viewer' 'to VM from' 'to legacy' 'xxxxxxxx'; do
     grep -qF -- "$w" "$VMGATE_LOG" && fail "clipboard text fragment '$w' in vmgate's log"
 done
 say "$(grep -c ': clipboard dir=.*result=allowed' "$VMGATE_LOG") allowed and $(grep -c ': clipboard dir=.*result=dropped' "$VMGATE_LOG") dropped audit lines"
+# an Extended Clipboard viewer's refused offer moves no text but is logged as
+# a clipboard-offer event (not as a transfer): TigerVNC offered its clipboard
+# to the "none" VM and to the "fromvm" VM
+for v in none fromvm; do
+    log_has "vm=$v user=alice from=[^ ]+: clipboard-offer dir=to-vm result=dropped reason=\"policy: clipboard = (none|from-vm)\"" ||
+        fail "vm $v: no clipboard-offer line for the refused to-vm offer"
+done
+log_has "vm=both .*clipboard-offer" && fail "vm both: an offer was refused"
 
 # ---- the limit holds for what would reach the VM: a legacy ClientCutText of
 # 1012 Latin-1 bytes (under the limit) is 1612 bytes once translated to UTF-8
