@@ -235,6 +235,8 @@ static void finish_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewe
         size_t tlen = 0;
         int r = provide_text(f, S2C, &cm, &text, &tlen, why, sizeof why);
         if (r == CLIP_TOO_BIG) {
+            if (tlen)
+                tlen--;                     /* the declared size counts the NUL */
             snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", tlen,
                      text_max(f));
             audit(f, S2C, NULL, 0, tlen, reason);
@@ -351,6 +353,8 @@ static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
         size_t tlen = 0;
         int r = provide_text(f, C2S, &cm, &text, &tlen, why, sizeof why);
         if (r == CLIP_TOO_BIG) {
+            if (tlen)
+                tlen--;                     /* the declared size counts the NUL */
             snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", tlen,
                      text_max(f));
             audit(f, C2S, NULL, 0, tlen, reason);
