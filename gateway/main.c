@@ -22,7 +22,7 @@ static const char usage_text[] =
     "  certs init --dir DIR [--name NAME,...] [--days N] [--force]\n"
     "                             create a CA and a server certificate (ECDSA P-256)\n"
     "  passwd FILE USER           set USER's password in a vmgate password file\n"
-    "  firewall apply|remove|status [-c FILE]\n"
+    "  firewall apply|remove|status|show [-c FILE]\n"
     "  firewall allow|deny CIDR   change the allowlist for the raw console ports\n"
     "  firewall ban|unban ADDR [--for DURATION]\n"
     "  help [COMMAND]             show this text, or a command's help\n"
