@@ -27,7 +27,7 @@ struct held {
 struct rfbfilter {
     struct rfbmsg_state fm;
     const struct cfg_vm *vm;
-    char pfx[256];
+    char *pfx;               /* log prefix, exact size: it lives as long as the session */
     bool si_done;            /* ServerInit passed */
     bool viewer_ext;         /* the viewer itself speaks Extended Clipboard */
     bool server_ext;         /* the VM sent Extended Clipboard caps */
@@ -53,7 +53,11 @@ struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const char *logpfx)
     if (!f)
         return NULL;
     f->vm = vm;
-    snprintf(f->pfx, sizeof f->pfx, "%s", logpfx);
+    f->pfx = strdup(logpfx);
+    if (!f->pfx) {
+        free(f);
+        return NULL;
+    }
     clip_inflater_init(&f->zi[S2C]);
     clip_inflater_init(&f->zi[C2S]);
     return f;
@@ -71,6 +75,7 @@ void rfbfilter_free(struct rfbfilter *f)
         explicit_bzero(f->pending, f->pending_len);
         free(f->pending);
     }
+    free(f->pfx);
     explicit_bzero(f, sizeof *f);
     free(f);
 }
