@@ -38,6 +38,7 @@
 #include "proxy/qmp.h"
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
+#include "proxy/spice.h"
 #include "proxy/tside.h"
 
 #define CONN_MAGIC      0x76676331u      /* "vgc1" */
@@ -1168,12 +1169,13 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
 void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx) { px->ssl_ctx = ctx; }
 
 /* Log a cap refusal at most once a second, with a count of the silenced. */
-static void cap_refused(struct proxy *px, const char *rhost, const char *which, unsigned limit)
+static void cap_refused(struct proxy *px, const char *rhost, const char *which, unsigned limit,
+                        const char *proto)
 {
     ev_tstamp now = ev_now(px->loop);
     if (now - px->cap_log_at >= 1.0) {
-        log_warn("refused connection from %s: too many unauthenticated connections "
-                 "(%s limit %u)%s", rhost, which, limit,
+        log_warn("refused %sconnection from %s: too many unauthenticated connections "
+                 "(%s limit %u)%s", proto, rhost, which, limit,
                  px->cap_suppressed ? " (and more refusals since the last message)" : "");
         px->cap_log_at = now;
         px->cap_suppressed = 0;
@@ -1182,23 +1184,30 @@ static void cap_refused(struct proxy *px, const char *rhost, const char *which, 
     }
 }
 
+bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)
+{
+    if (px->n_unauth >= px->cfg->max_unauth) {
+        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
+        return false;
+    }
+    unsigned same = spice_unauth_from(rhost);
+    for (struct conn *o = px->conns; o; o = o->next)
+        if (o->unauth && strcmp(o->rhost, rhost) == 0)
+            same++;
+    if (same >= px->cfg->max_unauth_per_source) {
+        cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source, proto);
+        return false;
+    }
+    return true;
+}
+
 void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
                   const struct sockaddr *sa, socklen_t salen)
 {
     (void)salen;
     char rhost[INET6_ADDRSTRLEN];
     proxy_addr_str(sa, rhost, sizeof rhost);
-    if (px->n_unauth >= px->cfg->max_unauth) {
-        cap_refused(px, rhost, "global", px->cfg->max_unauth);
-        close(fd);
-        return;
-    }
-    unsigned same = 0;
-    for (struct conn *o = px->conns; o; o = o->next)
-        if (o->unauth && strcmp(o->rhost, rhost) == 0)
-            same++;
-    if (same >= px->cfg->max_unauth_per_source) {
-        cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source);
+    if (!proxy_admit(px, rhost, "")) {
         close(fd);
         return;
     }

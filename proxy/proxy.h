@@ -8,6 +8,7 @@
 #ifndef VMGATE_PROXY_H
 #define VMGATE_PROXY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <ev.h>
@@ -44,6 +45,12 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
  * bites) and starts the handshake. */
 void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
                   const struct sockaddr *sa, socklen_t salen);
+/* May a new unauthenticated connection from rhost start?  Enforces
+ * max_unauth (all protocols) and max_unauth_per_source (VNC and SPICE
+ * together), logging a refusal at most once a second.  proto is put before
+ * "connection" in that line ("" or "SPICE "). */
+bool proxy_admit(struct proxy *px, const char *rhost, const char *proto);
+
 /* Close every connection (shutdown). */
 void proxy_close_all(struct proxy *px, const char *why);
 /* Replace the TLS context used for new connections (certificate reload). */

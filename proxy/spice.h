@@ -31,5 +31,7 @@ void spice_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struc
 void spice_close_all(struct proxy *px, const char *why);
 /* Number of live SPICE connections (for status and tests). */
 unsigned spice_conn_count(void);
+/* Unauthenticated SPICE connections from rhost (for the per-source cap). */
+unsigned spice_unauth_from(const char *rhost);
 
 #endif

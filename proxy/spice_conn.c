@@ -179,8 +179,6 @@ static struct {
     struct spice_vmstate *vms;
     uint8_t salt[32];
     bool salted;
-    ev_tstamp cap_log_at;
-    unsigned cap_suppressed;
 } g;
 
 static void sc_drive(struct sconn *c);
@@ -188,6 +186,15 @@ static void sc_update_io(struct sconn *c);
 static void sc_destroy(struct sconn *c);
 
 unsigned spice_conn_count(void) { return g.n; }
+
+unsigned spice_unauth_from(const char *rhost)
+{
+    unsigned n = 0;
+    for (struct sconn *o = g.conns; o; o = o->next)
+        if (o->unauth && strcmp(o->rhost, rhost) == 0)
+            n++;
+    return n;
+}
 
 /* ---------------------------------------------------------------------- */
 /* logging                                                                 */
@@ -1540,37 +1547,13 @@ static void sc_destroy(struct sconn *c)
     free(c);
 }
 
-static void cap_refused(struct proxy *px, const char *rhost, const char *which, unsigned limit)
-{
-    ev_tstamp now = ev_now(px->loop);
-    if (now - g.cap_log_at >= 1.0) {
-        log_warn("refused SPICE connection from %s: too many unauthenticated connections "
-                 "(%s limit %u)%s", rhost, which, limit,
-                 g.cap_suppressed ? " (and more refusals since the last message)" : "");
-        g.cap_log_at = now;
-        g.cap_suppressed = 0;
-    } else {
-        g.cap_suppressed++;
-    }
-}
-
 void spice_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struct sockaddr *sa,
                   socklen_t salen)
 {
     (void)salen;
     char rhost[INET6_ADDRSTRLEN];
     proxy_addr_str(sa, rhost, sizeof rhost);
-    if (px->n_unauth >= px->cfg->max_unauth) {
-        cap_refused(px, rhost, "global", px->cfg->max_unauth);
-        close(fd);
-        return;
-    }
-    unsigned same = 0;
-    for (struct sconn *o = g.conns; o; o = o->next)
-        if (o->unauth && strcmp(o->rhost, rhost) == 0)
-            same++;
-    if (same >= px->cfg->max_unauth_per_source) {
-        cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source);
+    if (!proxy_admit(px, rhost, "SPICE ")) {
         close(fd);
         return;
     }
