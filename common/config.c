@@ -777,6 +777,7 @@ static int set_firewall(struct parser *p, int line, int id, const char *key, con
     case FK_PROTECT:
         return set_range(p, line, v, fw);
     case FK_ALLOW:
+        fw->allow_line = line;
         return set_list(p, line, key, "address", v, check_cidr, &fw->allow, &fw->n_allow);
     case FK_BAN_AFTER:
         return set_unsigned(p, line, key, v, 1, 1000, &fw->ban_after);
@@ -1000,6 +1001,7 @@ static int finish(struct parser *p)
                     c->max_unauth_per_source, c->max_unauth);
     }
     c->fw.present = p->fw_hdr != 0;
+    c->fw.line = p->fw_hdr;
 
     for (size_t i = 0; i < c->n_vms; i++) {
         struct cfg_vm *vm = &c->vms[i];

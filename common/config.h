@@ -49,6 +49,8 @@ struct cfg_firewall {
     bool present;                  /* a [firewall] section exists */
     uint16_t protect_lo, protect_hi;
     char **allow; size_t n_allow;  /* CIDR strings, validated */
+    int line;                      /* line of the [firewall] header (0: none) */
+    int allow_line;                /* line of the allow key (0: not set) */
     unsigned ban_after;
     uint64_t ban_window_ms;
     uint64_t ban_time_ms;

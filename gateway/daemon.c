@@ -265,7 +265,8 @@ int gateway_run(const char *cfgfile, int verbose)
     if (cfg->fw.present) {
         if (fw_can_manage()) {
             if (fw_apply(cfg, err, sizeof err) != 0) {
-                fprintf(stderr, "vmgate: firewall: %s\n", err);
+                fprintf(stderr, "vmgate: %s:%d: firewall: %s\n", cfg->file,
+                        cfg->fw.allow_line ? cfg->fw.allow_line : cfg->fw.line, err);
                 return 1;
             }
             gw.fw_managed = true;
@@ -359,7 +360,9 @@ int gateway_check(const char *cfgfile)
     }
     int rc = 0;
     if (cfg.fw.present && fw_validate(&cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s: %s\n", cfg.file, err);
+        /* the firewall's checks are about the allow list, or else the section */
+        fprintf(stderr, "%s:%d: %s\n", cfg.file,
+                cfg.fw.allow_line ? cfg.fw.allow_line : cfg.fw.line, err);
         cfg_free(&cfg);
         return 1;
     }

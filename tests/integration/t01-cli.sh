@@ -107,6 +107,12 @@ bad_config bad-backend 3 <<EOF
 vnc = carrier-pigeon:/tmp/a
 vnc_port = 5990
 EOF
+bad_config firewall-allow-loopback 4 <<EOF
+[gateway]
+[firewall]
+protect = 5900-6100
+allow = 192.0.2.0/24 127.0.0.0/8
+EOF
 
 # run: missing cert -> non-zero exit with a message
 PORT=$(free_port)
