@@ -16,7 +16,7 @@
  * viewer).  All are bounded and lazily allocated; a full buffer stops the
  * read side that fills it (backpressure).  Once relaying, an idle session
  * holds no buffer memory. */
-#include "proxy/proxy.h"
+#include "proxy/proxy_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,7 +38,6 @@
 #include "proxy/qmp.h"
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
-#include "proxy/spice.h"
 #include "proxy/tside.h"
 
 #define CONN_MAGIC      0x76676331u      /* "vgc1" */
@@ -93,10 +92,8 @@ struct conn {
     int minor;                    /* viewer's RFB minor version */
     int be_minor;                 /* backend's */
     bool unauth;                  /* counted in px->n_unauth */
-    bool dead;                    /* conn_fail() was called */
     bool logged_start;
-    char why[256];                /* reason for closing, for the log */
-    enum log_level why_level;
+    struct conn_end end;          /* set by conn_fail() */
 
     /* front: the viewer */
     struct tside fs;
@@ -137,20 +134,11 @@ static void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
 {
-    if (lvl > log_get_level())
-        return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    proxy_conn_log(lvl, c->id, c->vm->name, c->state >= CS_BACKEND_CONNECT ? c->user : NULL,
+                   c->rhost, fmt, ap);
     va_end(ap);
-    char user[RFB_PLAIN_USER_MAX + 1];
-    if (c->user[0] && c->state >= CS_BACKEND_CONNECT)
-        log_msg(lvl, "conn=%llu vm=%s user=%s from=%s: %s", (unsigned long long)c->id,
-                c->vm->name, log_safe(user, sizeof user, c->user, sizeof c->user), c->rhost, msg);
-    else
-        log_msg(lvl, "conn=%llu vm=%s from=%s: %s", (unsigned long long)c->id, c->vm->name,
-                c->rhost, msg);
 }
 
 /* Record that the connection is over; the callback on the stack frees it.
@@ -159,13 +147,9 @@ static void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
 {
-    if (c->dead)
-        return;
-    c->dead = true;
-    c->why_level = lvl;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    conn_end_set(&c->end, lvl, fmt, ap);
     va_end(ap);
 }
 
@@ -214,20 +198,28 @@ static ssize_t front_read(struct conn *c, struct buf *dst, size_t max)
     return -1;
 }
 
-/* What the viewer may be sent now: in the relay only the approved prefix
- * of b2f, then the injection buffer. */
-static struct buf *front_source(struct conn *c, size_t *len)
+/* What one side may be sent now.  Before the relay: the whole stream
+ * buffer.  In the relay: the approved prefix of the stream buffer first,
+ * then the injection buffer (messages the filter releases or makes). */
+static struct buf *out_source(const struct conn *c, struct buf *stream, size_t ok,
+                              struct buf *inj, size_t *len)
 {
     if (!c->flt) {
-        *len = buf_len(&c->b2f);
-        return &c->b2f;
+        *len = buf_len(stream);
+        return stream;
     }
-    if (c->b2f_ok) {
-        *len = c->b2f_ok;
-        return &c->b2f;
+    if (ok) {
+        *len = ok;
+        return stream;
     }
-    *len = buf_len(&c->inj_front);
-    return &c->inj_front;
+    *len = buf_len(inj);
+    return inj;
+}
+
+static size_t out_pending(const struct conn *c, const struct buf *stream, size_t ok,
+                          const struct buf *inj)
+{
+    return c->flt ? ok + buf_len(inj) : buf_len(stream);
 }
 
 static void sent(struct conn *c, struct buf *b, size_t n)
@@ -245,7 +237,7 @@ static int front_flush(struct conn *c)
     char why[160];
     for (;;) {
         size_t len;
-        struct buf *src = front_source(c, &len);
+        struct buf *src = out_source(c, &c->b2f, c->b2f_ok, &c->inj_front, &len);
         if (len == 0)
             break;
         ssize_t n = tside_write(&c->fs, buf_head(src), len, why, sizeof why);
@@ -268,8 +260,7 @@ static int front_flush(struct conn *c)
 
 static size_t front_pending(struct conn *c)
 {
-    return tside_pending(&c->fs) +
-           (c->flt ? c->b2f_ok + buf_len(&c->inj_front) : buf_len(&c->b2f));
+    return tside_pending(&c->fs) + out_pending(c, &c->b2f, c->b2f_ok, &c->inj_front);
 }
 
 /* Send a SecurityResult failure with reason and close once it is out. */
@@ -311,15 +302,8 @@ static ssize_t back_read(struct conn *c, int fd, struct buf *dst)
 static int back_flush(struct conn *c)
 {
     for (;;) {
-        struct buf *src = &c->f2b;
-        size_t len = buf_len(&c->f2b);
-        if (c->flt) {
-            len = c->f2b_ok;
-            if (!len) {
-                src = &c->inj_back;
-                len = buf_len(src);
-            }
-        }
+        size_t len;
+        struct buf *src = out_source(c, &c->f2b, c->f2b_ok, &c->inj_back, &len);
         if (!len)
             break;
         ssize_t n = send(c->bfd, buf_head(src), len, MSG_NOSIGNAL);
@@ -340,24 +324,14 @@ static int back_flush(struct conn *c)
 
 static size_t back_pending(struct conn *c)
 {
-    return c->flt ? c->f2b_ok + buf_len(&c->inj_back) : buf_len(&c->f2b);
+    return out_pending(c, &c->f2b, c->f2b_ok, &c->inj_back);
 }
 
 /* ---------------------------------------------------------------------- */
 /* the login                                                               */
 
-static const char *result_log_reason(enum authp_result r)
-{
-    switch (r) {
-    case AUTHP_BAD_PASSWORD: return "bad password";
-    case AUTHP_UNKNOWN_USER: return "unknown user";
-    case AUTHP_NOT_ALLOWED:  return "not allowed on this vm";
-    case AUTHP_ACCOUNT:      return "account refused";
-    default:                 return "auth error";
-    }
-}
-
 static void backend_start(struct conn *c);
+static void after_event(struct conn *c);
 
 static void auth_done(void *ctx, const struct authp_login_resp *resp)
 {
@@ -374,18 +348,12 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
         log_safe(det, sizeof det, resp->detail, sizeof resp->detail);
         conn_log(c, resp->result == AUTHP_ERROR ? LOG_LVL_WARN : LOG_LVL_INFO,
                  "login failed for user \"%s\": %s%s%s%s", user,
-                 result_log_reason(resp->result), det[0] ? " (" : "", det, det[0] ? ")" : "");
-        if (c->px->fail_hook && resp->result != AUTHP_ERROR)
-            c->px->fail_hook(c->px->fail_ctx, c->rhost, resp->result);
+                 proxy_login_reason(resp->result), det[0] ? " (" : "", det, det[0] ? ")" : "");
         set_state(c, CS_FAIL_DELAY);
-        double d = (double)c->px->cfg->fail_delay_ms / 1000.0;
-        ev_timer_set(&c->delay_timer, d > 0 ? d : 0.0001, 0);
+        ev_timer_set(&c->delay_timer, proxy_fail_delay(c->px), 0);
         ev_timer_start(c->px->loop, &c->delay_timer);
     }
-    if (c->dead)
-        conn_destroy(c);
-    else
-        conn_update_io(c);
+    after_event(c);
 }
 
 static void submit_login(struct conn *c, char *pass)
@@ -548,7 +516,7 @@ static void qmp_step(struct conn *c)
             bw_watch(c, c->bfd);
             return;
         }
-        if (c->dead || c->state != CS_QMP)
+        if (c->end.dead || c->state != CS_QMP)
             return;
     }
 }
@@ -856,7 +824,7 @@ static bool front_step(struct conn *c)
 /* Relay: move bytes both ways until nothing more can move now. */
 static void relay_step(struct conn *c)
 {
-    for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
+    for (int rounds = 0; rounds < 16 && !c->end.dead; rounds++) {
         bool moved = false;
         char why[256];
         /* viewer -> VM */
@@ -869,7 +837,7 @@ static void relay_step(struct conn *c)
                 break;
             moved = true;
         }
-        if (c->dead)
+        if (c->end.dead)
             return;
         if (rfbfilter_c2s(c->flt, &c->f2b, &c->f2b_ok, &c->inj_front, &c->inj_back, why,
                           sizeof why) != 0) {
@@ -916,13 +884,13 @@ static void relay_step(struct conn *c)
 
 static void conn_drive(struct conn *c)
 {
-    for (int guard = 0; guard < 64 && !c->dead; guard++) {
+    for (int guard = 0; guard < 64 && !c->end.dead; guard++) {
         if (front_flush(c) < 0)
             return;
         switch (c->state) {
         case CS_RELAY:
             relay_step(c);
-            if (!c->dead && c->state == CS_CLOSING)
+            if (!c->end.dead && c->state == CS_CLOSING)
                 continue;          /* VM gone: close once the last bytes are out */
             return;
         case CS_CLOSING:
@@ -1037,7 +1005,7 @@ static void conn_update_io(struct conn *c)
 
 static void after_event(struct conn *c)
 {
-    if (c->dead) {
+    if (c->end.dead) {
         conn_destroy(c);
         return;
     }
@@ -1103,9 +1071,9 @@ static void conn_destroy(struct conn *c)
 {
     struct proxy *px = c->px;
     if (c->logged_start)
-        conn_log(c, LOG_LVL_INFO, "session ended: %s", c->why[0] ? c->why : "closed");
-    else if (c->why[0])
-        conn_log(c, c->why_level, "%s", c->why);
+        conn_log(c, LOG_LVL_INFO, "session ended: %s", c->end.why[0] ? c->end.why : "closed");
+    else if (c->end.why[0])
+        conn_log(c, c->end.level, "%s", c->end.why);
     ev_io_stop(px->loop, &c->fw);
     ev_io_stop(px->loop, &c->bw);
     ev_timer_stop(px->loop, &c->login_timer);
@@ -1140,65 +1108,13 @@ static void conn_destroy(struct conn *c)
     free(c);
 }
 
-void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
+unsigned conn_unauth_from(const struct proxy *px, const char *rhost)
 {
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsz);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outsz);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
-    } else {
-        snprintf(out, outsz, "local");
-    }
-}
-
-void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
-                SSL_CTX *ssl_ctx, struct auth_client *auth)
-{
-    memset(px, 0, sizeof *px);
-    px->loop = loop;
-    px->cfg = cfg;
-    px->ssl_ctx = ssl_ctx;
-    px->auth = auth;
-    px->next_id = 1;
-}
-
-void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx) { px->ssl_ctx = ctx; }
-
-/* Log a cap refusal at most once a second, with a count of the silenced. */
-static void cap_refused(struct proxy *px, const char *rhost, const char *which, unsigned limit,
-                        const char *proto)
-{
-    ev_tstamp now = ev_now(px->loop);
-    if (now - px->cap_log_at >= 1.0) {
-        log_warn("refused %sconnection from %s: too many unauthenticated connections "
-                 "(%s limit %u)%s", proto, rhost, which, limit,
-                 px->cap_suppressed ? " (and more refusals since the last message)" : "");
-        px->cap_log_at = now;
-        px->cap_suppressed = 0;
-    } else {
-        px->cap_suppressed++;
-    }
-}
-
-bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)
-{
-    if (px->n_unauth >= px->cfg->max_unauth) {
-        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
-        return false;
-    }
-    unsigned same = spice_unauth_from(rhost);
-    for (struct conn *o = px->conns; o; o = o->next)
+    unsigned n = 0;
+    for (const struct conn *o = px->conns; o; o = o->next)
         if (o->unauth && strcmp(o->rhost, rhost) == 0)
-            same++;
-    if (same >= px->cfg->max_unauth_per_source) {
-        cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source, proto);
-        return false;
-    }
-    return true;
+            n++;
+    return n;
 }
 
 void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,

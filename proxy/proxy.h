@@ -19,10 +19,6 @@
 
 struct conn;
 
-/* Optional hook: called for every failed login with the source address
- * (the firewall's failure accounting will attach here). */
-typedef void (*proxy_fail_hook)(void *ctx, const char *rhost, enum authp_result why);
-
 struct proxy {
     struct ev_loop *loop;
     const struct cfg *cfg;
@@ -34,8 +30,6 @@ struct proxy {
     uint64_t next_id;
     ev_tstamp cap_log_at;          /* rate limit for "too many" lines */
     unsigned cap_suppressed;
-    proxy_fail_hook fail_hook;
-    void *fail_ctx;
 };
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,

@@ -32,6 +32,7 @@
  * handled; the main channel's viewer->VM input), brx (VM bytes not yet
  * handled; the main channel's VM->viewer input), f2b (to the VM), b2f (to
  * the viewer, also every message we generate), qrx (QMP lines). */
+#include "proxy/proxy_int.h"
 #include "proxy/spice.h"
 
 #include <errno.h>
@@ -129,10 +130,8 @@ struct sconn {
     char user[SPICE_SASL_USER_MAX + 1];
     bool authed;                       /* user is known good (log it) */
     bool unauth;                       /* counted in px->n_unauth */
-    bool dead;
     bool logged_start;
-    char why[256];
-    enum log_level why_level;
+    struct conn_end end;               /* set by sc_fail() */
 
     /* the link */
     uint32_t conn_id;
@@ -203,33 +202,19 @@ static void sc_log(struct sconn *c, enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void sc_log(struct sconn *c, enum log_level lvl, const char *fmt, ...)
 {
-    if (lvl > log_get_level())
-        return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    proxy_conn_log(lvl, c->id, c->vm->name, c->authed ? c->user : NULL, c->rhost, fmt, ap);
     va_end(ap);
-    char user[SPICE_SASL_USER_MAX + 1];
-    if (c->user[0] && c->authed)
-        log_msg(lvl, "conn=%llu vm=%s user=%s from=%s: %s", (unsigned long long)c->id,
-                c->vm->name, log_safe(user, sizeof user, c->user, sizeof c->user), c->rhost, msg);
-    else
-        log_msg(lvl, "conn=%llu vm=%s from=%s: %s", (unsigned long long)c->id, c->vm->name,
-                c->rhost, msg);
 }
 
 static void sc_fail(struct sconn *c, enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void sc_fail(struct sconn *c, enum log_level lvl, const char *fmt, ...)
 {
-    if (c->dead)
-        return;
-    c->dead = true;
-    c->why_level = lvl;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->why, sizeof c->why, fmt, ap);
+    conn_end_set(&c->end, lvl, fmt, ap);
     va_end(ap);
 }
 
@@ -597,17 +582,6 @@ static void handle_plain(struct sconn *c, const uint8_t *data, uint32_t len)
     explicit_bzero(&req, sizeof req);
 }
 
-static const char *result_log_reason(enum authp_result r)
-{
-    switch (r) {
-    case AUTHP_BAD_PASSWORD: return "bad password";
-    case AUTHP_UNKNOWN_USER: return "unknown user";
-    case AUTHP_NOT_ALLOWED:  return "not allowed on this vm";
-    case AUTHP_ACCOUNT:      return "account refused";
-    default:                 return "auth error";
-    }
-}
-
 static void auth_done(void *ctx, const struct authp_login_resp *resp)
 {
     struct sconn *c = ctx;
@@ -632,18 +606,15 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
         char det[AUTHP_DETAIL_MAX + 1];
         log_safe(det, sizeof det, resp->detail, sizeof resp->detail);
         sc_log(c, resp->result == AUTHP_ERROR ? LOG_LVL_WARN : LOG_LVL_INFO,
-               "login failed for user \"%s\": %s%s%s%s", user, result_log_reason(resp->result),
+               "login failed for user \"%s\": %s%s%s%s", user, proxy_login_reason(resp->result),
                det[0] ? " (" : "", det, det[0] ? ")" : "");
-        if (c->px->fail_hook && resp->result != AUTHP_ERROR)
-            c->px->fail_hook(c->px->fail_ctx, c->rhost, resp->result);
         set_state(c, SS_FAIL_DELAY);
-        double d = (double)c->px->cfg->fail_delay_ms / 1000.0;
-        ev_timer_set(&c->delay_timer, d > 0 ? d : 0.0001, 0);
+        ev_timer_set(&c->delay_timer, proxy_fail_delay(c->px), 0);
         ev_timer_start(c->px->loop, &c->delay_timer);
     }
-    if (!c->dead && c->state != SS_AUTH_WAIT && c->state != SS_FAIL_DELAY)
+    if (!c->end.dead && c->state != SS_AUTH_WAIT && c->state != SS_FAIL_DELAY)
         sc_drive(c);
-    if (c->dead)
+    if (c->end.dead)
         sc_destroy(c);
     else
         sc_update_io(c);
@@ -1065,7 +1036,7 @@ static void qmp_step(struct sconn *c)
             backend_auth(c);
             return;
         }
-        if (c->dead || c->state != SS_QMP)
+        if (c->end.dead || c->state != SS_QMP)
             return;
     }
 }
@@ -1143,7 +1114,7 @@ static void vm_gone(struct sconn *c)
 
 static void relay_step(struct sconn *c)
 {
-    for (int rounds = 0; rounds < 16 && !c->dead && c->state == SS_RELAY; rounds++) {
+    for (int rounds = 0; rounds < 16 && !c->end.dead && c->state == SS_RELAY; rounds++) {
         bool moved = false;
         if (c->mainf) {
             /* viewer -> VM through the filter */
@@ -1189,7 +1160,7 @@ static void relay_step(struct sconn *c)
             }
             buf_consume(&c->brx, (size_t)u);
             moved |= u > 0;
-            if (c->dead)
+            if (c->end.dead)
                 return;
             if (!buf_empty(&c->b2f)) {
                 size_t before = buf_len(&c->b2f);
@@ -1209,7 +1180,7 @@ static void relay_step(struct sconn *c)
                 break;
             moved = true;
         }
-        if (c->dead)
+        if (c->end.dead)
             return;
         if (!buf_empty(&c->f2b)) {
             size_t before = buf_len(&c->f2b);
@@ -1286,7 +1257,7 @@ static void close_step(struct sconn *c)
 
 static void sc_drive(struct sconn *c)
 {
-    for (int guard = 0; guard < 64 && !c->dead; guard++) {
+    for (int guard = 0; guard < 64 && !c->end.dead; guard++) {
         if (front_flush(c) < 0)
             return;
         switch (c->state) {
@@ -1417,7 +1388,7 @@ static void sc_update_io(struct sconn *c)
 
 static void after_event(struct sconn *c)
 {
-    if (c->dead) {
+    if (c->end.dead) {
         sc_destroy(c);
         return;
     }
@@ -1501,10 +1472,10 @@ static void sc_destroy(struct sconn *c)
 {
     struct proxy *px = c->px;
     if (c->logged_start)
-        sc_log(c, LOG_LVL_INFO, "session ended: %s", c->why[0] ? c->why : "closed");
-    else if (c->why[0])
-        sc_log(c, c->state == SS_RELAY && !c->is_main ? LOG_LVL_DEBUG : c->why_level, "%s",
-               c->why);
+        sc_log(c, LOG_LVL_INFO, "session ended: %s", c->end.why[0] ? c->end.why : "closed");
+    else if (c->end.why[0])
+        sc_log(c, c->state == SS_RELAY && !c->is_main ? LOG_LVL_DEBUG : c->end.level, "%s",
+               c->end.why);
     if (c->is_main) {
         for (struct spice_session *s = g.sessions; s; s = s->next)
             if (s->main == c) {

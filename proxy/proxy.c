@@ -1,0 +1,109 @@
+/* proxy/proxy.c — the proxy context and what both connection kinds share:
+ * admission caps, connection log lines, login failure wording. */
+#include "proxy/proxy_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/spice.h"
+
+void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
+{
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsz);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outsz);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
+    } else {
+        snprintf(out, outsz, "local");
+    }
+}
+
+void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
+                SSL_CTX *ssl_ctx, struct auth_client *auth)
+{
+    memset(px, 0, sizeof *px);
+    px->loop = loop;
+    px->cfg = cfg;
+    px->ssl_ctx = ssl_ctx;
+    px->auth = auth;
+    px->next_id = 1;
+}
+
+void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx) { px->ssl_ctx = ctx; }
+
+/* Log a cap refusal at most once a second, with a count of the silenced. */
+static void cap_refused(struct proxy *px, const char *rhost, const char *which, unsigned limit,
+                        const char *proto)
+{
+    ev_tstamp now = ev_now(px->loop);
+    if (now - px->cap_log_at >= 1.0) {
+        log_warn("refused %sconnection from %s: too many unauthenticated connections "
+                 "(%s limit %u)%s", proto, rhost, which, limit,
+                 px->cap_suppressed ? " (and more refusals since the last message)" : "");
+        px->cap_log_at = now;
+        px->cap_suppressed = 0;
+    } else {
+        px->cap_suppressed++;
+    }
+}
+
+bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)
+{
+    if (px->n_unauth >= px->cfg->max_unauth) {
+        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
+        return false;
+    }
+    if (conn_unauth_from(px, rhost) + spice_unauth_from(rhost) >=
+        px->cfg->max_unauth_per_source) {
+        cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source, proto);
+        return false;
+    }
+    return true;
+}
+
+void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_list ap)
+{
+    if (e->dead)
+        return;
+    e->dead = true;
+    e->level = lvl;
+    vsnprintf(e->why, sizeof e->why, fmt, ap);
+}
+
+void proxy_conn_log(enum log_level lvl, uint64_t id, const char *vm, const char *user,
+                    const char *rhost, const char *fmt, va_list ap)
+{
+    if (lvl > log_get_level())
+        return;
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    char u[256];
+    if (user && user[0])
+        log_msg(lvl, "conn=%llu vm=%s user=%s from=%s: %s", (unsigned long long)id, vm,
+                log_safe(u, sizeof u, user, strlen(user)), rhost, msg);
+    else
+        log_msg(lvl, "conn=%llu vm=%s from=%s: %s", (unsigned long long)id, vm, rhost, msg);
+}
+
+const char *proxy_login_reason(enum authp_result r)
+{
+    switch (r) {
+    case AUTHP_BAD_PASSWORD: return "bad password";
+    case AUTHP_UNKNOWN_USER: return "unknown user";
+    case AUTHP_NOT_ALLOWED:  return "not allowed on this vm";
+    case AUTHP_ACCOUNT:      return "account refused";
+    default:                 return "auth error";
+    }
+}
+
+double proxy_fail_delay(const struct proxy *px)
+{
+    double d = (double)px->cfg->fail_delay_ms / 1000.0;
+    return d > 0 ? d : 0.0001;
+}

@@ -1,0 +1,41 @@
+/* proxy/proxy_int.h — what the VNC (conn.c) and SPICE (spice_conn.c)
+ * connection state machines share inside proxy/.  Not for other folders. */
+#ifndef VMGATE_PROXY_INT_H
+#define VMGATE_PROXY_INT_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/proto.h"
+#include "common/log.h"
+#include "proxy/proxy.h"
+
+/* Why a connection ended: set once by the first failure (the first reason
+ * wins); the event callback on the stack destroys the connection and logs
+ * it at that level. */
+struct conn_end {
+    bool dead;
+    enum log_level level;
+    char why[256];
+};
+void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* One connection log line: "conn=ID vm=VM [user=USER ]from=RHOST: MESSAGE".
+ * user is passed through log_safe(); NULL leaves it out. */
+void proxy_conn_log(enum log_level lvl, uint64_t id, const char *vm, const char *user,
+                    const char *rhost, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+/* The reason a failed login gets in the log (never sent to a viewer). */
+const char *proxy_login_reason(enum authp_result r);
+/* The fail_delay timer's length in seconds (a zero delay still goes
+ * through the timer, so a failure is never answered synchronously). */
+double proxy_fail_delay(const struct proxy *px);
+
+/* Unauthenticated VNC connections from rhost (proxy_admit counts these
+ * together with spice_unauth_from). */
+unsigned conn_unauth_from(const struct proxy *px, const char *rhost);
+
+#endif
