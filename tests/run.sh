@@ -138,7 +138,8 @@ done
 # bounded number of inputs; its PASS/FAIL/SKIP lines are counted here.
 if selected fuzz; then
     out="$RUNDIR/fuzz.out"
-    BUILD=$BUILD tests/fuzz/smoke.sh >"$out" 2>&1
+    fuzz_rc=0
+    BUILD=$BUILD tests/fuzz/smoke.sh >"$out" 2>&1 || fuzz_rc=$?
     while IFS= read -r line; do
         case $line in
             "PASS "*) passed=$((passed + 1)); echo "$line" ;;
@@ -147,7 +148,12 @@ if selected fuzz; then
             *) [ "${VERBOSE:-0}" = 1 ] && echo "    | $line" ;;
         esac
     done <"$out"
-    if grep -q '^FAIL ' "$out"; then show_output "$out" 80; fi
+    if grep -q '^FAIL ' "$out"; then
+        show_output "$out" 80
+    elif [ "$fuzz_rc" -ne 0 ]; then
+        # smoke.sh died before it could report a target
+        failed=$((failed + 1)); echo "FAIL fuzz smoke (exit status $fuzz_rc)"; show_output "$out" 40
+    fi
 fi
 
 echo "(tests took $(( $(date +%s) - t_start ))s)"

@@ -241,7 +241,7 @@ start_vmgate() {
             echo "--- config $cfg ---"; cat "$cfg"
             fail "vmgate exited (status $i) during start-up"
         fi
-        [ "$(grep -c 'listening for vm .* (vnc) on ' "$VMGATE_LOG")" -ge "$n" ] && return 0
+        [ "$(grep -cE 'listening for vm .* \((vnc|spice)\) on ' "$VMGATE_LOG")" -ge "$n" ] && return 0
         sleep 0.1
     done
     echo "--- config $cfg ---"; cat "$cfg"

@@ -55,6 +55,7 @@ for pw in '' x alice-good-pw; do
     [ "$rc" -ne 0 ] || fail "QEMU's SPICE console opened without the gateway (password '$pw')"
 done
 grep -q 'expire_password\|set_password' "$VMGATE_LOG" && fail "QMP commands (with the ticket) in the log"
+grep -Eq '(^|[^0-9a-f])[0-9a-f]{48}([^0-9a-f]|$)' "$VMGATE_LOG" && fail "a 48-hex-digit ticket in the log"
 say "QEMU's console still refuses direct viewers"
 
 # 3. refusals: wrong password, not in the ACL
@@ -84,6 +85,7 @@ if /usr/bin/python3 -c 'import gi; gi.require_version("SpiceClientGLib", "2.0");
     spice_clip alice 'alice-good-pw' "$PORT" channels 30 >"$T/channels.log" 2>&1 ||
         { cat "$T/channels.log"; fail "not every channel of the session opened"; }
     n=$(sed -n 's/^ALL //p' "$T/channels.log")
+    [ -n "$n" ] || { cat "$T/channels.log"; fail "the channels client did not report how many channels opened"; }
     grep -q '^OPENED 2:1$' "$T/channels.log" || { cat "$T/channels.log"; fail "second display channel did not open"; }
     after=$(count_log 'user "alice" authenticated')
     joined=$(( $(count_log 'channel joined session') - joined_before ))

@@ -1,14 +1,10 @@
 # tests/tools/spice_lib.sh — helpers for the SPICE integration tests
-# (tests/integration/t4*-spice*.sh).  Source it after lib.sh.
+# (tests/integration/t6*-spice*.sh).  Source it after lib.sh.
 #
-# The gateway under test is build/vmgate.  Until gateway/daemon.c starts the
-# SPICE listeners (log line "listening for vm NAME (spice) on ADDR:PORT"),
-# start_spice_gateway skips the test with that reason; VMGATE_SPICE_TESTD=1
-# runs the same test against tests/tools/spice_testd.c (build/tools/
-# spice_testd, a small daemon that calls spice_accept) instead.
+# The gateway under test is build/vmgate; start_spice_gateway fails when it
+# does not open every spice_port.
 # shellcheck shell=bash disable=SC2034
 
-case $BUILD in /*) SPICE_TESTD=$BUILD/tools/spice_testd ;; *) SPICE_TESTD=$ROOT/$BUILD/tools/spice_testd ;; esac
 SPICE_CLIP=$TOOLS/spice_clip.py
 SPICE_RAW=$TOOLS/spice_raw.py
 
@@ -32,13 +28,8 @@ start_spice_gateway() {
     VMGATE_LOG=$T/vmgate.$i.log
     VMGATE_CFG=$cfg
     add_log "$VMGATE_LOG"
-    if [ "${VMGATE_SPICE_TESTD:-0}" = 1 ]; then
-        [ -x "$SPICE_TESTD" ] || fail "$SPICE_TESTD not built (make tools)"
-        "$SPICE_TESTD" -c "$cfg" >"$VMGATE_LOG" 2>&1 </dev/null &
-    else
-        need_vmgate
-        "$VMGATE" run -c "$cfg" >"$VMGATE_LOG" 2>&1 </dev/null &
-    fi
+    need_vmgate
+    "$VMGATE" run -c "$cfg" >"$VMGATE_LOG" 2>&1 </dev/null &
     VMGATE_PID=$!
     track "$VMGATE_PID"
     for _ in $(seq 150); do
@@ -48,10 +39,6 @@ start_spice_gateway() {
             fail "the gateway exited (status $i) during start-up"
         fi
         [ "$(grep -c 'listening for vm .* (spice) on ' "$VMGATE_LOG")" -ge "$n" ] && return 0
-        if grep -q 'vmgate started' "$VMGATE_LOG" &&
-            [ "$(grep -c 'listening for vm .* (spice) on ' "$VMGATE_LOG")" -lt "$n" ]; then
-            skip "build/vmgate does not start SPICE listeners yet (gateway/daemon.c must call spice_accept for every spice_port and log 'listening for vm NAME (spice) on ADDR:PORT'); VMGATE_SPICE_TESTD=1 runs this test against tests/tools/spice_testd"
-        fi
         sleep 0.1
     done
     fail "the gateway did not print $n 'listening for vm ... (spice)' lines within 15 s"

@@ -354,18 +354,24 @@ static void test_provide_malformed(void **state)
     pl = text_plain("some text that compresses", 25, plain);
     n = provide_payload(CLIP_FMT_TEXT, plain, pl, Z_FINISH, payload, sizeof payload);
     assert_int_equal(get_text(&zi, payload, 8, 1000, out, &outlen), CLIP_BAD);
-    /* corrupt stream: flip bits after the header */
+    /* corrupt stream: flip bits after the header.  Never a crash and never
+     * more than max bytes; most flips must be caught (adler32 or the deflate
+     * structure).  Some are not: a flip that makes the stream look merely
+     * unfinished is accepted, as flush-only peers (TigerVNC, noVNC) send. */
+    size_t caught = 0, flips = 0;
     for (size_t i = 6; i < n; i++) {
         uint8_t save = payload[i];
         payload[i] ^= 0x5a;
         int r = get_text(&zi, payload, n, 1000, out, &outlen);
-        /* adler32 or the deflate structure catches most; never a crash, and
-         * never more than max bytes */
         assert_true(r == CLIP_BAD || r == CLIP_OK || r == CLIP_TOO_BIG);
         if (r == CLIP_OK)
             assert_true(outlen <= 1000);
+        caught += r != CLIP_OK;
+        flips++;
         payload[i] = save;
     }
+    fprintf(stderr, "corrupt provides caught: %zu of %zu\n", caught, flips);
+    assert_true(caught * 2 >= flips);
     clip_inflater_free(&zi);
     /* the adler32 trailer is checked on a finished stream */
     payload[n - 1] ^= 1;

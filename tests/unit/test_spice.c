@@ -412,10 +412,10 @@ static void test_main_oversize_agent_data(void **state)
     spice_main_init(&m, true, true, 1024, "both", NULL, NULL, NULL, NULL);
     assert_int_equal(spice_main_feed(&m, SMAIN_C2S, h, 6, &ob), -1);
     /* bad agent protocol */
-    uint8_t in[64];
-    size_t al = agent_msg(in + 6, VDA_CLIPBOARD_GRAB, (const uint8_t *)"\1\0\0\0", 4);
-    spice_put_u32(in + 6, 2);
-    main_msg(in, SMAIN_MSGC_AGENT_DATA, in + 6, al);
+    uint8_t in[64], ag[58];
+    size_t al = agent_msg(ag, VDA_CLIPBOARD_GRAB, (const uint8_t *)"\1\0\0\0", 4);
+    spice_put_u32(ag, 2);
+    main_msg(in, SMAIN_MSGC_AGENT_DATA, ag, al);
     spice_main_free(&m);
     spice_main_init(&m, true, true, 1024, "both", NULL, NULL, NULL, NULL);
     assert_int_equal(spice_main_feed(&m, SMAIN_C2S, in, 6 + al, &ob), -1);

@@ -1,6 +1,6 @@
 /* tests/tools/spice_fakesrv/fakesrv.c — a SPICE test backend on
  * libspice-server with a fake guest agent (QEMU cannot produce agent
- * traffic without a guest OS).  Built by tests/integration/t4*-spice*.sh
+ * traffic without a guest OS).  Built by tests/integration/t61-spice-clipboard.sh
  * with gcc and pkg-config spice-server (it is not part of `make tools`).
  *
  *   fakesrv SOCKET [GUEST_TEXT_FILE]
