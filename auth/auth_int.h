@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/proto.h"
 
@@ -35,5 +36,8 @@ void auth_helper_set_limits(unsigned timeout_ms, unsigned queue_max);
 /* Constant-time equality of two NUL-terminated strings (the time depends only
  * on the lengths). */
 bool auth_ct_streq(const char *a, const char *b);
+
+/* CLOCK_MONOTONIC in milliseconds (deadlines, ban windows). */
+uint64_t auth_mono_ms(void);
 
 #endif

@@ -69,8 +69,6 @@ enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req
         return AUTHP_BAD_PASSWORD;
     }
 
-    char vmsafe[AUTHP_VM_MAX + 1];
-    log_safe(vmsafe, sizeof vmsafe, req->vm, strnlen(req->vm, sizeof req->vm));
     const struct cfg_vm *vm = req->vm[0] ? cfg_find_vm(cfg, req->vm) : NULL;
     if (!vm) {
         snprintf(detail, detaillen, "no such vm");
@@ -100,7 +98,8 @@ enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req
     if (!auth_acl_allows(vm, req->user)) {
         char usafe[64];
         log_safe(usafe, sizeof usafe, req->user, strlen(req->user));
-        snprintf(detail, detaillen, "user %s not in users/groups of vm %s", usafe, vmsafe);
+        /* vm->name comes from the config, which allows only [A-Za-z0-9_.-] */
+        snprintf(detail, detaillen, "user %s not in users/groups of vm %s", usafe, vm->name);
         return AUTHP_NOT_ALLOWED;
     }
     return AUTHP_OK;

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth_int.h"
 #include "auth/bans.h"
 #include "common/log.h"
 #include "firewall/firewall.h"
@@ -19,13 +20,6 @@ struct fwguard {
     int watch_fd;
     uint64_t next_check;
 };
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 struct fwguard *fwguard_new(const struct cfg *cfg)
 {
@@ -42,7 +36,7 @@ struct fwguard *fwguard_new(const struct cfg *cfg)
     if (g->watch_fd < 0)
         log_warn("firewall: cannot watch nftables for changes (%s); checking every %d s",
                  err, FWGUARD_CHECK_MS / 1000);
-    g->next_check = mono_ms() + FWGUARD_CHECK_MS;
+    g->next_check = auth_mono_ms() + FWGUARD_CHECK_MS;
     return g;
 }
 
@@ -62,7 +56,7 @@ int fwguard_timeout(const struct fwguard *g)
 {
     if (!g)
         return -1;
-    uint64_t now = mono_ms();
+    uint64_t now = auth_mono_ms();
     return g->next_check > now ? (int)(g->next_check - now) : 0;
 }
 
@@ -84,7 +78,7 @@ void fwguard_tick(struct fwguard *g)
     bool check = false;
     if (g->watch_fd >= 0 && fw_watch_read(g->watch_fd) != 0)
         check = true;
-    uint64_t now = mono_ms();
+    uint64_t now = auth_mono_ms();
     if (now >= g->next_check) {
         check = true;
         g->next_check = now + FWGUARD_CHECK_MS;
@@ -104,10 +98,7 @@ void fwguard_result(struct fwguard *g, const char *rhost, enum authp_result resu
     if (fw_is_exempt(g->cfg, rhost) != 0)
         return;
     char key[BAN_KEY_MAX], err[256];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ms = ban_note_failure(g->bans, rhost, (uint64_t)ts.tv_sec * 1000 +
-                                   (uint64_t)ts.tv_nsec / 1000000, key);
+    uint64_t ms = ban_note_failure(g->bans, rhost, auth_mono_ms(), key);
     if (!ms)
         return;
     if (fw_ban(key, ms, err, sizeof err) == 0)

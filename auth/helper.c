@@ -91,7 +91,7 @@ static void on_sigchld(int sig)
     errno = e;
 }
 
-static uint64_t now_ms(void)
+uint64_t auth_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -212,7 +212,7 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req)
     struct worker *w = &h->workers[h->n_workers++];
     w->pid = pid;
     w->id = req->id;
-    w->deadline = now_ms() + g_timeout_ms;
+    w->deadline = auth_mono_ms() + g_timeout_ms;
     w->killed = false;
     snprintf(w->rhost, sizeof w->rhost, "%s", req->rhost);
 }
@@ -272,7 +272,7 @@ static void reap(struct helper *h)
  * the poll timeout until the next deadline (-1: none). */
 static int enforce_deadlines(struct helper *h)
 {
-    uint64_t now = now_ms();
+    uint64_t now = auth_mono_ms();
     int64_t next = -1;
     for (unsigned i = 0; i < h->n_workers; i++) {
         struct worker *w = &h->workers[i];

@@ -138,10 +138,6 @@ static int cmd_help(int argc, char **argv)
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
             if (strcmp(argv[1], commands[i].name) == 0 && commands[i].fn != cmd_help) {
                 char *hargv[] = { argv[1], (char *)"--help", NULL };
-                if (commands[i].fn == cmd_certs || commands[i].fn == cmd_firewall) {
-                    char *h2[] = { argv[1], (char *)"--help", NULL };
-                    return commands[i].fn(2, h2);
-                }
                 return commands[i].fn(2, hargv);
             }
     }
