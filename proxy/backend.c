@@ -88,6 +88,42 @@ int backend_connect_tcp(const char *host, uint16_t port, int *fd, char *why, siz
     return -1;
 }
 
+int backend_connect(const struct cfg_backend *be, int *fd, char *why, size_t whylen)
+{
+    switch (be->kind) {
+    case CFG_BE_TCP:
+        return backend_connect_tcp(be->host, be->port, fd, why, whylen);
+    case CFG_BE_UNIX:
+    case CFG_BE_QMP:
+        return backend_connect_unix(be->path, fd, why, whylen);
+    default:
+        WHY("no backend configured");
+        return -1;
+    }
+}
+
+ssize_t backend_read(int fd, struct buf *dst, bool *ready)
+{
+    size_t avail;
+    uint8_t *t = buf_tail(dst, &avail);
+    if (!t)
+        return 0;
+    ssize_t n = read(fd, t, avail);
+    if (n > 0) {
+        buf_produce(dst, (size_t)n);
+        if ((size_t)n < avail && ready)
+            *ready = false;                 /* a short read drained the socket */
+        return n;
+    }
+    buf_trim(dst);
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        if (ready)
+            *ready = false;
+        return 0;
+    }
+    return -1;   /* EOF or error: the caller decides what that means */
+}
+
 int backend_connect_result(int fd, char *why, size_t whylen)
 {
     int err = 0;

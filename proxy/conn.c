@@ -278,27 +278,6 @@ static void front_refuse(struct conn *c, const char *reason)
 /* ---------------------------------------------------------------------- */
 /* back (VM) I/O                                                           */
 
-static ssize_t back_read(struct conn *c, int fd, struct buf *dst)
-{
-    size_t avail;
-    uint8_t *t = buf_tail(dst, &avail);
-    if (!t)
-        return 0;
-    ssize_t n = read(fd, t, avail);
-    if (n > 0) {
-        buf_produce(dst, (size_t)n);
-        if ((size_t)n < avail)
-            c->back_rd_ready = false;       /* a short read drained the socket */
-        return n;
-    }
-    buf_trim(dst);
-    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-        c->back_rd_ready = false;
-        return 0;
-    }
-    return -1;   /* EOF or error: the caller decides what that means */
-}
-
 static int back_flush(struct conn *c)
 {
     for (;;) {
@@ -401,10 +380,7 @@ static void backend_start(struct conn *c)
     char why[256];
     int r, fd = -1;
     set_state(c, CS_BACKEND_CONNECT);
-    if (be->kind == CFG_BE_TCP)
-        r = backend_connect_tcp(be->host, be->port, &fd, why, sizeof why);
-    else
-        r = backend_connect_unix(be->path, &fd, why, sizeof why);
+    r = backend_connect(be, &fd, why, sizeof why);
     if (r < 0) {
         vm_unavailable(c, why);
         return;
@@ -852,7 +828,7 @@ static void relay_step(struct conn *c)
         }
         /* VM -> viewer */
         if (buf_room(&c->b2f) > 0 && c->back_rd_ready) {
-            ssize_t n = back_read(c, c->bfd, &c->b2f);
+            ssize_t n = backend_read(c->bfd, &c->b2f, &c->back_rd_ready);
             if (n < 0) {
                 /* The VM side is gone: flush what we have, then close. */
                 c->logged_start = false;
@@ -917,7 +893,7 @@ static void conn_drive(struct conn *c)
             if (back_flush(c) < 0)
                 return;
             int fd = c->state == CS_QMP ? c->qfd : c->bfd;
-            ssize_t n = back_read(c, fd, &c->brx);
+            ssize_t n = backend_read(fd, &c->brx, NULL);
             if (n < 0) {
                 vm_unavailable(c, c->state == CS_QMP ? "QMP socket closed"
                                                       : "VM closed the console during handshake");

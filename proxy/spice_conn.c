@@ -396,22 +396,6 @@ static void refuse_after_sasl(struct sconn *c, uint32_t link_err)
 /* ---------------------------------------------------------------------- */
 /* back (VM) I/O                                                           */
 
-static ssize_t fd_read(int fd, struct buf *dst)
-{
-    size_t avail;
-    uint8_t *t = buf_tail(dst, &avail);
-    if (!t)
-        return 0;
-    ssize_t n = read(fd, t, avail);
-    if (n > 0) {
-        buf_produce(dst, (size_t)n);
-        return n;
-    }
-    if (n == -1 && (errno == EAGAIN || errno == EINTR))
-        return 0;
-    return -1;
-}
-
 static int back_flush(struct sconn *c)
 {
     while (!buf_empty(&c->f2b)) {
@@ -750,14 +734,7 @@ static void backend_start(struct sconn *c)
     char why[256];
     int r, fd = -1;
     set_state(c, SS_BACKEND_CONNECT);
-    if (be->kind == CFG_BE_TCP)
-        r = backend_connect_tcp(be->host, be->port, &fd, why, sizeof why);
-    else if (be->kind == CFG_BE_UNIX)
-        r = backend_connect_unix(be->path, &fd, why, sizeof why);
-    else {
-        snprintf(why, sizeof why, "no spice backend configured");
-        r = -1;
-    }
+    r = backend_connect(be, &fd, why, sizeof why);   /* config forbids spice = qmp: */
     if (r < 0) {
         vm_unavailable(c, why);
         return;
@@ -948,8 +925,7 @@ static void qmp_failed(struct sconn *c, const char *detail)
 
 static void qmp_send(struct sconn *c, const char *line)
 {
-    size_t l = strlen(line);
-    if (send(c->qfd, line, l, MSG_NOSIGNAL) != (ssize_t)l)
+    if (backend_send_with_fd(c->qfd, line, strlen(line), -1) != 0)
         qmp_failed(c, "write failed");
 }
 
@@ -1144,7 +1120,7 @@ static void relay_step(struct sconn *c)
             }
             /* VM -> viewer through the filter */
             if (buf_room(&c->brx) > 0) {
-                ssize_t n = fd_read(c->bfd, &c->brx);
+                ssize_t n = backend_read(c->bfd, &c->brx, NULL);
                 if (n < 0) {
                     vm_gone(c);
                     return;
@@ -1189,7 +1165,7 @@ static void relay_step(struct sconn *c)
             moved |= buf_len(&c->f2b) != before;
         }
         if (buf_room(&c->b2f) > 0) {
-            ssize_t n = fd_read(c->bfd, &c->b2f);
+            ssize_t n = backend_read(c->bfd, &c->b2f, NULL);
             if (n < 0) {
                 vm_gone(c);
                 return;
@@ -1276,7 +1252,7 @@ static void sc_drive(struct sconn *c)
         case SS_BACKEND_AUTH: {
             if (back_flush(c) < 0)
                 return;
-            ssize_t n = fd_read(c->bfd, &c->brx);
+            ssize_t n = backend_read(c->bfd, &c->brx, NULL);
             enum sc_state before = c->state;
             if (c->state == SS_BACKEND_LINK)
                 backend_link_step(c);
@@ -1296,7 +1272,7 @@ static void sc_drive(struct sconn *c)
         case SS_QMP: {
             if (c->q_connecting)
                 return;
-            ssize_t n = fd_read(c->qfd, &c->qrx);
+            ssize_t n = backend_read(c->qfd, &c->qrx, NULL);
             if (n < 0) {
                 qmp_failed(c, "QMP socket closed");
                 continue;
