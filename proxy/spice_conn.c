@@ -396,6 +396,8 @@ static void refuse_after_sasl(struct sconn *c, uint32_t link_err)
 /* ---------------------------------------------------------------------- */
 /* back (VM) I/O                                                           */
 
+static void vm_unavailable(struct sconn *c, const char *detail);
+
 static int back_flush(struct sconn *c)
 {
     while (!buf_empty(&c->f2b)) {
@@ -410,14 +412,9 @@ static int back_flush(struct sconn *c)
             sc_fail(c, LOG_LVL_INFO, "VM closed the console (%s)",
                     n == -1 ? strerror(errno) : "write returned 0");
         } else {
-            sc_log(c, LOG_LVL_WARN, "vm %s: SPICE console not available (write: %s)",
-                   c->vm->name, strerror(errno));
-            if (c->state == SS_BACKEND_AUTH)
-                refuse_after_sasl(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
-            else
-                refuse_link(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
-            close(c->bfd);
-            c->bfd = -1;
+            char why[160];
+            snprintf(why, sizeof why, "write: %s", strerror(errno));
+            vm_unavailable(c, why);
         }
         return -1;
     }
