@@ -161,6 +161,53 @@ static int provide_text(struct rfbfilter *f, int dir, const struct clip_msg *cm,
     return r;
 }
 
+static bool allowed(const struct rfbfilter *f, int dir)
+{
+    return dir == C2S ? allow_to_vm(f) : allow_from_vm(f);
+}
+
+/* Inflate a provide and apply the size limit and the policy for dir, with
+ * its audit line.  Returns the text (free it with free_text) when it may
+ * pass, else NULL. */
+static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_msg *cm,
+                               size_t wire_len, size_t *tlen)
+{
+    char why[128], reason[200];
+    uint8_t *text = NULL;
+    *tlen = 0;
+    int r = provide_text(f, dir, cm, &text, tlen, why, sizeof why);
+    if (r == CLIP_TOO_BIG) {
+        if (*tlen)
+            (*tlen)--;                      /* the declared size counts the NUL */
+        snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", *tlen,
+                 text_max(f));
+        audit(f, dir, NULL, 0, *tlen, reason);
+        return NULL;
+    }
+    if (r != CLIP_OK) {
+        snprintf(reason, sizeof reason, "malformed: %s", why);
+        audit(f, dir, NULL, 0, wire_len, reason);
+        return NULL;
+    }
+    if (!allowed(f, dir)) {
+        policy_reason(f, reason, sizeof reason);
+        audit(f, dir, text, *tlen, *tlen, reason);
+        explicit_bzero(text, *tlen);
+        free(text);
+        return NULL;
+    }
+    audit(f, dir, text, *tlen, *tlen, NULL);
+    return text;
+}
+
+static void free_text(uint8_t *text, size_t tlen)
+{
+    if (text) {
+        explicit_bzero(text, tlen);
+        free(text);
+    }
+}
+
 /* A complete cut text from the VM (ServerCutText). */
 static void finish_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer,
                        struct buf *to_vm)
@@ -236,40 +283,21 @@ static void finish_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewe
         }
         break;
     case CLIP_PROVIDE: {
-        uint8_t *text = NULL;
-        size_t tlen = 0;
-        int r = provide_text(f, S2C, &cm, &text, &tlen, why, sizeof why);
-        if (r == CLIP_TOO_BIG) {
-            if (tlen)
-                tlen--;                     /* the declared size counts the NUL */
-            snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", tlen,
-                     text_max(f));
-            audit(f, S2C, NULL, 0, tlen, reason);
-        } else if (r != CLIP_OK) {
-            snprintf(reason, sizeof reason, "malformed: %s", why);
-            audit(f, S2C, NULL, 0, blen, reason);
-        } else if (!allow_from_vm(f)) {
-            policy_reason(f, reason, sizeof reason);
-            audit(f, S2C, text, tlen, tlen, reason);
-        } else {
-            audit(f, S2C, text, tlen, tlen, NULL);
-            if (f->viewer_ext) {
-                inject_held(f, h, to_viewer, "clipboard provide");
-            } else {
-                uint8_t *l1 = malloc(tlen + 8);
-                if (l1) {
-                    size_t ll = clip_utf8_to_latin1(text, tlen, l1 + 8);
-                    size_t mlen = clip_build_legacy(RFB_S2C_CUT_TEXT, l1 + 8, ll, l1, ll + 8);
-                    if (mlen)
-                        inject(f, to_viewer, l1, mlen, "server cut text");
-                    free(l1);
-                }
+        size_t tlen;
+        uint8_t *text = police_provide(f, S2C, &cm, blen, &tlen);
+        if (text && f->viewer_ext) {
+            inject_held(f, h, to_viewer, "clipboard provide");
+        } else if (text) {
+            uint8_t *l1 = malloc(tlen + 8);
+            if (l1) {
+                size_t ll = clip_utf8_to_latin1(text, tlen, l1 + 8);
+                size_t mlen = clip_build_legacy(RFB_S2C_CUT_TEXT, l1 + 8, ll, l1, ll + 8);
+                if (mlen)
+                    inject(f, to_viewer, l1, mlen, "server cut text");
+                free(l1);
             }
         }
-        if (text) {
-            explicit_bzero(text, tlen);
-            free(text);
-        }
+        free_text(text, tlen);
         break;
     }
     }
@@ -354,29 +382,11 @@ static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
             inject_held(f, h, to_vm, "clipboard request");
         break;
     case CLIP_PROVIDE: {
-        uint8_t *text = NULL;
-        size_t tlen = 0;
-        int r = provide_text(f, C2S, &cm, &text, &tlen, why, sizeof why);
-        if (r == CLIP_TOO_BIG) {
-            if (tlen)
-                tlen--;                     /* the declared size counts the NUL */
-            snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", tlen,
-                     text_max(f));
-            audit(f, C2S, NULL, 0, tlen, reason);
-        } else if (r != CLIP_OK) {
-            snprintf(reason, sizeof reason, "malformed: %s", why);
-            audit(f, C2S, NULL, 0, blen, reason);
-        } else if (!allow_to_vm(f)) {
-            policy_reason(f, reason, sizeof reason);
-            audit(f, C2S, text, tlen, tlen, reason);
-        } else {
-            audit(f, C2S, text, tlen, tlen, NULL);
+        size_t tlen;
+        uint8_t *text = police_provide(f, C2S, &cm, blen, &tlen);
+        if (text)
             inject_held(f, h, to_vm, "clipboard provide");
-        }
-        if (text) {
-            explicit_bzero(text, tlen);
-            free(text);
-        }
+        free_text(text, tlen);
         break;
     }
     }
