@@ -157,6 +157,7 @@ struct sconn {
     int bfd;
     ev_io bw;
     int bw_mask;
+    bool back_rd_ready;                /* the VM's fd signalled, not yet drained */
     struct buf brx, f2b;
 
     /* QMP, while setting the ticket */
@@ -842,6 +843,7 @@ static void relay_start(struct sconn *c)
     ev_timer_stop(c->px->loop, &c->login_timer);
     unauth_done(c);
     set_state(c, SS_RELAY);
+    c->fs.rd_ready = c->back_rd_ready = true;
     cfg_backend_str(&c->vm->spice, be, sizeof be);
     chan_str(c, ch, sizeof ch);
     if (c->is_main) {
@@ -1085,99 +1087,105 @@ static void vm_gone(struct sconn *c)
     front_flush(c);
 }
 
+/* Flush one side's buffer; *moved says whether bytes left.  -1: failed. */
+static int flush_noting(struct sconn *c, struct buf *b, int (*flush)(struct sconn *), bool *moved)
+{
+    if (buf_empty(b))
+        return 0;
+    size_t before = buf_len(b);
+    if (flush(c) < 0)
+        return -1;
+    *moved |= buf_len(b) != before;
+    return 0;
+}
+
+/* Whether to read the viewer now: it signalled, or OpenSSL holds bytes. */
+static bool front_readable(const struct sconn *c, const struct buf *dst)
+{
+    return !c->fs.eof && buf_room(dst) > 0 && (c->fs.rd_ready || tside_has_pending(&c->fs));
+}
+
+/* One round of the main channel: both directions through the agent filter.
+ * Returns 1 if anything moved, 0 if not, -1 when the session is over. */
+static int relay_main_round(struct sconn *c)
+{
+    bool moved = false;
+    /* viewer -> VM */
+    if (front_readable(c, &c->rx)) {
+        ssize_t n = front_read(c, &c->rx, RX_CAP);
+        if (n < 0)
+            return -1;
+        moved |= n > 0;
+    }
+    long u = spice_main_feed(c->mainf, SMAIN_C2S, buf_empty(&c->rx) ? NULL : buf_head(&c->rx),
+                             buf_len(&c->rx), &c->f2b);   /* also releases injections */
+    if (u < 0) {
+        sc_fail(c, LOG_LVL_INFO, "bad main channel message: %s", c->mainf->why);
+        return -1;
+    }
+    buf_consume(&c->rx, (size_t)u);
+    moved |= u > 0;
+    if (flush_noting(c, &c->f2b, back_flush, &moved) < 0)
+        return -1;
+    /* VM -> viewer */
+    if (buf_room(&c->brx) > 0 && c->back_rd_ready) {
+        ssize_t n = backend_read(c->bfd, &c->brx, &c->back_rd_ready);
+        if (n < 0) {
+            vm_gone(c);
+            return -1;
+        }
+        moved |= n > 0;
+    }
+    u = spice_main_feed(c->mainf, SMAIN_S2C, buf_empty(&c->brx) ? NULL : buf_head(&c->brx),
+                        buf_len(&c->brx), &c->b2f);
+    if (u < 0) {
+        sc_fail(c, LOG_LVL_WARN, "bad main channel message: %s", c->mainf->why);
+        return -1;
+    }
+    buf_consume(&c->brx, (size_t)u);
+    moved |= u > 0;
+    if (c->end.dead || flush_noting(c, &c->b2f, front_flush, &moved) < 0)
+        return -1;
+    buf_trim(&c->rx);
+    buf_trim(&c->brx);
+    return moved || (tside_has_pending(&c->fs) && buf_room(&c->rx) > 0);
+}
+
+/* One round of any other channel: bytes are spliced untouched. */
+static int relay_splice_round(struct sconn *c)
+{
+    bool moved = false;
+    while (front_readable(c, &c->f2b)) {
+        ssize_t n = front_read(c, &c->f2b, F2B_CAP);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        moved = true;
+    }
+    if (flush_noting(c, &c->f2b, back_flush, &moved) < 0)
+        return -1;
+    if (buf_room(&c->b2f) > 0 && c->back_rd_ready) {
+        ssize_t n = backend_read(c->bfd, &c->b2f, &c->back_rd_ready);
+        if (n < 0) {
+            vm_gone(c);
+            return -1;
+        }
+        moved |= n > 0;
+    }
+    if (flush_noting(c, &c->b2f, front_flush, &moved) < 0)
+        return -1;
+    return moved || (tside_has_pending(&c->fs) && buf_room(&c->f2b) > 0);
+}
+
+/* Relay until nothing more can move now.  Sides are read only when they
+ * signalled (or OpenSSL holds data): a read that would only say EAGAIN is a
+ * wasted syscall per event. */
 static void relay_step(struct sconn *c)
 {
-    for (int rounds = 0; rounds < 16 && !c->end.dead && c->state == SS_RELAY; rounds++) {
-        bool moved = false;
-        if (c->mainf) {
-            /* viewer -> VM through the filter */
-            if (!c->fs.eof && buf_room(&c->rx) > 0) {
-                ssize_t n = front_read(c, &c->rx, RX_CAP);
-                if (n < 0)
-                    return;
-                moved |= n > 0;
-            }
-            if (!buf_empty(&c->rx)) {
-                long u = spice_main_feed(c->mainf, SMAIN_C2S, buf_head(&c->rx), buf_len(&c->rx),
-                                         &c->f2b);
-                if (u < 0) {
-                    sc_fail(c, LOG_LVL_INFO, "bad main channel message: %s", c->mainf->why);
-                    return;
-                }
-                buf_consume(&c->rx, (size_t)u);
-                moved |= u > 0;
-            } else {
-                spice_main_feed(c->mainf, SMAIN_C2S, NULL, 0, &c->f2b);   /* injections */
-            }
-            if (!buf_empty(&c->f2b)) {
-                size_t before = buf_len(&c->f2b);
-                if (back_flush(c) < 0)
-                    return;
-                moved |= buf_len(&c->f2b) != before;
-            }
-            /* VM -> viewer through the filter */
-            if (buf_room(&c->brx) > 0) {
-                ssize_t n = backend_read(c->bfd, &c->brx, NULL);
-                if (n < 0) {
-                    vm_gone(c);
-                    return;
-                }
-                moved |= n > 0;
-            }
-            long u = spice_main_feed(c->mainf, SMAIN_S2C,
-                                     buf_empty(&c->brx) ? NULL : buf_head(&c->brx),
-                                     buf_len(&c->brx), &c->b2f);
-            if (u < 0) {
-                sc_fail(c, LOG_LVL_WARN, "bad main channel message: %s", c->mainf->why);
-                return;
-            }
-            buf_consume(&c->brx, (size_t)u);
-            moved |= u > 0;
-            if (c->end.dead)
-                return;
-            if (!buf_empty(&c->b2f)) {
-                size_t before = buf_len(&c->b2f);
-                if (front_flush(c) < 0)
-                    return;
-                moved |= buf_len(&c->b2f) != before;
-            }
-            buf_trim(&c->rx);
-            buf_trim(&c->brx);
-            if (!moved && !(tside_has_pending(&c->fs) && buf_room(&c->rx) > 0))
-                break;
-            continue;
-        }
-        while (!c->fs.eof && buf_room(&c->f2b) > 0) {
-            ssize_t n = front_read(c, &c->f2b, F2B_CAP);
-            if (n <= 0)
-                break;
-            moved = true;
-        }
-        if (c->end.dead)
+    for (int rounds = 0; rounds < 16 && !c->end.dead && c->state == SS_RELAY; rounds++)
+        if ((c->mainf ? relay_main_round(c) : relay_splice_round(c)) <= 0)
             return;
-        if (!buf_empty(&c->f2b)) {
-            size_t before = buf_len(&c->f2b);
-            if (back_flush(c) < 0)
-                return;
-            moved |= buf_len(&c->f2b) != before;
-        }
-        if (buf_room(&c->b2f) > 0) {
-            ssize_t n = backend_read(c->bfd, &c->b2f, NULL);
-            if (n < 0) {
-                vm_gone(c);
-                return;
-            }
-            moved |= n > 0;
-        }
-        if (!buf_empty(&c->b2f)) {
-            size_t before = buf_len(&c->b2f);
-            if (front_flush(c) < 0)
-                return;
-            moved |= buf_len(&c->b2f) != before;
-        }
-        if (!moved && !(tside_has_pending(&c->fs) && buf_room(&c->f2b) > 0))
-            break;
-    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1372,9 +1380,10 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct sconn *c = w->data;
     (void)loop;
-    (void)revents;
     if (c->magic != SC_MAGIC)
         return;
+    if (revents & EV_READ)
+        c->fs.rd_ready = true;
     sc_drive(c);
     after_event(c);
 }
@@ -1385,6 +1394,8 @@ static void back_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     if (c->magic != SC_MAGIC)
         return;
+    if (revents & EV_READ)
+        c->back_rd_ready = true;
     if (c->state == SS_BACKEND_CONNECT && (revents & EV_WRITE)) {
         char why[256];
         if (backend_connect_result(c->bfd, why, sizeof why) != 0)
