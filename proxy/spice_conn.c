@@ -141,7 +141,6 @@ struct sconn {
     uint8_t be_pubkey[SPICE_PUBKEY_LEN];
     bool mini;
     uint8_t secret[32];
-    bool cached_login;
     struct spice_main *mainf;          /* main channel filter while relaying */
     bool is_main;
 
@@ -454,7 +453,7 @@ static void tls_handshake(struct sconn *c)
     }
 }
 
-static void handle_link(struct sconn *c, const struct spice_link_mess *m, size_t len)
+static void handle_link(struct sconn *c, const struct spice_link_mess *m)
 {
     char ch[32];
     c->conn_id = m->connection_id;
@@ -493,7 +492,6 @@ static void handle_link(struct sconn *c, const struct spice_link_mess *m, size_t
     size_t l = spice_build_link(msg, sizeof msg, m,
                                 SPICE_CAP_AUTH_SELECTION |
                                 (m->common0 & SPICE_CAP_MINI_HEADER));
-    (void)len;
     if (l == 0 || buf_put(&c->f2b, msg, l) != 0) {
         sc_fail(c, LOG_LVL_ERR, "internal: cannot build the backend link message");
         return;
@@ -542,7 +540,6 @@ static void handle_plain(struct sconn *c, const uint8_t *data, uint32_t len)
             CRYPTO_memcmp(s->secret, c->secret, sizeof c->secret) == 0) {
             explicit_bzero(pass, sizeof pass);
             s->login_at = ev_now(c->px->loop);
-            c->cached_login = true;
             c->authed = true;
             sc_log(c, LOG_LVL_INFO, "%s channel joined session 0x%08x (login reused, "
                    "no new check)", ch, c->conn_id);
@@ -629,7 +626,7 @@ static bool front_step(struct sconn *c)
             refuse_link(c, err);
             return true;
         }
-        handle_link(c, &m, (size_t)r);
+        handle_link(c, &m);
         buf_consume(&c->rx, (size_t)r);
         return true;
     }

@@ -65,7 +65,6 @@ static int handle_whole(struct spice_main *m, enum smain_dir dir, uint16_t type,
             return -1;
         }
         if (kept == 0) {
-            m->dropped_chunks[dir]++;
             if (dir == SMAIN_C2S)
                 m->tokens_to_viewer++;
             else if (m->server_tokens_finite)
@@ -81,7 +80,6 @@ static int handle_whole(struct spice_main *m, enum smain_dir dir, uint16_t type,
             snprintf(m->why, sizeof m->why, "main INIT of %u bytes", size);
             return -1;
         }
-        m->have_init = true;
         m->session_id = spice_get_u32(body);
         if (m->on_init)
             m->on_init(m->ctx, m->session_id);

@@ -63,11 +63,9 @@ struct smain_dirstate {
 struct spice_main {
     struct smain_dirstate d[2];
     struct vda vda;
-    bool have_init;
     uint32_t session_id;
     bool server_tokens_finite;     /* the viewer's AGENT_START was not ~0 */
     uint32_t tokens_to_viewer, tokens_to_vm;   /* AGENT_TOKENs to inject */
-    uint64_t dropped_chunks[2];
     void (*on_init)(void *ctx, uint32_t session_id);
     void (*on_note)(void *ctx, const char *msg);   /* something worth a log line */
     void *ctx;
