@@ -1,10 +1,13 @@
 /* auth/bans.c — see bans.h. */
 #include "auth/bans.h"
 
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "firewall/fw_int.h"
 
 #define BAN_MAX_FAILS 1000          /* config caps ban_after at 1000 */
 
@@ -55,23 +58,18 @@ void ban_table_free(struct ban_table *t)
 
 int ban_key(const char *addr, char *key, size_t keylen)
 {
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, addr, &a4) == 1) {
-        if (!inet_ntop(AF_INET, &a4, key, (socklen_t)keylen))
-            return -1;
-        return 0;
+    /* the firewall's parser: numeric only, ::ffff:a.b.c.d taken as IPv4 */
+    struct fw_net n;
+    char err[128];
+    if (fw_net_parse(addr, false, &n, err, sizeof err) != 0)
+        return -1;
+    if (n.family == 6) {
+        memset(n.a + 8, 0, 8);
+        n.plen = 64;
     }
-    if (inet_pton(AF_INET6, addr, &a6) == 1) {
-        if (IN6_IS_ADDR_V4MAPPED(&a6))
-            return inet_ntop(AF_INET, &a6.s6_addr[12], key, (socklen_t)keylen) ? 0 : -1;
-        memset(&a6.s6_addr[8], 0, 8);
-        char tmp[INET6_ADDRSTRLEN];
-        if (!inet_ntop(AF_INET6, &a6, tmp, sizeof tmp))
-            return -1;
-        return snprintf(key, keylen, "%s/64", tmp) < (int)keylen ? 0 : -1;
-    }
-    return -1;
+    char tmp[INET6_ADDRSTRLEN + 4];
+    fw_net_str(&n, tmp, sizeof tmp);
+    return snprintf(key, keylen, "%s", tmp) < (int)keylen ? 0 : -1;
 }
 
 /* Find key's entry, or make one (evicting the least recently seen). */
