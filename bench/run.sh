@@ -276,10 +276,12 @@ RUN=0
 bench() {   # path label, then vncbench arguments; appends to the raw CSV
     local p=$1; shift
     local srv; srv=$(server_of "$p")
+    local be=""     # the relays' backend: its CPU is part of the path's budget
+    [ "$srv" != xvnc ] && [ "$p" != tls_direct ] && be="--backend-pids ${PID[xvnc]}"
     local limit=$(( ${SECS%.*} * 4 + ${LSECS%.*} * 4 + 120 ))
     local out
     out=$(timeout -k 5 $limit $TASKSET "$VB" --quiet --label "$p" $(client_args "$p") \
-          --pids "${PID[$srv]}" "$@" 2>>"$LOG/client.log")
+          --pids "${PID[$srv]}" $be "$@" 2>>"$LOG/client.log")
     local rc=$?
     [ $rc = 0 ] || say "  $p $*: vncbench exit $rc (see $LOG/client.log)"
     [ -n "$out" ] && printf '%s\n' "$out" | sed "s/^/$RUN,/" >> "$RAW"
@@ -441,6 +443,27 @@ if has websockify && [ "$IDLE_WS_N" -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- summary
+# Derived per run: the CPU budget of a bulk/scale path (server + backend +
+# client seconds per GB) and the MB/s that budget allows on all cores at
+# 100%; handshakes per server CPU-second (one core's TLS capacity).
+awk -F, -v ncpu="$NCPU" '
+    $3 == "bulk" || $3 == "scale" {
+        k = $1 "," $2 "," $3 "," $4
+        if ($5 == "cpu_s_per_gb" || $5 == "backend_cpu_s_per_gb" || $5 == "client_cpu_s_per_gb") {
+            sum[k] += $6; parts[k]++
+            if ($5 == "client_cpu_s_per_gb") has_client[k] = 1
+        }
+    }
+    $3 == "hs" && $5 == "server_cpu_us_per" && $6 > 0 {
+        printf "%s,%s,%s,%s,hs_per_cpu_s,%.6g\n", $1, $2, $3, $4, 1e6 / $6
+    }
+    END {
+        for (k in sum) if (has_client[k] && parts[k] >= 2 && sum[k] > 0) {
+            printf "%s,all_cpu_s_per_gb,%.6g\n", k, sum[k]
+            printf "%s,ceiling_mbps,%.6g\n", k, ncpu * 1000 / sum[k]
+        }
+    }' "$RAW" > "$WORK/derived.csv"
+cat "$WORK/derived.csv" >> "$RAW"
 { echo "run,path,workload,param,metric,value"; cat "$RAW"; } > "$OUT/results.csv"
 awk -F, '
     { k = $2 "," $3 "," $4 "," $5; n[k]++; v[k, n[k]] = $6 + 0; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
@@ -499,6 +522,11 @@ ROWS=(
     "Bulk MB/s (1 session)|bulk|1|mbps|higher|1"
     "Bulk frames/s|bulk|1|fps|higher|1"
     "Bulk server CPU s per GB|bulk|1|cpu_s_per_gb|lower|1"
+    "Bulk backend (Xvnc behind a relay) CPU s per GB|bulk|1|backend_cpu_s_per_gb|lower|1"
+    "Bulk client CPU s per GB|bulk|1|client_cpu_s_per_gb|lower|1"
+    "Bulk all programs CPU s per GB|bulk|1|all_cpu_s_per_gb|lower|1"
+    "Bulk ceiling: MB/s that budget allows on $NCPU cores at 100%|bulk|1|ceiling_mbps|higher|1"
+    "Bulk: all CPUs busy %|bulk|1|busy_pct|higher|1"
     "Round trip median µs|rtt|$RTT_COUNT|median_us|lower|1"
     "Round trip p99 µs|rtt|$RTT_COUNT|p99_us|lower|1"
     "Round trip p99.9 µs|rtt|$RTT_COUNT|p999_us|lower|1"
@@ -507,6 +535,7 @@ ROWS=(
     "Login: auth part (creds → SecurityResult), median ms|login|4|auth_med_us|lower|1000"
     "TLS handshakes/s|hs|4|per_s|higher|1"
     "Server CPU µs per handshake|hs|4|server_cpu_us_per|lower|1"
+    "TLS handshakes per server CPU-second|hs|4|hs_per_cpu_s|higher|1"
 )
 for k in $SCALE_K; do
     ROWS+=("Scale: $k sessions, aggregate MB/s|scale|$k|mbps|higher|1")
@@ -543,16 +572,28 @@ TABLE=$WORK/table.md
 tline() { printf -- '- %s: %s — **%s**\n' "$1" "$2" "$3"; }
 verdict() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { if (a == "" || b == "") { print "not measured"; exit }
     ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "met" : "not met" }'; }
+# budget TARGET_MBPS -> "; CPU budget: ..." — what the relay may spend per GB
+# for the vmgate path to reach TARGET_MBPS with every core busy, given what
+# Xvnc and the client spend on the same bytes in this run.
+budget() {
+    local be=${MED[vmgate,bulk,1,backend_cpu_s_per_gb]:-} cl=${MED[vmgate,bulk,1,client_cpu_s_per_gb]:-}
+    local sv=${MED[vmgate,bulk,1,cpu_s_per_gb]:-} bz=${MED[vmgate,bulk,1,busy_pct]:-}
+    [ -n "$be" ] && [ -n "$cl" ] && [ -n "$sv" ] || return 0
+    awk -v t="$1" -v n="$NCPU" -v be="$be" -v cl="$cl" -v sv="$sv" -v bz="${bz:-0}" 'BEGIN {
+        need = n * 1000 / t - be - cl
+        printf "; CPU budget per GB on this path: Xvnc %.2f s + client %.2f s + vmgate %.2f s, CPUs %.0f%% busy; %.0f MB/s with %d cores fully busy needs vmgate ≤ %.2f s/GB", be, cl, sv, bz, t, n, need
+    }'
+}
 TARGETS=$WORK/targets.md
 {
     v=${MED[vmgate,bulk,1,mbps]:-}
     read -r bv bp <<<"$(best_peer bulk 1 mbps higher)"
     t=$(awk -v b="${bv:-0}" 'BEGIN { printf "%.6g", 1.25 * b }')
-    tline "Bulk ≥ 1.25× best peer" "vmgate $(num "${v:-0}") MB/s vs $bp $(num "${bv:-0}") MB/s = $(ratio "$v" "$bv")" "$(verdict "$v" ">=" "$t")"
+    tline "Bulk ≥ 1.25× best peer" "vmgate $(num "${v:-0}") MB/s vs $bp $(num "${bv:-0}") MB/s = $(ratio "$v" "$bv")$(budget "$t")" "$(verdict "$v" ">=" "$t")"
     d=${MED[tls_direct,bulk,1,mbps]:-}
     t=$(awk -v b="${d:-0}" 'BEGIN { printf "%.6g", 0.75 * b }')
     x=${MED[xvnc_tls,bulk,1,mbps]:-}
-    tline "Bulk ≥ 0.75× direct TLS" "vmgate vs direct TLS (OpenSSL RFB server) $(num "${d:-0}") MB/s = $(ratio "$v" "$d")$( [ -n "$x" ] && echo "; vs Xvnc's own TLS $(num "$x") MB/s = $(ratio "$v" "$x")")" "$(verdict "$v" ">=" "$t")"
+    tline "Bulk ≥ 0.75× direct TLS" "vmgate vs direct TLS (OpenSSL RFB server) $(num "${d:-0}") MB/s = $(ratio "$v" "$d")$( [ -n "$x" ] && echo "; vs Xvnc's own TLS $(num "$x") MB/s = $(ratio "$v" "$x")")$(budget "$t")" "$(verdict "$v" ">=" "$t")"
     for m in median_us p99_us; do
         v=${MED[vmgate,rtt,$RTT_COUNT,$m]:-}
         read -r bv bp <<<"$(best_peer rtt "$RTT_COUNT" "$m" lower)"
@@ -568,7 +609,9 @@ TARGETS=$WORK/targets.md
     fi
     v=${MED[vmgate,hs,4,per_s]:-}
     read -r bv bp <<<"$(best_peer hs 4 per_s higher)"
-    tline "Login TLS part ≥ best peer's handshake rate" "vmgate $(num "${v:-0}") handshakes/s (RFB+VeNCrypt preamble included) vs $bp $(num "${bv:-0}")/s = $(ratio "$v" "$bv")" "$(verdict "$v" ">=" "$bv")"
+    c=${MED[vmgate,hs,4,hs_per_cpu_s]:-}
+    read -r cv cp <<<"$(best_peer hs 4 hs_per_cpu_s higher)"
+    tline "Login TLS part ≥ best peer's handshake rate" "vmgate's TLS part takes $(num "${MED[vmgate,login,4,tls_med_us]:-0}") µs vs $cp's handshake $(num "${MED[$cp,login,4,tls_med_us]:-0}") µs; server capacity $(num "${c:-0}") vs $(num "${cv:-0}") handshakes per CPU-second = $(ratio "$c" "$cv") ($(verdict "$c" ">=" "$cv")); closed-loop rate of 4 clients, the 4-round-trip RFB+VeNCrypt preamble included: $(num "${v:-0}")/s vs $bp $(num "${bv:-0}")/s = $(ratio "$v" "$bv") ($(verdict "$v" ">=" "$bv"))" "$(verdict "$c" ">=" "$cv") on capacity, $(verdict "$v" ">=" "$bv") on closed-loop rate"
     i=${MED[vmgate,storm_rtt,idle,median_us]:-}; s=${MED[vmgate,storm_rtt,storm,median_us]:-}
     t=$(awk -v b="${i:-0}" 'BEGIN { printf "%.6g", 2 * b }')
     tline "Round trips during a login storm ≤ 2× idle median" "vmgate median $(num "${s:-0}") µs during 4-thread logins vs $(num "${i:-0}") µs without (unpinned) = $(ratio "$s" "$i"); p99 $(num "${MED[vmgate,storm_rtt,storm,p99_us]:-0}") vs $(num "${MED[vmgate,storm_rtt,idle,p99_us]:-0}") µs" "$(verdict "$s" "<=" "$t")"
@@ -604,8 +647,17 @@ for p in $COLS; do
     [ -n "${MED[$k,median_us]:-}" ] && echo "${TITLE[$p]//\*/} ${MED[$k,median_us]} ${MED[$k,p99_us]}" | sed 's/ (plain)//; s/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/rtt.dat"
     k="$p,hs,4,per_s"
     [ -n "${MED[$k]:-}" ] && echo "${TITLE[$p]//\*/} ${MED[$k]} ${MIN[$k]} ${MAX[$k]}" | sed 's/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/hs.dat"
-    k="$p,bulk,1,cpu_s_per_gb"
-    [ -n "${MED[$k]:-}" ] && [ "$p" != direct ] && [ "$p" != xvnc_tls ] && echo "${TITLE[$p]//\*/} ${MED[$k]} ${MIN[$k]} ${MAX[$k]}" | sed 's/^direct TLS/direct-TLS/' >> "$G/cpu.dat"
+    # CPU budget per GB, stacked: the VNC server (Xvnc, or the reference
+    # server), the relay, the client
+    k="$p,bulk,1"
+    if [ -n "${MED[$k,cpu_s_per_gb]:-}" ] && [ -n "${MED[$k,client_cpu_s_per_gb]:-}" ]; then
+        case $p in
+        direct|xvnc_tls|tls_direct) srvv=${MED[$k,cpu_s_per_gb]}; rel=0 ;;
+        *) srvv=${MED[$k,backend_cpu_s_per_gb]:-0}; rel=${MED[$k,cpu_s_per_gb]} ;;
+        esac
+        echo "${TITLE[$p]//\*/} $srvv $rel ${MED[$k,client_cpu_s_per_gb]}" |
+            sed 's/ (plain)//; s/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/cpu.dat"
+    fi
 done
 {
     printf 'path'; for k in 1 $SCALE_K; do printf ' K=%s' "$k"; done; echo
@@ -655,8 +707,8 @@ $(panel scale 'set title "Scaling: aggregate MB/s"; set style histogram clustere
 plot for [i=2:'$(( $(echo 1 $SCALE_K | wc -w) + 1 ))'] "'$G'/scale.dat" using i:xtic(1) title columnheader(i)')
 $(panel idle 'set title "Idle: KiB RSS per session"; set style histogram clustered gap 1
 plot for [i=2:'$(( $(echo $IDLE_LIST | wc -w) + 1 ))'] "'$G'/idle.dat" using i:xtic(1) title columnheader(i)')
-$(panel cpu 'set title "Bulk: server CPU s per GB (median, min–max)"; set style histogram errorbars gap 1 lw 1
-plot "'$G'/cpu.dat" using 2:3:4:xtic(1) notitle lc rgb "#a5a5a5"')
+$(panel cpu 'set title "Bulk: CPU s per GB moved, all programs (median)"; set style histogram rowstacked; set boxwidth 0.6; set key top left reverse Left
+plot "'$G'/cpu.dat" using 2:xtic(1) title "VNC server" lc rgb "#a5a5a5", "" using 3 title "relay" lc rgb "#4472c4", "" using 4 title "client" lc rgb "#ffc000"')
 unset multiplot
 EOF
 gnuplot "$G/bench.gp" 2>"$LOG/gnuplot.log" || say "gnuplot failed (see $LOG/gnuplot.log)"

@@ -26,7 +26,11 @@
  * notes and errors on stderr.  --pids PID[,PID...] adds the CPU time of those
  * processes and all their descendants (utime+stime+cutime+cstime from
  * /proc/PID/stat) over the measured window: cpu_s and cpu_s_per_gb (bulk,
- * scale) or cpu_us_per_session (login, hs). */
+ * scale) or cpu_us_per_session (login, hs).  For bulk and scale also:
+ * --backend-pids PID[,PID...] (the VNC server behind a relay) gives
+ * backend_cpu_s_per_gb, the client's own CPU gives client_cpu_s_per_gb,
+ * and busy_pct is how busy all CPUs were (/proc/stat): together they show
+ * whether the machine's cores, not one program, set the figure. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -75,6 +79,8 @@ static struct {
     double timeout;
     pid_t pids[MAX_PIDS];
     int npids;
+    pid_t bpids[MAX_PIDS];
+    int nbpids;
     bool quiet;
 } opt = {
     .path = P_DIRECT, .host = "127.0.0.1", .port = 5900, .user = "bench", .pass = "bench",
@@ -148,9 +154,9 @@ static double proc_cpu(pid_t pid, pid_t *ppid)
 }
 
 /* CPU seconds of the listed pids plus all their live descendants. */
-static double cpu_tree(void)
+static double cpu_tree_of(const pid_t *pids, int npids)
 {
-    if (opt.npids == 0)
+    if (npids == 0)
         return 0;
     enum { MAXP = 65536 };
     static pid_t pidv[MAXP], ppv[MAXP];
@@ -178,8 +184,8 @@ static double cpu_tree(void)
     static bool in[MAXP];
     for (int i = 0; i < np; i++) {
         in[i] = false;
-        for (int k = 0; k < opt.npids; k++)
-            if (pidv[i] == opt.pids[k])
+        for (int k = 0; k < npids; k++)
+            if (pidv[i] == pids[k])
                 in[i] = true;
     }
     for (bool changed = true; changed;) {
@@ -199,6 +205,33 @@ static double cpu_tree(void)
         if (in[i])
             sum += cpuv[i];
     return sum;
+}
+
+static double cpu_tree(void) { return cpu_tree_of(opt.pids, opt.npids); }
+
+/* This process's CPU seconds, all threads. */
+static double cpu_self(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Busy and total jiffies of all CPUs from /proc/stat's first line. */
+static void cpu_all(unsigned long long *busy, unsigned long long *total)
+{
+    unsigned long long v[8] = {0};
+    *busy = *total = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            *total += v[i];
+        *busy = *total - v[3] - v[4];     /* minus idle and iowait */
+    }
+    fclose(f);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -983,10 +1016,15 @@ static int run_scale(int k, const char *wl)
     while (now_s() < g_t0)
         usleep(1000);
     cpu0 = cpu_tree();
+    double bcpu0 = cpu_tree_of(opt.bpids, opt.nbpids), ccpu0 = cpu_self();
+    unsigned long long busy0, tot0, busy1, tot1;
+    cpu_all(&busy0, &tot0);
     double t0 = now_s();
     while (now_s() < g_deadline)
         usleep(2000);
     double cpu1 = cpu_tree();
+    double bcpu1 = cpu_tree_of(opt.bpids, opt.nbpids), ccpu1 = cpu_self();
+    cpu_all(&busy1, &tot1);
     double el = now_s() - t0;
     atomic_store(&g_stop, 1);
     uint64_t bytes = 0, frames = 0;
@@ -1009,6 +1047,14 @@ static int run_scale(int k, const char *wl)
         if (bytes)
             out_line(wl, param, "cpu_s_per_gb", (cpu1 - cpu0) / ((double)bytes / 1e9));
     }
+    if (bytes) {
+        double gb = (double)bytes / 1e9;
+        if (opt.nbpids)
+            out_line(wl, param, "backend_cpu_s_per_gb", (bcpu1 - bcpu0) / gb);
+        out_line(wl, param, "client_cpu_s_per_gb", (ccpu1 - ccpu0) / gb);
+    }
+    if (tot1 > tot0)
+        out_line(wl, param, "busy_pct", 100.0 * (double)(busy1 - busy0) / (double)(tot1 - tot0));
     for (int i = 0; i < k; i++)
         sess_close(&bs[i].s);
     free(bs);
@@ -1520,6 +1566,18 @@ static int run_serve(const char *cert, const char *key)
 
 /* ---------------------------------------------------------------------- */
 
+/* "P[,P...]" into pids (at most MAX_PIDS; non-numbers skipped). */
+static void parse_pids(const char *v, pid_t *pids, int *n)
+{
+    char *dup = strdup(v), *sp = NULL;
+    if (!dup)
+        return;
+    for (char *t = strtok_r(dup, ",", &sp); t && *n < MAX_PIDS; t = strtok_r(NULL, ",", &sp))
+        if (atoi(t) > 0)
+            pids[(*n)++] = (pid_t)atoi(t);
+    free(dup);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -1536,6 +1594,7 @@ static void usage(void)
             "  --hold S                           idle: exit after S s without a signal (900)\n"
             "  --timeout S                        socket receive/send timeout (default 30, 0 = none)\n"
             "  --pids P[,P...]                    server processes whose CPU time to report\n"
+            "  --backend-pids P[,P...]            the VNC server behind a relay (bulk, scale)\n"
             "  --quiet                            no notes on stderr\n"
             "CSV on stdout: label,workload,param,metric,value\n");
     exit(2);
@@ -1582,14 +1641,9 @@ int main(int argc, char **argv)
         else if (strcmp(o, "--timeout") == 0) opt.timeout = atof(v);
         else if (strcmp(o, "--cert") == 0) cert = v;
         else if (strcmp(o, "--key") == 0) key = v;
-        else if (strcmp(o, "--pids") == 0) {
-            char *dup = strdup(v), *sp = NULL;
-            for (char *t = strtok_r(dup, ",", &sp); t && opt.npids < MAX_PIDS;
-                 t = strtok_r(NULL, ",", &sp))
-                if (atoi(t) > 0)
-                    opt.pids[opt.npids++] = (pid_t)atoi(t);
-            free(dup);
-        } else usage();
+        else if (strcmp(o, "--pids") == 0) parse_pids(v, opt.pids, &opt.npids);
+        else if (strcmp(o, "--backend-pids") == 0) parse_pids(v, opt.bpids, &opt.nbpids);
+        else usage();
     }
     if (npos == 0)
         usage();
