@@ -626,7 +626,7 @@ MACHINE="$NCPU × $CPU_MODEL, $MEM_GB GB RAM, Linux $KERNEL; $VERSIONS"
     echo "Bulk: non-incremental full-screen Raw updates, one request pipelined, ${SECS}s. Round trip: 1×1 non-incremental update, $RTT_COUNT times$([ "$PIN" = 1 ] && echo ", client, server and Xvnc pinned to CPU 0")."
     echo "Login: 4 client threads, ${LSECS}s, vmgate with \`auth = file\` (yescrypt). Handshakes: TCP connect to finished TLS handshake (vmgate: RFB + VeNCrypt preamble included), then close."
     echo "Idle: sessions opened by 8 client threads (vmgate: a user with a sha512crypt hash), held, then RSS of the server process tree before/after ÷ sessions; the relays forward them to \`vncbench serve\` (Xvnc aborts past 1,024 descriptors); fd limit $NOFILE, so at most $IDLE_MAX sessions per relay."
-    echo "Direct TLS = the same client against an OpenSSL RFB server that sends zeros (the TLS ceiling of this machine); Xvnc TLS = Xvnc's own VeNCrypt X509None (GnuTLS). CPU = utime+stime of the server process tree during the window."
+    echo "Direct TLS = the same client against an OpenSSL RFB server that sends zeros (the TLS ceiling of this machine); Xvnc TLS = Xvnc's own VeNCrypt X509None (GnuTLS). CPU = utime+stime of the server process tree during the window; backend = Xvnc behind a relay, client = vncbench itself, busy = all CPUs (/proc/stat); ceiling = cores × 1000 ÷ all programs' CPU s per GB (the MB/s that budget allows with every core busy)."
     echo
     cat "$TABLE"
     echo
@@ -699,13 +699,13 @@ set yrange [0:*]
 set style data histogram
 $(panel bulk 'set title "Bulk: MB/s, 1 session (median, min–max)"; set style histogram errorbars gap 1 lw 1
 plot "'$G'/bulk.dat" using 2:3:4:xtic(1) notitle lc rgb "#4472c4"')
-$(panel rtt 'set title "Round trip: µs (median, p99)"; set style histogram clustered gap 1
+$(panel rtt 'set title "Round trip: µs (median, p99)"; set style histogram clustered gap 1; set key top left
 plot "'$G'/rtt.dat" using 2:xtic(1) title "median" lc rgb "#4472c4", "" using 3 title "p99" lc rgb "#ed7d31"')
 $(panel hs 'set title "TLS handshakes/s (4 client threads)"; set style histogram errorbars gap 1 lw 1
 plot "'$G'/hs.dat" using 2:3:4:xtic(1) notitle lc rgb "#70ad47"')
-$(panel scale 'set title "Scaling: aggregate MB/s"; set style histogram clustered gap 1
+$(panel scale 'set title "Scaling: aggregate MB/s"; set style histogram clustered gap 1; set key top right
 plot for [i=2:'$(( $(echo 1 $SCALE_K | wc -w) + 1 ))'] "'$G'/scale.dat" using i:xtic(1) title columnheader(i)')
-$(panel idle 'set title "Idle: KiB RSS per session"; set style histogram clustered gap 1
+$(panel idle 'set title "Idle: KiB RSS per session"; set style histogram clustered gap 1; set key top left
 plot for [i=2:'$(( $(echo $IDLE_LIST | wc -w) + 1 ))'] "'$G'/idle.dat" using i:xtic(1) title columnheader(i)')
 $(panel cpu 'set title "Bulk: CPU s per GB moved, all programs (median)"; set style histogram rowstacked; set boxwidth 0.6; set key top left reverse Left
 plot "'$G'/cpu.dat" using 2:xtic(1) title "VNC server" lc rgb "#a5a5a5", "" using 3 title "relay" lc rgb "#4472c4", "" using 4 title "client" lc rgb "#ffc000"')
