@@ -26,10 +26,16 @@
  * of the socketpair (non-blocking, close-on-exec) and *pid to the helper's
  * pid.  The helper exits when the other end closes. */
 int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid);
+/* The same with n sockets, one per network process (fds[0..n-1]); the
+ * helper answers each request on the socket it came on and exits when all
+ * of them are closed.  n is 1..AUTH_SOCKETS_MAX. */
+#define AUTH_SOCKETS_MAX 64
+int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid);
 
 /* Run the helper loop on fd (used by auth_helper_start in the child; exposed
  * for tests).  Returns when fd reaches EOF. */
 int auth_helper_main(const struct cfg *cfg, int fd);
+int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds);
 
 /* Check one request synchronously, in the calling process (what a worker
  * does).  Exposed for unit tests with pam_wrapper. */
@@ -42,6 +48,10 @@ typedef void (*auth_cb)(void *ctx, const struct authp_login_resp *resp);
 
 struct auth_client *auth_client_new(struct ev_loop *loop, int fd);
 void auth_client_free(struct auth_client *ac);
+/* Number requests from id on (default 1).  A restarted network process
+ * reuses its predecessor's socket; starting in a range of its own keeps a
+ * late answer to a dead process's request from matching a new one. */
+void auth_client_set_first_id(struct auth_client *ac, uint32_t id);
 /* Submit a login request.  cb(ctx, resp) is called exactly once from the
  * loop, unless auth_client_cancel(ac, ctx) is called first.  If the helper is
  * gone, cb gets AUTHP_ERROR.  Returns 0, or -1 if the request could not be

@@ -321,6 +321,12 @@ struct auth_client *auth_client_new(struct ev_loop *loop, int fd)
     return ac;
 }
 
+void auth_client_set_first_id(struct auth_client *ac, uint32_t id)
+{
+    if (ac)
+        ac->next_id = id ? id : 1;
+}
+
 /* Stops the watchers, closes the socket (the helper then exits), drops
  * every pending request without calling it back. */
 void auth_client_free(struct auth_client *ac)

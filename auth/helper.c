@@ -1,7 +1,8 @@
 /* auth/helper.c — the privileged auth helper process.
  *
  * One process, forked before the network process drops privileges, reads
- * AUTHP_REQ_LOGIN datagrams from its end of a SOCK_SEQPACKET socketpair.
+ * AUTHP_REQ_LOGIN datagrams from its ends of SOCK_SEQPACKET socketpairs (one
+ * per network process: `processes = N` gives N).
  * Each request is checked in a short-lived worker process forked for it
  * (at most cfg->auth_workers at once; the rest wait in a bounded FIFO), so
  * a slow PAM module delays only its own login.  The worker answers on the
@@ -10,8 +11,9 @@
  * worker will: malformed request, queue full ("overloaded"), worker killed
  * after the timeout ("timeout") or dead without answering.
  *
- * The helper loop is poll() on the socket and a SIGCHLD self-pipe.  It
- * ends at EOF (the network process is gone), killing its workers. */
+ * The helper loop is poll() on the sockets and a SIGCHLD self-pipe.  It
+ * ends when every socket is at EOF (the network side is gone), killing its
+ * workers. */
 #include "auth/auth.h"
 #include "auth/fwguard.h"
 #include "auth/auth_int.h"
@@ -55,20 +57,25 @@ struct worker {
     uint64_t deadline;   /* CLOCK_MONOTONIC ms */
     bool killed;         /* by us, after the deadline */
     char rhost[AUTHP_RHOST_MAX + 1];   /* for failure accounting */
+    unsigned sock;       /* which socket the request came on */
 };
 
 struct outmsg {
+    unsigned sock;
     size_t len;
     uint8_t buf[RESP_MAX];
 };
 
 struct helper {
     const struct cfg *cfg;
-    int fd;
+    const int *fds;                  /* one socket per network process */
+    bool *closed;                    /* ... at EOF or failed */
+    unsigned nfds, n_open;
     pid_t self;
     struct worker *workers;
     unsigned n_workers, max_workers;
     struct authp_login_req *queue;   /* ring of waiting requests (hold passwords) */
+    unsigned *qsock;                 /* ... and the socket each came on */
     unsigned qhead, qlen, qmax;
     struct outmsg *outq;             /* ring of the helper's own answers */
     unsigned ohead, olen;
@@ -98,22 +105,33 @@ uint64_t auth_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Socket sock is gone (EOF or a send error): stop using it; the helper
+ * ends when the last one goes. */
+static void sock_closed(struct helper *h, unsigned sock)
+{
+    if (h->closed[sock])
+        return;
+    h->closed[sock] = true;
+    if (--h->n_open == 0)
+        h->eof = true;
+}
+
 /* Send what is queued in the helper's own answer ring, without blocking.
- * A dead peer ends the helper (we will see EOF too). */
+ * An answer for a socket that is gone is dropped. */
 static void outq_flush(struct helper *h)
 {
     while (h->olen > 0) {
         struct outmsg *m = &h->outq[h->ohead];
-        ssize_t n = send(h->fd, m->buf, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-                return;
-            log_warn("cannot answer the network process: %s", strerror(errno));
-            h->olen = 0;
-            h->eof = true;
-            return;
+        if (!h->closed[m->sock]) {
+            ssize_t n = send(h->fds[m->sock], m->buf, m->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                    return;
+                log_warn("cannot answer network process %u: %s", m->sock + 1, strerror(errno));
+                sock_closed(h, m->sock);
+            }
         }
         h->ohead = (h->ohead + 1) % OUTQ_MAX;
         h->olen--;
@@ -123,8 +141,8 @@ static void outq_flush(struct helper *h)
 /* Answer request id with result/detail from the helper itself (not a
  * worker).  Queued if the socket is full; dropped with a warning if even
  * the queue is full (the network side then times the login out). */
-static void helper_answer(struct helper *h, uint32_t id, enum authp_result result,
-                          const char *detail)
+static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
+                          enum authp_result result, const char *detail)
 {
     struct authp_login_resp resp = { .id = id, .result = (uint8_t)result };
     snprintf(resp.detail, sizeof resp.detail, "%s", detail);
@@ -139,6 +157,7 @@ static void helper_answer(struct helper *h, uint32_t id, enum authp_result resul
         return;
     }
     m->len = (size_t)n;
+    m->sock = sock;
     h->olen++;
     outq_flush(h);
 }
@@ -146,7 +165,7 @@ static void helper_answer(struct helper *h, uint32_t id, enum authp_result resul
 /* What a worker does: check, answer, exit.  Never returns.  It first drops
  * what it inherited and does not need: the other requests' passwords, the
  * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
-static void worker_run(struct helper *h, struct authp_login_req *req)
+static void worker_run(struct helper *h, struct authp_login_req *req, unsigned sock)
 {
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -163,6 +182,9 @@ static void worker_run(struct helper *h, struct authp_login_req *req)
         close(g_sigchld_wfd);
     g_sigchld_rfd = g_sigchld_wfd = -1;
     explicit_bzero(h->queue, h->qmax * sizeof *h->queue);
+    for (unsigned i = 0; i < h->nfds; i++)
+        if (i != sock)
+            close(h->fds[i]);          /* answer only the process that asked */
 
     struct authp_login_resp resp = { .id = req->id };
     resp.result = (uint8_t)auth_check(h->cfg, req, resp.detail, sizeof resp.detail);
@@ -185,7 +207,7 @@ static void worker_run(struct helper *h, struct authp_login_req *req)
     int rc = 1;
     if (n > 0) {
         for (;;) {
-            ssize_t w = send(h->fd, buf, (size_t)n, MSG_NOSIGNAL);   /* blocking */
+            ssize_t w = send(h->fds[sock], buf, (size_t)n, MSG_NOSIGNAL);   /* blocking */
             if (w < 0 && errno == EINTR)
                 continue;
             /* exit status WORKER_SENT + result: the helper learns the
@@ -198,22 +220,23 @@ static void worker_run(struct helper *h, struct authp_login_req *req)
 }
 
 /* Fork a worker for req (the caller wipes its copy afterwards). */
-static void spawn_worker(struct helper *h, struct authp_login_req *req)
+static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned sock)
 {
     pid_t pid = fork();
     if (pid < 0) {
         log_err("fork: %s", strerror(errno));
-        helper_answer(h, req->id, AUTHP_ERROR, "cannot fork worker");
+        helper_answer(h, sock, req->id, AUTHP_ERROR, "cannot fork worker");
         return;
     }
     if (pid == 0)
-        worker_run(h, req);
+        worker_run(h, req, sock);
     (void)setpgid(pid, pid);   /* also done in the child: whichever runs first */
     struct worker *w = &h->workers[h->n_workers++];
     w->pid = pid;
     w->id = req->id;
     w->deadline = auth_mono_ms() + g_timeout_ms;
     w->killed = false;
+    w->sock = sock;
     snprintf(w->rhost, sizeof w->rhost, "%s", req->rhost);
 }
 
@@ -223,10 +246,12 @@ static void dispatch(struct helper *h)
     while (h->qlen > 0 && h->n_workers < h->max_workers && !h->eof) {
         struct authp_login_req *slot = &h->queue[h->qhead];
         struct authp_login_req req = *slot;
+        unsigned sock = h->qsock[h->qhead];
         explicit_bzero(slot, sizeof *slot);
         h->qhead = (h->qhead + 1) % h->qmax;
         h->qlen--;
-        spawn_worker(h, &req);
+        if (!h->closed[sock])          /* else whoever asked is gone */
+            spawn_worker(h, &req, sock);
         explicit_bzero(&req, sizeof req);
     }
 }
@@ -248,7 +273,7 @@ static void reap(struct helper *h)
             if (w->killed) {
                 log_warn("request %u: worker %ld killed after %u ms", w->id, (long)w->pid,
                          g_timeout_ms);
-                helper_answer(h, w->id, AUTHP_ERROR, "timeout");
+                helper_answer(h, w->sock, w->id, AUTHP_ERROR, "timeout");
             } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_SENT &&
                        WEXITSTATUS(st) <= WORKER_SENT + AUTHP_ERROR) {
                 fwguard_result(h->guard, w->rhost,
@@ -260,7 +285,7 @@ static void reap(struct helper *h)
                 else
                     snprintf(why, sizeof why, "worker failed (exit %d)", WEXITSTATUS(st));
                 log_warn("request %u: %s", w->id, why);
-                helper_answer(h, w->id, AUTHP_ERROR, why);
+                helper_answer(h, w->sock, w->id, AUTHP_ERROR, why);
             }
         }
         /* reaped, or not our child any more (ECHILD): forget it */
@@ -293,26 +318,26 @@ static int enforce_deadlines(struct helper *h)
     return (int)next;
 }
 
-/* Read every datagram waiting (up to RECV_BURST), decode, queue.  Sets
- * h->eof when the network process is gone. */
-static void read_requests(struct helper *h)
+/* Read every datagram waiting on socket sock (up to RECV_BURST), decode,
+ * queue.  Marks the socket closed when its network process is gone. */
+static void read_requests(struct helper *h, unsigned sock)
 {
     uint8_t buf[AUTHP_MAX_MSG + 1];
-    for (int i = 0; i < RECV_BURST && !h->eof; i++) {
+    for (int i = 0; i < RECV_BURST && !h->closed[sock]; i++) {
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-        ssize_t n = recvmsg(h->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t n = recvmsg(h->fds[sock], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 log_err("reading requests: %s", strerror(errno));
-                h->eof = true;
+                sock_closed(h, sock);
             }
             break;
         }
         if (n == 0) {
-            h->eof = true;
+            sock_closed(h, sock);
             break;
         }
         struct authp_login_req req;
@@ -322,7 +347,7 @@ static void read_requests(struct helper *h)
                 uint32_t id = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
                               (uint32_t)buf[6] << 8 | buf[7];
                 log_warn("malformed request %u (%zd bytes)", id, n);
-                helper_answer(h, id, AUTHP_ERROR, "malformed request");
+                helper_answer(h, sock, id, AUTHP_ERROR, "malformed request");
             } else {
                 log_warn("malformed request (%zd bytes), ignored", n);
             }
@@ -333,9 +358,10 @@ static void read_requests(struct helper *h)
         if (h->qlen >= h->qmax) {
             log_warn("request %u: queue full (%u waiting), answering overloaded", req.id,
                      h->qlen);
-            helper_answer(h, req.id, AUTHP_ERROR, "overloaded");
+            helper_answer(h, sock, req.id, AUTHP_ERROR, "overloaded");
         } else {
             h->queue[(h->qhead + h->qlen) % h->qmax] = req;
+            h->qsock[(h->qhead + h->qlen) % h->qmax] = sock;
             h->qlen++;
         }
         explicit_bzero(&req, sizeof req);
@@ -358,11 +384,23 @@ static void kill_workers(struct helper *h)
 
 int auth_helper_main(const struct cfg *cfg, int fd)
 {
-    if (!cfg || fd < 0)
+    return auth_helper_main_n(cfg, &fd, 1);
+}
+
+int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds)
+{
+    if (!cfg || !fds || nfds == 0 || nfds > AUTH_SOCKETS_MAX)
         return -1;
+    for (unsigned i = 0; i < nfds; i++)
+        if (fds[i] < 0)
+            return -1;
+    bool closed[AUTH_SOCKETS_MAX] = { false };
     struct helper h = {
         .cfg = cfg,
-        .fd = fd,
+        .fds = fds,
+        .closed = closed,
+        .nfds = nfds,
+        .n_open = nfds,
         .self = getpid(),
         .max_workers = cfg->auth_workers ? cfg->auth_workers : AUTH_WORKERS_DEFAULT,
         .qmax = g_queue_max,
@@ -371,6 +409,7 @@ int auth_helper_main(const struct cfg *cfg, int fd)
         h.max_workers = AUTH_WORKERS_MAX;
     h.workers = calloc(h.max_workers, sizeof *h.workers);
     h.queue = calloc(h.qmax, sizeof *h.queue);
+    h.qsock = calloc(h.qmax, sizeof *h.qsock);
     h.outq = calloc(OUTQ_MAX, sizeof *h.outq);
     int pfd[2] = { -1, -1 };
     int rc = -1;
@@ -378,7 +417,7 @@ int auth_helper_main(const struct cfg *cfg, int fd)
                      old_chld, old_pipe;
     sigemptyset(&sa.sa_mask);
     bool have_sig = false;
-    if (!h.workers || !h.queue || !h.outq) {
+    if (!h.workers || !h.queue || !h.qsock || !h.outq) {
         log_err("out of memory");
         goto out;
     }
@@ -410,32 +449,40 @@ int auth_helper_main(const struct cfg *cfg, int fd)
         int gt = fwguard_timeout(h.guard);
         if (gt >= 0 && (timeout < 0 || gt < timeout))
             timeout = gt;
-        struct pollfd p[3] = {
-            { .fd = fd, .events = (short)(POLLIN | (h.olen ? POLLOUT : 0)) },
-            { .fd = pfd[0], .events = POLLIN },
-            { .fd = fwguard_fd(h.guard), .events = POLLIN },
-        };
-        int n = poll(p, p[2].fd >= 0 ? 3 : 2, timeout);
+        /* [0, nfds): the sockets (POLLOUT on the one the oldest queued
+         * answer waits for); then the self-pipe; then the firewall watch */
+        struct pollfd p[AUTH_SOCKETS_MAX + 2];
+        unsigned waiting = h.olen ? h.outq[h.ohead].sock : nfds;
+        for (unsigned i = 0; i < nfds; i++) {
+            p[i].fd = h.closed[i] ? -1 : fds[i];
+            p[i].events = (short)(POLLIN | (i == waiting ? POLLOUT : 0));
+            p[i].revents = 0;
+        }
+        p[nfds] = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+        p[nfds + 1] = (struct pollfd){ .fd = fwguard_fd(h.guard), .events = POLLIN };
+        int n = poll(p, nfds + (p[nfds + 1].fd >= 0 ? 2 : 1), timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             log_err("poll: %s", strerror(errno));
             goto out;
         }
-        if (p[1].revents) {
+        if (p[nfds].revents) {
             char drain[64];
             while (read(pfd[0], drain, sizeof drain) > 0)
                 ;
         }
-        if (h.guard && (p[2].revents || fwguard_timeout(h.guard) == 0))
+        if (h.guard && (p[nfds + 1].revents || fwguard_timeout(h.guard) == 0))
             fwguard_tick(h.guard);
-        if (p[0].revents & POLLOUT)
-            outq_flush(&h);
-        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
-            read_requests(&h);
-        if (p[0].revents & POLLNVAL) {
-            log_err("request socket closed under us");
-            goto out;
+        for (unsigned i = 0; i < nfds; i++) {
+            if (p[i].revents & POLLOUT)
+                outq_flush(&h);
+            if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
+                read_requests(&h, i);
+            if (p[i].revents & POLLNVAL) {
+                log_err("request socket %u closed under us", i + 1);
+                goto out;
+            }
         }
     }
     log_debug("network process gone, helper exits");
@@ -455,15 +502,50 @@ out:
     if (h.queue)
         explicit_bzero(h.queue, h.qmax * sizeof *h.queue);
     free(h.queue);
+    free(h.qsock);
     free(h.workers);
     free(h.outq);
     return rc;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Close [from, to] (to == -1: to the end), with a loop where close_range is
+ * missing. */
+static void close_span(int from, int to)
+{
+    if (close_range((unsigned)from, to < 0 ? ~0u : (unsigned)to, 0) == 0)
+        return;
+    long max = to < 0 ? sysconf(_SC_OPEN_MAX) : (long)to + 1;
+    for (long fd = from; fd < (max > 0 ? max : 1024); fd++)
+        close((int)fd);
+}
+
+/* Close every descriptor from 3 up except the n in keep. */
+static void close_all_but(const int *keep, unsigned n)
+{
+    int k[AUTH_SOCKETS_MAX];
+    memcpy(k, keep, n * sizeof *k);
+    qsort(k, n, sizeof *k, cmp_int);
+    int from = 3;
+    for (unsigned i = 0; i < n; i++) {
+        if (k[i] < from)
+            continue;                 /* below 3, or a duplicate */
+        if (k[i] > from)
+            close_span(from, k[i] - 1);
+        from = k[i] + 1;
+    }
+    close_span(from, -1);
+}
+
 /* Child side of auth_helper_start: a clean signal state and no inherited
- * descriptors except stdio and our socket, so the helper never keeps the
+ * descriptors except stdio and our sockets, so the helper never keeps the
  * network process's sockets (or another helper's socketpair) open. */
-static void helper_child_setup(int keep)
+static void helper_child_setup(const int *keep, unsigned nkeep)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -480,52 +562,66 @@ static void helper_child_setup(int keep)
     sigaction(SIGHUP, &ign, NULL);
     sigaction(SIGPIPE, &ign, NULL);
 
-    if (keep > 3 && close_range(3, (unsigned)keep - 1, 0) < 0) {
-        for (int fd = 3; fd < keep; fd++)
-            close(fd);
-    }
-    if (close_range((unsigned)keep + 1, ~0u, 0) < 0) {
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = keep + 1; fd < (max > 0 ? max : 1024); fd++)
-            close((int)fd);
-    }
+    close_all_but(keep, nkeep);
 }
 
 int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid)
 {
-    if (!cfg || !fd || !pid)
+    if (!fd)
         return -1;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        log_err("auth helper: socketpair: %s", strerror(errno));
+    return auth_helper_start_n(cfg, fd, 1, pid);
+}
+
+int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid)
+{
+    if (!cfg || !fds || !pid || n == 0 || n > AUTH_SOCKETS_MAX)
         return -1;
+    int net[AUTH_SOCKETS_MAX], hel[AUTH_SOCKETS_MAX];
+    unsigned made = 0;
+    for (; made < n; made++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+            log_err("auth helper: socketpair: %s", strerror(errno));
+            goto fail;
+        }
+        net[made] = sv[0];
+        hel[made] = sv[1];
     }
     fflush(NULL);
     pid_t p = fork();
     if (p < 0) {
         log_err("auth helper: fork: %s", strerror(errno));
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
+        goto fail;
     }
     if (p == 0) {
-        close(sv[0]);
+        for (unsigned i = 0; i < n; i++)
+            close(net[i]);
         log_set_tag("auth");
-        helper_child_setup(sv[1]);
-        int rc = auth_helper_main(cfg, sv[1]);
+        helper_child_setup(hel, n);
+        int rc = auth_helper_main_n(cfg, hel, n);
         _exit(rc == 0 ? 0 : 1);
     }
-    close(sv[1]);
-    int fl = fcntl(sv[0], F_GETFL);
-    if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
-        log_err("auth helper: fcntl: %s", strerror(errno));
-        close(sv[0]);
-        kill(p, SIGKILL);
-        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return -1;
+    for (unsigned i = 0; i < n; i++)
+        close(hel[i]);
+    for (unsigned i = 0; i < n; i++) {
+        int fl = fcntl(net[i], F_GETFL);
+        if (fl < 0 || fcntl(net[i], F_SETFL, fl | O_NONBLOCK) < 0) {
+            log_err("auth helper: fcntl: %s", strerror(errno));
+            for (unsigned j = 0; j < n; j++)
+                close(net[j]);
+            kill(p, SIGKILL);
+            while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
     }
-    *fd = sv[0];
+    memcpy(fds, net, n * sizeof *fds);
     *pid = p;
     return 0;
+fail:
+    for (unsigned i = 0; i < made; i++) {
+        close(net[i]);
+        close(hel[i]);
+    }
+    return -1;
 }

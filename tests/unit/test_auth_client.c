@@ -612,6 +612,61 @@ static void test_helper_malformed(void **state)
     assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* One helper, three sockets (processes = 3): each request is answered on
+ * the socket it came on, a malformed one too; a closed socket leaves the
+ * helper serving the others; it exits when the last one closes. */
+static void test_helper_sockets(void **state)
+{
+    (void)state;
+    int fd[3];
+    pid_t pid;
+    assert_int_equal(auth_helper_start_n(&g_cfg, fd, 3, &pid), 0);
+    uint8_t buf[AUTHP_MAX_MSG];
+    struct authp_login_resp s;
+    /* the same id on every socket, different outcomes: no cross-talk */
+    const char *pw[3] = { "alice-pw", "wrong", "alice-pw" };
+    for (int i = 0; i < 3; i++) {
+        struct authp_login_req q = { .id = 77 };
+        strcpy(q.vm, "dev0");
+        strcpy(q.user, "alice");
+        strcpy(q.password, pw[i]);
+        int n = authp_encode_login_req(&q, buf, sizeof buf);
+        assert_int_equal(send(fd[i], buf, (size_t)n, 0), n);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(raw_answer(fd[i], &s, 5000), 0);
+        assert_int_equal(s.id, 77);
+        assert_int_equal(s.result, i == 1 ? AUTHP_BAD_PASSWORD : AUTHP_OK);
+    }
+    /* the helper's own answer goes to the asking socket */
+    uint8_t bad[] = { AUTHP_VERSION, AUTHP_REQ_LOGIN, 0, 0, 0, 0, 0, 9, 0, 9 };
+    assert_int_equal(send(fd[2], bad, sizeof bad, 0), (ssize_t)sizeof bad);
+    assert_int_equal(raw_answer(fd[2], &s, 2000), 0);
+    assert_int_equal(s.id, 9);
+    assert_int_equal(raw_answer(fd[0], &s, 200), -1);
+    assert_int_equal(raw_answer(fd[1], &s, 200), -1);
+    /* socket 0 closed: the helper still serves socket 1 */
+    close(fd[0]);
+    struct authp_login_req q = { .id = 78 };
+    strcpy(q.vm, "dev0");
+    strcpy(q.user, "alice");
+    strcpy(q.password, "alice-pw");
+    int n = authp_encode_login_req(&q, buf, sizeof buf);
+    assert_int_equal(send(fd[1], buf, (size_t)n, 0), n);
+    assert_int_equal(raw_answer(fd[1], &s, 5000), 0);
+    assert_int_equal(s.id, 78);
+    assert_int_equal(s.result, AUTHP_OK);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+    close(fd[1]);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+    close(fd[2]);
+    int st = wait_exit(pid, 5.0);
+    assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* out of range */
+    assert_int_equal(auth_helper_start_n(&g_cfg, fd, 0, &pid), -1);
+    assert_int_equal(auth_helper_start_n(&g_cfg, fd, AUTH_SOCKETS_MAX + 1, &pid), -1);
+}
+
 /* A worker stuck (here: opening a FIFO nobody writes) is killed after the
  * timeout and its request answered "timeout"; the others go on. */
 static void test_helper_timeout(void **state)
@@ -756,6 +811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fake_bad_args, fake_setup, fake_teardown),
         cmocka_unit_test(test_helper_checks),
         cmocka_unit_test(test_helper_malformed),
+        cmocka_unit_test(test_helper_sockets),
         cmocka_unit_test(test_helper_timeout),
         cmocka_unit_test(test_helper_overload_and_exit),
         cmocka_unit_test(test_helper_death),
