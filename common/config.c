@@ -28,6 +28,7 @@
 #define DEF_MAX_UNAUTH_SRC 8
 #define DEF_FAIL_DELAY     (2 * MS_S)
 #define DEF_AUTH_WORKERS   4
+#define MAX_PROCESSES      64
 #define DEF_PROTECT_LO     5900
 #define DEF_PROTECT_HI     6100
 #define DEF_BAN_AFTER      5
@@ -50,7 +51,7 @@
 enum gw_key {
     GK_ADDRESS, GK_CERT, GK_KEY, GK_AUTH, GK_PAM_SERVICE, GK_PASSWD_FILE, GK_USER,
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
-    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_N
+    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -79,6 +80,7 @@ static const struct key_def gw_keys[] = {
     { "max_unauth_per_source", GK_MAX_UNAUTH_SRC, false },
     { "fail_delay", GK_FAIL_DELAY, false },
     { "auth_workers", GK_AUTH_WORKERS, false },
+    { "processes", GK_PROCESSES, false },
     { NULL, 0, false }
 };
 
@@ -766,6 +768,8 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         return set_duration(p, line, key, v, 0, 60 * MS_S, &c->fail_delay_ms);
     case GK_AUTH_WORKERS:
         return set_unsigned(p, line, key, v, 1, 64, &c->auth_workers);
+    case GK_PROCESSES:
+        return set_unsigned(p, line, key, v, 1, MAX_PROCESSES, &c->processes);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1043,6 +1047,7 @@ static int set_defaults(struct cfg *c)
     c->max_unauth_per_source = DEF_MAX_UNAUTH_SRC;
     c->fail_delay_ms = DEF_FAIL_DELAY;
     c->auth_workers = DEF_AUTH_WORKERS;
+    c->processes = 1;
     c->fw.protect_lo = DEF_PROTECT_LO;
     c->fw.protect_hi = DEF_PROTECT_HI;
     c->fw.ban_after = DEF_BAN_AFTER;
@@ -1307,6 +1312,8 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "fail_delay", fmt_duration(c->fail_delay_ms, a, sizeof a));
     snprintf(num, sizeof num, "%u", c->auth_workers);
     print_kv(f, "", "auth_workers", num);
+    snprintf(num, sizeof num, "%u", c->processes);
+    print_kv(f, "", "processes", num);
 
     const char *px = c->fw.present ? "" : "# ";
     fprintf(f, "\n%s[firewall]%s\n", px, c->fw.present ? "" : "  (no section: defaults)");

@@ -72,6 +72,7 @@ struct cfg {
     unsigned max_unauth_per_source;/* ... and per source address */
     uint64_t fail_delay_ms;        /* delay before a failed login is answered */
     unsigned auth_workers;         /* concurrent PAM/crypt workers in the auth helper */
+    unsigned processes;            /* network-facing processes sharing the listeners */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
 };

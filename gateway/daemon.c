@@ -1,5 +1,9 @@
 /* gateway/daemon.c — vmgate run: load, bind, fork the auth helper, drop
- * privileges, then serve every VM's listener from one libev loop.
+ * privileges, then serve every VM's listener from one libev loop — or, with
+ * `processes = N` > 1, from N forked network processes that share the
+ * listening sockets (each with its own loop, its own socket to the one auth
+ * helper, and its share of the unauthenticated caps), watched by the parent,
+ * which forwards SIGHUP/SIGTERM and replaces a process that dies.
  *
  * Order matters and follows hitch/OpenSSH: everything that needs root
  * (reading the key, binding low ports, starting the PAM helper, applying the
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -56,6 +61,20 @@ struct gw {
     ev_child auth_child;
     ev_timer trim_timer;     /* hand freed heap back to the kernel */
     bool fw_managed;
+    /* processes > 1: the parent's view of its network processes */
+    unsigned nproc;
+    int afds[AUTH_SOCKETS_MAX];          /* network ends of the helper's sockets */
+    struct netproc {
+        struct gw *gw;
+        unsigned k;                      /* 0-based slot */
+        pid_t pid;                       /* 0: not running */
+        unsigned gen;                    /* starts so far (auth id ranges) */
+        ev_tstamp started;
+        ev_child child;
+        ev_timer respawn;                /* a quick death waits before the next start */
+    } np[AUTH_SOCKETS_MAX];
+    bool stopping;
+    uint64_t *id_counter;                /* connection ids, shared (MAP_SHARED) */
 };
 
 /* Bind one listener on addr:port.  "::" listens dual stack.  Returns the
@@ -204,6 +223,276 @@ static int drop_privileges(const struct cfg *cfg, const struct passwd *pw)
     return 0;
 }
 
+static void log_listening(const struct gw *gw, const struct listener *l)
+{
+    const char *a = gw->cfg.address;
+    log_info("listening for vm %s (%s) on %s%s%s:%u", l->vm->name, l->spice ? "spice" : "vnc",
+             strchr(a, ':') ? "[" : "", a, strchr(a, ':') ? "]" : "",
+             l->spice ? l->vm->spice_port : l->vm->vnc_port);
+}
+
+/* Wait for the auth helper to exit after its sockets were closed (it then
+ * kills its workers); SIGKILL after a second. */
+static void reap_helper(pid_t pid)
+{
+    int st;
+    for (int i = 0; i < 50; i++) {
+        if (waitpid(pid, &st, WNOHANG) != 0)
+            return;
+        usleep(20000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+}
+
+/* Serve the listeners from this process's loop until SIGTERM/SIGINT.
+ * k is this process's slot (0 when processes = 1, which also makes it the
+ * helper's parent: it watches and reaps the helper).  Returns the exit
+ * status. */
+static int net_run(struct gw *gw, unsigned k)
+{
+    struct cfg *cfg = &gw->cfg;
+    bool single = gw->nproc <= 1;
+    gw->loop = ev_default_loop(EVFLAG_AUTO);
+    if (!gw->loop)
+        log_fatal("cannot initialise the event loop");
+    gw->auth = auth_client_new(gw->loop, gw->afds[k]);
+    if (!gw->auth)
+        log_fatal("out of memory");
+    if (!single) {
+        /* ids of this start's requests: a range no earlier start used */
+        auth_client_set_first_id(gw->auth, ((gw->np[k].gen % 255u) + 1u) << 24 | 1u);
+        /* this process's share of the unauthenticated caps */
+        cfg->max_unauth = (cfg->max_unauth + gw->nproc - 1) / gw->nproc;
+        cfg->max_unauth_per_source = (cfg->max_unauth_per_source + gw->nproc - 1) / gw->nproc;
+    }
+    proxy_init(&gw->px, gw->loop, cfg, gw->ssl_ctx, gw->auth);
+    gw->px.id_counter = gw->id_counter;   /* NULL with one process */
+
+    for (size_t i = 0; i < gw->n_ls; i++) {
+        struct listener *l = &gw->ls[i];
+        ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+        ev_timer_init(&l->pause, pause_cb, 0.1, 0);
+        l->pause.data = l;
+        ev_io_start(gw->loop, &l->io);
+        if (single)
+            log_listening(gw, l);
+    }
+    ev_signal_init(&gw->sig_int, stop_cb, SIGINT);
+    ev_signal_init(&gw->sig_term, stop_cb, SIGTERM);
+    ev_signal_init(&gw->sig_hup, hup_cb, SIGHUP);
+    gw->sig_hup.data = gw;
+    if (single)
+        ev_signal_start(gw->loop, &gw->sig_int);
+    else
+        signal(SIGINT, SIG_IGN);   /* a terminal's ^C reaches the parent, which stops us */
+    ev_signal_start(gw->loop, &gw->sig_term);
+    ev_signal_start(gw->loop, &gw->sig_hup);
+    ev_timer_init(&gw->trim_timer, trim_cb, 5.0, 5.0);
+    ev_timer_start(gw->loop, &gw->trim_timer);
+    if (single) {
+        ev_child_init(&gw->auth_child, auth_child_cb, gw->auth_pid, 0);
+        ev_child_start(gw->loop, &gw->auth_child);
+        log_info("vmgate started: %zu vm listener(s), auth = %s", gw->n_ls,
+                 cfg->auth == CFG_AUTH_PAM ? "pam" : "file");
+    } else {
+        log_info("network process %u/%u ready", k + 1, gw->nproc);
+    }
+
+    ev_run(gw->loop, 0);
+
+    for (size_t i = 0; i < gw->n_ls; i++) {
+        ev_io_stop(gw->loop, &gw->ls[i].io);
+        ev_timer_stop(gw->loop, &gw->ls[i].pause);
+        close(gw->ls[i].fd);
+    }
+    proxy_close_all(&gw->px, "gateway shutting down");
+    spice_close_all(&gw->px, "gateway shutting down");
+    if (single)
+        ev_child_stop(gw->loop, &gw->auth_child);
+    auth_client_free(gw->auth);      /* closes the socket: the helper exits */
+    if (single)
+        reap_helper(gw->auth_pid);
+    ev_timer_stop(gw->loop, &gw->trim_timer);
+    SSL_CTX_free(gw->ssl_ctx);
+    buf_pool_drain();
+    free(gw->ls);
+    cfg_free(cfg);
+    if (single)
+        log_info("stopped");
+    return 0;
+}
+
+/* ---- processes > 1: the parent ---- */
+
+static void start_netproc(struct netproc *p);
+
+static void netproc_child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+    struct netproc *p = w->data;
+    struct gw *gw = p->gw;
+    (void)revents;
+    ev_child_stop(loop, w);
+    p->pid = 0;
+    if (gw->stopping) {
+        for (unsigned i = 0; i < gw->nproc; i++)
+            if (gw->np[i].pid)
+                return;
+        ev_break(loop, EVBREAK_ALL);     /* the last one is gone */
+        return;
+    }
+    char how[64];
+    if (WIFSIGNALED(w->rstatus))
+        snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(w->rstatus));
+    else
+        snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(w->rstatus));
+    bool quick = ev_now(loop) - p->started < 1.0;
+    log_warn("network process %u (pid %d) died (%s); starting a new one%s", p->k + 1,
+             (int)w->rpid, how, quick ? " in 1 s" : "");
+    if (quick) {
+        ev_timer_set(&p->respawn, 1.0, 0);
+        ev_timer_start(loop, &p->respawn);
+    } else {
+        start_netproc(p);
+    }
+}
+
+static void respawn_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct netproc *p = w->data;
+    if (!p->gw->stopping)
+        start_netproc(p);
+}
+
+/* Fork network process p->k.  The child leaves the parent's watchers
+ * behind (it shares the default loop's memory) and runs net_run. */
+static void start_netproc(struct netproc *p)
+{
+    struct gw *gw = p->gw;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_err("network process %u: fork: %s; retrying in 1 s", p->k + 1, strerror(errno));
+        ev_timer_set(&p->respawn, 1.0, 0);
+        ev_timer_start(gw->loop, &p->respawn);
+        return;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        struct ev_loop *loop = gw->loop;
+        ev_signal_stop(loop, &gw->sig_int);
+        ev_signal_stop(loop, &gw->sig_term);
+        ev_signal_stop(loop, &gw->sig_hup);
+        ev_child_stop(loop, &gw->auth_child);
+        for (unsigned i = 0; i < gw->nproc; i++) {
+            ev_child_stop(loop, &gw->np[i].child);
+            ev_timer_stop(loop, &gw->np[i].respawn);
+            if (i != p->k)
+                close(gw->afds[i]);
+        }
+        ev_loop_fork(loop);
+        char tag[16];
+        snprintf(tag, sizeof tag, "net%u", p->k + 1);
+        log_set_tag(tag);
+        _exit(net_run(gw, p->k));
+    }
+    p->pid = pid;
+    p->gen++;
+    p->started = ev_now(gw->loop);
+    ev_child_set(&p->child, pid, 0);
+    ev_child_start(gw->loop, &p->child);
+}
+
+static void sup_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)revents;
+    log_info("received %s, stopping %u network processes",
+             w->signum == SIGINT ? "SIGINT" : "SIGTERM", gw->nproc);
+    gw->stopping = true;
+    bool any = false;
+    for (unsigned i = 0; i < gw->nproc; i++) {
+        ev_timer_stop(loop, &gw->np[i].respawn);
+        if (gw->np[i].pid) {
+            kill(gw->np[i].pid, SIGTERM);
+            any = true;
+        }
+    }
+    if (!any)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)loop;
+    (void)revents;
+    for (unsigned i = 0; i < gw->nproc; i++)
+        if (gw->np[i].pid)
+            kill(gw->np[i].pid, SIGHUP);
+}
+
+/* The parent with processes > 1: start the network processes, forward
+ * signals, replace the ones that die, and at the end stop them and the
+ * helper.  It never accepts a connection itself. */
+static int supervise(struct gw *gw)
+{
+    struct cfg *cfg = &gw->cfg;
+    gw->loop = ev_default_loop(EVFLAG_AUTO);
+    if (!gw->loop)
+        log_fatal("cannot initialise the event loop");
+    /* one counter for every process and every replacement: conn=N stays
+     * unique in the log and in order of arrival */
+    gw->id_counter = mmap(NULL, sizeof *gw->id_counter, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (gw->id_counter == MAP_FAILED)
+        log_fatal("mmap: %s", strerror(errno));
+    *gw->id_counter = 1;
+    for (size_t i = 0; i < gw->n_ls; i++)
+        log_listening(gw, &gw->ls[i]);
+    ev_signal_init(&gw->sig_int, sup_stop_cb, SIGINT);
+    ev_signal_init(&gw->sig_term, sup_stop_cb, SIGTERM);
+    ev_signal_init(&gw->sig_hup, sup_hup_cb, SIGHUP);
+    gw->sig_int.data = gw->sig_term.data = gw->sig_hup.data = gw;
+    ev_signal_start(gw->loop, &gw->sig_int);
+    ev_signal_start(gw->loop, &gw->sig_term);
+    ev_signal_start(gw->loop, &gw->sig_hup);
+    ev_child_init(&gw->auth_child, auth_child_cb, gw->auth_pid, 0);
+    ev_child_start(gw->loop, &gw->auth_child);
+    for (unsigned i = 0; i < gw->nproc; i++) {
+        struct netproc *p = &gw->np[i];
+        p->gw = gw;
+        p->k = i;
+        ev_child_init(&p->child, netproc_child_cb, 0, 0);
+        p->child.data = p;
+        ev_timer_init(&p->respawn, respawn_cb, 1.0, 0);
+        p->respawn.data = p;
+        start_netproc(p);
+    }
+    log_info("vmgate started: %zu vm listener(s), auth = %s, %u network processes (each admits "
+             "%u unauthenticated connections, %u per source)", gw->n_ls,
+             cfg->auth == CFG_AUTH_PAM ? "pam" : "file", gw->nproc,
+             (cfg->max_unauth + gw->nproc - 1) / gw->nproc,
+             (cfg->max_unauth_per_source + gw->nproc - 1) / gw->nproc);
+    log_info("started %u network processes", gw->nproc);
+
+    ev_run(gw->loop, 0);
+
+    ev_child_stop(gw->loop, &gw->auth_child);
+    for (unsigned i = 0; i < gw->nproc; i++)
+        close(gw->afds[i]);           /* every socket closed: the helper exits */
+    reap_helper(gw->auth_pid);
+    for (size_t i = 0; i < gw->n_ls; i++)
+        close(gw->ls[i].fd);
+    SSL_CTX_free(gw->ssl_ctx);
+    free(gw->ls);
+    cfg_free(cfg);
+    log_info("stopped");
+    return 0;
+}
+
 int gateway_run(const char *cfgfile, int verbose)
 {
     static struct gw gw;
@@ -278,8 +567,8 @@ int gateway_run(const char *cfgfile, int verbose)
         }
     }
 
-    int afd;
-    if (auth_helper_start(cfg, &afd, &gw.auth_pid) != 0) {
+    unsigned nproc = cfg->processes ? cfg->processes : 1;
+    if (auth_helper_start_n(cfg, gw.afds, nproc, &gw.auth_pid) != 0) {
         fprintf(stderr, "vmgate: cannot start the auth helper: %s\n", strerror(errno));
         return 1;
     }
@@ -288,66 +577,10 @@ int gateway_run(const char *cfgfile, int verbose)
         return 1;
     }
 
-    gw.loop = ev_default_loop(EVFLAG_AUTO);
-    if (!gw.loop)
-        log_fatal("cannot initialise the event loop");
-    gw.auth = auth_client_new(gw.loop, afd);
-    if (!gw.auth)
-        log_fatal("out of memory");
-    proxy_init(&gw.px, gw.loop, cfg, gw.ssl_ctx, gw.auth);
-
-    for (size_t i = 0; i < gw.n_ls; i++) {
-        struct listener *l = &gw.ls[i];
-        ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
-        ev_timer_init(&l->pause, pause_cb, 0.1, 0);
-        l->pause.data = l;
-        ev_io_start(gw.loop, &l->io);
-        log_info("listening for vm %s (%s) on %s%s%s:%u", l->vm->name,
-                 l->spice ? "spice" : "vnc", strchr(cfg->address, ':') ? "[" : "", cfg->address,
-                 strchr(cfg->address, ':') ? "]" : "", l->spice ? l->vm->spice_port : l->vm->vnc_port);
-    }
-    ev_signal_init(&gw.sig_int, stop_cb, SIGINT);
-    ev_signal_init(&gw.sig_term, stop_cb, SIGTERM);
-    ev_signal_init(&gw.sig_hup, hup_cb, SIGHUP);
-    gw.sig_hup.data = &gw;
-    ev_signal_start(gw.loop, &gw.sig_int);
-    ev_signal_start(gw.loop, &gw.sig_term);
-    ev_signal_start(gw.loop, &gw.sig_hup);
-    ev_timer_init(&gw.trim_timer, trim_cb, 5.0, 5.0);
-    ev_timer_start(gw.loop, &gw.trim_timer);
-    ev_child_init(&gw.auth_child, auth_child_cb, gw.auth_pid, 0);
-    ev_child_start(gw.loop, &gw.auth_child);
-    log_info("vmgate started: %zu vm listener(s), auth = %s", gw.n_ls,
-             cfg->auth == CFG_AUTH_PAM ? "pam" : "file");
-
-    ev_run(gw.loop, 0);
-
-    for (size_t i = 0; i < gw.n_ls; i++) {
-        ev_io_stop(gw.loop, &gw.ls[i].io);
-        ev_timer_stop(gw.loop, &gw.ls[i].pause);
-        close(gw.ls[i].fd);
-    }
-    proxy_close_all(&gw.px, "gateway shutting down");
-    spice_close_all(&gw.px, "gateway shutting down");
-    ev_child_stop(gw.loop, &gw.auth_child);
-    auth_client_free(gw.auth);      /* closes the socket: the helper exits */
-    int st;
-    for (int i = 0; i < 50; i++) {
-        if (waitpid(gw.auth_pid, &st, WNOHANG) != 0)
-            break;
-        usleep(20000);
-        if (i == 49) {
-            kill(gw.auth_pid, SIGKILL);
-            waitpid(gw.auth_pid, &st, 0);
-        }
-    }
-    ev_timer_stop(gw.loop, &gw.trim_timer);
-    SSL_CTX_free(gw.ssl_ctx);
-    buf_pool_drain();
-    free(gw.ls);
-    cfg_free(cfg);
-    log_info("stopped");
-    return 0;
+    gw.nproc = cfg->processes ? cfg->processes : 1;
+    if (gw.nproc > 1)
+        return supervise(&gw);
+    return net_run(&gw, 0);
 }
 
 int gateway_check(const char *cfgfile)

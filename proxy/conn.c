@@ -1112,7 +1112,7 @@ void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
     c->magic = CONN_MAGIC;
     c->px = px;
     c->vm = vm;
-    c->id = px->next_id++;
+    c->id = proxy_new_id(px);
     tside_init(&c->fs, fd);
     c->bfd = c->qfd = c->handoff_fd = c->bw_fd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);

@@ -33,6 +33,7 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
     px->ssl_ctx = ssl_ctx;
     px->auth = auth;
     px->next_id = 1;
+    px->id_counter = NULL;
 }
 
 void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx) { px->ssl_ctx = ctx; }
@@ -51,6 +52,13 @@ static void cap_refused(struct proxy *px, const char *rhost, const char *which, 
     } else {
         px->cap_suppressed++;
     }
+}
+
+uint64_t proxy_new_id(struct proxy *px)
+{
+    if (px->id_counter)
+        return __atomic_fetch_add(px->id_counter, 1, __ATOMIC_RELAXED);
+    return px->next_id++;
 }
 
 bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)

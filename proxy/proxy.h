@@ -27,7 +27,8 @@ struct proxy {
     struct conn *conns;            /* every live connection */
     unsigned n_conns;
     unsigned n_unauth;             /* connections not yet relaying */
-    uint64_t next_id;
+    uint64_t next_id;              /* connection ids, when id_counter is NULL */
+    uint64_t *id_counter;          /* shared by the network processes (processes > 1) */
     ev_tstamp cap_log_at;          /* rate limit for "too many" lines */
     unsigned cap_suppressed;
 };
@@ -44,6 +45,8 @@ void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd,
  * together), logging a refusal at most once a second.  proto is put before
  * "connection" in that line ("" or "SPICE "). */
 bool proxy_admit(struct proxy *px, const char *rhost, const char *proto);
+/* The id for a new connection (unique across the network processes). */
+uint64_t proxy_new_id(struct proxy *px);
 
 /* Close every connection (shutdown). */
 void proxy_close_all(struct proxy *px, const char *why);

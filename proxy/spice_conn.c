@@ -1518,7 +1518,7 @@ void spice_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struc
     c->magic = SC_MAGIC;
     c->px = px;
     c->vm = vm;
-    c->id = px->next_id++;
+    c->id = proxy_new_id(px);
     tside_init(&c->fs, fd);
     c->bfd = c->qfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);

@@ -147,6 +147,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_unauth_per_source, 8);
     assert_int_equal(c.fail_delay_ms, 2000);
     assert_int_equal(c.auth_workers, 4);
+    assert_int_equal(c.processes, 1);
     assert_false(c.fw.present);
     assert_int_equal(c.fw.protect_lo, 5900);
     assert_int_equal(c.fw.protect_hi, 6100);
@@ -202,7 +203,8 @@ static void test_all_gateway_keys(void **state)
                "max_unauth = 100000\n"
                "max_unauth_per_source = 100000\n"
                "fail_delay = 0\n"
-               "auth_workers = 64\n", &c);
+               "auth_workers = 64\n"
+               "processes = 64\n", &c);
     assert_string_equal(c.address, "::");
     assert_int_equal(c.auth, CFG_AUTH_FILE);
     assert_string_equal(c.passwd_file, "/srv/pw");
@@ -215,6 +217,7 @@ static void test_all_gateway_keys(void **state)
     assert_int_equal(c.max_unauth_per_source, 100000);
     assert_int_equal(c.fail_delay_ms, 0);
     assert_int_equal(c.auth_workers, 64);
+    assert_int_equal(c.processes, 64);
     cfg_free(&c);
 }
 
@@ -500,6 +503,8 @@ static void test_gateway_value_errors(void **state)
     expect_err("[gateway]\nmax_unauth = 99999999999999999999999\n", 2, "bad number");
     expect_err("[gateway]\nauth_workers = 0\n", 2, "auth_workers 0 out of range (1..64)");
     expect_err("[gateway]\nauth_workers = 65\n", 2, "auth_workers 65 out of range (1..64)");
+    expect_err("[gateway]\nprocesses = 0\n", 2, "processes 0 out of range (1..64)");
+    expect_err("[gateway]\nprocesses = 65\n", 2, "processes 65 out of range (1..64)");
     expect_err("[gateway]\nfail_delay = 61s\n", 2, "fail_delay 61s out of range (0s..1m)");
     expect_err("[gateway]\nlogin_timeout = 0\n", 2, "login_timeout 0 out of range (1s..1h)");
     expect_err("[gateway]\nlogin_timeout = 999ms\n", 2, "login_timeout 999ms out of range");
