@@ -63,6 +63,66 @@ static BIO *out_bio(struct tside *t)
     return b;
 }
 
+/* ---- the read BIO: read(2), and a short read means the socket is empty ---- */
+
+static BIO_METHOD *in_method;
+
+/* OpenSSL asks for as much as its read-ahead buffer holds; when read()
+ * returns less, the socket had no more, so rd_ready drops and the relay
+ * does not spend a syscall on the EAGAIN the next read would get (the
+ * level-triggered watcher sets it again when more arrives). */
+static int in_read(BIO *bio, char *buf, int len)
+{
+    struct tside *t = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    ssize_t n = read(t->fd, buf, (size_t)len);
+    if (n > 0) {
+        if (n < len)
+            t->rd_ready = false;
+        return (int)n;
+    }
+    if (n == 0)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        t->rd_ready = false;
+        BIO_set_retry_read(bio);
+    }
+    return -1;
+}
+
+static long in_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+    (void)num;
+    struct tside *t = BIO_get_data(bio);
+    switch (cmd) {
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = t->fd;
+        return t->fd;
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static BIO *in_bio(struct tside *t)
+{
+    if (!in_method) {
+        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmgate-tlsin");
+        if (!m || !BIO_meth_set_read(m, in_read) || !BIO_meth_set_ctrl(m, in_ctrl) ||
+            !BIO_meth_set_create(m, out_create)) {
+            BIO_meth_free(m);
+            return NULL;
+        }
+        in_method = m;
+    }
+    BIO *b = BIO_new(in_method);
+    if (b)
+        BIO_set_data(b, t);
+    return b;
+}
+
 /* One short line for the OpenSSL error queue (or errno), then clear it. */
 static void tls_err(char *why, size_t whylen)
 {
@@ -96,7 +156,7 @@ void tside_close(struct tside *t)
 int tside_start_tls(struct tside *t, SSL_CTX *ctx)
 {
     t->ssl = SSL_new(ctx);
-    BIO *rb = t->ssl ? BIO_new_socket(t->fd, BIO_NOCLOSE) : NULL;
+    BIO *rb = t->ssl ? in_bio(t) : NULL;
     BIO *wb = rb ? out_bio(t) : NULL;
     if (!wb) {
         BIO_free(rb);

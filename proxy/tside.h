@@ -4,8 +4,9 @@
  *
  * Both the VNC (conn.c) and the SPICE (spice_conn.c) state machines use it,
  * so the subtle parts live once:
- *   - the read side is OpenSSL's socket BIO with read-ahead (one read() per
- *     record);
+ *   - the read side is a BIO over read(2) with read-ahead (one read() per
+ *     batch of records; a short read clears rd_ready, so the relay does not
+ *     ask again just to hear EAGAIN);
  *   - the write side is a BIO that collects TLS records in tlsout, which
  *     tside_flush() sends in one send(): one syscall per batch of records
  *     instead of one per 16 KiB record;
