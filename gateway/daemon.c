@@ -372,6 +372,7 @@ static void start_netproc(struct netproc *p)
 {
     struct gw *gw = p->gw;
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         log_err("network process %u: fork: %s; retrying in 1 s", p->k + 1, strerror(errno));
@@ -381,6 +382,8 @@ static void start_netproc(struct netproc *p)
     }
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(0);                      /* the parent died before prctl */
         struct ev_loop *loop = gw->loop;
         ev_signal_stop(loop, &gw->sig_int);
         ev_signal_stop(loop, &gw->sig_term);
