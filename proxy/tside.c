@@ -218,8 +218,12 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
     if (avail > max)
         avail = max;
     if (!t->ssl) {
+        if (!t->rd_ready)
+            return 0;                   /* nothing came since it was drained */
         ssize_t n = recv(t->fd, tail, avail, 0);
         if (n > 0) {
+            if ((size_t)n < avail)
+                t->rd_ready = false;    /* a short read emptied the socket */
             buf_produce(dst, (size_t)n);
             return n;
         }

@@ -47,7 +47,8 @@ int tside_start_tls(struct tside *t, SSL_CTX *ctx);
 /* Drive the handshake: 1 done, 0 in progress (see the wants flags and
  * tside_pending), -1 failed with why set. */
 int tside_handshake(struct tside *t, char *why, size_t whylen);
-/* Read at most max bytes into dst (plain before TLS).  Returns the count,
+/* Read at most max bytes into dst (plain before TLS: only when rd_ready,
+ * which the caller sets when the fd signals readable).  Returns the count,
  * 0 when nothing is there now, -1 when the peer closed (t->eof, why says
  * "closed") or on an error (why says what). */
 ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size_t whylen);
