@@ -432,6 +432,16 @@ static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw *gw = w->data;
     (void)loop;
     (void)revents;
+    /* a network process started later (a replacement) must get the new
+     * certificate too; the network processes log the reload themselves */
+    char err[512];
+    SSL_CTX *ctx = certs_server_ctx(gw->cfg.cert, gw->cfg.key, err, sizeof err);
+    if (ctx) {
+        SSL_CTX_free(gw->ssl_ctx);
+        gw->ssl_ctx = ctx;
+    } else {
+        log_debug("SIGHUP: replacements keep the old certificate: %s", err);
+    }
     for (unsigned i = 0; i < gw->nproc; i++)
         if (gw->np[i].pid)
             kill(gw->np[i].pid, SIGHUP);

@@ -8,9 +8,12 @@
 #  - a TigerVNC viewer shows the VM; SIGKILL of the OTHER network process: the
 #    parent logs the death and starts a replacement, which serves a login on
 #    its own (survivor stopped); the viewer keeps its session and its pixels;
-#  - SIGHUP to the parent: net1 and net2 each reload the certificate, once;
+#  - SIGHUP to the parent (after the certificate and CA were replaced):
+#    net1 and net2 each reload the certificate, once; a network process
+#    started after that (another replacement) serves the new certificate too
+#    (the login verifies against the new CA);
 #  - connection ids are unique across processes and the replacement (one
-#    counter shared by all of them: 1, 2, 3, 4 in order of arrival);
+#    counter shared by all of them: 1 to 5 in order of arrival);
 #  - SIGTERM: exit 0, "stopped", and no child (network processes, the
 #    replacement, the auth helper) is left alive.
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +109,10 @@ alive "${NET[$V]}" || fail "net$V (viewer's process) died"
 # ---- 4. SIGHUP is forwarded: one reload per network process
 HUP_RE='SIGHUP: reloaded certificate'
 [ "$(count "$HUP_RE")" -eq 0 ] || fail "a 'reloaded certificate' line before any SIGHUP"
+# a new CA and certificate in place: anything still serving the old one
+# fails verification against $CA from now on
+"$VMGATE" certs init --dir "$T/tls" --name localhost,127.0.0.1,::1 --force >"$T/certs2.log" 2>&1 ||
+    { cat "$T/certs2.log"; fail "vmgate certs init --force failed"; }
 kill -HUP "$P"
 wait_for 5 eval "[ \$(count '$HUP_RE') -ge 2 ]" ||
     fail "expected 2 '$HUP_RE' lines within 5 s of SIGHUP, got $(count "$HUP_RE")"
@@ -116,21 +123,29 @@ for K in 1 2; do
         fail "no '$HUP_RE $T/tls/server.crt' line from net$K (pid ${NET[$K]}): $(grep -E "$HUP_RE" "$VMGATE_LOG" | tr '\n' ' ')"
 done
 vmgate_alive || fail "vmgate died after SIGHUP"
+# a replacement started after the reload serves the new certificate
+OLD2=${NET[$O]}
+kill -KILL "$OLD2"
+wait_for 5 eval "[ \$(count '$(ready_re $O)') -eq 3 ]" ||
+    fail "no third 'network process $O/2 ready' line within 5 s of killing net$O again"
+NET[$O]=$(ready_pid $O)
+track "${NET[$O]}"
+kill -STOP "${NET[$V]}"; login_on "$O" "replacement after SIGHUP, new CA"; kill -CONT "${NET[$V]}"
 
 # ---- 5. connection ids unique across processes (and the replacement)
 IDS=$(grep -E -- "$AUTH_RE" "$VMGATE_LOG" | sed -E 's/^vmgate\[[0-9]+\] net([12]): [a-z]+: conn=([0-9]+) .*/\1 \2/')
-[ "$(wc -l <<<"$IDS")" -eq 4 ] || fail "expected 4 'authenticated' lines, got: $(tr '\n' ',' <<<"$IDS")"
+[ "$(wc -l <<<"$IDS")" -eq 5 ] || fail "expected 5 'authenticated' lines, got: $(tr '\n' ',' <<<"$IDS")"
 DUPS=$(awk '{print $2}' <<<"$IDS" | sort -n | uniq -d | tr '\n' ' ')
 [ -z "$DUPS" ] || fail "duplicate connection ids: $DUPS (net,id: $(tr '\n' ',' <<<"$IDS"))"
-[ "$(awk '{print $2}' <<<"$IDS" | xargs)" = "1 2 3 4" ] ||
-    fail "connection ids are not 1 2 3 4 in order of arrival (net,id: $(tr '\n' ',' <<<"$IDS"))"
+[ "$(awk '{print $2}' <<<"$IDS" | xargs)" = "1 2 3 4 5" ] ||
+    fail "connection ids are not 1 2 3 4 5 in order of arrival (net,id: $(tr '\n' ',' <<<"$IDS"))"
 say "connection ids (net id): $(tr '\n' ',' <<<"$IDS")"
 
 # ---- 6. SIGTERM stops everything
 stop_viewer v1
 stop_vmgate
 log_has "^vmgate\[$P\] main: [a-z]+: stopped$" || fail "no 'stopped' line from the parent"
-for p in "${NET[1]}" "${NET[2]}" "$OLD" "$HELPER"; do
+for p in "${NET[1]}" "${NET[2]}" "$OLD" "$OLD2" "$HELPER"; do
     alive "$p" && fail "process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)) still alive after vmgate exited"
 done
 say "vmgate exited 0; net1, net2, the replacement and the auth helper are gone"
