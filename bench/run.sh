@@ -21,6 +21,8 @@
 #   BENCH_IDLE ["1000 10000"] idle sessions (capped by the fd limit)
 #   BENCH_IDLE_WS [200]       idle sessions for websockify (a process each; 0 = skip)
 #   BENCH_PIN [1]             pin client, server and Xvnc to CPU 0 for rtt
+#   BENCH_VMGATE_PROCESSES    vmgate's `processes` (default: the number of CPUs,
+#                             as haproxy starts one thread per CPU)
 #   BENCH_PATHS               subset of: direct tls_direct xvnc_tls vmgate stunnel haproxy websockify
 #   BENCH_WORKLOADS           subset of: bulk rtt login hs scale storm idle (default: all)
 #   BENCH_PORT_BASE [27900]   seven consecutive loopback ports from here
@@ -94,6 +96,11 @@ NOFILE=$(ulimit -n)
 # a relay holds two descriptors per session (viewer + VM)
 IDLE_MAX=$(( (NOFILE - 64) / 2 ))
 NCPU=$(nproc)
+VG_PROCS=${BENCH_VMGATE_PROCESSES:-$NCPU}
+[ "$VG_PROCS" -gt 64 ] && VG_PROCS=64
+# vmgate's network processes each hold their own descriptors; the kernel
+# does not split the sessions exactly evenly, so keep a quarter in reserve
+VG_IDLE_MAX=$(( VG_PROCS == 1 ? IDLE_MAX : IDLE_MAX * VG_PROCS * 3 / 4 ))
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 KERNEL=$(uname -r)
 MEM_GB=$(awk '/^MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)
@@ -162,6 +169,7 @@ key = tls/server.key
 auth = file
 passwd_file = passwd
 user =
+processes = $VG_PROCS
 fail_delay = 100ms
 login_timeout = 60s
 max_unauth = 20000
@@ -422,17 +430,29 @@ idle_one() {   # server N
 # connection).  The relay's memory per session does not depend on it.
 want idle || { IDLE_N=""; IDLE_WS_N=0; }
 [ -n "$IDLE_N" ] && start_server idle_backend
+# Each requested N runs on every relay that can hold it; a single-process
+# relay is capped by the fd limit, and then vmgate also runs at that cap so
+# the row has a comparison.  IDLE_LIST: every N measured, ascending.
 IDLE_LIST=""
+declare -A IDLE_RUNS=()
 for n in $IDLE_N; do
-    if [ "$n" -gt "$IDLE_MAX" ]; then
-        say "idle: $n sessions need $((2 * n + 64)) descriptors per relay; the fd limit is $NOFILE: using $IDLE_MAX"
-        n=$IDLE_MAX
-    fi
-    IDLE_LIST="$IDLE_LIST $n"
+    for s in vmgate haproxy stunnel; do
+        has "$s" || continue
+        m=$n cap=$IDLE_MAX
+        [ "$s" = vmgate ] && cap=$VG_IDLE_MAX
+        if [ "$m" -gt "$cap" ]; then
+            say "idle: $s cannot hold $n sessions with an fd limit of $NOFILE per process: using $cap"
+            m=$cap
+        fi
+        IDLE_RUNS[$s]="${IDLE_RUNS[$s]:-} $m"
+        [ "$m" -lt "$n" ] && has vmgate && [ "$s" != vmgate ] && IDLE_RUNS[vmgate]="${IDLE_RUNS[vmgate]:-} $m"
+    done
 done
+IDLE_LIST=$(for s in "${!IDLE_RUNS[@]}"; do printf '%s\n' ${IDLE_RUNS[$s]}; done | sort -n -u | xargs)
 for n in $IDLE_LIST; do
     for s in vmgate haproxy stunnel; do
         has "$s" || continue
+        [[ " ${IDLE_RUNS[$s]:-} " == *" $n "* ]] || continue
         say "idle: $s, $n sessions"
         idle_one "$s" "$n"
     done
@@ -600,12 +620,15 @@ TARGETS=$WORK/targets.md
         tline "Round trip ${m%_us} ≤ best peer" "vmgate $(num "${v:-0}") µs vs $bp $(num "${bv:-0}") µs = $(ratio "$v" "$bv")" "$(verdict "$v" "<=" "$bv")"
     done
     if [ "$last_idle" -gt 0 ]; then
+    # the peers' largest N (they may be capped below vmgate's)
+    pn=0
+    for n in $IDLE_LIST; do [ -n "${MED[haproxy,idle,$n,rss_kib_per_session]:-}" ] && pn=$n; done
     v=${MED[vmgate,idle,$last_idle,rss_kib_per_session]:-}
     al=${MED[vmgate,idle,$last_idle,alive]:-0}
-    tline "Idle ≤ 16 KiB per session" "vmgate $(num "${v:-0}") KiB at $last_idle sessions (haproxy $(num "${MED[haproxy,idle,$last_idle,rss_kib_per_session]:-0}"), stunnel $(num "${MED[stunnel,idle,$last_idle,rss_kib_per_session]:-0}"))" "$(verdict "$v" "<=" 16)"
+    tline "Idle ≤ 16 KiB per session" "vmgate $(num "${v:-0}") KiB at $last_idle sessions$( [ "$pn" -gt 0 ] && echo " (at $pn: vmgate $(num "${MED[vmgate,idle,$pn,rss_kib_per_session]:-0}"), haproxy $(num "${MED[haproxy,idle,$pn,rss_kib_per_session]:-0}"), stunnel $(num "${MED[stunnel,idle,$pn,rss_kib_per_session]:-0}"))")" "$(verdict "$v" "<=" 16)"
     held=$(awk -v a="$al" -v n="$last_idle" 'BEGIN { print (a >= n) ? "met" : "not met" }')
     [ "$last_idle" -lt 10000 ] && held="$held at $last_idle; 10,000 not tried: fd limit $NOFILE"
-    tline "10,000 idle sessions held" "vmgate held ${al%.*} of $last_idle" "$held"
+    tline "10,000 idle sessions held" "vmgate ($VG_PROCS network processes) held ${al%.*} of $last_idle" "$held"
     fi
     v=${MED[vmgate,hs,4,per_s]:-}
     read -r bv bp <<<"$(best_peer hs 4 per_s higher)"
@@ -622,10 +645,10 @@ MACHINE="$NCPU × $CPU_MODEL, $MEM_GB GB RAM, Linux $KERNEL; $VERSIONS"
     echo "### Benchmarks ($(date -u +%Y-%m-%d), \`make bench\`)"
     echo
     echo "Machine: $MACHINE. All on loopback; backend TigerVNC Xvnc 1920×1080×24 (static screen, Raw)."
-    echo "Each cell: median [min–max] of $RUNS runs (idle: 1 run, fresh server). TLS 1.3, ECDSA P-256 certificate from \`vmgate certs init\`."
+    echo "Each cell: median [min–max] of $RUNS runs (idle: 1 run, fresh server). TLS 1.3, ECDSA P-256 certificate from \`vmgate certs init\`. vmgate runs with \`processes = $VG_PROCS\` (one network process per CPU, as haproxy 2.6 starts one thread per CPU)."
     echo "Bulk: non-incremental full-screen Raw updates, one request pipelined, ${SECS}s. Round trip: 1×1 non-incremental update, $RTT_COUNT times$([ "$PIN" = 1 ] && echo ", client, server and Xvnc pinned to CPU 0")."
     echo "Login: 4 client threads, ${LSECS}s, vmgate with \`auth = file\` (yescrypt). Handshakes: TCP connect to finished TLS handshake (vmgate: RFB + VeNCrypt preamble included), then close."
-    echo "Idle: sessions opened by 8 client threads (vmgate: a user with a sha512crypt hash), held, then RSS of the server process tree before/after ÷ sessions; the relays forward them to \`vncbench serve\` (Xvnc aborts past 1,024 descriptors); fd limit $NOFILE, so at most $IDLE_MAX sessions per relay."
+    echo "Idle: sessions opened by 8 client threads (vmgate: a user with a sha512crypt hash), held, then RSS of the server process tree before/after ÷ sessions; the relays forward them to \`vncbench serve\` (Xvnc aborts past 1,024 descriptors); fd limit $NOFILE per process, so at most $IDLE_MAX sessions per single-process relay."
     echo "Direct TLS = the same client against an OpenSSL RFB server that sends zeros (the TLS ceiling of this machine); Xvnc TLS = Xvnc's own VeNCrypt X509None (GnuTLS). CPU = utime+stime of the server process tree during the window; backend = Xvnc behind a relay, client = vncbench itself, busy = all CPUs (/proc/stat); ceiling = cores × 1000 ÷ all programs' CPU s per GB (the MB/s that budget allows with every core busy)."
     echo
     cat "$TABLE"
