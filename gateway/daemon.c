@@ -274,6 +274,10 @@ static int net_run(struct gw *gw, unsigned k)
         ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
         ev_timer_init(&l->pause, pause_cb, 0.1, 0);
         l->pause.data = l;
+        /* The channels of one SPICE session are separate connections that
+         * must meet in one process: network process 1 takes all of SPICE. */
+        if (l->spice && k != 0)
+            continue;
         ev_io_start(gw->loop, &l->io);
         if (single)
             log_listening(gw, l);

@@ -9,7 +9,9 @@
 #     the raw client sees SASL result 7 (permission denied), the log says why;
 #   - every channel of a session (two QXL displays, inputs, cursor) links with
 #     one auth helper call; a channel for an unknown session gets 8 (bad
-#     connection id); another user cannot join alice's session.
+#     connection id); another user cannot join alice's session;
+#   - with processes = 2 every channel lands in network process 1 and three
+#     screenshot sessions in a row show the screen.
 . "$(dirname "$0")/lib.sh"
 . "$TOOLS/spice_lib.sh"
 spice_need_viewer
@@ -115,6 +117,25 @@ expect_log "login failed for user \"bob\": display:0 channel for session $sid of
 spice_raw "$PORT" login alice 'alice-good-pw' 3 "$sid" >"$T/raw.join" 2>&1 || true
 grep -qx 'link_result=0' "$T/raw.join" || { cat "$T/raw.join"; fail "alice's second channel was refused"; }
 say "unknown session refused with 8; bob cannot join alice's session; alice can"
+
+# 6. processes = 2: a session's channels are separate connections; they all
+# land in network process 1, so every screenshot session links and shows
+stop_vmgate
+write_config "$T/vmgate2.conf" fail_delay=1s processes=2 -- \
+    vm a spice="unix:$T/a.spice" spice_port="$PORT" qmp="$T/a.qmp" users="alice bob"
+start_spice_gateway "$T/vmgate2.conf"
+expect_log 'net2: [a-z]+: network process 2/2 ready'
+screendump a "$T/ref2.png"
+for i in 1 2 3; do
+    spice_shot alice 'alice-good-pw' "$PORT" "$T/shot2.$i.png" >"$T/shot2.$i.log" ||
+        { cat "$T/shot2.$i.log"; fail "spicy-screenshot $i through processes = 2 failed"; }
+    res=$("$PY" "$TOOLS/imgcmp.py" compare "$T/shot2.$i.png" "$T/ref2.png") ||
+        fail "screenshot $i through processes = 2 does not match the screendump: $res"
+done
+[ "$(count_log 'net1: [a-z]+: conn=[0-9]+ vm=a user=alice from=[^ ]+: session started \(spice')" -eq 3 ] ||
+    fail "expected 3 SPICE sessions started in net1: $(grep 'session started' "$VMGATE_LOG" | tr '\n' ' ')"
+log_has 'net2: .*(spice|channel)' && fail "net2 took a SPICE connection: $(grep -E 'net2: .*(spice|channel)' "$VMGATE_LOG" | head -n 3)"
+say "processes = 2: three screenshot sessions, every channel in net1"
 
 kill -0 "${QEMU_PID[a]}" 2>/dev/null || fail "QEMU died during the test"
 for pw in alice-good-pw alice-bad-pw bob-good-pw carol-good-pw; do
