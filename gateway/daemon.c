@@ -161,19 +161,29 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* SIGHUP: reload the certificate and key for new connections; live
  * sessions keep the context they started with (SSL objects hold a ref). */
+/* Load cfg.cert/cfg.key into a new context and make it gw->ssl_ctx.
+ * Returns it, or NULL with err set (the old one stays). */
+static SSL_CTX *reload_cert(struct gw *gw, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = certs_server_ctx(gw->cfg.cert, gw->cfg.key, err, errlen);
+    if (ctx) {
+        SSL_CTX_free(gw->ssl_ctx);
+        gw->ssl_ctx = ctx;
+    }
+    return ctx;
+}
+
 static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct gw *gw = w->data;
     (void)loop;
     (void)revents;
     char err[512];
-    SSL_CTX *ctx = certs_server_ctx(gw->cfg.cert, gw->cfg.key, err, sizeof err);
+    SSL_CTX *ctx = reload_cert(gw, err, sizeof err);
     if (!ctx) {
         log_err("SIGHUP: keeping the old certificate: %s", err);
         return;
     }
-    SSL_CTX_free(gw->ssl_ctx);
-    gw->ssl_ctx = ctx;
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
 }
@@ -439,13 +449,8 @@ static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     /* a network process started later (a replacement) must get the new
      * certificate too; the network processes log the reload themselves */
     char err[512];
-    SSL_CTX *ctx = certs_server_ctx(gw->cfg.cert, gw->cfg.key, err, sizeof err);
-    if (ctx) {
-        SSL_CTX_free(gw->ssl_ctx);
-        gw->ssl_ctx = ctx;
-    } else {
+    if (!reload_cert(gw, err, sizeof err))
         log_debug("SIGHUP: replacements keep the old certificate: %s", err);
-    }
     for (unsigned i = 0; i < gw->nproc; i++)
         if (gw->np[i].pid)
             kill(gw->np[i].pid, SIGHUP);

@@ -40,24 +40,27 @@ static long out_ctrl(BIO *bio, int cmd, long num, void *ptr)
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;   /* the event loop flushes */
 }
 
-static int out_create(BIO *bio)
+static int bio_create(BIO *bio)
 {
     BIO_set_init(bio, 1);
     return 1;
 }
 
-static BIO *out_bio(struct tside *t)
+/* A BIO of our own kind over t: method made once (cached in *slot). */
+static BIO *tside_bio(struct tside *t, BIO_METHOD **slot, const char *name,
+                      int (*rd)(BIO *, char *, int), int (*wr)(BIO *, const char *, int),
+                      long (*ctrl)(BIO *, int, long, void *))
 {
-    if (!out_method) {
-        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmgate-tlsout");
-        if (!m || !BIO_meth_set_write(m, out_write) || !BIO_meth_set_ctrl(m, out_ctrl) ||
-            !BIO_meth_set_create(m, out_create)) {
+    if (!*slot) {
+        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+        if (!m || (rd && !BIO_meth_set_read(m, rd)) || (wr && !BIO_meth_set_write(m, wr)) ||
+            !BIO_meth_set_ctrl(m, ctrl) || !BIO_meth_set_create(m, bio_create)) {
             BIO_meth_free(m);
             return NULL;
         }
-        out_method = m;
+        *slot = m;
     }
-    BIO *b = BIO_new(out_method);
+    BIO *b = BIO_new(*slot);
     if (b)
         BIO_set_data(b, t);
     return b;
@@ -106,23 +109,6 @@ static long in_ctrl(BIO *bio, int cmd, long num, void *ptr)
     }
 }
 
-static BIO *in_bio(struct tside *t)
-{
-    if (!in_method) {
-        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmgate-tlsin");
-        if (!m || !BIO_meth_set_read(m, in_read) || !BIO_meth_set_ctrl(m, in_ctrl) ||
-            !BIO_meth_set_create(m, out_create)) {
-            BIO_meth_free(m);
-            return NULL;
-        }
-        in_method = m;
-    }
-    BIO *b = BIO_new(in_method);
-    if (b)
-        BIO_set_data(b, t);
-    return b;
-}
-
 /* One short line for the OpenSSL error queue (or errno), then clear it. */
 static void tls_err(char *why, size_t whylen)
 {
@@ -156,8 +142,8 @@ void tside_close(struct tside *t)
 int tside_start_tls(struct tside *t, SSL_CTX *ctx)
 {
     t->ssl = SSL_new(ctx);
-    BIO *rb = t->ssl ? in_bio(t) : NULL;
-    BIO *wb = rb ? out_bio(t) : NULL;
+    BIO *rb = t->ssl ? tside_bio(t, &in_method, "vmgate-tlsin", in_read, NULL, in_ctrl) : NULL;
+    BIO *wb = rb ? tside_bio(t, &out_method, "vmgate-tlsout", NULL, out_write, out_ctrl) : NULL;
     if (!wb) {
         BIO_free(rb);
         SSL_free(t->ssl);
