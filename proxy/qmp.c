@@ -6,6 +6,8 @@
 
 long qmp_next_line(const char *p, size_t n)
 {
+    if (n == 0)
+        return 0;                       /* (p may be NULL: an empty buffer) */
     const char *nl = memchr(p, '\n', n);
     if (nl)
         return (long)(nl - p) + 1;

@@ -17,6 +17,8 @@ static long parse_header(const uint8_t *p, size_t n, uint32_t min_size, uint32_t
                          char *why, size_t whylen)
 {
     size_t m = n < 4 ? n : 4;
+    if (m == 0)
+        return SPL_NEED;                /* (p may be NULL: an empty buffer) */
     if (memcmp(p, SPICE_MAGIC_BYTES, m) != 0) {
         *err = SPICE_LINK_ERR_INVALID_MAGIC;
         WHY("not a SPICE link (bad magic)");
