@@ -769,6 +769,10 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
     case GK_AUTH_WORKERS:
         return set_unsigned(p, line, key, v, 1, 64, &c->auth_workers);
     case GK_PROCESSES:
+        if (strcmp(v, "auto") == 0) {
+            c->processes = 0;
+            return 0;
+        }
         return set_unsigned(p, line, key, v, 1, MAX_PROCESSES, &c->processes);
     }
     return fail(p, line, "internal error: key %s", key);
@@ -1219,6 +1223,14 @@ int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen)
     return r;
 }
 
+unsigned cfg_processes(const struct cfg *c)
+{
+    if (c->processes)
+        return c->processes;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > MAX_PROCESSES ? MAX_PROCESSES : (unsigned)n;
+}
+
 void cfg_free(struct cfg *c)
 {
     if (!c)
@@ -1312,7 +1324,10 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "fail_delay", fmt_duration(c->fail_delay_ms, a, sizeof a));
     snprintf(num, sizeof num, "%u", c->auth_workers);
     print_kv(f, "", "auth_workers", num);
-    snprintf(num, sizeof num, "%u", c->processes);
+    if (c->processes)
+        snprintf(num, sizeof num, "%u", c->processes);
+    else
+        snprintf(num, sizeof num, "auto  ; %u here", cfg_processes(c));
     print_kv(f, "", "processes", num);
 
     const char *px = c->fw.present ? "" : "# ";

@@ -72,10 +72,15 @@ struct cfg {
     unsigned max_unauth_per_source;/* ... and per source address */
     uint64_t fail_delay_ms;        /* delay before a failed login is answered */
     unsigned auth_workers;         /* concurrent PAM/crypt workers in the auth helper */
-    unsigned processes;            /* network-facing processes sharing the listeners */
+    unsigned processes;            /* network-facing processes sharing the listeners;
+                                      0 = auto: see cfg_processes() */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
 };
+
+/* The effective `processes`: the configured number, or with `auto` the
+ * online CPUs (1..64). */
+unsigned cfg_processes(const struct cfg *c);
 
 /* Parse text (len bytes, need not be NUL-terminated) named fname in errors.
  * On success returns 0 and fills *out (free with cfg_free).  On failure

@@ -589,7 +589,7 @@ int gateway_run(const char *cfgfile, int verbose)
         }
     }
 
-    unsigned nproc = cfg->processes ? cfg->processes : 1;
+    unsigned nproc = cfg_processes(cfg);
     if (auth_helper_start_n(cfg, gw.afds, nproc, &gw.auth_pid) != 0) {
         fprintf(stderr, "vmgate: cannot start the auth helper: %s\n", strerror(errno));
         return 1;
@@ -599,7 +599,7 @@ int gateway_run(const char *cfgfile, int verbose)
         return 1;
     }
 
-    gw.nproc = cfg->processes ? cfg->processes : 1;
+    gw.nproc = nproc;
     if (gw.nproc > 1)
         return supervise(&gw);
     return net_run(&gw, 0);

@@ -218,6 +218,13 @@ static void test_all_gateway_keys(void **state)
     assert_int_equal(c.fail_delay_ms, 0);
     assert_int_equal(c.auth_workers, 64);
     assert_int_equal(c.processes, 64);
+    assert_int_equal(cfg_processes(&c), 64);
+    cfg_free(&c);
+    /* auto: one per online CPU */
+    must_parse("[gateway]\nprocesses = auto\n", &c);
+    assert_int_equal(c.processes, 0);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(cfg_processes(&c), n < 1 ? 1 : n > 64 ? 64 : n);
     cfg_free(&c);
 }
 
@@ -504,6 +511,7 @@ static void test_gateway_value_errors(void **state)
     expect_err("[gateway]\nauth_workers = 0\n", 2, "auth_workers 0 out of range (1..64)");
     expect_err("[gateway]\nauth_workers = 65\n", 2, "auth_workers 65 out of range (1..64)");
     expect_err("[gateway]\nprocesses = 0\n", 2, "processes 0 out of range (1..64)");
+    expect_err("[gateway]\nprocesses = automatic\n", 2, "bad number \"automatic\"");
     expect_err("[gateway]\nprocesses = 65\n", 2, "processes 65 out of range (1..64)");
     expect_err("[gateway]\nfail_delay = 61s\n", 2, "fail_delay 61s out of range (0s..1m)");
     expect_err("[gateway]\nlogin_timeout = 0\n", 2, "login_timeout 0 out of range (1s..1h)");
