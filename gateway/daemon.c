@@ -74,6 +74,7 @@ struct gw {
         ev_timer respawn;                /* a quick death waits before the next start */
     } np[AUTH_SOCKETS_MAX];
     bool stopping;
+    ev_timer stop_timer;                 /* SIGKILL what SIGTERM did not end */
     uint64_t *id_counter;                /* connection ids, shared (MAP_SHARED) */
 };
 
@@ -403,6 +404,7 @@ static void start_netproc(struct netproc *p)
         ev_signal_stop(loop, &gw->sig_term);
         ev_signal_stop(loop, &gw->sig_hup);
         ev_child_stop(loop, &gw->auth_child);
+        ev_timer_stop(loop, &gw->stop_timer);
         for (unsigned i = 0; i < gw->nproc; i++) {
             ev_child_stop(loop, &gw->np[i].child);
             ev_timer_stop(loop, &gw->np[i].respawn);
@@ -422,6 +424,21 @@ static void start_netproc(struct netproc *p)
     ev_child_start(gw->loop, &p->child);
 }
 
+/* Network processes still there 5 s after SIGTERM (hung, or one that was
+ * starting and missed it) are killed. */
+static void stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)loop;
+    (void)revents;
+    for (unsigned i = 0; i < gw->nproc; i++)
+        if (gw->np[i].pid) {
+            log_warn("network process %u (pid %d) still running 5 s after SIGTERM; killing it",
+                     i + 1, (int)gw->np[i].pid);
+            kill(gw->np[i].pid, SIGKILL);
+        }
+}
+
 static void sup_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct gw *gw = w->data;
@@ -439,6 +456,8 @@ static void sup_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     }
     if (!any)
         ev_break(loop, EVBREAK_ALL);
+    else if (!ev_is_active(&gw->stop_timer))
+        ev_timer_start(loop, &gw->stop_timer);
 }
 
 static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -483,6 +502,8 @@ static int supervise(struct gw *gw)
     ev_signal_start(gw->loop, &gw->sig_hup);
     ev_child_init(&gw->auth_child, auth_child_cb, gw->auth_pid, 0);
     ev_child_start(gw->loop, &gw->auth_child);
+    ev_timer_init(&gw->stop_timer, stop_timer_cb, 5.0, 0);
+    gw->stop_timer.data = gw;
     for (unsigned i = 0; i < gw->nproc; i++) {
         struct netproc *p = &gw->np[i];
         p->gw = gw;
@@ -502,6 +523,7 @@ static int supervise(struct gw *gw)
 
     ev_run(gw->loop, 0);
 
+    ev_timer_stop(gw->loop, &gw->stop_timer);
     ev_child_stop(gw->loop, &gw->auth_child);
     for (unsigned i = 0; i < gw->nproc; i++)
         close(gw->afds[i]);           /* every socket closed: the helper exits */
