@@ -273,9 +273,6 @@ static int net_run(struct gw *gw, unsigned k)
     if (!single) {
         /* ids of this start's requests: a range no earlier start used */
         auth_client_set_first_id(gw->auth, ((gw->np[k].gen % 255u) + 1u) << 24 | 1u);
-        /* this process's share of the unauthenticated caps */
-        cfg->max_unauth = (cfg->max_unauth + gw->nproc - 1) / gw->nproc;
-        cfg->max_unauth_per_source = (cfg->max_unauth_per_source + gw->nproc - 1) / gw->nproc;
     }
     proxy_init(&gw->px, gw->loop, cfg, gw->ssl_ctx, gw->auth);
     gw->px.id_counter = gw->id_counter;   /* NULL with one process */
@@ -491,6 +488,10 @@ static int supervise(struct gw *gw)
     if (gw->id_counter == MAP_FAILED)
         log_fatal("mmap: %s", strerror(errno));
     *gw->id_counter = 1;
+    /* each network process admits its share of the unauthenticated caps
+     * (they inherit this copy of the config) */
+    cfg->max_unauth = (cfg->max_unauth + gw->nproc - 1) / gw->nproc;
+    cfg->max_unauth_per_source = (cfg->max_unauth_per_source + gw->nproc - 1) / gw->nproc;
     for (size_t i = 0; i < gw->n_ls; i++)
         log_listening(gw, &gw->ls[i]);
     ev_signal_init(&gw->sig_int, sup_stop_cb, SIGINT);
@@ -516,9 +517,8 @@ static int supervise(struct gw *gw)
     }
     log_info("vmgate started: %zu vm listener(s), auth = %s, %u network processes (each admits "
              "%u unauthenticated connections, %u per source)", gw->n_ls,
-             cfg->auth == CFG_AUTH_PAM ? "pam" : "file", gw->nproc,
-             (cfg->max_unauth + gw->nproc - 1) / gw->nproc,
-             (cfg->max_unauth_per_source + gw->nproc - 1) / gw->nproc);
+             cfg->auth == CFG_AUTH_PAM ? "pam" : "file", gw->nproc, cfg->max_unauth,
+             cfg->max_unauth_per_source);
     log_info("started %u network processes", gw->nproc);
 
     ev_run(gw->loop, 0);

@@ -32,12 +32,13 @@ static int out_write(BIO *bio, const char *data, int len)
     return (int)n;
 }
 
-static long out_ctrl(BIO *bio, int cmd, long num, void *ptr)
+/* Both BIOs: nothing to control; a flush is the event loop's job. */
+static long bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
 {
     (void)bio;
     (void)num;
     (void)ptr;
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;   /* the event loop flushes */
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
 static int bio_create(BIO *bio)
@@ -48,13 +49,12 @@ static int bio_create(BIO *bio)
 
 /* A BIO of our own kind over t: method made once (cached in *slot). */
 static BIO *tside_bio(struct tside *t, BIO_METHOD **slot, const char *name,
-                      int (*rd)(BIO *, char *, int), int (*wr)(BIO *, const char *, int),
-                      long (*ctrl)(BIO *, int, long, void *))
+                      int (*rd)(BIO *, char *, int), int (*wr)(BIO *, const char *, int))
 {
     if (!*slot) {
         BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
         if (!m || (rd && !BIO_meth_set_read(m, rd)) || (wr && !BIO_meth_set_write(m, wr)) ||
-            !BIO_meth_set_ctrl(m, ctrl) || !BIO_meth_set_create(m, bio_create)) {
+            !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create)) {
             BIO_meth_free(m);
             return NULL;
         }
@@ -93,22 +93,6 @@ static int in_read(BIO *bio, char *buf, int len)
     return -1;
 }
 
-static long in_ctrl(BIO *bio, int cmd, long num, void *ptr)
-{
-    (void)num;
-    struct tside *t = BIO_get_data(bio);
-    switch (cmd) {
-    case BIO_C_GET_FD:
-        if (ptr)
-            *(int *)ptr = t->fd;
-        return t->fd;
-    case BIO_CTRL_FLUSH:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* One short line for the OpenSSL error queue (or errno), then clear it. */
 static void tls_err(char *why, size_t whylen)
 {
@@ -142,8 +126,8 @@ void tside_close(struct tside *t)
 int tside_start_tls(struct tside *t, SSL_CTX *ctx)
 {
     t->ssl = SSL_new(ctx);
-    BIO *rb = t->ssl ? tside_bio(t, &in_method, "vmgate-tlsin", in_read, NULL, in_ctrl) : NULL;
-    BIO *wb = rb ? tside_bio(t, &out_method, "vmgate-tlsout", NULL, out_write, out_ctrl) : NULL;
+    BIO *rb = t->ssl ? tside_bio(t, &in_method, "vmgate-tlsin", in_read, NULL) : NULL;
+    BIO *wb = rb ? tside_bio(t, &out_method, "vmgate-tlsout", NULL, out_write) : NULL;
     if (!wb) {
         BIO_free(rb);
         SSL_free(t->ssl);
