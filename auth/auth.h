@@ -29,13 +29,8 @@ int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid);
 /* The same with n sockets, one per network process (fds[0..n-1]); the
  * helper answers each request on the socket it came on and exits when all
  * of them are closed.  n is 1..AUTH_SOCKETS_MAX. */
-#define AUTH_SOCKETS_MAX 64
+#define AUTH_SOCKETS_MAX CFG_PROCESSES_MAX
 int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid);
-
-/* Run the helper loop on fd (used by auth_helper_start in the child; exposed
- * for tests).  Returns when fd reaches EOF. */
-int auth_helper_main(const struct cfg *cfg, int fd);
-int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds);
 
 /* Check one request synchronously, in the calling process (what a worker
  * does).  Exposed for unit tests with pam_wrapper. */

@@ -13,8 +13,6 @@
 /* Defaults of the helper's limits. */
 #define AUTH_WORKER_TIMEOUT_MS  60000u   /* a worker running longer is killed */
 #define AUTH_QUEUE_MAX          256u     /* requests waiting for a free worker */
-#define AUTH_WORKERS_DEFAULT    4u       /* when cfg->auth_workers is 0 */
-#define AUTH_WORKERS_MAX        64u
 /* Password file lines longer than this (without the newline) are an error. */
 #define AUTH_PWFILE_LINE_MAX    4096u
 

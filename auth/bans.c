@@ -1,15 +1,12 @@
 /* auth/bans.c — see bans.h. */
 #include "auth/bans.h"
 
-
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "firewall/fw_int.h"
-
-#define BAN_MAX_FAILS 1000          /* config caps ban_after at 1000 */
 
 struct ban_entry {
     char key[BAN_KEY_MAX];
@@ -29,7 +26,8 @@ struct ban_table {
 struct ban_table *ban_table_new(unsigned after, uint64_t window_ms, uint64_t ban_ms,
                                 size_t capacity)
 {
-    if (after == 0 || after > BAN_MAX_FAILS || capacity == 0)
+    /* after is ban_after, 1..1000 in any parsed config */
+    if (after == 0 || capacity == 0)
         return NULL;
     struct ban_table *t = calloc(1, sizeof *t);
     if (!t)

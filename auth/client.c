@@ -191,22 +191,22 @@ static void helper_gone(struct auth_client *ac, const char *why)
             pend_fail(ac, p, "auth helper gone");
 }
 
-static void really_free(struct auth_client *ac)
+/* Forget p and call it back with resp (which may point into p).  Returns
+ * true if the client was freed meanwhile: the caller must not touch it. */
+static bool deliver(struct auth_client *ac, struct pend *p, const struct authp_login_resp *resp)
 {
-    free(ac);
-}
-
-/* After a callback: true if the client was freed meanwhile (the caller must
- * not touch it). */
-static bool after_callback(struct auth_client *ac)
-{
+    struct authp_login_resp r = *resp;
+    auth_cb cb = p->cb;
+    void *ctx = p->ctx;
+    pend_free(ac, p);
+    ac->busy++;
+    cb(ctx, &r);
     ac->busy--;
-    if (ac->freeing) {
-        if (ac->busy == 0)
-            really_free(ac);
-        return true;
-    }
-    return false;
+    if (!ac->freeing)
+        return false;
+    if (ac->busy == 0)
+        free(ac);
+    return true;
 }
 
 /* Deliver entries whose answer is already known (local failures, answers
@@ -220,15 +220,7 @@ static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         struct pend *p = ac->head;
         while (p && !p->ready)
             p = p->next;
-        if (!p)
-            break;
-        struct authp_login_resp resp = p->resp;
-        auth_cb cb = p->cb;
-        void *ctx = p->ctx;
-        pend_free(ac, p);
-        ac->busy++;
-        cb(ctx, &resp);
-        if (after_callback(ac))
+        if (!p || deliver(ac, p, &p->resp))
             return;
     }
 }
@@ -293,12 +285,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         resp.id = p->user_id;
-        auth_cb cb = p->cb;
-        void *ctx = p->ctx;
-        pend_free(ac, p);
-        ac->busy++;
-        cb(ctx, &resp);
-        if (after_callback(ac))
+        if (deliver(ac, p, &resp))
             return;
     }
 }
@@ -344,9 +331,9 @@ void auth_client_free(struct auth_client *ac)
     }
     ac->dead = true;
     if (ac->busy)
-        ac->freeing = true;   /* the running callback's loop frees it */
+        ac->freeing = true;   /* deliver() frees it when the callback returns */
     else
-        really_free(ac);
+        free(ac);
 }
 
 int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,

@@ -7,9 +7,10 @@
  * (at most cfg->auth_workers at once; the rest wait in a bounded FIFO), so
  * a slow PAM module delays only its own login.  The worker answers on the
  * same socket itself (datagrams are atomic, so answers never interleave)
- * and exits 0 once it has.  The helper answers on its own only when no
- * worker will: malformed request, queue full ("overloaded"), worker killed
- * after the timeout ("timeout") or dead without answering.
+ * and exits with WORKER_SENT + the result once it has.  The helper answers
+ * on its own only when no worker will: malformed request, queue full
+ * ("overloaded"), worker killed after the timeout ("timeout") or dead
+ * without answering.
  *
  * The helper loop is poll() on the sockets and a SIGCHLD self-pipe.  It
  * ends when every socket is at EOF (the network side is gone), killing its
@@ -33,9 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RESP_MAX   (8 + 1 + 2 + AUTHP_DETAIL_MAX)   /* largest encoded response */
-#define OUTQ_MAX   512u                             /* helper's own answers waiting for room */
-#define RECV_BURST 64                               /* datagrams read per wakeup */
+#define OUTQ_MAX   512u   /* helper's own answers waiting for room */
+#define RECV_BURST 64      /* datagrams read per wakeup */
 
 static unsigned g_timeout_ms = AUTH_WORKER_TIMEOUT_MS;
 static unsigned g_queue_max = AUTH_QUEUE_MAX;
@@ -63,23 +63,27 @@ struct worker {
 struct outmsg {
     unsigned sock;
     size_t len;
-    uint8_t buf[RESP_MAX];
+    uint8_t buf[AUTHP_RESP_MAX];
+};
+
+/* A request waiting for a worker (holds a password). */
+struct queued {
+    struct authp_login_req req;
+    unsigned sock;                   /* the socket it came on */
 };
 
 struct helper {
     const struct cfg *cfg;
     const int *fds;                  /* one socket per network process */
-    bool *closed;                    /* ... at EOF or failed */
-    unsigned nfds, n_open;
+    bool closed[AUTH_SOCKETS_MAX];   /* ... at EOF or failed */
+    unsigned nfds, n_open;           /* n_open == 0: every network process is gone */
     pid_t self;
     struct worker *workers;
     unsigned n_workers, max_workers;
-    struct authp_login_req *queue;   /* ring of waiting requests (hold passwords) */
-    unsigned *qsock;                 /* ... and the socket each came on */
+    struct queued *queue;            /* ring of waiting requests */
     unsigned qhead, qlen, qmax;
     struct outmsg *outq;             /* ring of the helper's own answers */
     unsigned ohead, olen;
-    bool eof;
     struct fwguard *guard;           /* bans and table upkeep (root + [firewall]) */
 };
 
@@ -109,11 +113,10 @@ uint64_t auth_mono_ms(void)
  * ends when the last one goes. */
 static void sock_closed(struct helper *h, unsigned sock)
 {
-    if (h->closed[sock])
-        return;
-    h->closed[sock] = true;
-    if (--h->n_open == 0)
-        h->eof = true;
+    if (!h->closed[sock]) {
+        h->closed[sock] = true;
+        h->n_open--;
+    }
 }
 
 /* Send what is queued in the helper's own answer ring, without blocking.
@@ -202,7 +205,7 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
     }
     explicit_bzero(req, sizeof *req);
 
-    uint8_t buf[RESP_MAX];
+    uint8_t buf[AUTHP_RESP_MAX];
     int n = authp_encode_login_resp(&resp, buf, sizeof buf);
     int rc = 1;
     if (n > 0) {
@@ -243,22 +246,20 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned
 /* Start workers for queued requests while there is room. */
 static void dispatch(struct helper *h)
 {
-    while (h->qlen > 0 && h->n_workers < h->max_workers && !h->eof) {
-        struct authp_login_req *slot = &h->queue[h->qhead];
-        struct authp_login_req req = *slot;
-        unsigned sock = h->qsock[h->qhead];
+    while (h->qlen > 0 && h->n_workers < h->max_workers && h->n_open > 0) {
+        struct queued *slot = &h->queue[h->qhead];
+        struct queued q = *slot;
         explicit_bzero(slot, sizeof *slot);
         h->qhead = (h->qhead + 1) % h->qmax;
         h->qlen--;
-        if (!h->closed[sock])          /* else whoever asked is gone */
-            spawn_worker(h, &req, sock);
-        explicit_bzero(&req, sizeof req);
+        if (!h->closed[q.sock])        /* else whoever asked is gone */
+            spawn_worker(h, &q.req, q.sock);
+        explicit_bzero(&q, sizeof q);
     }
 }
 
-/* Reap finished workers (only our own pids: auth_helper_main may run in a
- * process with other children).  A worker that did not exit 0 did not
- * answer, so the helper does. */
+/* Reap finished workers (by their pids, never waitpid(-1)).  A worker that
+ * did not exit with WORKER_SENT + result did not answer, so the helper does. */
 static void reap(struct helper *h)
 {
     for (unsigned i = 0; i < h->n_workers;) {
@@ -340,12 +341,11 @@ static void read_requests(struct helper *h, unsigned sock)
             sock_closed(h, sock);
             break;
         }
-        struct authp_login_req req;
+        struct queued q;
         if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
-            authp_decode_login_req(buf, (size_t)n, &req) != 0) {
-            if (n >= 8 && buf[0] == AUTHP_VERSION) {
-                uint32_t id = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
-                              (uint32_t)buf[6] << 8 | buf[7];
+            authp_decode_login_req(buf, (size_t)n, &q.req) != 0) {
+            uint32_t id;
+            if (authp_peek_id(buf, (size_t)n, &id) == 0) {
                 log_warn("malformed request %u (%zd bytes)", id, n);
                 helper_answer(h, sock, id, AUTHP_ERROR, "malformed request");
             } else {
@@ -355,16 +355,16 @@ static void read_requests(struct helper *h, unsigned sock)
             continue;
         }
         explicit_bzero(buf, (size_t)n);
+        q.sock = sock;
         if (h->qlen >= h->qmax) {
-            log_warn("request %u: queue full (%u waiting), answering overloaded", req.id,
+            log_warn("request %u: queue full (%u waiting), answering overloaded", q.req.id,
                      h->qlen);
-            helper_answer(h, sock, req.id, AUTHP_ERROR, "overloaded");
+            helper_answer(h, sock, q.req.id, AUTHP_ERROR, "overloaded");
         } else {
-            h->queue[(h->qhead + h->qlen) % h->qmax] = req;
-            h->qsock[(h->qhead + h->qlen) % h->qmax] = sock;
+            h->queue[(h->qhead + h->qlen) % h->qmax] = q;
             h->qlen++;
         }
-        explicit_bzero(&req, sizeof req);
+        explicit_bzero(&q, sizeof q);
     }
 }
 
@@ -382,34 +382,27 @@ static void kill_workers(struct helper *h)
     h->n_workers = 0;
 }
 
-int auth_helper_main(const struct cfg *cfg, int fd)
+/* The helper loop on fds[0..nfds-1] (in the child auth_helper_start_n
+ * forked).  Returns 0 when every socket has reached EOF, -1 on an error. */
+static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
 {
-    return auth_helper_main_n(cfg, &fd, 1);
-}
-
-int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds)
-{
-    if (!cfg || !fds || nfds == 0 || nfds > AUTH_SOCKETS_MAX)
+    /* auth_workers is 1..64 in any parsed config */
+    if (!cfg || cfg->auth_workers == 0 || !fds || nfds == 0 || nfds > AUTH_SOCKETS_MAX)
         return -1;
     for (unsigned i = 0; i < nfds; i++)
         if (fds[i] < 0)
             return -1;
-    bool closed[AUTH_SOCKETS_MAX] = { false };
     struct helper h = {
         .cfg = cfg,
         .fds = fds,
-        .closed = closed,
         .nfds = nfds,
         .n_open = nfds,
         .self = getpid(),
-        .max_workers = cfg->auth_workers ? cfg->auth_workers : AUTH_WORKERS_DEFAULT,
+        .max_workers = cfg->auth_workers,
         .qmax = g_queue_max,
     };
-    if (h.max_workers > AUTH_WORKERS_MAX)
-        h.max_workers = AUTH_WORKERS_MAX;
     h.workers = calloc(h.max_workers, sizeof *h.workers);
     h.queue = calloc(h.qmax, sizeof *h.queue);
-    h.qsock = calloc(h.qmax, sizeof *h.qsock);
     h.outq = calloc(OUTQ_MAX, sizeof *h.outq);
     int pfd[2] = { -1, -1 };
     int rc = -1;
@@ -417,7 +410,7 @@ int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds)
                      old_chld, old_pipe;
     sigemptyset(&sa.sa_mask);
     bool have_sig = false;
-    if (!h.workers || !h.queue || !h.qsock || !h.outq) {
+    if (!h.workers || !h.queue || !h.outq) {
         log_err("out of memory");
         goto out;
     }
@@ -443,7 +436,7 @@ int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds)
     for (;;) {
         reap(&h);
         dispatch(&h);
-        if (h.eof)
+        if (h.n_open == 0)
             break;
         int timeout = enforce_deadlines(&h);
         int gt = fwguard_timeout(h.guard);
@@ -472,7 +465,7 @@ int auth_helper_main_n(const struct cfg *cfg, const int *fds, unsigned nfds)
             while (read(pfd[0], drain, sizeof drain) > 0)
                 ;
         }
-        if (h.guard && (p[nfds + 1].revents || fwguard_timeout(h.guard) == 0))
+        if (p[nfds + 1].revents || fwguard_timeout(h.guard) == 0)
             fwguard_tick(h.guard);
         for (unsigned i = 0; i < nfds; i++) {
             if (p[i].revents & POLLOUT)
@@ -502,7 +495,6 @@ out:
     if (h.queue)
         explicit_bzero(h.queue, h.qmax * sizeof *h.queue);
     free(h.queue);
-    free(h.qsock);
     free(h.workers);
     free(h.outq);
     return rc;
@@ -567,8 +559,6 @@ static void helper_child_setup(const int *keep, unsigned nkeep)
 
 int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid)
 {
-    if (!fd)
-        return -1;
     return auth_helper_start_n(cfg, fd, 1, pid);
 }
 
@@ -598,7 +588,7 @@ int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid)
             close(net[i]);
         log_set_tag("auth");
         helper_child_setup(hel, n);
-        int rc = auth_helper_main_n(cfg, hel, n);
+        int rc = helper_main(cfg, hel, n);
         _exit(rc == 0 ? 0 : 1);
     }
     for (unsigned i = 0; i < n; i++)

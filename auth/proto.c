@@ -211,6 +211,15 @@ int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_r
     return 0;
 }
 
+int authp_peek_id(const uint8_t *buf, size_t len, uint32_t *id)
+{
+    if (!buf || !id || len < HDR_LEN || buf[0] != AUTHP_VERSION)
+        return -1;
+    struct rbuf r = { .p = buf + 4, .len = 4 };
+    *id = r_u32(&r);
+    return 0;
+}
+
 const char *authp_result_name(enum authp_result r)
 {
     switch (r) {

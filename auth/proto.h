@@ -26,6 +26,8 @@
 #define AUTHP_VM_MAX      63
 #define AUTHP_RHOST_MAX   63
 #define AUTHP_DETAIL_MAX  127
+/* The longest AUTHP_RESP_LOGIN: header, result, detail at its limit. */
+#define AUTHP_RESP_MAX    (8 + 1 + 2 + AUTHP_DETAIL_MAX)
 
 enum authp_type {
     AUTHP_REQ_LOGIN = 1,   /* network -> helper: check user/password, then ACL for vm */
@@ -62,6 +64,11 @@ int authp_encode_login_req(const struct authp_login_req *r, uint8_t *buf, size_t
 int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *r);
 int authp_encode_login_resp(const struct authp_login_resp *r, uint8_t *buf, size_t cap);
 int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_resp *r);
+/* The id of a message that did not decode, when at least its header's
+ * version and id are readable (len >= 8, version AUTHP_VERSION; the rest,
+ * even the length limit, is not checked): 0, else -1.  Lets the helper
+ * answer a malformed request under the id it came with. */
+int authp_peek_id(const uint8_t *buf, size_t len, uint32_t *id);
 
 const char *authp_result_name(enum authp_result r);
 

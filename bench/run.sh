@@ -97,7 +97,7 @@ NOFILE=$(ulimit -n)
 IDLE_MAX=$(( (NOFILE - 64) / 2 ))
 NCPU=$(nproc)
 VG_PROCS=${BENCH_VMGATE_PROCESSES:-$NCPU}
-[ "$VG_PROCS" -gt 64 ] && VG_PROCS=64
+[ "$VG_PROCS" -gt 64 ] && VG_PROCS=64   # the most `processes` takes (CFG_PROCESSES_MAX)
 # vmgate's network processes each hold their own descriptors; the kernel
 # does not split the sessions exactly evenly, so keep a quarter in reserve
 VG_IDLE_MAX=$(( VG_PROCS == 1 ? IDLE_MAX : IDLE_MAX * VG_PROCS * 3 / 4 ))
@@ -433,7 +433,6 @@ want idle || { IDLE_N=""; IDLE_WS_N=0; }
 # Each requested N runs on every relay that can hold it; a single-process
 # relay is capped by the fd limit, and then vmgate also runs at that cap so
 # the row has a comparison.  IDLE_LIST: every N measured, ascending.
-IDLE_LIST=""
 declare -A IDLE_RUNS=()
 for n in $IDLE_N; do
     for s in vmgate haproxy stunnel; do
@@ -466,19 +465,19 @@ fi
 # Derived per run: the CPU budget of a bulk/scale path (server + backend +
 # client seconds per GB) and the MB/s that budget allows on all cores at
 # 100%; handshakes per server CPU-second (one core's TLS capacity).
+# vncbench writes client_cpu_s_per_gb whenever it writes either of the other
+# two, so two parts are the client and at least one program it talked to.
 awk -F, -v ncpu="$NCPU" '
-    $3 == "bulk" || $3 == "scale" {
+    ($3 == "bulk" || $3 == "scale") &&
+    ($5 == "cpu_s_per_gb" || $5 == "backend_cpu_s_per_gb" || $5 == "client_cpu_s_per_gb") {
         k = $1 "," $2 "," $3 "," $4
-        if ($5 == "cpu_s_per_gb" || $5 == "backend_cpu_s_per_gb" || $5 == "client_cpu_s_per_gb") {
-            sum[k] += $6; parts[k]++
-            if ($5 == "client_cpu_s_per_gb") has_client[k] = 1
-        }
+        sum[k] += $6; parts[k]++
     }
     $3 == "hs" && $5 == "server_cpu_us_per" && $6 > 0 {
         printf "%s,%s,%s,%s,hs_per_cpu_s,%.6g\n", $1, $2, $3, $4, 1e6 / $6
     }
     END {
-        for (k in sum) if (has_client[k] && parts[k] >= 2 && sum[k] > 0) {
+        for (k in sum) if (parts[k] >= 2 && sum[k] > 0) {
             printf "%s,all_cpu_s_per_gb,%.6g\n", k, sum[k]
             printf "%s,ceiling_mbps,%.6g\n", k, ncpu * 1000 / sum[k]
         }
@@ -506,8 +505,7 @@ done < "$OUT/summary.csv"
 
 num() {   # format a number by magnitude
     awk -v x="$1" 'BEGIN { a = x < 0 ? -x : x
-        if (a >= 1000) printf "%.0f", x; else if (a >= 100) printf "%.0f", x
-        else if (a >= 10) printf "%.1f", x; else printf "%.2f", x }'
+        if (a >= 100) printf "%.0f", x; else if (a >= 10) printf "%.1f", x; else printf "%.2f", x }'
 }
 scaled() { awk -v x="$1" -v d="$2" 'BEGIN { printf "%.6g", x / d }'; }
 cell() {   # key divisor -> "median [min–max]"
@@ -663,13 +661,18 @@ MACHINE="$NCPU × $CPU_MODEL, $MEM_GB GB RAM, Linux $KERNEL; $VERSIONS"
 # ---------------------------------------------------------------- chart
 G=$WORK/gp
 mkdir -p "$G"
+gp_title() {   # path -> its label on the chart: the table's title as one word
+    local t=${TITLE[$1]//\*/}
+    t=${t% (plain)}; t=${t/#direct TLS/direct-TLS}; t=${t/#Xvnc TLS/Xvnc-TLS}
+    printf '%s' "$t"
+}
 for p in $COLS; do
     k="$p,bulk,1,mbps"
-    [ -n "${MED[$k]:-}" ] && echo "${TITLE[$p]//\*/} ${MED[$k]} ${MIN[$k]} ${MAX[$k]}" | sed 's/ (plain)//; s/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/bulk.dat"
+    [ -n "${MED[$k]:-}" ] && echo "$(gp_title "$p") ${MED[$k]} ${MIN[$k]} ${MAX[$k]}" >> "$G/bulk.dat"
     k="$p,rtt,$RTT_COUNT"
-    [ -n "${MED[$k,median_us]:-}" ] && echo "${TITLE[$p]//\*/} ${MED[$k,median_us]} ${MED[$k,p99_us]}" | sed 's/ (plain)//; s/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/rtt.dat"
+    [ -n "${MED[$k,median_us]:-}" ] && echo "$(gp_title "$p") ${MED[$k,median_us]} ${MED[$k,p99_us]}" >> "$G/rtt.dat"
     k="$p,hs,4,per_s"
-    [ -n "${MED[$k]:-}" ] && echo "${TITLE[$p]//\*/} ${MED[$k]} ${MIN[$k]} ${MAX[$k]}" | sed 's/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/hs.dat"
+    [ -n "${MED[$k]:-}" ] && echo "$(gp_title "$p") ${MED[$k]} ${MIN[$k]} ${MAX[$k]}" >> "$G/hs.dat"
     # CPU budget per GB, stacked: the VNC server (Xvnc, or the reference
     # server), the relay, the client
     k="$p,bulk,1"
@@ -678,14 +681,13 @@ for p in $COLS; do
         direct|xvnc_tls|tls_direct) srvv=${MED[$k,cpu_s_per_gb]}; rel=0 ;;
         *) srvv=${MED[$k,backend_cpu_s_per_gb]:-0}; rel=${MED[$k,cpu_s_per_gb]} ;;
         esac
-        echo "${TITLE[$p]//\*/} $srvv $rel ${MED[$k,client_cpu_s_per_gb]}" |
-            sed 's/ (plain)//; s/^direct TLS/direct-TLS/; s/^Xvnc TLS/Xvnc-TLS/' >> "$G/cpu.dat"
+        echo "$(gp_title "$p") $srvv $rel ${MED[$k,client_cpu_s_per_gb]}" >> "$G/cpu.dat"
     fi
 done
 {
     printf 'path'; for k in 1 $SCALE_K; do printf ' K=%s' "$k"; done; echo
     for p in $SCALE_PATHS; do
-        printf '%s' "${TITLE[$p]//\*/}" | sed 's/ (plain)//; s/^direct TLS/direct-TLS/'
+        gp_title "$p"
         for k in 1 $SCALE_K; do
             if [ "$k" = 1 ]; then v=${MED[$p,bulk,1,mbps]:-0}; else v=${MED[$p,scale,$k,mbps]:-0}; fi
             printf ' %s' "$v"

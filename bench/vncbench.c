@@ -101,12 +101,14 @@ static void die(const char *fmt, ...)
     exit(2);
 }
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 static const char *label(void)
 {
@@ -153,20 +155,22 @@ static double proc_cpu(pid_t pid, pid_t *ppid)
            (double)sysconf(_SC_CLK_TCK);
 }
 
-/* CPU seconds of the listed pids plus all their live descendants. */
-static double cpu_tree_of(const pid_t *pids, int npids)
+/* One reading of every process: pid, parent, CPU seconds. */
+enum { MAXP = 65536 };
+static struct {
+    int n;
+    pid_t pid[MAXP], ppid[MAXP];
+    double cpu[MAXP];
+} g_ps;
+
+static void ps_read(void)
 {
-    if (npids == 0)
-        return 0;
-    enum { MAXP = 65536 };
-    static pid_t pidv[MAXP], ppv[MAXP];
-    static double cpuv[MAXP];
-    int np = 0;
+    g_ps.n = 0;
     DIR *d = opendir("/proc");
     if (!d)
-        return 0;
+        return;
     struct dirent *e;
-    while ((e = readdir(d)) && np < MAXP) {
+    while ((e = readdir(d)) && g_ps.n < MAXP) {
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
         pid_t pid = (pid_t)atoi(e->d_name);
@@ -174,12 +178,22 @@ static double cpu_tree_of(const pid_t *pids, int npids)
         double c = proc_cpu(pid, &pp);
         if (c < 0)
             continue;
-        pidv[np] = pid;
-        ppv[np] = pp;
-        cpuv[np] = c;
-        np++;
+        g_ps.pid[g_ps.n] = pid;
+        g_ps.ppid[g_ps.n] = pp;
+        g_ps.cpu[g_ps.n] = c;
+        g_ps.n++;
     }
     closedir(d);
+}
+
+/* CPU seconds of the listed pids plus all their live descendants, in the
+ * last ps_read(). */
+static double cpu_tree_of(const pid_t *pids, int npids)
+{
+    if (npids == 0)
+        return 0;
+    int np = g_ps.n;
+    const pid_t *pidv = g_ps.pid, *ppv = g_ps.ppid;
     /* mark the roots, then propagate down until nothing changes */
     static bool in[MAXP];
     for (int i = 0; i < np; i++) {
@@ -203,18 +217,20 @@ static double cpu_tree_of(const pid_t *pids, int npids)
     double sum = 0;
     for (int i = 0; i < np; i++)
         if (in[i])
-            sum += cpuv[i];
+            sum += g_ps.cpu[i];
     return sum;
 }
 
-static double cpu_tree(void) { return cpu_tree_of(opt.pids, opt.npids); }
-
-/* This process's CPU seconds, all threads. */
-static double cpu_self(void)
+/* CPU seconds so far of the server tree (--pids), the backend tree
+ * (--backend-pids) and this process (all threads): one reading of /proc
+ * for both trees, so they cover the same instant. */
+static void cpu_now(double *srv, double *be, double *self)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if (opt.npids || opt.nbpids)
+        ps_read();
+    *srv = cpu_tree_of(opt.pids, opt.npids);
+    *be = cpu_tree_of(opt.bpids, opt.nbpids);
+    *self = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* Busy and total jiffies of all CPUs from /proc/stat's first line. */
@@ -438,6 +454,18 @@ static ssize_t pl_next(struct sess *s, const uint8_t **p)
             return r;
         s->rend += (size_t)r;
     }
+}
+
+/* The next chunk of payload for a message parser: what read_exact left
+ * over, else pl_next. */
+static ssize_t next_chunk(struct sess *s, const uint8_t **p)
+{
+    if (s->ll == 0)
+        return pl_next(s, p);
+    *p = s->lp;
+    ssize_t n = (ssize_t)s->ll;
+    s->ll = 0;
+    return n;
 }
 
 /* Exactly n payload bytes into dst (handshake messages). */
@@ -695,7 +723,6 @@ static int sess_open(struct sess *s, bool stop_after_tls)
         put32(creds + 4, (uint32_t)plen);
         memcpy(creds + 8, opt.user, ul);
         memcpy(creds + 8 + ul, opt.pass, plen);
-        s->t_tls = now_s();
         if (pl_write(s, creds, 8 + ul + plen) < 0 || read_sec_result(s) < 0)
             return -1;
         s->t_auth = now_s();
@@ -932,14 +959,7 @@ static int bulk_loop(struct bulk *b)
     bool counting = false;
     for (;;) {
         const uint8_t *p;
-        ssize_t n;
-        if (b->s.ll) {
-            p = b->s.lp;
-            n = (ssize_t)b->s.ll;
-            b->s.ll = 0;
-        } else {
-            n = pl_next(&b->s, &p);
-        }
+        ssize_t n = next_chunk(&b->s, &p);
         if (n <= 0) {
             sess_err(&b->s, "connection lost during bulk");
             return -1;
@@ -1010,20 +1030,18 @@ static int run_scale(int k, const char *wl)
     if (up > 0)
         note_cipher(&bs[0].s);
     /* the sessions warm up for 0.5 s, then the window starts */
-    double cpu0 = 0;
     g_t0 = now_s() + 0.5;
     g_deadline = g_t0 + opt.seconds;
     while (now_s() < g_t0)
         usleep(1000);
-    cpu0 = cpu_tree();
-    double bcpu0 = cpu_tree_of(opt.bpids, opt.nbpids), ccpu0 = cpu_self();
+    double cpu0, bcpu0, ccpu0, cpu1, bcpu1, ccpu1;
+    cpu_now(&cpu0, &bcpu0, &ccpu0);
     unsigned long long busy0, tot0, busy1, tot1;
     cpu_all(&busy0, &tot0);
     double t0 = now_s();
     while (now_s() < g_deadline)
         usleep(2000);
-    double cpu1 = cpu_tree();
-    double bcpu1 = cpu_tree_of(opt.bpids, opt.nbpids), ccpu1 = cpu_self();
+    cpu_now(&cpu1, &bcpu1, &ccpu1);
     cpu_all(&busy1, &tot1);
     double el = now_s() - t0;
     atomic_store(&g_stop, 1);
@@ -1108,14 +1126,7 @@ static int run_rtt(void)
             die("%s: %s", label(), s.err);
         while (!rc.done) {
             const uint8_t *p;
-            ssize_t n;
-            if (s.ll) {
-                p = s.lp;
-                n = (ssize_t)s.ll;
-                s.ll = 0;
-            } else {
-                n = pl_next(&s, &p);
-            }
+            ssize_t n = next_chunk(&s, &p);
             if (n <= 0)
                 die("%s: connection lost during rtt: %s", label(), s.err);
             if (rfbp_feed(&m, p, (size_t)n) < 0)
@@ -1215,7 +1226,8 @@ static int run_login(bool hs_only)
         die("out of memory");
     g_t0 = now_s();
     g_deadline = g_t0 + opt.seconds;
-    double cpu0 = cpu_tree();
+    double cpu0, cpu1, unused;
+    cpu_now(&cpu0, &unused, &unused);
     for (int i = 0; i < opt.conc; i++) {
         ts[i].hs_only = hs_only;
         if (pthread_create(&ts[i].th, NULL, login_thread, &ts[i]) != 0)
@@ -1229,7 +1241,7 @@ static int run_login(bool hs_only)
         fails += ts[i].fails;
     }
     double el = now_s() - g_t0;
-    double cpu1 = cpu_tree();
+    cpu_now(&cpu1, &unused, &unused);
     struct lsample *all = malloc(sizeof *all * (n ? n : 1));
     if (!all)
         die("out of memory");
@@ -1572,9 +1584,11 @@ static void parse_pids(const char *v, pid_t *pids, int *n)
     char *dup = strdup(v), *sp = NULL;
     if (!dup)
         return;
-    for (char *t = strtok_r(dup, ",", &sp); t && *n < MAX_PIDS; t = strtok_r(NULL, ",", &sp))
-        if (atoi(t) > 0)
-            pids[(*n)++] = (pid_t)atoi(t);
+    for (char *t = strtok_r(dup, ",", &sp); t && *n < MAX_PIDS; t = strtok_r(NULL, ",", &sp)) {
+        int pid = atoi(t);
+        if (pid > 0)
+            pids[(*n)++] = (pid_t)pid;
+    }
     free(dup);
 }
 

@@ -17,6 +17,7 @@
 #define CFG_NAME_MAX      63        /* VM name */
 #define CFG_PATH_MAX      107       /* sun_path limit minus NUL */
 #define CFG_HOST_MAX      255
+#define CFG_PROCESSES_MAX 64        /* `processes`; the auth helper has a socket for each */
 #define CFG_DEFAULT_FILE  "/etc/vmgate/vmgate.conf"
 
 enum cfg_auth { CFG_AUTH_PAM = 0, CFG_AUTH_FILE };
@@ -79,7 +80,7 @@ struct cfg {
 };
 
 /* The effective `processes`: the configured number, or with `auto` the
- * online CPUs (1..64). */
+ * online CPUs (1..CFG_PROCESSES_MAX). */
 unsigned cfg_processes(const struct cfg *c);
 
 /* Parse text (len bytes, need not be NUL-terminated) named fname in errors.

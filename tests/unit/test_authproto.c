@@ -425,6 +425,23 @@ static void test_decode_mutations(void **state)
     }
 }
 
+/* The id of a request that does not decode, for the helper's answer. */
+static void test_peek_id(void **state)
+{
+    (void)state;
+    static uint8_t m[AUTHP_MAX_MSG + 100] = { AUTHP_VERSION, 0x7f, 9, 9, 0xde, 0xad, 0xbe, 0xef };
+    uint32_t id = 0;
+    assert_int_equal(authp_peek_id(m, 8, &id), 0);
+    assert_int_equal(id, 0xdeadbeefu);
+    id = 0;
+    assert_int_equal(authp_peek_id(m, sizeof m, &id), 0);   /* over-long: still readable */
+    assert_int_equal(id, 0xdeadbeefu);
+    assert_int_equal(authp_peek_id(m, 7, &id), -1);
+    assert_int_equal(authp_peek_id(NULL, 8, &id), -1);
+    m[0] = AUTHP_VERSION + 1;
+    assert_int_equal(authp_peek_id(m, 8, &id), -1);
+}
+
 static void test_result_name(void **state)
 {
     (void)state;
@@ -454,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_decode_every_truncation),
         cmocka_unit_test(test_decode_bad_result),
         cmocka_unit_test(test_decode_mutations),
+        cmocka_unit_test(test_peek_id),
         cmocka_unit_test(test_result_name),
     };
     return cmocka_run_group_tests_name("authproto", tests, NULL, NULL);

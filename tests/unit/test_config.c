@@ -850,7 +850,7 @@ static void test_print_round_trip(void **state)
         "",
         example_conf,
         "[gateway]\naddress = 2001:db8::1\nuser =\nfail_delay = 1500ms\nauth = file\n"
-        "max_unauth = 5\nlogin_timeout = 90\n"
+        "max_unauth = 5\nlogin_timeout = 90\nprocesses = auto\n"
         "[firewall]\nallow = 10.0.0.0/8 ::1\nprotect = 5901\nban_time = 90s\n"
         "[vm web-1]\nvnc = [::1]:5901\nvnc_port = 6001\nclipboard = none\n"
         "[vm q]\nvnc = qmp:/run/q.qmp\nvnc_port = 6002\nspice = localhost:5930\n"
@@ -868,6 +868,7 @@ static void test_print_round_trip(void **state)
         assert_string_equal(out1, out2);
         assert_int_equal(c1.n_vms, c2.n_vms);
         assert_int_equal(c1.fw.present, c2.fw.present);
+        assert_int_equal(c1.processes, c2.processes);
         free(ini);
         free(out1);
         free(out2);
