@@ -105,6 +105,19 @@ static long zread(z_stream *z, uint8_t *buf, size_t want, bool *ended)
     return (long)got;
 }
 
+static int corrupt(const z_stream *z, char *why, size_t whylen)
+{
+    WHY("corrupt clipboard data (%s)", z->msg ? z->msg : "zlib error");
+    return CLIP_BAD;
+}
+
+static int too_big(uint32_t size, size_t max, size_t *outlen, char *why, size_t whylen)
+{
+    *outlen = size;
+    WHY("clipboard text of %u bytes over the %zu-byte limit", size, max);
+    return CLIP_TOO_BIG;
+}
+
 /* Read the text out of one provide's data with stream z.  *ended: the zlib
  * stream finished; *drained: all the input was consumed (so a continued
  * stream is still in step). */
@@ -117,26 +130,19 @@ static int run(z_stream *z, const uint8_t *in, size_t inlen, size_t max, uint8_t
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)inlen;
     g = zread(z, hdr, 4, ended);
-    if (g < 0) {
-        WHY("corrupt clipboard data (%s)", z->msg ? z->msg : "zlib error");
-        return CLIP_BAD;
-    }
+    if (g < 0)
+        return corrupt(z, why, whylen);
     if (g < 4) {
         WHY("clipboard data truncated before the text size");
         return CLIP_BAD;
     }
     uint32_t size = rfb_get_u32(hdr);
-    if ((uint64_t)size > (uint64_t)max + 1) {
-        *outlen = size;
-        WHY("clipboard text of %u bytes over the %zu-byte limit", size, max);
-        return CLIP_TOO_BIG;
-    }
+    if ((uint64_t)size > (uint64_t)max + 1)
+        return too_big(size, max, outlen, why, whylen);
     size_t take = size < max ? size : max;
     g = zread(z, out, take, ended);
-    if (g < 0) {
-        WHY("corrupt clipboard data (%s)", z->msg ? z->msg : "zlib error");
-        return CLIP_BAD;
-    }
+    if (g < 0)
+        return corrupt(z, why, whylen);
     if ((size_t)g < take) {
         WHY("clipboard text truncated (%ld of %u bytes)", g, size);
         return CLIP_BAD;
@@ -144,19 +150,14 @@ static int run(z_stream *z, const uint8_t *in, size_t inlen, size_t max, uint8_t
     if (size > take) {              /* size == max + 1: the last byte must be the NUL */
         uint8_t c = 1;
         g = zread(z, &c, 1, ended);
-        if (g < 0) {
-            WHY("corrupt clipboard data (%s)", z->msg ? z->msg : "zlib error");
-            return CLIP_BAD;
-        }
+        if (g < 0)
+            return corrupt(z, why, whylen);
         if (g < 1) {
             WHY("clipboard text truncated (%zu of %u bytes)", take, size);
             return CLIP_BAD;
         }
-        if (c != 0) {
-            *outlen = size;
-            WHY("clipboard text of %u bytes over the %zu-byte limit", size, max);
-            return CLIP_TOO_BIG;
-        }
+        if (c != 0)
+            return too_big(size, max, outlen, why, whylen);
     }
     const uint8_t *nul = memchr(out, 0, take);
     *outlen = nul ? (size_t)(nul - out) : take;
@@ -270,6 +271,16 @@ size_t clip_provide_bound(size_t len)
     return 12 + (size_t)compressBound((uLong)len + 5) + 64;
 }
 
+/* Deflate p[0..n) into z's output: all of it, and with Z_FINISH the end
+ * of the stream. */
+static bool zfeed(z_stream *z, const uint8_t *p, size_t n, int flush)
+{
+    z->next_in = (Bytef *)(uintptr_t)p;
+    z->avail_in = (uInt)n;
+    int r = deflate(z, flush);
+    return flush == Z_FINISH ? r == Z_STREAM_END : r == Z_OK && z->avail_in == 0;
+}
+
 size_t clip_build_provide(uint8_t msgtype, const uint8_t *text, size_t len,
                           uint8_t *out, size_t cap)
 {
@@ -290,20 +301,8 @@ size_t clip_build_provide(uint8_t msgtype, const uint8_t *text, size_t len,
         return 0;
     z.next_out = out + 12;
     z.avail_out = (uInt)room;
-    int ok = 1;
-    z.next_in = hdr;
-    z.avail_in = 4;
-    ok = ok && deflate(&z, Z_NO_FLUSH) == Z_OK && z.avail_in == 0;
-    if (ok && len) {
-        z.next_in = (Bytef *)(uintptr_t)text;
-        z.avail_in = (uInt)len;
-        ok = deflate(&z, Z_NO_FLUSH) == Z_OK && z.avail_in == 0;
-    }
-    if (ok) {
-        z.next_in = &zero;
-        z.avail_in = 1;
-        ok = deflate(&z, Z_FINISH) == Z_STREAM_END;
-    }
+    bool ok = zfeed(&z, hdr, 4, Z_NO_FLUSH) && (len == 0 || zfeed(&z, text, len, Z_NO_FLUSH)) &&
+              zfeed(&z, &zero, 1, Z_FINISH);
     size_t zlen = (size_t)z.total_out;
     deflateEnd(&z);
     if (!ok || zlen > (size_t)INT32_MAX - 4)
@@ -319,7 +318,7 @@ size_t clip_build_legacy(uint8_t msgtype, const uint8_t *text, size_t len,
     if (len > INT32_MAX || cap < 8 || cap - 8 < len)
         return 0;
     put_head(out, msgtype, (int32_t)len);
-    if (len)
+    if (len && text != out + 8)
         memcpy(out + 8, text, len);
     return 8 + len;
 }

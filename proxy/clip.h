@@ -103,7 +103,8 @@ size_t clip_build_flags(uint8_t msgtype, uint32_t flags, uint8_t *out, size_t ca
 size_t clip_build_provide(uint8_t msgtype, const uint8_t *text, size_t len,
                           uint8_t *out, size_t cap);
 size_t clip_provide_bound(size_t len);
-/* Legacy cut text: positive length + bytes (Latin-1 by the spec). */
+/* Legacy cut text: positive length + bytes (Latin-1 by the spec).  The
+ * text may already be in place at out + 8. */
 size_t clip_build_legacy(uint8_t msgtype, const uint8_t *text, size_t len,
                          uint8_t *out, size_t cap);
 

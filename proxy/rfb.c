@@ -6,8 +6,11 @@
 
 #define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); } while (0)
 
-/* Split "RFB xxx.yyy\n" into major/minor.  Returns 12, RFB_NEED or RFB_BAD. */
-static int parse_version(const uint8_t *p, size_t n, int *major, int *minor,
+/* Parse "RFB xxx.yyy\n" and map it to the minor version vmgate speaks:
+ * major 3 only; 3.3-3.6 and 3.889 (Apple) are 3.3, 3.7 is 3.7, anything
+ * else above 3.7 is 3.8 (the mapping QEMU applies).  who prefixes the
+ * refusal ("" for the viewer).  Returns 12, RFB_NEED or RFB_BAD. */
+static int parse_version(const uint8_t *p, size_t n, int *minor, const char *who,
                          char *why, size_t whylen)
 {
     static const char pfx[] = "RFB ";
@@ -31,46 +34,24 @@ static int parse_version(const uint8_t *p, size_t n, int *major, int *minor,
     }
     if (n < RFB_VERSION_LEN)
         return RFB_NEED;
-    *major = (p[4] - '0') * 100 + (p[5] - '0') * 10 + (p[6] - '0');
-    *minor = (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+    int maj = (p[4] - '0') * 100 + (p[5] - '0') * 10 + (p[6] - '0');
+    int min = (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+    if (maj != 3 || min < 3) {
+        WHY("%sunsupported RFB version %03d.%03d", who, maj, min);
+        return RFB_BAD;
+    }
+    *minor = (min >= 8 && min != 889) ? 8 : (min == 7 ? 7 : 3);
     return RFB_VERSION_LEN;
 }
 
 int rfb_parse_client_version(const uint8_t *p, size_t n, int *minor, char *why, size_t whylen)
 {
-    int maj, min;
-    int r = parse_version(p, n, &maj, &min, why, whylen);
-    if (r <= 0)
-        return r;
-    if (maj != 3) {
-        WHY("unsupported RFB version %03d.%03d", maj, min);
-        return RFB_BAD;
-    }
-    if (min < 3) {
-        WHY("unsupported RFB version %03d.%03d", maj, min);
-        return RFB_BAD;
-    }
-    if (min < 7 || min == 889)
-        *minor = 3;
-    else if (min == 7)
-        *minor = 7;
-    else
-        *minor = 8;
-    return r;
+    return parse_version(p, n, minor, "", why, whylen);
 }
 
 int rfb_parse_server_version(const uint8_t *p, size_t n, int *minor, char *why, size_t whylen)
 {
-    int maj, min;
-    int r = parse_version(p, n, &maj, &min, why, whylen);
-    if (r <= 0)
-        return r;
-    if (maj != 3 || min < 3) {
-        WHY("backend speaks unsupported RFB version %03d.%03d", maj, min);
-        return RFB_BAD;
-    }
-    *minor = (min >= 8 && min != 889) ? 8 : (min == 7 ? 7 : 3);
-    return r;
+    return parse_version(p, n, minor, "backend speaks ", why, whylen);
 }
 
 int rfb_parse_vencrypt_version(const uint8_t *p, size_t n, char *why, size_t whylen)
@@ -125,9 +106,10 @@ int rfb_parse_plain_creds(const uint8_t *p, size_t n,
     return (int)total;
 }
 
-/* Read a U32 length + reason string at p (n bytes) into why, refusing
- * lengths over RFB_REASON_MAX.  Returns bytes used, RFB_NEED or RFB_BAD. */
-static int parse_reason(const uint8_t *p, size_t n, char *why, size_t whylen, const char *what)
+/* A refusal from the backend: U32 length + reason string at p (n bytes),
+ * read into why (lengths over RFB_REASON_MAX are refused unread).  Returns
+ * RFB_NEED until it is complete, then RFB_BAD. */
+static int parse_refusal(const uint8_t *p, size_t n, char *why, size_t whylen, const char *what)
 {
     if (n < 4)
         return RFB_NEED;
@@ -144,7 +126,7 @@ static int parse_reason(const uint8_t *p, size_t n, char *why, size_t whylen, co
         tmp[i] = (p[4 + i] >= 0x20 && p[4 + i] < 0x7f) ? (char)p[4 + i] : '?';
     tmp[i] = '\0';
     WHY("%s: %s", what, tmp);
-    return (int)(4 + len);
+    return RFB_BAD;
 }
 
 int rfb_parse_sec_types(const uint8_t *p, size_t n, int *has_none, char *why, size_t whylen)
@@ -152,10 +134,8 @@ int rfb_parse_sec_types(const uint8_t *p, size_t n, int *has_none, char *why, si
     if (n < 1)
         return RFB_NEED;
     uint8_t count = p[0];
-    if (count == 0) {
-        int r = parse_reason(p + 1, n - 1, why, whylen, "backend refused the connection");
-        return r == RFB_NEED ? RFB_NEED : RFB_BAD;
-    }
+    if (count == 0)
+        return parse_refusal(p + 1, n - 1, why, whylen, "backend refused the connection");
     if (n < 1 + (size_t)count)
         return RFB_NEED;
     *has_none = 0;
@@ -170,10 +150,8 @@ int rfb_parse_sec_type33(const uint8_t *p, size_t n, uint32_t *type, char *why, 
     if (n < 4)
         return RFB_NEED;
     *type = rfb_get_u32(p);
-    if (*type == 0) {
-        int r = parse_reason(p + 4, n - 4, why, whylen, "backend refused the connection");
-        return r == RFB_NEED ? RFB_NEED : RFB_BAD;
-    }
+    if (*type == 0)
+        return parse_refusal(p + 4, n - 4, why, whylen, "backend refused the connection");
     return 4;
 }
 
@@ -189,36 +167,37 @@ int rfb_parse_sec_result(const uint8_t *p, size_t n, int minor, uint32_t *status
         WHY("backend security failure %u", *status);
         return RFB_BAD;
     }
-    int r = parse_reason(p + 4, n - 4, why, whylen, "backend security failure");
-    return r == RFB_NEED ? RFB_NEED : RFB_BAD;
+    return parse_refusal(p + 4, n - 4, why, whylen, "backend security failure");
+}
+
+/* U32 status, U32 length, reason without NUL: the reason cut to max bytes
+ * and to what fits in cap (>= 8).  Returns the length. */
+static size_t put_status_reason(uint8_t *out, size_t cap, uint32_t status, const char *reason,
+                                size_t max)
+{
+    size_t rl = strnlen(reason, max);
+    if (rl > cap - 8)
+        rl = cap - 8;
+    rfb_put_u32(out, status);
+    rfb_put_u32(out + 4, (uint32_t)rl);
+    memcpy(out + 8, reason, rl);
+    return 8 + rl;
 }
 
 size_t rfb_put_sec_failure(uint8_t *out, size_t cap, int minor, const char *reason)
 {
-    size_t rl = strlen(reason);
-    if (rl > RFB_REASON_MAX)
-        rl = RFB_REASON_MAX;
     if (cap < 4)
         return 0;
-    rfb_put_u32(out, 1);
-    if (minor < 8 || cap < 8)
+    if (minor < 8 || cap < 8) {
+        rfb_put_u32(out, 1);
         return 4;
-    if (cap < 8 + rl)
-        rl = cap - 8;
-    rfb_put_u32(out + 4, (uint32_t)rl);
-    memcpy(out + 8, reason, rl);
-    return 8 + rl;
+    }
+    return put_status_reason(out, cap, 1, reason, RFB_REASON_MAX);
 }
 
 size_t rfb_put_sec33_failure(uint8_t *out, size_t cap, const char *reason)
 {
-    size_t rl = strlen(reason);
     if (cap < 8)
         return 0;
-    if (cap < 8 + rl)
-        rl = cap - 8;
-    rfb_put_u32(out, 0);
-    rfb_put_u32(out + 4, (uint32_t)rl);
-    memcpy(out + 8, reason, rl);
-    return 8 + rl;
+    return put_status_reason(out, cap, 0, reason, SIZE_MAX);
 }

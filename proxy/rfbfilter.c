@@ -1,6 +1,7 @@
 /* proxy/rfbfilter.c — see rfbfilter.h. */
 #include "proxy/rfbfilter.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +15,17 @@
 
 enum { S2C = 0, C2S = 1 };   /* direction index: VM -> viewer, viewer -> VM */
 
-/* A cut-text message being held back until it is complete. */
+/* A cut-text message being held back until it is complete.  The body is a
+ * plain allocation of exactly len bytes, wiped when freed (not a struct buf:
+ * those of relay size go back to the shared pool, keyed by their size). */
 struct held {
     bool active;
     bool ext;            /* extended clipboard payload */
     bool over;           /* longer than we will look at: drop without collecting */
     uint32_t len;        /* body length from the head */
     uint8_t head[8];
-    struct buf body;
+    uint8_t *body;       /* NULL when over or empty */
+    size_t got;          /* body bytes collected so far */
 };
 
 struct rfbfilter {
@@ -29,7 +33,6 @@ struct rfbfilter {
     const struct cfg_vm *vm;
     char *pfx;               /* log prefix, exact size: it lives as long as the session */
     bool si_done;            /* ServerInit passed */
-    bool viewer_ext;         /* the viewer itself speaks Extended Clipboard */
     bool server_ext;         /* the VM sent Extended Clipboard caps */
     struct held held[2];
     struct clip_inflater zi[2];
@@ -45,6 +48,33 @@ static bool allow_to_vm(const struct rfbfilter *f)
 static bool allow_from_vm(const struct rfbfilter *f)
 {
     return f->vm->clipboard == CFG_CLIP_BOTH || f->vm->clipboard == CFG_CLIP_FROM_VM;
+}
+
+static bool allowed(const struct rfbfilter *f, int dir)
+{
+    return dir == C2S ? allow_to_vm(f) : allow_from_vm(f);
+}
+
+/* Whether the viewer speaks Extended Clipboard itself (its last SetEncodings). */
+static bool viewer_ext(const struct rfbfilter *f)
+{
+    return rfbmsg_viewer_has(&f->fm, RFB_ENC_EXT_CLIPBOARD);
+}
+
+/* The text limit for this VM, never above QEMU's 1 MiB. */
+static size_t text_max(const struct rfbfilter *f)
+{
+    uint64_t m = f->vm->clipboard_max;
+    return m > CLIP_TEXT_HARD_MAX ? CLIP_TEXT_HARD_MAX : (size_t)m;
+}
+
+/* Release clipboard text (NULL is fine), wiping its n bytes first. */
+static void free_text(uint8_t *text, size_t n)
+{
+    if (text) {
+        explicit_bzero(text, n);
+        free(text);
+    }
 }
 
 struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const char *logpfx)
@@ -68,27 +98,25 @@ void rfbfilter_free(struct rfbfilter *f)
     if (!f)
         return;
     for (int d = 0; d < 2; d++) {
-        buf_free(&f->held[d].body);
+        free_text(f->held[d].body, f->held[d].got);
         clip_inflater_free(&f->zi[d]);
     }
-    if (f->pending) {
-        explicit_bzero(f->pending, f->pending_len);
-        free(f->pending);
-    }
+    free_text(f->pending, f->pending_len);
     free(f->pfx);
     explicit_bzero(f, sizeof *f);
     free(f);
 }
 
-/* One audit line per transfer: never the text, only its size and hash. */
-static void audit(struct rfbfilter *f, int dir, const uint8_t *text, size_t len, size_t bytes,
+/* One audit line per transfer: never the text, only its size and (when
+ * text is given: its bytes bytes) hash.  reason NULL: allowed. */
+static void audit(struct rfbfilter *f, int dir, const uint8_t *text, size_t bytes,
                   const char *reason)
 {
     char hex[2 * 32 + 1] = "-";
     if (text) {
         unsigned char md[32];
         unsigned int mdlen = 0;
-        if (EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) == 1)
+        if (EVP_Digest(text, bytes, md, &mdlen, EVP_sha256(), NULL) == 1)
             for (unsigned i = 0; i < mdlen && i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", md[i]);
     }
@@ -100,6 +128,31 @@ static void audit(struct rfbfilter *f, int dir, const uint8_t *text, size_t len,
                  dir == C2S ? "to-vm" : "from-vm", bytes, hex);
 }
 
+/* The audit line of a dropped transfer, its reason formatted. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static void drop(struct rfbfilter *f, int dir, const uint8_t *text, size_t bytes,
+                 const char *fmt, ...)
+{
+    char reason[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    audit(f, dir, text, bytes, reason);
+}
+
+static void drop_policy(struct rfbfilter *f, int dir, const uint8_t *text, size_t bytes)
+{
+    drop(f, dir, text, bytes, "policy: clipboard = %s", cfg_clip_name(f->vm->clipboard));
+}
+
+static void drop_over(struct rfbfilter *f, int dir, size_t bytes)
+{
+    drop(f, dir, NULL, bytes, "over clipboard_max (%zu > %zu bytes)", bytes, text_max(f));
+}
+
 /* A clipboard offer (Extended Clipboard notify) refused by the policy: no
  * text moved, but the person tried, so it is logged — as its own event
  * name, so "clipboard dir=" lines stay one per transfer. */
@@ -107,11 +160,6 @@ static void audit_offer(struct rfbfilter *f, int dir)
 {
     log_info("%s: clipboard-offer dir=%s result=dropped reason=\"policy: clipboard = %s\"",
              f->pfx, dir == C2S ? "to-vm" : "from-vm", cfg_clip_name(f->vm->clipboard));
-}
-
-static void policy_reason(struct rfbfilter *f, char *out, size_t outsz)
-{
-    snprintf(out, outsz, "policy: clipboard = %s", cfg_clip_name(f->vm->clipboard));
 }
 
 /* Queue a whole message for one side.  A full injection buffer means the
@@ -124,46 +172,16 @@ static void inject(struct rfbfilter *f, struct buf *to, const uint8_t *p, size_t
         log_warn("%s: clipboard: dropped %s (%zu bytes): peer not reading", f->pfx, what, n);
 }
 
+/* Release the held message unchanged. */
 static void inject_held(struct rfbfilter *f, struct held *h, struct buf *to, const char *what)
 {
-    if (buf_room(to) < 8 + buf_len(&h->body)) {
+    if (buf_room(to) < 8 + h->got) {
         log_warn("%s: clipboard: dropped %s: peer not reading", f->pfx, what);
         return;
     }
     buf_put(to, h->head, 8);
-    if (!buf_empty(&h->body))
-        buf_put(to, buf_head(&h->body), buf_len(&h->body));
-}
-
-/* The text limit for this VM, never above QEMU's 1 MiB. */
-static size_t text_max(const struct rfbfilter *f)
-{
-    uint64_t m = f->vm->clipboard_max;
-    return m > CLIP_TEXT_HARD_MAX ? CLIP_TEXT_HARD_MAX : (size_t)m;
-}
-
-/* Inflate a provide's text into a fresh allocation.  Returns CLIP_* and
- * sets *text (caller frees) and *tlen. */
-static int provide_text(struct rfbfilter *f, int dir, const struct clip_msg *cm,
-                        uint8_t **text, size_t *tlen, char *why, size_t whylen)
-{
-    size_t max = text_max(f);
-    *text = malloc(max + 1);
-    if (!*text) {
-        snprintf(why, whylen, "out of memory");
-        return CLIP_BAD;
-    }
-    int r = clip_provide_text(&f->zi[dir], cm, max, *text, tlen, why, whylen);
-    if (r != CLIP_OK) {
-        free(*text);
-        *text = NULL;
-    }
-    return r;
-}
-
-static bool allowed(const struct rfbfilter *f, int dir)
-{
-    return dir == C2S ? allow_to_vm(f) : allow_from_vm(f);
+    if (h->got)
+        buf_put(to, h->body, h->got);
 }
 
 /* Inflate a provide and apply the size limit and the policy for dir, with
@@ -172,95 +190,125 @@ static bool allowed(const struct rfbfilter *f, int dir)
 static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_msg *cm,
                                size_t wire_len, size_t *tlen)
 {
-    char why[128], reason[200];
-    uint8_t *text = NULL;
-    *tlen = 0;
-    int r = provide_text(f, dir, cm, &text, tlen, why, sizeof why);
-    if (r == CLIP_TOO_BIG) {
-        if (*tlen)
-            (*tlen)--;                      /* the declared size counts the NUL */
-        snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", *tlen,
-                 text_max(f));
-        audit(f, dir, NULL, 0, *tlen, reason);
-        return NULL;
-    }
-    if (r != CLIP_OK) {
-        snprintf(reason, sizeof reason, "malformed: %s", why);
-        audit(f, dir, NULL, 0, wire_len, reason);
-        return NULL;
-    }
-    if (!allowed(f, dir)) {
-        policy_reason(f, reason, sizeof reason);
-        audit(f, dir, text, *tlen, *tlen, reason);
-        explicit_bzero(text, *tlen);
-        free(text);
-        return NULL;
-    }
-    audit(f, dir, text, *tlen, *tlen, NULL);
-    return text;
-}
-
-static void free_text(uint8_t *text, size_t tlen)
-{
-    if (text) {
-        explicit_bzero(text, tlen);
-        free(text);
-    }
-}
-
-/* A complete cut text from the VM (ServerCutText). */
-static void finish_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer,
-                       struct buf *to_vm)
-{
-    char reason[200];
-    const uint8_t *body = buf_head(&h->body);
-    size_t blen = buf_len(&h->body);
-    if (!h->ext) {
-        if (h->over || blen > text_max(f)) {
-            snprintf(reason, sizeof reason, "over clipboard_max (%u > %zu bytes)", h->len,
-                     text_max(f));
-            audit(f, S2C, NULL, 0, h->len, reason);
-        } else if (!allow_from_vm(f)) {
-            policy_reason(f, reason, sizeof reason);
-            audit(f, S2C, body, blen, blen, reason);
-        } else {
-            audit(f, S2C, body, blen, blen, NULL);
-            inject_held(f, h, to_viewer, "server cut text");
-        }
-        return;
-    }
-    if (h->over) {
-        snprintf(reason, sizeof reason, "over clipboard_max (%u compressed bytes)", h->len);
-        audit(f, S2C, NULL, 0, h->len, reason);
-        return;
-    }
-    struct clip_msg cm;
     char why[128];
-    if (clip_parse(body, blen, &cm, why, sizeof why) != CLIP_OK) {
-        log_info("%s: clipboard: dropped malformed extended clipboard message from the VM: %s",
-                 f->pfx, why);
+    size_t max = text_max(f);
+    uint8_t *text = malloc(max + 1);
+    *tlen = 0;
+    if (!text) {
+        drop(f, dir, NULL, wire_len, "malformed: out of memory");
+        return NULL;
+    }
+    int r = clip_provide_text(&f->zi[dir], cm, max, text, tlen, why, sizeof why);
+    if (r == CLIP_OK && allowed(f, dir)) {
+        audit(f, dir, text, *tlen, NULL);
+        return text;
+    }
+    if (r == CLIP_OK)
+        drop_policy(f, dir, text, *tlen);
+    else if (r == CLIP_TOO_BIG)
+        drop_over(f, dir, *tlen ? *tlen - 1 : 0);   /* the declared size counts the NUL */
+    else
+        drop(f, dir, NULL, wire_len, "malformed: %s", why);
+    free_text(text, r == CLIP_OK ? *tlen : max + 1);
+    return NULL;
+}
+
+/* Legacy ServerCutText, policed and passed on as it is. */
+static void legacy_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer)
+{
+    if (!allow_from_vm(f)) {
+        drop_policy(f, S2C, h->body, h->got);
         return;
     }
+    audit(f, S2C, h->body, h->got, NULL);
+    inject_held(f, h, to_viewer, "server cut text");
+}
+
+/* Legacy ClientCutText (Latin-1): passed on as it is to a VM without
+ * Extended Clipboard; an Extended Clipboard VM is told there is text and
+ * gets it as UTF-8 when it asks (see CLIP_REQUEST in ext_s2c). */
+static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
+{
+    uint8_t *u8 = malloc(2 * h->got + 1);
+    if (!u8)
+        return;
+    size_t ulen = clip_latin1_to_utf8(h->body, h->got, u8);
+    /* what an Extended Clipboard VM gets is the UTF-8 form, up to twice
+     * as long: the limit applies to that */
+    if (f->server_ext && ulen > text_max(f)) {
+        drop_over(f, C2S, ulen);
+        free_text(u8, ulen);
+        return;
+    }
+    if (!allow_to_vm(f)) {
+        drop_policy(f, C2S, u8, ulen);
+        free_text(u8, ulen);
+        return;
+    }
+    audit(f, C2S, u8, ulen, NULL);
+    if (!f->server_ext) {
+        free_text(u8, ulen);
+        inject_held(f, h, to_vm, "client cut text");
+        return;
+    }
+    /* announce it; the VM asks for it with a request we answer */
+    free_text(f->pending, f->pending_len);
+    f->pending = u8;
+    f->pending_len = ulen;
     uint8_t msg[16];
-    size_t n;
-    switch (cm.action) {
+    size_t n = clip_build_flags(RFB_C2S_CUT_TEXT, CLIP_ACT_NOTIFY | CLIP_FMT_TEXT, msg, sizeof msg);
+    inject(f, to_vm, msg, n, "clipboard notify");
+}
+
+/* Text from the VM for a viewer without Extended Clipboard: legacy
+ * ServerCutText in Latin-1. */
+static void send_latin1(struct rfbfilter *f, const uint8_t *text, size_t tlen,
+                        struct buf *to_viewer)
+{
+    uint8_t *msg = malloc(tlen + 8);
+    if (!msg)
+        return;
+    size_t ll = clip_utf8_to_latin1(text, tlen, msg + 8);
+    size_t mlen = clip_build_legacy(RFB_S2C_CUT_TEXT, msg + 8, ll, msg, ll + 8);
+    if (mlen)
+        inject(f, to_viewer, msg, mlen, "server cut text");
+    free_text(msg, tlen + 8);
+}
+
+/* A legacy viewer's pending text, as the provide answering the VM's request. */
+static void send_pending(struct rfbfilter *f, struct buf *to_vm)
+{
+    size_t cap = clip_provide_bound(f->pending_len);
+    uint8_t *msg = malloc(cap);
+    if (!msg)
+        return;
+    size_t n = clip_build_provide(RFB_C2S_CUT_TEXT, f->pending, f->pending_len, msg, cap);
+    if (n)
+        inject(f, to_vm, msg, n, "clipboard provide");
+    free(msg);
+}
+
+/* An Extended Clipboard message from the VM. */
+static void ext_s2c(struct rfbfilter *f, struct held *h, const struct clip_msg *cm,
+                    struct buf *to_viewer, struct buf *to_vm)
+{
+    switch (cm->action) {
     case CLIP_CAPS:
         f->server_ext = true;
-        if (f->viewer_ext)
+        if (viewer_ext(f))
             inject_held(f, h, to_viewer, "clipboard caps");
         break;
     case CLIP_NOTIFY:
         if (!allow_from_vm(f)) {
-            if (cm.formats)
+            if (cm->formats)
                 audit_offer(f, S2C);
-            break;
-        }
-        if (f->viewer_ext) {
+        } else if (viewer_ext(f)) {
             inject_held(f, h, to_viewer, "clipboard notify");
-        } else if (cm.formats & CLIP_FMT_TEXT) {
+        } else if (cm->formats & CLIP_FMT_TEXT) {
             /* a legacy viewer cannot ask: ask for it, translate the answer */
-            n = clip_build_flags(RFB_C2S_CUT_TEXT, CLIP_ACT_REQUEST | CLIP_FMT_TEXT, msg,
-                                 sizeof msg);
+            uint8_t msg[16];
+            size_t n = clip_build_flags(RFB_C2S_CUT_TEXT, CLIP_ACT_REQUEST | CLIP_FMT_TEXT, msg,
+                                        sizeof msg);
             inject(f, to_vm, msg, n, "clipboard request");
         }
         break;
@@ -269,111 +317,36 @@ static void finish_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewe
         /* the VM asks for the viewer's clipboard */
         if (!allow_to_vm(f))
             break;
-        if (f->viewer_ext) {
+        if (viewer_ext(f))
             inject_held(f, h, to_viewer, "clipboard request");
-        } else if (f->pending && cm.action == CLIP_REQUEST) {
-            size_t cap = clip_provide_bound(f->pending_len);
-            uint8_t *out = malloc(cap);
-            if (out) {
-                n = clip_build_provide(RFB_C2S_CUT_TEXT, f->pending, f->pending_len, out, cap);
-                if (n)
-                    inject(f, to_vm, out, n, "clipboard provide");
-                free(out);
-            }
-        }
+        else if (f->pending && cm->action == CLIP_REQUEST)
+            send_pending(f, to_vm);
         break;
     case CLIP_PROVIDE: {
         size_t tlen;
-        uint8_t *text = police_provide(f, S2C, &cm, blen, &tlen);
-        if (text && f->viewer_ext) {
+        uint8_t *text = police_provide(f, S2C, cm, h->got, &tlen);
+        if (text && viewer_ext(f))
             inject_held(f, h, to_viewer, "clipboard provide");
-        } else if (text) {
-            uint8_t *l1 = malloc(tlen + 8);
-            if (l1) {
-                size_t ll = clip_utf8_to_latin1(text, tlen, l1 + 8);
-                size_t mlen = clip_build_legacy(RFB_S2C_CUT_TEXT, l1 + 8, ll, l1, ll + 8);
-                if (mlen)
-                    inject(f, to_viewer, l1, mlen, "server cut text");
-                free(l1);
-            }
-        }
+        else if (text)
+            send_latin1(f, text, tlen, to_viewer);
         free_text(text, tlen);
         break;
     }
     }
 }
 
-/* A complete cut text from the viewer (ClientCutText). */
-static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
+/* An Extended Clipboard message from the viewer. */
+static void ext_c2s(struct rfbfilter *f, struct held *h, const struct clip_msg *cm,
+                    struct buf *to_vm)
 {
-    char reason[200];
-    const uint8_t *body = buf_head(&h->body);
-    size_t blen = buf_len(&h->body);
-    if (!h->ext) {
-        if (h->over || blen > text_max(f)) {
-            snprintf(reason, sizeof reason, "over clipboard_max (%u > %zu bytes)", h->len,
-                     text_max(f));
-            audit(f, C2S, NULL, 0, h->len, reason);
-            return;
-        }
-        uint8_t *u8 = malloc(2 * blen + 1);
-        if (!u8)
-            return;
-        size_t ulen = clip_latin1_to_utf8(body, blen, u8);
-        /* what an Extended Clipboard VM gets is the UTF-8 form, up to twice
-         * as long: the limit applies to that */
-        if (f->server_ext && ulen > text_max(f)) {
-            snprintf(reason, sizeof reason, "over clipboard_max (%zu > %zu bytes)", ulen,
-                     text_max(f));
-            audit(f, C2S, NULL, 0, ulen, reason);
-            free(u8);
-            return;
-        }
-        if (!allow_to_vm(f)) {
-            policy_reason(f, reason, sizeof reason);
-            audit(f, C2S, u8, ulen, ulen, reason);
-            free(u8);
-            return;
-        }
-        audit(f, C2S, u8, ulen, ulen, NULL);
-        if (f->server_ext) {
-            /* announce it; the VM asks for it with a request we answer */
-            if (f->pending) {
-                explicit_bzero(f->pending, f->pending_len);
-                free(f->pending);
-            }
-            f->pending = u8;
-            f->pending_len = ulen;
-            uint8_t msg[16];
-            size_t n = clip_build_flags(RFB_C2S_CUT_TEXT, CLIP_ACT_NOTIFY | CLIP_FMT_TEXT, msg,
-                                        sizeof msg);
-            inject(f, to_vm, msg, n, "clipboard notify");
-        } else {
-            free(u8);
-            inject_held(f, h, to_vm, "client cut text");
-        }
-        return;
-    }
-    if (h->over) {
-        snprintf(reason, sizeof reason, "over clipboard_max (%u compressed bytes)", h->len);
-        audit(f, C2S, NULL, 0, h->len, reason);
-        return;
-    }
-    struct clip_msg cm;
-    char why[128];
-    if (clip_parse(body, blen, &cm, why, sizeof why) != CLIP_OK) {
-        log_info("%s: clipboard: dropped malformed extended clipboard message from the viewer: %s",
-                 f->pfx, why);
-        return;
-    }
-    switch (cm.action) {
+    switch (cm->action) {
     case CLIP_CAPS:
         inject_held(f, h, to_vm, "clipboard caps");
         break;
     case CLIP_NOTIFY:
         if (allow_to_vm(f))
             inject_held(f, h, to_vm, "clipboard notify");
-        else if (cm.formats)
+        else if (cm->formats)
             audit_offer(f, C2S);
         break;
     case CLIP_REQUEST:
@@ -383,7 +356,7 @@ static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
         break;
     case CLIP_PROVIDE: {
         size_t tlen;
-        uint8_t *text = police_provide(f, C2S, &cm, blen, &tlen);
+        uint8_t *text = police_provide(f, C2S, cm, h->got, &tlen);
         if (text)
             inject_held(f, h, to_vm, "clipboard provide");
         free_text(text, tlen);
@@ -392,134 +365,176 @@ static void finish_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
     }
 }
 
-/* Take one cut-text span out of the stream (at b[*ok], r bytes) into the
+/* A complete cut text held from direction dir. */
+static void finish(struct rfbfilter *f, int dir, struct held *h, struct buf *to_viewer,
+                   struct buf *to_vm)
+{
+    if (h->over && h->ext) {
+        drop(f, dir, NULL, h->len, "over clipboard_max (%u compressed bytes)", h->len);
+        return;
+    }
+    if (h->over) {
+        drop_over(f, dir, h->len);
+        return;
+    }
+    if (!h->ext) {
+        if (dir == S2C)
+            legacy_s2c(f, h, to_viewer);
+        else
+            legacy_c2s(f, h, to_vm);
+        return;
+    }
+    struct clip_msg cm;
+    char why[128];
+    if (clip_parse(h->body, h->got, &cm, why, sizeof why) != CLIP_OK) {
+        log_info("%s: clipboard: dropped malformed extended clipboard message from the %s: %s",
+                 f->pfx, dir == S2C ? "VM" : "viewer", why);
+        return;
+    }
+    if (dir == S2C)
+        ext_s2c(f, h, &cm, to_viewer, to_vm);
+    else
+        ext_c2s(f, h, &cm, to_vm);
+}
+
+/* Take one cut-text span out of the stream (at b[ok], r bytes) into the
  * held message; finish it when complete. */
 static void hold_span(struct rfbfilter *f, int dir, const struct rfbmsg *m, struct buf *b,
                       size_t ok, size_t r, struct buf *to_viewer, struct buf *to_vm)
 {
     struct held *h = &f->held[dir];
     const uint8_t *p = buf_head(b) + ok;
-    if (m->kind == RFBMSG_HEAD) {
-        h->active = true;
-        h->ext = m->cut_ext;
-        h->len = m->cut_len;
-        h->over = m->cut_over || (!m->cut_ext && m->cut_len > text_max(f));
-        memcpy(h->head, p, r < 8 ? r : 8);
-        buf_free(&h->body);
-        buf_init(&h->body, h->over ? 1 : (h->len ? h->len : 1));
-    } else if (h->active && !h->over) {
-        buf_put(&h->body, p, r);
+    if (m->kind == RFBMSG_HEAD) {                 /* always the 8-byte head */
+        free_text(h->body, h->got);
+        *h = (struct held){
+            .active = true,
+            .ext = m->cut_ext,
+            .len = m->cut_len,
+            /* the framer's cut_max is the compressed bound; plain text is
+             * held to the text limit itself */
+            .over = m->cut_ext ? m->cut_over : m->cut_len > text_max(f),
+        };
+        memcpy(h->head, p, sizeof h->head);
+        if (!h->over && h->len && !(h->body = malloc(h->len))) {
+            log_warn("%s: clipboard: dropped a %u-byte cut text: out of memory", f->pfx,
+                     h->len);
+            h->active = false;
+        }
+    } else if (h->body && r <= h->len - h->got) {
+        memcpy(h->body + h->got, p, r);
+        h->got += r;
     }
     buf_cut(b, ok, r);
     if (m->end && h->active) {
-        if (dir == S2C)
-            finish_s2c(f, h, to_viewer, to_vm);
-        else
-            finish_c2s(f, h, to_vm);
-        h->active = false;
-        buf_free(&h->body);
+        finish(f, dir, h, to_viewer, to_vm);
+        free_text(h->body, h->got);
+        *h = (struct held){ 0 };
     }
+}
+
+/* ServerInit: delimited and forwarded, and the framer started from it.
+ * Returns 1 once it has passed, 0 while incomplete, -1 if malformed. */
+static int server_init(struct rfbfilter *f, struct buf *b, size_t *ok, char *why, size_t whylen)
+{
+    int r = rfbmsg_server_init(&f->fm, buf_head(b) + *ok, buf_len(b) - *ok);
+    if (r == RFB_NEED)
+        return 0;
+    if (r < 0) {
+        snprintf(why, whylen, "bad ServerInit from the VM: %s", f->fm.why);
+        return -1;
+    }
+    f->si_done = true;
+    size_t bound = clip_provide_bound(text_max(f));
+    f->fm.cut_max = (uint32_t)(bound > 8 ? bound - 8 : bound);
+    *ok += (size_t)r;
+    return 1;
+}
+
+/* Replace the viewer's SetEncodings (at b[ok], r bytes) with what the
+ * framer can follow, asking the VM for Extended Clipboard on behalf of a
+ * viewer without it.  The rewrite goes in place, or, when it is longer and
+ * the stream buffer is too full for that, to the (empty) to_vm, which is
+ * sent right after the approved bytes.  Returns the bytes approved in
+ * place (the new length, or 0), or -1 (why set). */
+static int rewrite_encodings(struct rfbfilter *f, struct buf *b, size_t ok, size_t r,
+                             struct buf *to_vm, char *why, size_t whylen)
+{
+    uint8_t out[RFBMSG_HDR_MAX + 4];
+    unsigned flags = 0;
+    if (!viewer_ext(f) && f->vm->clipboard != CFG_CLIP_NONE)
+        flags |= RFBMSG_F_ADD_EXT_CLIPBOARD;
+    int nl = rfbmsg_filter_encodings(&f->fm, buf_head(b) + ok, r, flags, out, sizeof out);
+    if (nl < 0) {
+        snprintf(why, whylen, "cannot rewrite SetEncodings");
+        return -1;
+    }
+    buf_cut(b, ok, r);
+    if (buf_insert(b, ok, out, (size_t)nl) == 0)
+        return nl;
+    if (buf_put(to_vm, out, (size_t)nl) != 0) {
+        snprintf(why, whylen, "internal: no room to rewrite SetEncodings");
+        return -1;
+    }
+    return 0;
 }
 
 int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
                   struct buf *to_vm, char *why, size_t whylen)
 {
+    if (!f->si_done) {
+        int r = server_init(f, b, ok, why, whylen);
+        if (r <= 0)
+            return r;
+    }
     for (;;) {
         if (!buf_empty(to_viewer))
             return 0;                      /* paused until our message is out */
         size_t avail = buf_len(b) - *ok;
         if (avail == 0)
             return 0;
-        const uint8_t *p = buf_head(b) + *ok;
-        int r;
-        if (!f->si_done) {
-            r = rfbmsg_server_init(&f->fm, p, avail);
-            if (r == RFB_NEED)
-                return 0;
-            if (r < 0) {
-                snprintf(why, whylen, "bad ServerInit from the VM: %s", f->fm.why);
-                return -1;
-            }
-            f->si_done = true;
-            size_t bound = clip_provide_bound(text_max(f));
-            f->fm.cut_max = (uint32_t)(bound > 8 ? bound - 8 : bound);
-            *ok += (size_t)r;
-            continue;
-        }
         struct rfbmsg m;
-        r = rfbmsg_s2c(&f->fm, p, avail, &m);
+        int r = rfbmsg_s2c(&f->fm, buf_head(b) + *ok, avail, &m);
         if (r == RFB_NEED)
             return 0;
         if (r < 0) {
             snprintf(why, whylen, "VM sent a message vmgate cannot follow: %s", f->fm.why);
             return -1;
         }
-        if (m.type == RFB_S2C_CUT_TEXT && (m.kind == RFBMSG_HEAD || m.kind == RFBMSG_CUT ||
-                                           m.kind == RFBMSG_MSG)) {
+        if (m.type == RFB_S2C_CUT_TEXT)    /* its head or its body */
             hold_span(f, S2C, &m, b, *ok, (size_t)r, to_viewer, to_vm);
-            continue;
-        }
-        *ok += (size_t)r;
+        else
+            *ok += (size_t)r;
     }
 }
 
 int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
                   struct buf *to_vm, char *why, size_t whylen)
 {
+    if (!f->si_done)
+        return 0;                          /* nothing is sent before ServerInit */
     for (;;) {
         if (!buf_empty(to_vm))
             return 0;
-        if (!f->si_done)
-            return 0;                      /* nothing is sent before ServerInit */
         size_t avail = buf_len(b) - *ok;
-        if (avail == 0 || buf_room(b) < 4)
-            return 0;                      /* SetEncodings may grow by 4 bytes */
-        const uint8_t *p = buf_head(b) + *ok;
+        if (avail == 0)
+            return 0;
         struct rfbmsg m;
-        int r = rfbmsg_c2s(&f->fm, p, avail, &m);
+        int r = rfbmsg_c2s(&f->fm, buf_head(b) + *ok, avail, &m);
         if (r == RFB_NEED)
             return 0;
         if (r < 0) {
             snprintf(why, whylen, "viewer sent a message vmgate cannot follow: %s", f->fm.why);
             return -1;
         }
-        if (m.type == RFB_C2S_CUT_TEXT && (m.kind == RFBMSG_HEAD || m.kind == RFBMSG_CUT ||
-                                           m.kind == RFBMSG_MSG)) {
+        if (m.type == RFB_C2S_CUT_TEXT) {  /* its head or its body */
             hold_span(f, C2S, &m, b, *ok, (size_t)r, to_viewer, to_vm);
-            continue;
-        }
-        if (m.kind == RFBMSG_MSG && m.type == RFB_C2S_SET_ENCODINGS) {
-            /* does the viewer itself speak Extended Clipboard? */
-            bool ext = false;
-            size_t cnt = r >= 4 ? ((size_t)p[2] << 8 | p[3]) : 0;
-            for (size_t i = 0; i < cnt && 4 + 4 * i + 4 <= (size_t)r; i++)
-                if (rfb_get_u32(p + 4 + 4 * i) == (uint32_t)RFB_ENC_EXT_CLIPBOARD)
-                    ext = true;
-            f->viewer_ext = ext;
-            unsigned flags = 0;
-            if (!ext && f->vm->clipboard != CFG_CLIP_NONE)
-                flags |= RFBMSG_F_ADD_EXT_CLIPBOARD;
-            uint8_t *out = malloc((size_t)r + 4);
-            if (!out) {
-                snprintf(why, whylen, "out of memory");
+        } else if (m.type == RFB_C2S_SET_ENCODINGS) {
+            int nl = rewrite_encodings(f, b, *ok, (size_t)r, to_vm, why, whylen);
+            if (nl < 0)
                 return -1;
-            }
-            int nl = rfbmsg_filter_encodings(&f->fm, p, (size_t)r, flags, out, (size_t)r + 4);
-            if (nl < 0) {
-                free(out);
-                snprintf(why, whylen, "cannot rewrite SetEncodings");
-                return -1;
-            }
-            buf_cut(b, *ok, (size_t)r);
-            if (buf_insert(b, *ok, out, (size_t)nl) != 0) {
-                free(out);
-                snprintf(why, whylen, "internal: no room to rewrite SetEncodings");
-                return -1;
-            }
-            free(out);
             *ok += (size_t)nl;
-            continue;
+        } else {
+            *ok += (size_t)r;
         }
-        *ok += (size_t)r;
     }
 }

@@ -8,7 +8,8 @@
  *     VM) and *ok, the length of its head that is approved for sending.
  *     The filter parses the bytes past *ok, advances *ok over what may pass
  *     untouched (pixel data passes without a copy), and cuts out what it
- *     holds back (cut text, SetEncodings, which it re-inserts rewritten);
+ *     holds back (cut text, SetEncodings, which it re-inserts rewritten,
+ *     or queues in to_vm when the buffer is too full for it to grow);
  *   - two injection buffers, to_viewer and to_vm, for messages the filter
  *     generates or releases (a held cut text, a translation, a clipboard
  *     request on a legacy viewer's behalf).  The connection sends a

@@ -181,10 +181,15 @@ bool rfbmsg_c2s_idle(const struct rfbmsg_state *st)
                    BIT(B_QEMU_KEY) | BIT(B_QEMU_AUDIO) | BIT(B_LED) | BIT(B_EXT_DESKTOP) | \
                    BIT(B_ALPHA_CURSOR) | BIT(B_EXT_CLIP))
 
-static bool is_level(int32_t e)
+/* The level pseudo-encodings kept besides KEEP_BITS: JPEG quality 0-9 are
+ * bits 0-9, compress level 0-9 bits 10-19; -1 for anything else. */
+static int level_bit(int32_t e)
 {
-    return (e >= RFB_ENC_JPEG_QUALITY_0 && e <= RFB_ENC_JPEG_QUALITY_9) ||
-           (e >= RFB_ENC_COMPRESS_0 && e <= RFB_ENC_COMPRESS_9);
+    if (e >= RFB_ENC_JPEG_QUALITY_0 && e <= RFB_ENC_JPEG_QUALITY_9)
+        return e - RFB_ENC_JPEG_QUALITY_0;
+    if (e >= RFB_ENC_COMPRESS_0 && e <= RFB_ENC_COMPRESS_9)
+        return 10 + (e - RFB_ENC_COMPRESS_0);
+    return -1;
 }
 
 static void set_fwd(struct rfbmsg_state *st, uint32_t mask)
@@ -224,29 +229,25 @@ int rfbmsg_filter_encodings(struct rfbmsg_state *st, const uint8_t *msg, size_t 
     if (has_alpha)
         keep &= ~BIT(B_CURSOR);
 
-    uint32_t mask = 0;
+    uint32_t mask = 0, levels = 0;     /* what is in out so far: repeats are dropped */
     size_t o = 4;
     for (size_t i = 0; i < cnt; i++) {
         int32_t e = gets32(msg + 4 + 4 * i);
         int b = enc_bit(e);
-        bool take;
-        if (b >= 0)
-            take = (keep & BIT(b)) && !(mask & BIT(b));
-        else if (is_level(e)) {
-            take = true;     /* drop repeats of the same level value */
-            for (size_t j = 4; j < o; j += 4)
-                if (gets32(out + j) == e)
-                    take = false;
-        } else
-            take = false;
-        if (!take)
-            continue;
+        if (b >= 0) {
+            if (!(keep & BIT(b)) || (mask & BIT(b)))
+                continue;
+            mask |= BIT(b);
+        } else {
+            int l = level_bit(e);
+            if (l < 0 || (levels & BIT(l)))
+                continue;
+            levels |= BIT(l);
+        }
         if (o + 4 > cap)
             return -1;
         rfb_put_u32(out + o, (uint32_t)e);
         o += 4;
-        if (b >= 0)
-            mask |= BIT(b);
     }
     if ((flags & RFBMSG_F_ADD_EXT_CLIPBOARD) && !(flags & RFBMSG_F_NO_EXT_CLIPBOARD) &&
         !(mask & BIT(B_EXT_CLIP))) {
@@ -266,7 +267,8 @@ int rfbmsg_filter_encodings(struct rfbmsg_state *st, const uint8_t *msg, size_t 
 
 /* ------------------------------------------------------------- helpers */
 
-/* Consume `take` bytes of the current skip. */
+/* How much of a want-byte run fits in one span: what is available (n), at
+ * most INT_MAX (a span's length is returned as int). */
 static size_t clamp_span(uint64_t want, size_t n)
 {
     uint64_t t = want < n ? want : n;
@@ -382,6 +384,48 @@ static int whole(struct rfbmsg_dir *d, size_t n, size_t len, struct rfbmsg *out)
     out->end = true;
     d->state = ST_MSG;
     return (int)len;
+}
+
+/* A Fence in direction d: U8 type, 3 padding, U32 flags, U8 length (at
+ * most 64), payload. */
+static int fence(struct rfbmsg_state *st, struct rfbmsg_dir *d, const uint8_t *p, size_t n,
+                 struct rfbmsg *out)
+{
+    if (n < 9)
+        return RFB_NEED;
+    if (p[8] > 64)
+        return bad(st, "%s with %u bytes of payload", d == &st->s2c ? "ServerFence" : "ClientFence",
+                   p[8]);
+    return whole(d, n, 9u + p[8], out);
+}
+
+/* QEMU audio (255, 1) in direction d, once the pseudo-encoding was sent to
+ * the server.  Operations 0 and 1 (server: end, begin; viewer: enable,
+ * disable) are 4 bytes; operation 2 is the server's data (U32 length +
+ * samples) or the viewer's set-format (U8 format, U8 channels, U32 Hz). */
+static int qemu_audio(struct rfbmsg_state *st, struct rfbmsg_dir *d, const uint8_t *p, size_t n,
+                      struct rfbmsg *out)
+{
+    if (!(st->enc_fwd_ever & BIT(B_QEMU_AUDIO)))
+        return bad(st, "QEMU audio message without the audio pseudo-encoding");
+    if (n < 4)
+        return RFB_NEED;
+    unsigned op = get16(p + 2);
+    if (op == 0 || op == 1)
+        return whole(d, n, 4, out);
+    if (op != 2)
+        return bad(st, "QEMU audio message with operation %u", op);
+    if (d == &st->c2s)
+        return whole(d, n, 10, out);
+    if (n < 8)
+        return RFB_NEED;
+    uint32_t len = rfb_get_u32(p + 4);
+    if (len > RFBMSG_AUDIO_MAX)
+        return bad(st, "QEMU audio data message of %u bytes", len);
+    out->kind = RFBMSG_HEAD;
+    out->len = 8 + (uint64_t)len;
+    start_skip(st, d, len, RFBMSG_DATA, AFTER_MSG, out);
+    return 8;
 }
 
 /* ------------------------------------------------------- server -> client */
@@ -628,6 +672,7 @@ static int s2c_rect(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct 
 static int s2c_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbmsg *out)
 {
     struct rfbmsg_dir *d = &st->s2c;
+    int r;
     uint8_t t = p[0];
     d->type = t;
     out->type = t;
@@ -648,7 +693,7 @@ static int s2c_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct r
             return RFB_NEED;
         out->kind = RFBMSG_HEAD;
         out->len = 6 + 6 * (uint64_t)get16(p + 4);
-        start_skip(st, d, 6 * (uint64_t)get16(p + 4), RFBMSG_DATA, AFTER_MSG, out);
+        start_skip(st, d, out->len - 6, RFBMSG_DATA, AFTER_MSG, out);
         return 6;
     case RFB_S2C_BELL:
         return whole(d, n, 1, out);
@@ -662,13 +707,9 @@ static int s2c_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct r
     case RFB_S2C_FENCE:
         if (!(st->enc_fwd_ever & BIT(B_FENCE)))
             return bad(st, "ServerFence without the Fence pseudo-encoding");
-        if (n < 9)
-            return RFB_NEED;
-        if (p[8] > 64)
-            return bad(st, "ServerFence with %u bytes of payload", p[8]);
-        if (n >= 9u + p[8])
-            st->fence_confirmed = true;
-        return whole(d, n, 9u + p[8], out);
+        r = fence(st, d, p, n, out);
+        st->fence_confirmed |= r > 0;
+        return r;
     case RFB_S2C_XVP:
         if (!(st->enc_fwd_ever & BIT(B_XVP)))
             return bad(st, "xvp message without the xvp pseudo-encoding");
@@ -679,36 +720,33 @@ static int s2c_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct r
         out->sub = p[1];
         if (p[1] != RFB_QEMU_AUDIO)
             return bad(st, "QEMU server message with subtype %u", p[1]);
-        if (!(st->enc_fwd_ever & BIT(B_QEMU_AUDIO)))
-            return bad(st, "QEMU audio message without the audio pseudo-encoding");
-        if (n < 4)
-            return RFB_NEED;
-        switch (get16(p + 2)) {
-        case 0:   /* end */
-        case 1:   /* begin */
-            return whole(d, n, 4, out);
-        case 2: { /* data: U32 length + samples */
-            if (n < 8)
-                return RFB_NEED;
-            uint32_t len = rfb_get_u32(p + 4);
-            if (len > RFBMSG_AUDIO_MAX)
-                return bad(st, "QEMU audio data message of %u bytes", len);
-            out->kind = RFBMSG_HEAD;
-            out->len = 8 + (uint64_t)len;
-            start_skip(st, d, len, RFBMSG_DATA, AFTER_MSG, out);
-            return 8;
-        }
-        default:
-            return bad(st, "QEMU audio message with operation %u", get16(p + 2));
-        }
+        return qemu_audio(st, d, p, n, out);
     default:
         return bad(st, "unknown server message type %u", t);
     }
 }
 
-int rfbmsg_s2c(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbmsg *out)
+/* The next unit server -> client, by state. */
+static int s2c_unit(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbmsg *out)
 {
-    struct rfbmsg_dir *d = &st->s2c;
+    switch (st->s2c.state) {
+    case ST_MSG:  return s2c_msg(st, p, n, out);
+    case ST_RECT: return s2c_rect(st, p, n, out);
+    case ST_SUB:  return s2c_sub(st, p, n, out);
+    case ST_TILE: return s2c_tile(st, p, n, out);
+    case ST_SKIP: return do_skip(st, &st->s2c, n, out);
+    }
+    return bad(st, "internal: bad state");
+}
+
+/* What rfbmsg_s2c and rfbmsg_c2s share around the unit parser of their
+ * direction: a failed direction stays failed, a pending SetEncodings is
+ * committed first, and *out carries only the type unless a span came. */
+static inline int frame(struct rfbmsg_state *st, struct rfbmsg_dir *d,
+                        int (*unit)(struct rfbmsg_state *, const uint8_t *, size_t,
+                                    struct rfbmsg *),
+                        const uint8_t *p, size_t n, struct rfbmsg *out)
+{
     memset(out, 0, sizeof *out);
     if (d->failed)
         return RFB_BAD;
@@ -716,15 +754,7 @@ int rfbmsg_s2c(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbms
         return RFB_NEED;
     commit_pending(st);
     out->type = d->type;
-    int r;
-    switch (d->state) {
-    case ST_MSG:  r = s2c_msg(st, p, n, out); break;
-    case ST_RECT: r = s2c_rect(st, p, n, out); break;
-    case ST_SUB:  r = s2c_sub(st, p, n, out); break;
-    case ST_TILE: r = s2c_tile(st, p, n, out); break;
-    case ST_SKIP: r = do_skip(st, d, n, out); break;
-    default:      r = bad(st, "internal: bad state"); break;
-    }
+    int r = unit(st, p, n, out);
     if (r == RFB_BAD)
         d->failed = true;
     if (r <= 0) {
@@ -733,6 +763,11 @@ int rfbmsg_s2c(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbms
         out->type = t;
     }
     return r;
+}
+
+int rfbmsg_s2c(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbmsg *out)
+{
+    return frame(st, &st->s2c, s2c_unit, p, n, out);
 }
 
 /* ------------------------------------------------------- client -> server */
@@ -806,11 +841,7 @@ static int c2s_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct r
     case RFB_C2S_FENCE:
         if (!st->fence_confirmed)
             return bad(st, "ClientFence but the server never sent a fence");
-        if (n < 9)
-            return RFB_NEED;
-        if (p[8] > 64)
-            return bad(st, "ClientFence with %u bytes of payload", p[8]);
-        return whole(d, n, 9u + p[8], out);
+        return fence(st, d, p, n, out);
     case RFB_C2S_XVP:
         if (!(st->enc_req_ever & BIT(B_XVP)))
             return bad(st, "xvp message without the xvp pseudo-encoding");
@@ -829,19 +860,7 @@ static int c2s_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct r
         case RFB_QEMU_EXT_KEY:
             return whole(d, n, 12, out);
         case RFB_QEMU_AUDIO:
-            if (!(st->enc_fwd_ever & BIT(B_QEMU_AUDIO)))
-                return bad(st, "QEMU audio message without the audio pseudo-encoding");
-            if (n < 4)
-                return RFB_NEED;
-            switch (get16(p + 2)) {
-            case 0:    /* enable */
-            case 1:    /* disable */
-                return whole(d, n, 4, out);
-            case 2:    /* set format: U8 format, U8 channels, U32 frequency */
-                return whole(d, n, 10, out);
-            default:
-                return bad(st, "QEMU audio message with operation %u", get16(p + 2));
-            }
+            return qemu_audio(st, d, p, n, out);
         default:
             return bad(st, "QEMU client message with subtype %u", p[1]);
         }
@@ -850,28 +869,17 @@ static int c2s_msg(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct r
     }
 }
 
+/* The next unit client -> server: only messages and their cut-text bodies. */
+static int c2s_unit(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbmsg *out)
+{
+    switch (st->c2s.state) {
+    case ST_MSG:  return c2s_msg(st, p, n, out);
+    case ST_SKIP: return do_skip(st, &st->c2s, n, out);
+    }
+    return bad(st, "internal: bad state");
+}
+
 int rfbmsg_c2s(struct rfbmsg_state *st, const uint8_t *p, size_t n, struct rfbmsg *out)
 {
-    struct rfbmsg_dir *d = &st->c2s;
-    memset(out, 0, sizeof *out);
-    if (d->failed)
-        return RFB_BAD;
-    if (n == 0)
-        return RFB_NEED;
-    commit_pending(st);
-    out->type = d->type;
-    int r;
-    switch (d->state) {
-    case ST_MSG:  r = c2s_msg(st, p, n, out); break;
-    case ST_SKIP: r = do_skip(st, d, n, out); break;
-    default:      r = bad(st, "internal: bad state"); break;
-    }
-    if (r == RFB_BAD)
-        d->failed = true;
-    if (r <= 0) {
-        uint8_t t = out->type;
-        memset(out, 0, sizeof *out);
-        out->type = t;
-    }
-    return r;
+    return frame(st, &st->c2s, c2s_unit, p, n, out);
 }

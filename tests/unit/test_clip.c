@@ -270,7 +270,9 @@ static void test_provide_caps(void **state)
         assert_int_equal(r, CLIP_TOO_BIG);
         assert_int_equal(outlen, 1001);
         /* the output buffer was only written up to max */
+        memset(big_b, 0x5a, 16);
         assert_int_equal(get_text(&zi, big_c, n, 0, big_b, &outlen), CLIP_TOO_BIG);
+        assert_int_equal(big_b[0], 0x5a);
     }
     /* text without its NUL: max bytes exactly is fine, max+1 is too big */
     rfb_put_u32(big_b, 1000);
@@ -281,8 +283,10 @@ static void test_provide_caps(void **state)
     rfb_put_u32(big_b, 1001);
     memcpy(big_b + 4, big_a, 1001);
     n = provide_payload(CLIP_FMT_TEXT, big_b, 1005, Z_FINISH, big_c, sizeof big_c);
+    big_b[1000] = 0x5a;
     assert_int_equal(get_text(&zi, big_c, n, 1000, big_b, &outlen), CLIP_TOO_BIG);
     assert_int_equal(outlen, 1001);
+    assert_int_equal(big_b[1000], 0x5a);      /* max bytes written, never more */
     /* size max+1 but the stream ends before the last (NUL) byte */
     rfb_put_u32(big_b, 1001);
     memcpy(big_b + 4, big_a, 1000);

@@ -31,18 +31,21 @@ static void test_client_version(void **state)
     const uint8_t v38[] = "RFB 003.008\n";
     BYTEWISE(rfb_parse_client_version(v38, n, &minor, why, sizeof why), 12, 12);
     assert_int_equal(minor, 8);
-    const uint8_t v37[] = "RFB 003.007\n";
-    assert_int_equal(rfb_parse_client_version(v37, 12, &minor, why, sizeof why), 12);
-    assert_int_equal(minor, 7);
-    const uint8_t v33[] = "RFB 003.003\n";
-    assert_int_equal(rfb_parse_client_version(v33, 12, &minor, why, sizeof why), 12);
-    assert_int_equal(minor, 3);
-    const uint8_t v35[] = "RFB 003.005\n";
-    assert_int_equal(rfb_parse_client_version(v35, 12, &minor, why, sizeof why), 12);
-    assert_int_equal(minor, 3);
-    const uint8_t apple[] = "RFB 003.889\n";
-    assert_int_equal(rfb_parse_client_version(apple, 12, &minor, why, sizeof why), 12);
-    assert_int_equal(minor, 3);
+    static const struct { const char *v; int minor; } cases[] = {
+        { "RFB 003.007\n", 7 },
+        { "RFB 003.003\n", 3 },
+        { "RFB 003.005\n", 3 },
+        { "RFB 003.889\n", 3 },   /* Apple */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uint8_t *v = (const uint8_t *)cases[i].v;
+        assert_int_equal(rfb_parse_client_version(v, 12, &minor, why, sizeof why), 12);
+        assert_int_equal(minor, cases[i].minor);
+        /* the backend's version maps the same way */
+        minor = 0;
+        assert_int_equal(rfb_parse_server_version(v, 12, &minor, why, sizeof why), 12);
+        assert_int_equal(minor, cases[i].minor);
+    }
     const uint8_t v4[] = "RFB 004.001\n";
     assert_int_equal(rfb_parse_client_version(v4, 12, &minor, why, sizeof why), RFB_BAD);
     assert_non_null(strstr(why, "004.001"));
@@ -77,6 +80,7 @@ static void test_server_version(void **state)
     assert_int_equal(minor, 8);
     const uint8_t bad[] = "RFB 002.000\n";
     assert_int_equal(rfb_parse_server_version(bad, 12, &minor, why, sizeof why), RFB_BAD);
+    assert_non_null(strstr(why, "backend speaks unsupported RFB version 002.000"));
 }
 
 static void test_vencrypt_version(void **state)

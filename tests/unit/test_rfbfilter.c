@@ -94,6 +94,25 @@ static void set_encodings(struct rig *r, bool ext)
     from_viewer(r, m, ext ? sizeof m : sizeof m - 4);
 }
 
+/* A session past ServerInit and the viewer's SetEncodings (with or without
+ * Extended Clipboard), everything so far sent. */
+static void rig_start(struct rig *r, enum cfg_clip pol, uint64_t max, bool ext)
+{
+    rig_init(r, pol, max);
+    server_init(r);
+    set_encodings(r, ext);
+    drain(r);
+}
+
+/* QEMU 7.2's Extended Clipboard caps, from the VM. */
+static void vm_caps(struct rig *r)
+{
+    uint8_t caps[32];
+    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
+                               caps, sizeof caps);
+    from_vm(r, caps, n);
+}
+
 static bool has_encoding(const uint8_t *msg, size_t n, int32_t enc)
 {
     size_t cnt = (size_t)msg[2] << 8 | msg[3];
@@ -116,17 +135,14 @@ static void test_pixels_pass_in_place(void **state)
 {
     (void)state;
     struct rig r;
-    rig_init(&r, CFG_CLIP_BOTH, 1024);
-    server_init(&r);
-    set_encodings(&r, true);
-    drain(&r);
+    rig_start(&r, CFG_CLIP_BOTH, 1024, true);
     /* FramebufferUpdate, one 2x2 Raw rect of 32-bit pixels */
     uint8_t fu[4 + 12 + 16] = { 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 2, 0, 0, 0, 0 };
     memset(fu + 16, 0xab, 16);
     from_vm(&r, fu, 10);                 /* split mid-rect header */
     size_t first = r.b2f_ok;
     from_vm(&r, fu + 10, sizeof fu - 10);
-    assert_true(first <= 10);
+    assert_int_equal(first, 4);          /* the update's head; the rect waits */
     assert_int_equal(r.b2f_ok, sizeof fu);
     assert_memory_equal(buf_head(&r.b2f), fu, sizeof fu);   /* untouched, in place */
     assert_true(buf_empty(&r.to_viewer));
@@ -144,16 +160,13 @@ static void test_legacy_viewer_gets_translation(void **state)
     assert_true(has_encoding(buf_head(&r.f2b), r.f2b_ok, RFB_ENC_EXT_CLIPBOARD));
     drain(&r);
     /* QEMU's caps: swallowed, never shown to a legacy viewer */
-    uint8_t caps[32];
-    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
-                               caps, sizeof caps);
-    from_vm(&r, caps, n);
+    vm_caps(&r);
     assert_int_equal(r.b2f_ok, 0);
     assert_true(buf_empty(&r.to_viewer));
     assert_true(buf_empty(&r.b2f));
     /* notify: the gateway requests the text on the viewer's behalf */
     uint8_t notify[16];
-    n = clip_build_flags(3, CLIP_ACT_NOTIFY | CLIP_FMT_TEXT, notify, sizeof notify);
+    size_t n = clip_build_flags(3, CLIP_ACT_NOTIFY | CLIP_FMT_TEXT, notify, sizeof notify);
     from_vm(&r, notify, n);
     assert_true(buf_empty(&r.to_viewer));
     assert_int_equal(buf_len(&r.to_vm), 12);
@@ -176,10 +189,7 @@ static void test_ext_viewer_gets_original(void **state)
 {
     (void)state;
     struct rig r;
-    rig_init(&r, CFG_CLIP_BOTH, 1024);
-    server_init(&r);
-    set_encodings(&r, true);
-    drain(&r);
+    rig_start(&r, CFG_CLIP_BOTH, 1024, true);
     uint8_t *prov;
     size_t n = provide_msg(3, "snow \xe2\x98\x83", &prov);
     from_vm(&r, prov, n);
@@ -202,10 +212,7 @@ static void test_policies(void **state)
                                           CFG_CLIP_NONE };
     for (size_t i = 0; i < 4; i++) {
         struct rig r;
-        rig_init(&r, pols[i], 1024);
-        server_init(&r);
-        set_encodings(&r, true);
-        drain(&r);
+        rig_start(&r, pols[i], 1024, true);
         uint8_t *prov;
         size_t n = provide_msg(3, "guest text", &prov);
         from_vm(&r, prov, n);
@@ -236,10 +243,7 @@ static void test_oversize_dropped(void **state)
 {
     (void)state;
     struct rig r;
-    rig_init(&r, CFG_CLIP_BOTH, 16);
-    server_init(&r);
-    set_encodings(&r, true);
-    drain(&r);
+    rig_start(&r, CFG_CLIP_BOTH, 16, true);
     uint8_t *prov;
     size_t n = provide_msg(3, "this text is longer than sixteen bytes", &prov);
     from_vm(&r, prov, n);
@@ -263,14 +267,8 @@ static void test_legacy_viewer_to_ext_server(void **state)
 {
     (void)state;
     struct rig r;
-    rig_init(&r, CFG_CLIP_BOTH, 1024);
-    server_init(&r);
-    set_encodings(&r, false);
-    drain(&r);
-    uint8_t caps[32];
-    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
-                               caps, sizeof caps);
-    from_vm(&r, caps, n);
+    rig_start(&r, CFG_CLIP_BOTH, 1024, false);
+    vm_caps(&r);
     /* legacy Latin-1 from the viewer becomes a notify ... */
     uint8_t legacy[8 + 6] = { 6, 0, 0, 0, 0, 0, 0, 6, 'c', 'a', 'f', 0xe9, '\n', 'x' };
     from_viewer(&r, legacy, sizeof legacy);
@@ -279,7 +277,7 @@ static void test_legacy_viewer_to_ext_server(void **state)
     drain(&r);
     /* ... and the VM's request is answered with a UTF-8 provide */
     uint8_t req[16];
-    n = clip_build_flags(3, CLIP_ACT_REQUEST | CLIP_FMT_TEXT, req, sizeof req);
+    size_t n = clip_build_flags(3, CLIP_ACT_REQUEST | CLIP_FMT_TEXT, req, sizeof req);
     from_vm(&r, req, n);
     assert_true(buf_empty(&r.to_viewer));
     assert_false(buf_empty(&r.to_vm));
@@ -308,14 +306,8 @@ static void test_limit_applies_after_utf8(void **state)
 {
     (void)state;
     struct rig r;
-    rig_init(&r, CFG_CLIP_BOTH, 8);
-    server_init(&r);
-    set_encodings(&r, false);
-    drain(&r);
-    uint8_t caps[32];
-    size_t n = clip_build_caps(3, CLIP_ACT_REQUEST | CLIP_ACT_NOTIFY | CLIP_ACT_PROVIDE, 0,
-                               caps, sizeof caps);
-    from_vm(&r, caps, n);
+    rig_start(&r, CFG_CLIP_BOTH, 8, false);
+    vm_caps(&r);
     uint8_t legacy[8 + 6] = { 6, 0, 0, 0, 0, 0, 0, 6, 0xe9, 0xe9, 0xe9, 0xe9, 0xe9, 0xe9 };
     from_viewer(&r, legacy, sizeof legacy);      /* 6 bytes Latin-1, 12 bytes UTF-8 */
     assert_true(buf_empty(&r.to_vm));
@@ -329,16 +321,52 @@ static void test_unparseable_server_closes(void **state)
 {
     (void)state;
     struct rig r;
-    rig_init(&r, CFG_CLIP_BOTH, 1024);
-    server_init(&r);
-    set_encodings(&r, true);
-    drain(&r);
+    rig_start(&r, CFG_CLIP_BOTH, 1024, true);
     uint8_t bad[4] = { 77, 0, 0, 0 };    /* no such server message */
     assert_int_equal(buf_put(&r.b2f, bad, sizeof bad), 0);
     assert_int_equal(rfbfilter_s2c(r.f, &r.b2f, &r.b2f_ok, &r.to_viewer, &r.to_vm, r.why,
                                    sizeof r.why), -1);
     assert_non_null(strstr(r.why, "cannot follow"));
     assert_int_equal(r.b2f_ok, 0);      /* nothing of it was approved */
+    rig_free(&r);
+}
+
+/* A viewer -> VM buffer filled to the brim is still parsed: nothing waits
+ * for room that only a longer SetEncodings needs. */
+static void test_full_buffer_flows(void **state)
+{
+    (void)state;
+    static const uint8_t key[8] = { 4, 1, 0, 0, 0, 0, 0, 0x61 };
+    static const uint8_t ptr[6] = { 5, 0, 0, 10, 0, 20 };
+    struct rig r;
+    rig_start(&r, CFG_CLIP_BOTH, 1024, true);
+    while (buf_room(&r.f2b) > 0)
+        assert_int_equal(buf_put(&r.f2b, key, sizeof key), 0);
+    assert_int_equal(rfbfilter_c2s(r.f, &r.f2b, &r.f2b_ok, &r.to_viewer, &r.to_vm, r.why,
+                                   sizeof r.why), 0);
+    assert_int_equal(r.f2b_ok, buf_len(&r.f2b));
+    assert_int_equal(r.f2b_ok, 64 * 1024);
+    drain(&r);
+    /* a legacy viewer's SetEncodings first in a full buffer: it cannot grow
+     * in place, so the rewrite is queued for the VM, and the rest follows */
+    uint8_t se[4 + 2 * 4] = { 2, 0, 0, 2 };
+    rfb_put_u32(se + 4, 7);
+    rfb_put_u32(se + 8, 0);
+    assert_int_equal(buf_put(&r.f2b, se, sizeof se), 0);
+    assert_int_equal(buf_put(&r.f2b, ptr, sizeof ptr), 0);
+    assert_int_equal(buf_put(&r.f2b, ptr, sizeof ptr), 0);
+    while (buf_room(&r.f2b) > 0)
+        assert_int_equal(buf_put(&r.f2b, key, sizeof key), 0);
+    assert_int_equal(rfbfilter_c2s(r.f, &r.f2b, &r.f2b_ok, &r.to_viewer, &r.to_vm, r.why,
+                                   sizeof r.why), 0);
+    assert_int_equal(r.f2b_ok, 0);
+    assert_int_equal(buf_len(&r.to_vm), sizeof se + 4);
+    assert_true(has_encoding(buf_head(&r.to_vm), buf_len(&r.to_vm), RFB_ENC_EXT_CLIPBOARD));
+    assert_int_equal(buf_len(&r.f2b), 64 * 1024 - sizeof se);
+    drain(&r);
+    assert_int_equal(rfbfilter_c2s(r.f, &r.f2b, &r.f2b_ok, &r.to_viewer, &r.to_vm, r.why,
+                                   sizeof r.why), 0);
+    assert_int_equal(r.f2b_ok, 64 * 1024 - sizeof se);
     rig_free(&r);
 }
 
@@ -353,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_legacy_viewer_to_ext_server),
         cmocka_unit_test(test_limit_applies_after_utf8),
         cmocka_unit_test(test_unparseable_server_closes),
+        cmocka_unit_test(test_full_buffer_flows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

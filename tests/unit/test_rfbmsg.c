@@ -161,6 +161,14 @@ static void rect(struct sb *b, unsigned x, unsigned y, unsigned w, unsigned h, i
     puts32(b, enc);
 }
 
+/* A fresh stream: an update of one w x h rect of encoding enc at 0,0. */
+static void one_rect(struct sb *b, unsigned w, unsigned h, int32_t enc)
+{
+    sb_reset(b);
+    fbu(b, 1);
+    rect(b, 0, 0, w, h, enc);
+}
+
 struct ctx {
     unsigned bypp, tpixel;
 };
@@ -489,10 +497,10 @@ static void rec_add(struct run *R, const struct rfbmsg *m, size_t span)
     R->n++;
 }
 
-/* Deliver s[0..len) in pieces ending at cuts[] (the last must be len); the
+/* Deliver s in pieces ending at cuts[] (the last is its length); the
  * not-yet-consumed bytes stay in place, as in the relay's buffer. */
-static void feed(struct rfbmsg_state *st, bool s2c, const uint8_t *s, size_t len,
-                 const size_t *cuts, size_t ncuts, struct run *R)
+static void feed(struct rfbmsg_state *st, bool s2c, const uint8_t *s, const size_t *cuts,
+                 size_t ncuts, struct run *R)
 {
     size_t consumed = 0;
     memset(R, 0, sizeof *R);
@@ -521,7 +529,6 @@ static void feed(struct rfbmsg_state *st, bool s2c, const uint8_t *s, size_t len
             assert_int_equal(s2c ? rfbmsg_s2c_idle(st) : rfbmsg_c2s_idle(st), m.end);
         }
     }
-    (void)len;
     R->consumed = consumed;
     R->bypp = st->bypp;
     R->tpixel = st->tpixel;
@@ -623,12 +630,12 @@ static void check_stream(setup_fn setup, const void *arg, bool s2c, const uint8_
 
     setup(&st, arg);
     cuts[0] = len;
-    feed(&st, s2c, s, len, cuts, 1, &whole);
+    feed(&st, s2c, s, cuts, 1, &whole);
 
     setup(&st, arg);
     for (size_t i = 0; i < len; i++)
         cuts[i] = i + 1;
-    feed(&st, s2c, s, len, cuts, len, &other);
+    feed(&st, s2c, s, cuts, len, &other);
     same_run(&whole, &other);
     run_free(&other);
 
@@ -637,7 +644,7 @@ static void check_stream(setup_fn setup, const void *arg, bool s2c, const uint8_
         setup(&st, arg);
         cuts[0] = k;
         cuts[1] = len;
-        feed(&st, s2c, s, len, cuts, 2, &other);
+        feed(&st, s2c, s, cuts, 2, &other);
         same_run(&whole, &other);
         run_free(&other);
     }
@@ -650,7 +657,7 @@ static void check_stream(setup_fn setup, const void *arg, bool s2c, const uint8_
         cuts[nc++] = at;
     }
     setup(&st, arg);
-    feed(&st, s2c, s, len, cuts, nc, &other);
+    feed(&st, s2c, s, cuts, nc, &other);
     same_run(&whole, &other);
     run_free(&other);
     free(cuts);
@@ -875,13 +882,19 @@ static void test_all_encodings_16(void **state) { (void)state; all_encodings(PF1
 static void test_all_encodings_8(void **state) { (void)state; all_encodings(PF8, 1, 1); }
 static void test_all_encodings_colourmap(void **state) { (void)state; all_encodings(PF_MAP, 1, 1); }
 
-/* Feed one whole stream and return its spans (merged). */
-static void spans(const struct setup *su, const struct sb *b, struct run *R)
+/* Feed one whole stream in one direction and return its spans (merged). */
+static void spans_dir(const struct setup *su, bool s2c, const struct sb *b, struct run *R)
 {
     struct rfbmsg_state st;
     size_t cut = b->n;
     do_setup(&st, su);
-    feed(&st, true, b->p, b->n, &cut, 1, R);
+    feed(&st, s2c, b->p, &cut, 1, R);
+}
+
+/* ... server -> client. */
+static void spans(const struct setup *su, const struct sb *b, struct run *R)
+{
+    spans_dir(su, true, b, R);
 }
 
 static void test_tight_3byte_rule(void **state)
@@ -953,9 +966,7 @@ static void test_tight_lengths(void **state)
     run_free(&R);
 
     /* the largest compact length: 3 bytes ff ff ff = 4194303 */
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 2048, 2048, RFB_ENC_TIGHT);
+    one_rect(b, 2048, 2048, RFB_ENC_TIGHT);
     put8(b, 0x90);
     put8(b, 0xff); put8(b, 0xff); put8(b, 0xff);
     putrnd(b, 4194303);
@@ -974,38 +985,33 @@ static void test_tight_bad_control(void **state)
     static const int32_t encs[] = { RFB_ENC_TIGHT, RFB_ENC_TIGHT_PNG };
     struct setup su = { .encs = encs, .nenc = 2 };
     struct sb *b = sb_new();
-    static const uint8_t bad_ctl[] = { 0xb0, 0xc0, 0xd3, 0xe0, 0xf0, 0xff, 0xa0 };
-    for (size_t i = 0; i < sizeof bad_ctl; i++) {
-        sb_reset(b);
-        fbu(b, 1);
-        rect(b, 0, 0, 4, 4, RFB_ENC_TIGHT);
-        put8(b, bad_ctl[i]);
-        putrnd(b, 40);
-        check_bad(do_setup, &su, true, b, 16, "compression control");
+    /* one 4x4 rect: these sub-header bytes, then random ones */
+    static const struct {
+        int32_t enc;
+        uint8_t sub[3];
+        size_t nsub, nrnd;
+        const char *why;
+    } cases[] = {
+        { RFB_ENC_TIGHT, { 0xb0 }, 1, 40, "compression control" },
+        { RFB_ENC_TIGHT, { 0xc0 }, 1, 40, "compression control" },
+        { RFB_ENC_TIGHT, { 0xd3 }, 1, 40, "compression control" },
+        { RFB_ENC_TIGHT, { 0xe0 }, 1, 40, "compression control" },
+        { RFB_ENC_TIGHT, { 0xf0 }, 1, 40, "compression control" },
+        { RFB_ENC_TIGHT, { 0xff }, 1, 40, "compression control" },
+        { RFB_ENC_TIGHT, { 0xa0 }, 1, 40, "compression control" },
+        /* TightPNG knows 0xA (PNG), but not 0xB.. */
+        { RFB_ENC_TIGHT_PNG, { 0xb0 }, 1, 0, "TightPNG rect with bad compression control 0xb0" },
+        /* unknown filter */
+        { RFB_ENC_TIGHT, { 0x40, 3 }, 2, 40, "unknown filter 3" },
+        /* palette with one colour (ambiguous between decoders, never sent) */
+        { RFB_ENC_TIGHT, { 0x40, 1, 0 }, 3, 40, "one colour" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        one_rect(b, 4, 4, cases[i].enc);
+        put(b, cases[i].sub, cases[i].nsub);
+        putrnd(b, cases[i].nrnd);
+        check_bad(do_setup, &su, true, b, 16, cases[i].why);
     }
-    /* TightPNG knows 0xA (PNG), but not 0xB.. */
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 4, 4, RFB_ENC_TIGHT_PNG);
-    put8(b, 0xb0);
-    check_bad(do_setup, &su, true, b, 16, "TightPNG rect with bad compression control 0xb0");
-    /* unknown filter */
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 4, 4, RFB_ENC_TIGHT);
-    put8(b, 0x40);
-    put8(b, 3);
-    putrnd(b, 40);
-    check_bad(do_setup, &su, true, b, 16, "unknown filter 3");
-    /* palette with one colour (ambiguous between decoders, never sent) */
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 4, 4, RFB_ENC_TIGHT);
-    put8(b, 0x40);
-    put8(b, 1);
-    put8(b, 0);
-    putrnd(b, 40);
-    check_bad(do_setup, &su, true, b, 16, "one colour");
     /* a good rect first, then the bad one: BAD at the second sub-header */
     sb_reset(b);
     fbu(b, 2);
@@ -1043,17 +1049,13 @@ static void test_hextile(void **state)
     /* Reserved mask bits are refused. */
     struct setup su = { .encs = encs, .nenc = 1 };
     for (unsigned bit = 5; bit < 8; bit++) {
-        sb_reset(b);
-        fbu(b, 1);
-        rect(b, 0, 0, 16, 16, RFB_ENC_HEXTILE);
+        one_rect(b, 16, 16, RFB_ENC_HEXTILE);
         put8(b, 1u << bit);
         putrnd(b, 20);
         check_bad(do_setup, &su, true, b, 16, "subencoding mask");
     }
     /* A subrect leaving its (edge) tile is refused. */
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 20, 4, RFB_ENC_HEXTILE);
+    one_rect(b, 20, 4, RFB_ENC_HEXTILE);
     put8(b, 8);
     put8(b, 1);
     put8(b, 0x00);
@@ -1064,17 +1066,13 @@ static void test_hextile(void **state)
     put8(b, 0x10);             /* x 2, w 2 in a 4-wide tile: fits */
     msg_end(b);
     check_valid(do_setup, &su, true, b);
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 20, 4, RFB_ENC_HEXTILE);
+    one_rect(b, 20, 4, RFB_ENC_HEXTILE);
     put8(b, 8);
     put8(b, 1);
     put8(b, 0x00);
     put8(b, 0x04);             /* 1x5 in a 4-high tile */
     check_bad(do_setup, &su, true, b, 16, "outside");
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 20, 4, RFB_ENC_HEXTILE);
+    one_rect(b, 20, 4, RFB_ENC_HEXTILE);
     put8(b, 1);
     putrnd(b, 16 * 4 * 4);
     put8(b, 8);
@@ -1113,8 +1111,8 @@ static void test_pseudo_encodings(void **state)
     run_free(&R);
 
     /* the pseudo-rects carry their fields in the rect header */
-    sb_reset(b);
-    fbu(b, 1); rect(b, 0, 0, 1280, 1024, RFB_ENC_DESKTOP_SIZE); msg_end(b);
+    one_rect(b, 1280, 1024, RFB_ENC_DESKTOP_SIZE);
+    msg_end(b);
     spans(&su, b, &R);
     assert_int_equal(R.n, 2);
     assert_int_equal(R.ev[0].m.kind, RFBMSG_HEAD);
@@ -1149,9 +1147,7 @@ static void test_encoding_not_allowed(void **state)
                                        RFB_ENC_COMPRESS_9 };
     struct setup all = { .encs = ALL_ENCS, .nenc = NALL };
     for (size_t i = 0; i < sizeof bad_enc / sizeof bad_enc[0]; i++) {
-        sb_reset(b);
-        fbu(b, 1);
-        rect(b, 0, 0, 1, 1, bad_enc[i]);
+        one_rect(b, 1, 1, bad_enc[i]);
         putrnd(b, 16);
         check_bad(do_setup, &all, true, b, 4, "cannot be delimited");
     }
@@ -1161,9 +1157,7 @@ static void test_encoding_not_allowed(void **state)
     static const int32_t known[] = { RFB_ENC_TIGHT, RFB_ENC_ZRLE, RFB_ENC_HEXTILE,
                                      RFB_ENC_CURSOR, RFB_ENC_DESKTOP_SIZE, RFB_ENC_LED_STATE };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        sb_reset(b);
-        fbu(b, 1);
-        rect(b, 0, 0, 1, 1, known[i]);
+        one_rect(b, 1, 1, known[i]);
         putrnd(b, 16);
         check_bad(do_setup, &raw, true, b, 4, "did not ask for");
     }
@@ -1177,9 +1171,7 @@ static void test_encoding_not_allowed(void **state)
     /* the filter strips WMVi: a WMVi rect is then refused */
     static const int32_t gtk[] = { RFB_ENC_ZRLE, RFB_ENC_WMVI, RFB_ENC_RAW };
     struct setup g = { .encs = gtk, .nenc = 3, .filter = true };
-    sb_reset(b);
-    fbu(b, 1);
-    rect(b, 0, 0, 1, 1, RFB_ENC_WMVI);
+    one_rect(b, 1, 1, RFB_ENC_WMVI);
     putrnd(b, 16);
     check_bad(do_setup, &g, true, b, 4, "encoding 1464686185");
     sb_free(b);
@@ -1345,14 +1337,11 @@ static void test_cut_text(void **state)
     assert_true(m.cut_over);
     assert_int_equal(m.cut_len, 0x7fffffffu);
     uint8_t chunk[4096] = { 0 };
-    uint64_t left = 0x7fffffffu;
     for (int i = 0; i < 100; i++) {
         assert_int_equal(rfbmsg_s2c(&st, chunk, sizeof chunk, &m), (int)sizeof chunk);
         assert_int_equal(m.kind, RFBMSG_CUT);
         assert_false(m.end);
-        left -= sizeof chunk;
     }
-    (void)left;
     do_setup(&st, &su);
     assert_int_equal(rfbmsg_s2c(&st, huge_ext, 8, &m), 8);
     assert_true(m.cut_ext);
@@ -1406,10 +1395,9 @@ static void c2s_msg_pf(struct sb *b, const uint8_t *pf)
 
 static void c2s_msg_enc(struct sb *b, const int32_t *e, size_t n)
 {
+    static uint8_t msg[RFBMSG_HDR_MAX];
     msg_begin(b, RFB_C2S_SET_ENCODINGS);
-    put8(b, 2); put8(b, 0); put16(b, n);
-    for (size_t i = 0; i < n; i++)
-        puts32(b, e[i]);
+    put(b, msg, set_encodings_msg(msg, e, n));
     msg_end(b);
 }
 
@@ -1470,10 +1458,7 @@ static void test_c2s_messages(void **state)
     check_valid(do_setup, &su, false, b);
 
     struct run R;
-    struct rfbmsg_state st;
-    size_t cut = b->n;
-    do_setup(&st, &su);
-    feed(&st, false, b->p, b->n, &cut, 1, &R);
+    spans_dir(&su, false, b, &R);
     assert_int_equal(R.bypp, 2);        /* the SetPixelFormat took effect */
     assert_int_equal(R.ev[0].m.kind, RFBMSG_MSG);
     assert_int_equal(R.ev[0].m.len, 20);
@@ -1590,7 +1575,7 @@ static void test_c2s_cut_text(void **state)
     do_setup(&st, &bridge);
     assert_false(rfbmsg_viewer_has(&st, RFB_ENC_EXT_CLIPBOARD));
     assert_true(rfbmsg_server_has(&st, RFB_ENC_EXT_CLIPBOARD));
-    feed(&st, false, b->p, b->n, &cut, 1, &R);
+    feed(&st, false, b->p, &cut, 1, &R);
     assert_true(R.ev[0].m.cut_ext);
     assert_true(R.ev[0].m.cut_over);
     assert_false(R.ev[2].m.cut_over);
@@ -1630,13 +1615,17 @@ static void test_pf_switch(void **state)
     assert_true(rfbmsg_in_update(&st));
     assert_int_equal(rfbmsg_c2s(&st, spf, 20, &m), 20);
     assert_int_equal(st.bypp, 4);      /* not yet */
+    bool seen_end = false;
     while (off < b->n) {
         int r = rfbmsg_s2c(&st, b->p + off, b->n - off, &m);
         assert_true(r > 0);
         off += (size_t)r;
-        if (m.type == RFB_S2C_FB_UPDATE && m.end && off == b->rects[2].start - 4)
-            assert_int_equal(st.bypp, 2);
+        if (m.type == RFB_S2C_FB_UPDATE && m.end && off == b->rects[2].start - 4) {
+            assert_int_equal(st.bypp, 2);   /* switched as the first update ended */
+            seen_end = true;
+        }
     }
+    assert_true(seen_end);
     assert_int_equal(off, b->n);
     assert_int_equal(st.bypp, 2);
     assert_false(rfbmsg_in_update(&st));
