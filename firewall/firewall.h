@@ -93,13 +93,13 @@ int fw_is_exempt(const struct cfg *c, const char *addr);
 int fw_watch_open(char *err, size_t errlen);
 int fw_watch_read(int fd);
 
+/* Whether this process may change nftables (CAP_NET_ADMIN effective). */
+bool fw_can_manage(void);
+
 /* `vmgate firewall SUBCOMMAND ...`: argv[0] is the subcommand (apply,
  * remove, status, show, allow, deny, ban, unban).  Prints results to
  * stdout, errors to stderr as "vmgate firewall: ...".  Returns the exit
  * code: 0 ok, 1 failure (status: table missing or drifted), 2 usage. */
-/* Whether this process may change nftables (CAP_NET_ADMIN effective). */
-bool fw_can_manage(void);
-
 int fw_cmd(int argc, char **argv);
 
 #endif

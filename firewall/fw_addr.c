@@ -32,18 +32,22 @@ static unsigned fam_bits(int family)
     return family == 4 ? 32u : 128u;
 }
 
+/* The network bits of byte i of an address with prefix length plen. */
+static uint8_t net_bits(unsigned plen, unsigned i)
+{
+    if (plen >= (i + 1) * 8)
+        return 0xFF;
+    if (plen <= i * 8)
+        return 0x00;
+    return (uint8_t)(0xFF << (8 - (plen - i * 8)));
+}
+
 /* Clear the bits of a[] past plen; returns whether any was set. */
 static bool mask_host(uint8_t *a, unsigned plen, unsigned bits)
 {
     bool had = false;
     for (unsigned i = 0; i < bits / 8; i++) {
-        uint8_t keep;
-        if (plen >= (i + 1) * 8)
-            keep = 0xFF;
-        else if (plen <= i * 8)
-            keep = 0x00;
-        else
-            keep = (uint8_t)(0xFF << (8 - (plen - i * 8)));
+        uint8_t keep = net_bits(plen, i);
         if (a[i] & ~keep)
             had = true;
         a[i] &= keep;
@@ -195,16 +199,8 @@ void fw_iv_from_net(const struct fw_net *n, struct fw_iv *iv)
     unsigned bits = fam_bits(n->family);
     memcpy(iv->lo, n->a, sizeof iv->lo);
     memcpy(iv->hi, n->a, sizeof iv->hi);
-    for (unsigned i = 0; i < bits / 8; i++) {
-        uint8_t host;
-        if (n->plen >= (i + 1) * 8)
-            host = 0x00;
-        else if (n->plen <= i * 8)
-            host = 0xFF;
-        else
-            host = (uint8_t)(0xFF >> (n->plen - i * 8));
-        iv->hi[i] |= host;
-    }
+    for (unsigned i = 0; i < bits / 8; i++)
+        iv->hi[i] |= (uint8_t)~net_bits(n->plen, i);
 }
 
 void fw_iv_from_port(unsigned lo, unsigned hi, struct fw_iv *iv)

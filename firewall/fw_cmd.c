@@ -136,41 +136,39 @@ static void ports_str(const struct fw_plan *p, char *out, size_t cap)
         snprintf(out, cap, "none configured");
 }
 
-/* apply: the config must load and validate; the ban count is read before
- * so a full replace can say how many bans it carried over. */
+/* The config named with -c, as a validated plan.  0, or 1 (reported) with
+ * nothing left to free. */
+static int load_plan(const char *cfgpath, struct cfg *c, struct fw_plan *p)
+{
+    char err[1024];
+    if (load_cfg(cfgpath, true, c, NULL) < 0)
+        return 1;
+    if (fw_plan_build(c, p, err, sizeof err) < 0) {
+        say_err("%s: %s", cfgpath, err);
+        cfg_free(c);
+        return 1;
+    }
+    return 0;
+}
+
+/* apply: the config must load and validate. */
 static int cmd_apply(const char *cfgpath)
 {
     struct cfg c;
-    char err[1024], ps[256];
-    if (load_cfg(cfgpath, true, &c, NULL) < 0)
-        return 1;
     struct fw_plan p;
-    if (fw_plan_build(&c, &p, err, sizeof err) < 0) {
-        say_err("%s: %s", cfgpath, err);
-        cfg_free(&c);
+    char err[1024], ps[256], rng[16];
+    if (load_plan(cfgpath, &c, &p) != 0)
         return 1;
-    }
     if (!c.fw.present)
         say_err("note: %s has no [firewall] section; applying the defaults", cfgpath);
-    struct fw_live before;
-    size_t nbans = 0;
-    if (fw_nx_fetch(&before, err, sizeof err) == 0) {
-        for (size_t i = 0; i < before.n_sets; i++)
-            if (!strcmp(before.sets[i].name, "ban4") || !strcmp(before.sets[i].name, "ban6"))
-                nbans += before.sets[i].n_el;
-        fw_live_free(&before);
-    }
     int what = FW_APPLY_NOOP;
-    int rc = fw_apply_ex(&c, &what, err, sizeof err);
+    size_t nbans = 0;
+    int rc = fw_nx_apply(&c, &what, &nbans, err, sizeof err);
     ports_str(&p, ps, sizeof ps);
+    fw_plan_range_str(&p, rng, sizeof rng);
     if (rc < 0) {
         say_err("apply failed, nothing changed: %s", err);
     } else {
-        char rng[16];
-        if (p.lo == p.hi)
-            snprintf(rng, sizeof rng, "%u", (unsigned)p.lo);
-        else
-            snprintf(rng, sizeof rng, "%u-%u", (unsigned)p.lo, (unsigned)p.hi);
         switch (what) {
         case FW_APPLY_NOOP:
             printf("table inet vmgate already matches %s; nothing to do\n", cfgpath);
@@ -213,15 +211,9 @@ static int cmd_remove(void)
 static int cmd_show(const char *cfgpath)
 {
     struct cfg c;
-    char err[1024];
-    if (load_cfg(cfgpath, true, &c, NULL) < 0)
-        return 1;
     struct fw_plan p;
-    if (fw_plan_build(&c, &p, err, sizeof err) < 0) {
-        say_err("%s: %s", cfgpath, err);
-        cfg_free(&c);
+    if (load_plan(cfgpath, &c, &p) != 0)
         return 1;
-    }
     struct fw_sb b = { 0 };
     fw_plan_render_sb(&p, &b);
     int rc = 0;
@@ -250,6 +242,60 @@ static void print_set(const char *label, const struct fw_live_set *s)
     printf("\n");
 }
 
+/* The drift of the live table from the plan; 0 in sync, 1 not. */
+static int print_drift(const char *cfgpath, const struct fw_plan *p, const struct fw_live *l)
+{
+    bool schema_ok;
+    struct fw_sb rep = { 0 };
+    char rng[16];
+    int nd = fw_diff(p, l, &schema_ok, &rep);
+    if (nd == 0)
+        printf("config %s: in sync\n", cfgpath);
+    else
+        printf("config %s: %d difference(s)%s (run `vmgate firewall apply`):\n%s", cfgpath, nd,
+               schema_ok ? "" : ", layout differs", rep.s ? rep.s : "");
+    fw_sb_free(&rep);
+    fw_plan_range_str(p, rng, sizeof rng);
+    printf("protected range (config): %s\n", rng);
+    return nd ? 1 : 0;
+}
+
+static void print_counters(const struct fw_live *l)
+{
+    printf("counters:\n");
+    for (size_t i = 0; i < fw_n_counters; i++) {
+        const struct fw_live_counter *k = fw_live_find_counter(l, fw_counters[i].name);
+        if (k)
+            printf("  %-13s %10" PRIu64 " %-11s  %s\n", k->name, k->packets, fw_counters[i].unit,
+                   fw_counters[i].what);
+        else
+            printf("  %-13s %10s\n", fw_counters[i].name, "missing");
+    }
+}
+
+static void print_bans(const struct fw_live *l)
+{
+    const struct fw_live_set *bans[] = { fw_live_find_set(l, "ban4"), fw_live_find_set(l, "ban6") };
+    size_t nb = 0;
+    for (int k = 0; k < 2; k++)
+        nb += bans[k] ? bans[k]->n_el : 0;
+    printf("bans: %zu\n", nb);
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; bans[k] && i < bans[k]->n_el; i++) {
+            const struct fw_iv *e = &bans[k]->el[i];
+            char a[96], left[32], total[32];
+            fw_iv_str(e, a, sizeof a);
+            if (!e->has_timeout) {
+                printf("  %-40s permanent\n", a);
+                continue;
+            }
+            fmt_ms(e->expires_s * 1000, left, sizeof left);
+            fmt_ms(e->timeout_s * 1000, total, sizeof total);
+            printf("  %-40s %s left (of %s)\n", a, e->expires_s ? left : "<1s", total);
+        }
+    }
+}
+
 /* status: works without a config (then drift is not checked and the exit
  * status is 1); 0 only when the table is installed and matches the config. */
 static int cmd_status(const char *cfgpath, bool explicit)
@@ -260,7 +306,6 @@ static int cmd_status(const char *cfgpath, bool explicit)
         say_err("status: %s", err);
         return 1;
     }
-    int rc = 0;
     struct cfg c;
     bool have_cfg = false, missing = false;
     struct fw_plan p;
@@ -274,8 +319,7 @@ static int cmd_status(const char *cfgpath, bool explicit)
     } else if (missing) {
         say_err("no config at %s (use -c FILE): drift not checked", cfgpath);
     }
-    if (!have_cfg)
-        rc = 1;
+    int rc = have_cfg ? 0 : 1;
 
     char ps[256] = "see gw_ports";
     if (!l.present) {
@@ -285,59 +329,14 @@ static int cmd_status(const char *cfgpath, bool explicit)
     } else {
         printf("table inet vmgate: installed\n");
         if (have_cfg) {
-            bool schema_ok;
-            struct fw_sb rep = { 0 };
-            int nd = fw_diff(&p, &l, &schema_ok, &rep);
-            if (nd == 0) {
-                printf("config %s: in sync\n", cfgpath);
-            } else {
-                printf("config %s: %d difference(s)%s (run `vmgate firewall apply`):\n%s", cfgpath,
-                       nd, schema_ok ? "" : ", layout differs", rep.s ? rep.s : "");
-                rc = 1;
-            }
-            fw_sb_free(&rep);
-            char rng[16];
-            if (p.lo == p.hi)
-                snprintf(rng, sizeof rng, "%u", (unsigned)p.lo);
-            else
-                snprintf(rng, sizeof rng, "%u-%u", (unsigned)p.lo, (unsigned)p.hi);
-            printf("protected range (config): %s\n", rng);
+            rc |= print_drift(cfgpath, &p, &l);
             ports_str(&p, ps, sizeof ps);
         }
         print_set("vmgate's ports:", fw_live_find_set(&l, "gw_ports"));
         print_set("allowed IPv4 sources:", fw_live_find_set(&l, "raw_allow4"));
         print_set("allowed IPv6 sources:", fw_live_find_set(&l, "raw_allow6"));
-        printf("counters:\n");
-        for (size_t i = 0; i < fw_n_counters; i++) {
-            const struct fw_live_counter *k = fw_live_find_counter(&l, fw_counters[i].name);
-            if (k)
-                printf("  %-13s %10" PRIu64 " %-11s  %s\n", k->name, k->packets,
-                       strcmp(fw_counters[i].unit, "packets") == 0 ? "packets" : "connections",
-                       fw_counters[i].what);
-            else
-                printf("  %-13s %10s\n", fw_counters[i].name, "missing");
-        }
-        size_t nb = 0;
-        static const char *const bsets[] = { "ban4", "ban6" };
-        for (int k = 0; k < 2; k++) {
-            const struct fw_live_set *s = fw_live_find_set(&l, bsets[k]);
-            nb += s ? s->n_el : 0;
-        }
-        printf("bans: %zu\n", nb);
-        for (int k = 0; k < 2; k++) {
-            const struct fw_live_set *s = fw_live_find_set(&l, bsets[k]);
-            for (size_t i = 0; s && i < s->n_el; i++) {
-                char e[96], left[32], total[32];
-                fw_iv_str(&s->el[i], e, sizeof e);
-                if (!s->el[i].has_timeout) {
-                    printf("  %-40s permanent\n", e);
-                    continue;
-                }
-                fmt_ms(s->el[i].expires_s * 1000, left, sizeof left);
-                fmt_ms(s->el[i].timeout_s * 1000, total, sizeof total);
-                printf("  %-40s %s left (of %s)\n", e, s->el[i].expires_s ? left : "<1s", total);
-            }
-        }
+        print_counters(&l);
+        print_bans(&l);
     }
     fflush(stdout);
     warn_foreign(ps);
@@ -346,25 +345,37 @@ static int cmd_status(const char *cfgpath, bool explicit)
     return rc;
 }
 
-/* allow / deny CIDR: the live set only; the config (when it can be read)
- * tells whether the next apply keeps the change. */
-static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool explicit)
+/* What fw_allow/fw_deny/fw_ban/fw_unban returned: -1 is an error (exit 1),
+ * 1 "nothing to do" (err says why; exit 0).  On 0 it parses arg again, as
+ * fw_* did, into n and its canonical text a, and returns -1: go on. */
+static int changed(const char *sub, int rc, const char *err, const char *arg, struct fw_net *n,
+                   char *a, size_t cap)
 {
-    char err[512];
-    int rc = deny ? fw_deny(arg, err, sizeof err) : fw_allow(arg, err, sizeof err);
+    char why[256];
     if (rc < 0) {
-        say_err("%s: %s", deny ? "deny" : "allow", err);
+        say_err("%s: %s", sub, err);
         return 1;
     }
     if (rc == 1) {
         printf("%s; nothing changed\n", err);
         return 0;
     }
-    struct fw_net n;
-    char a[64], why[256];
-    if (fw_net_parse(arg, true, &n, why, sizeof why) < 0)   /* cannot fail: fw_* accepted it */
+    if (fw_net_parse(arg, true, n, why, sizeof why) < 0)   /* cannot fail: fw_* accepted it */
         return 1;
-    fw_net_str(&n, a, sizeof a);
+    fw_net_str(n, a, cap);
+    return -1;
+}
+
+/* allow / deny CIDR: the live set only; the config (when it can be read)
+ * tells whether the next apply keeps the change. */
+static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool explicit)
+{
+    struct fw_net n;
+    char err[512], a[64], why[256];
+    int rc = deny ? fw_deny(arg, err, sizeof err) : fw_allow(arg, err, sizeof err);
+    rc = changed(deny ? "deny" : "allow", rc, err, arg, &n, a, sizeof a);
+    if (rc >= 0)
+        return rc;
     /* Say whether the next apply keeps this change. */
     struct cfg c;
     bool missing, listed = false;
@@ -390,7 +401,8 @@ static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool expli
 static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool explicit)
 {
     uint64_t ms = FW_DEF_BAN_MS;
-    char err[512], d[32];
+    struct fw_net n;
+    char err[512], d[32], a[64];
     if (dur) {
         if (cfg_parse_duration_ms(dur, &ms) < 0)
             return usage("--for: not a duration (use 30s, 15m, 2h, 1d)", dur);
@@ -404,15 +416,9 @@ static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool e
             return 1;
         }
     }
-    if (fw_ban(arg, ms, err, sizeof err) < 0) {
-        say_err("ban: %s", err);
-        return 1;
-    }
-    struct fw_net n;
-    char a[64], why[256];
-    if (fw_net_parse(arg, true, &n, why, sizeof why) < 0)
-        return 1;
-    fw_net_str(&n, a, sizeof a);
+    int rc = changed("ban", fw_ban(arg, ms, err, sizeof err), err, arg, &n, a, sizeof a);
+    if (rc >= 0)
+        return rc;
     fmt_ms(ms, d, sizeof d);
     printf("banned %s on vmgate's ports for %s\n", a, d);
     return 0;
@@ -420,24 +426,22 @@ static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool e
 
 static int cmd_unban(const char *arg)
 {
-    char err[512];
-    int rc = fw_unban(arg, err, sizeof err);
-    if (rc < 0) {
-        say_err("unban: %s", err);
-        return 1;
-    }
-    if (rc == 1) {
-        printf("%s; nothing changed\n", err);
-        return 0;
-    }
     struct fw_net n;
-    char a[64], why[256];
-    if (fw_net_parse(arg, true, &n, why, sizeof why) < 0)
-        return 1;
-    fw_net_str(&n, a, sizeof a);
+    char err[512], a[64];
+    int rc = changed("unban", fw_unban(arg, err, sizeof err), err, arg, &n, a, sizeof a);
+    if (rc >= 0)
+        return rc;
     printf("unbanned %s\n", a);
     return 0;
 }
+
+/* The subcommands; arg names the positional argument of those that take one. */
+static const struct {
+    const char *name, *arg;
+} subcommands[] = {
+    { "apply", NULL }, { "remove", NULL }, { "status", NULL }, { "show", NULL },
+    { "allow", "CIDR" }, { "deny", "CIDR" }, { "ban", "ADDR" }, { "unban", "ADDR" },
+};
 
 /* argv[0] is the subcommand.  Options may come before or after the
  * positional argument; "--" ends them. */
@@ -454,47 +458,48 @@ int fw_cmd(int argc, char **argv)
     bool explicit = false, dashdash = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!dashdash && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
+        if (dashdash || a[0] != '-' || a[1] == '\0') {
+            if (pos)
+                return usage("unexpected argument", a);
+            pos = a;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_text, stdout);
             return 0;
-        }
-        if (!dashdash && !strcmp(a, "--")) {
+        } else if (!strcmp(a, "--")) {
             dashdash = true;
-        } else if (!dashdash && (!strcmp(a, "-c") || !strcmp(a, "--config"))) {
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
             if (++i >= argc)
                 return usage("missing FILE after", a);
             cfgpath = argv[i];
             explicit = true;
-        } else if (!dashdash && !strncmp(a, "--config=", 9)) {
+        } else if (!strncmp(a, "--config=", 9)) {
             cfgpath = a + 9;
             explicit = true;
-        } else if (!dashdash && !strcmp(a, "--for")) {
+        } else if (!strcmp(a, "--for")) {
             if (++i >= argc)
                 return usage("missing DURATION after", a);
             dur = argv[i];
-        } else if (!dashdash && !strncmp(a, "--for=", 6)) {
+        } else if (!strncmp(a, "--for=", 6)) {
             dur = a + 6;
-        } else if (!dashdash && a[0] == '-' && a[1] != '\0') {
-            return usage("unknown option", a);
-        } else if (pos) {
-            return usage("unexpected argument", a);
         } else {
-            pos = a;
+            return usage("unknown option", a);
         }
     }
     if (!*cfgpath)
         return usage("empty config file name", NULL);
 
-    bool takes_arg = !strcmp(sub, "allow") || !strcmp(sub, "deny") || !strcmp(sub, "ban") ||
-                     !strcmp(sub, "unban");
-    bool known = takes_arg || !strcmp(sub, "apply") || !strcmp(sub, "remove") ||
-                 !strcmp(sub, "status") || !strcmp(sub, "show");
-    if (!known)
+    size_t k = 0;
+    while (k < sizeof subcommands / sizeof subcommands[0] && strcmp(sub, subcommands[k].name))
+        k++;
+    if (k == sizeof subcommands / sizeof subcommands[0])
         return usage("unknown subcommand", sub);
-    if (takes_arg && !pos)
-        return usage(!strcmp(sub, "allow") || !strcmp(sub, "deny") ? "missing CIDR for"
-                                                                   : "missing ADDR for", sub);
-    if (!takes_arg && pos)
+    const char *takes = subcommands[k].arg;
+    if (takes && !pos) {
+        char what[32];
+        snprintf(what, sizeof what, "missing %s for", takes);
+        return usage(what, sub);
+    }
+    if (!takes && pos)
         return usage("unexpected argument", pos);
     if (dur && strcmp(sub, "ban") != 0)
         return usage("--for only goes with", "ban");

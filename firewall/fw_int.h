@@ -1,6 +1,6 @@
 /* firewall/fw_int.h — internals shared by the firewall sources and its unit tests.
  *
- * Three layers:
+ * The layers:
  *   fw_addr.c    addresses and CIDRs parsed into binary (struct fw_net), the
  *                only form that ever reaches nft text;
  *   fw_render.c  config -> plan (validated, sorted) -> nft text (pure);
@@ -11,6 +11,7 @@
 #ifndef VMGATE_FW_INT_H
 #define VMGATE_FW_INT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,11 +96,34 @@ int fw_plan_render(const struct fw_plan *p, char *out, size_t cap);
 /* Append the same text to a growable buffer (b->oom on failure). */
 struct fw_sb;
 void fw_plan_render_sb(const struct fw_plan *p, struct fw_sb *b);
+/* The protected range as nft writes it: "5900-6100", or "5901" for one port. */
+void fw_plan_range_str(const struct fw_plan *p, char *out, size_t cap);
 /* The comment of rule i of the chain, or NULL past the last rule.  The
  * comments carry the protected range, so comparing them finds every
  * config-driven change to the rules. */
 const char *fw_rule_comment(const struct fw_plan *p, size_t i, char *buf, size_t cap);
 size_t fw_rule_count(void);
+
+/* What fills a set: the config (ports, allowlists), or run time (bans). */
+enum fw_elems { FW_EL_NONE, FW_EL_PORTS, FW_EL_ALLOW4, FW_EL_ALLOW6 };
+
+/* The sets this version declares, in the order they are rendered: the
+ * renderer writes them from this table and fw_diff() checks a live table
+ * against it. */
+struct fw_set_def {
+    const char *name, *type;
+    bool interval, timeout;               /* flags */
+    int64_t size;                         /* 0 = unbounded */
+    enum fw_elems elems;
+    const char *label;                    /* in drift reports (config-filled sets) */
+    const char *comment;
+};
+extern const struct fw_set_def fw_sets[];
+extern const size_t fw_n_sets;
+
+/* The elements the plan puts in a set, as intervals: *out is malloc'd (NULL
+ * when *n is 0).  0, or -1 when out of memory. */
+int fw_plan_elems(const struct fw_plan *p, enum fw_elems which, struct fw_iv **out, size_t *n);
 
 /* Growable text buffer (heap). */
 struct fw_sb {
@@ -108,6 +132,8 @@ struct fw_sb {
     bool oom;
 };
 void fw_sb_printf(struct fw_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fw_sb_vprintf(struct fw_sb *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 void fw_sb_free(struct fw_sb *b);
 
 /* ---- what the kernel holds (fw_live.c) ---- */
@@ -175,6 +201,9 @@ int fw_foreign_drops(const char *json, struct fw_sb *out, char *err, size_t errl
 
 /* Read `table inet vmgate` (l->present false when it is absent). */
 int fw_nx_fetch(struct fw_live *l, char *err, size_t errlen);
+/* fw_apply_ex() that also counts the bans a full replace carried over
+ * (*carried; 0 for the other outcomes). */
+int fw_nx_apply(const struct cfg *c, int *what, size_t *carried, char *err, size_t errlen);
 /* JSON of `list chains` (malloc'd), for the foreign-drop warning. */
 int fw_nx_list_chains(char **json, char *err, size_t errlen);
 

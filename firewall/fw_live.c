@@ -7,6 +7,7 @@
  * which nft normalises. */
 #include "firewall/fw_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,17 @@ static int cmp_iv(const void *a, const void *b)
     return fw_iv_cmp(a, b);
 }
 
+static void set_flag(struct fw_live_set *s, const struct fwj *f)
+{
+    const char *name = f->type == FWJ_STR ? f->str : "";
+    if (strcmp(name, "interval") == 0)
+        s->f_interval = true;
+    else if (strcmp(name, "timeout") == 0)
+        s->f_timeout = true;
+    else
+        s->f_other = true;
+}
+
 /* The body of a {"set": {...}} object. */
 static int fill_set(const struct fwj *o, struct fw_live_set *s)
 {
@@ -135,23 +147,10 @@ static int fill_set(const struct fwj *o, struct fw_live_set *s)
     fwj_num(o, "size", &s->size);
     const struct fwj *fl = fwj_get(o, "flags");
     if (fl && fl->type == FWJ_ARR) {
-        for (size_t i = 0; i < fl->n; i++) {
-            const char *f = fl->kids[i].type == FWJ_STR ? fl->kids[i].str : "";
-            if (strcmp(f, "interval") == 0)
-                s->f_interval = true;
-            else if (strcmp(f, "timeout") == 0)
-                s->f_timeout = true;
-            else
-                s->f_other = true;
-        }
+        for (size_t i = 0; i < fl->n; i++)
+            set_flag(s, &fl->kids[i]);
     } else if (fl && fl->type == FWJ_STR) {
-        /* a single flag may be printed as a bare string */
-        if (strcmp(fl->str, "interval") == 0)
-            s->f_interval = true;
-        else if (strcmp(fl->str, "timeout") == 0)
-            s->f_timeout = true;
-        else
-            s->f_other = true;
+        set_flag(s, fl);   /* a single flag may be printed as a bare string */
     }
     const struct fwj *el = fwj_get(o, "elem");
     if (el && el->type == FWJ_ARR && el->n) {
@@ -180,14 +179,21 @@ static int fill_set(const struct fwj *o, struct fw_live_set *s)
         ok = true;                                                         \
     } while (0)
 
-static const struct fwj *nft_items(const struct fwj *root, char *err, size_t errlen)
+/* Parse an nft JSON listing: the root (free with fwj_free) and its
+ * "nftables" array in *items, or NULL with err. */
+static struct fwj *nft_parse(const char *json, const struct fwj **items, char *err,
+                              size_t errlen)
 {
-    const struct fwj *items = fwj_get(root, "nftables");
-    if (!items || items->type != FWJ_ARR) {
+    struct fwj *root = fwj_parse(json, err, errlen);
+    if (!root)
+        return NULL;
+    *items = fwj_get(root, "nftables");
+    if (!*items || (*items)->type != FWJ_ARR) {
         snprintf(err, errlen, "nft listing: no \"nftables\" array");
+        fwj_free(root);
         return NULL;
     }
-    return items;
+    return root;
 }
 
 static bool ours(const struct fwj *o)
@@ -202,14 +208,10 @@ static bool ours(const struct fwj *o)
 int fw_live_parse(const char *json, struct fw_live *l, char *err, size_t errlen)
 {
     memset(l, 0, sizeof *l);
-    struct fwj *root = fwj_parse(json, err, errlen);
+    const struct fwj *items;
+    struct fwj *root = nft_parse(json, &items, err, errlen);
     if (!root)
         return -1;
-    const struct fwj *items = nft_items(root, err, errlen);
-    if (!items) {
-        fwj_free(root);
-        return -1;
-    }
     bool ok = true;
     for (size_t i = 0; i < items->n && ok; i++) {
         const struct fwj *it = &items->kids[i];
@@ -277,22 +279,22 @@ int fw_live_parse(const char *json, struct fw_live *l, char *err, size_t errlen)
 int fw_live_parse_set(const char *json, struct fw_live_set *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    struct fwj *root = fwj_parse(json, err, errlen);
+    const struct fwj *items, *set = NULL;
+    struct fwj *root = nft_parse(json, &items, err, errlen);
     if (!root)
         return -1;
-    const struct fwj *items = nft_items(root, err, errlen);
-    int rc = -1;
-    for (size_t i = 0; items && i < items->n; i++) {
+    for (size_t i = 0; i < items->n && !set; i++) {
         const struct fwj *it = &items->kids[i];
-        if (it->type == FWJ_OBJ && it->n == 1 && strcmp(it->kids[0].key, "set") == 0) {
-            rc = fill_set(&it->kids[0], s);
-            if (rc < 0)
-                snprintf(err, errlen, "out of memory");
-            break;
-        }
+        if (it->type == FWJ_OBJ && it->n == 1 && strcmp(it->kids[0].key, "set") == 0)
+            set = &it->kids[0];
     }
-    if (items && rc < 0 && !s->name[0])
+    int rc = -1;
+    if (!set)
         snprintf(err, errlen, "nft listing: no set");
+    else if (fill_set(set, s) < 0)
+        snprintf(err, errlen, "out of memory");
+    else
+        rc = 0;
     fwj_free(root);
     return rc;
 }
@@ -315,18 +317,42 @@ const struct fw_live_counter *fw_live_find_counter(const struct fw_live *l, cons
 
 /* ---- comparison ---- */
 
-static const struct {
-    const char *name, *type;
-    bool interval, timeout;
-    int64_t size;
-} want_sets[] = {
-    { "gw_ports", "inet_service", false, false, 0 },
-    { "raw_allow4", "ipv4_addr", true, false, 0 },
-    { "raw_allow6", "ipv6_addr", true, false, 0 },
-    { "ban4", "ipv4_addr", true, true, FW_BAN_SET_SIZE },
-    { "ban6", "ipv6_addr", true, true, FW_BAN_SET_SIZE },
+/* A comparison in progress: each difference is one line of the report and
+ * one count; a difference of layout also rules out a refresh in place. */
+struct diff {
+    struct fw_sb *rep;
+    int n;
+    bool layout_ok;
 };
-#define N_WANT_SETS (sizeof want_sets / sizeof want_sets[0])
+
+static void differs(struct diff *d, bool layout, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void differs(struct diff *d, bool layout, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fw_sb_vprintf(d->rep, fmt, ap);
+    va_end(ap);
+    d->n++;
+    if (layout)
+        d->layout_ok = false;
+}
+
+static const struct fw_set_def *schema_set(const char *name)
+{
+    for (size_t i = 0; i < fw_n_sets; i++)
+        if (strcmp(fw_sets[i].name, name) == 0)
+            return &fw_sets[i];
+    return NULL;
+}
+
+static bool schema_counter(const char *name)
+{
+    for (size_t i = 0; i < fw_n_counters; i++)
+        if (strcmp(fw_counters[i].name, name) == 0)
+            return true;
+    return false;
+}
 
 static void flags_str(bool interval, bool timeout, bool other, char *out, size_t cap)
 {
@@ -337,202 +363,151 @@ static void flags_str(bool interval, bool timeout, bool other, char *out, size_t
         snprintf(out, cap, "none");
 }
 
-/* Elements of want missing from have, and of have not in want, as two
- * space-separated lists in the report. */
-static int diff_elems(const char *label, const struct fw_iv *want, size_t nw,
-                      const struct fw_live_set *have, const char *extra_hint, struct fw_sb *rep)
+/* The sets, counters, other objects and the chain against this version's
+ * declarations.  Returns whether the chain is there. */
+static bool diff_layout(const struct fw_live *l, struct diff *d)
 {
-    struct fw_sb miss = { 0 }, extra = { 0 };
-    char s[96];
-    for (size_t i = 0; i < nw; i++) {
-        bool found = false;
-        for (size_t j = 0; j < have->n_el && !found; j++)
-            found = fw_iv_equal(&want[i], &have->el[j]);
-        if (!found) {
-            fw_iv_str(&want[i], s, sizeof s);
-            fw_sb_printf(&miss, " %s", s);
+    char a[48], b[48];
+    for (size_t i = 0; i < fw_n_sets; i++) {
+        const struct fw_set_def *w = &fw_sets[i];
+        const struct fw_live_set *s = fw_live_find_set(l, w->name);
+        if (!s) {
+            differs(d, true, "  - set %s is missing\n", w->name);
+        } else if (strcmp(s->type, w->type) != 0 || s->f_interval != w->interval ||
+                   s->f_timeout != w->timeout || s->f_other) {
+            flags_str(s->f_interval, s->f_timeout, s->f_other, a, sizeof a);
+            flags_str(w->interval, w->timeout, false, b, sizeof b);
+            differs(d, true, "  - set %s is %s (flags %s), expected %s (flags %s)\n", s->name,
+                    s->type, a, w->type, b);
+        } else if (s->size != w->size) {
+            differs(d, true, "  - set %s has size %lld, expected %lld\n", s->name,
+                    (long long)s->size, (long long)w->size);
         }
     }
-    for (size_t j = 0; j < have->n_el; j++) {
-        bool found = false;
-        for (size_t i = 0; i < nw && !found; i++)
-            found = fw_iv_equal(&want[i], &have->el[j]);
-        if (!found) {
-            fw_iv_str(&have->el[j], s, sizeof s);
-            fw_sb_printf(&extra, " %s", s);
+    for (size_t i = 0; i < l->n_sets; i++)
+        if (!schema_set(l->sets[i].name))
+            differs(d, true, "  - unexpected set %s\n", l->sets[i].name);
+    for (size_t i = 0; i < fw_n_counters; i++)
+        if (!fw_live_find_counter(l, fw_counters[i].name))
+            differs(d, true, "  - counter %s is missing\n", fw_counters[i].name);
+    for (size_t i = 0; i < l->n_counters; i++)
+        if (!schema_counter(l->counters[i].name))
+            differs(d, true, "  - unexpected counter %s\n", l->counters[i].name);
+    if (l->n_other)
+        differs(d, true, "  - %zu object(s) vmgate does not declare (maps, quotas, ...)\n",
+                l->n_other);
+    bool have_chain = false;
+    for (size_t i = 0; i < l->n_chains; i++) {
+        const struct fw_live_chain *c = &l->chains[i];
+        if (strcmp(c->name, FW_CHAIN) != 0) {
+            differs(d, true, "  - unexpected chain %s\n", c->name);
+            continue;
         }
+        have_chain = true;
+        if (!c->has_hook || strcmp(c->type, "filter") != 0 || strcmp(c->hook, "input") != 0 ||
+            c->prio != FW_PRIO || strcmp(c->policy, "accept") != 0)
+            differs(d, true, "  - chain %s is type %s hook %s priority %lld policy %s, "
+                             "expected type filter hook input priority %d policy accept\n",
+                    c->name, c->type[0] ? c->type : "-", c->hook[0] ? c->hook : "-",
+                    (long long)c->prio, c->policy[0] ? c->policy : "-", FW_PRIO);
     }
-    int n = 0;
-    if (miss.len) {
-        fw_sb_printf(rep, "  - %s: missing%s\n", label, miss.s);
-        n++;
-    }
-    if (extra.len) {
-        fw_sb_printf(rep, "  - %s: not in the config:%s%s\n", label, extra.s, extra_hint);
-        n++;
-    }
-    if (have->el_bad) {
-        fw_sb_printf(rep, "  - %s: holds elements vmgate cannot read\n", label);
-        n++;
-    }
-    fw_sb_free(&miss);
-    fw_sb_free(&extra);
-    return n;
+    if (!have_chain)
+        differs(d, true, "  - chain %s is missing\n", FW_CHAIN);
+    return have_chain;
 }
 
-static int nets_to_ivs(const struct fw_net *v, size_t n, struct fw_iv **out)
+/* Append " ELEM" to out for each element of a that b does not hold. */
+static void absent_from(const struct fw_iv *a, size_t na, const struct fw_iv *b, size_t nb,
+                        struct fw_sb *out)
 {
-    *out = calloc(n ? n : 1, sizeof **out);
-    if (!*out)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        fw_iv_from_net(&v[i], &(*out)[i]);
-    return 0;
+    char s[96];
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = fw_iv_equal(&a[i], &b[j]);
+        if (!found) {
+            fw_iv_str(&a[i], s, sizeof s);
+            fw_sb_printf(out, " %s", s);
+        }
+    }
+}
+
+/* Elements of want missing from have, and of have not in want. */
+static void diff_elems(const char *label, const struct fw_iv *want, size_t nw,
+                       const struct fw_live_set *have, const char *extra_hint, struct diff *d)
+{
+    struct fw_sb miss = { 0 }, extra = { 0 };
+    absent_from(want, nw, have->el, have->n_el, &miss);
+    absent_from(have->el, have->n_el, want, nw, &extra);
+    if (miss.len)
+        differs(d, false, "  - %s: missing%s\n", label, miss.s);
+    if (extra.len)
+        differs(d, false, "  - %s: not in the config:%s%s\n", label, extra.s, extra_hint);
+    if (have->el_bad)
+        differs(d, false, "  - %s: holds elements vmgate cannot read\n", label);
+    fw_sb_free(&miss);
+    fw_sb_free(&extra);
+}
+
+/* The config-filled sets (those of the declared type) against the plan. */
+static void diff_content(const struct fw_plan *p, const struct fw_live *l, struct diff *d)
+{
+    for (size_t i = 0; i < fw_n_sets; i++) {
+        const struct fw_set_def *w = &fw_sets[i];
+        const struct fw_live_set *s = fw_live_find_set(l, w->name);
+        struct fw_iv *want;
+        size_t nw;
+        if (w->elems == FW_EL_NONE || !s || strcmp(s->type, w->type) != 0 ||
+            fw_plan_elems(p, w->elems, &want, &nw) < 0)
+            continue;
+        char label[96];
+        snprintf(label, sizeof label, "%s (%s)", w->name, w->label);
+        diff_elems(label, want, nw, s,
+                   w->elems == FW_EL_PORTS ? "" : " (added with `vmgate firewall allow`?)", d);
+        free(want);
+    }
+}
+
+/* The chain's rules, by their comments (which carry the protected range):
+ * one difference at most. */
+static void diff_rules(const struct fw_plan *p, const struct fw_live *l, bool have_chain,
+                       struct diff *d)
+{
+    size_t k = 0;
+    char cm[160];
+    bool differ = false;
+    for (size_t i = 0; i < l->n_rules; i++) {
+        if (strcmp(l->rules[i].chain, FW_CHAIN) != 0)
+            continue;
+        const char *want = fw_rule_comment(p, k, cm, sizeof cm);
+        if (!differ && !want) {
+            differs(d, false, "  - extra rule %zu \"%s\"\n", k + 1, l->rules[i].comment);
+            differ = true;
+        } else if (!differ && strcmp(want, l->rules[i].comment) != 0) {
+            differs(d, false, "  - rule %zu is \"%s\", expected \"%s\"\n", k + 1,
+                    l->rules[i].comment, want);
+            differ = true;
+        }
+        k++;
+    }
+    if (have_chain && !differ && k != fw_rule_count())
+        differs(d, false, "  - chain %s has %zu rules, expected %zu\n", FW_CHAIN, k,
+                fw_rule_count());
 }
 
 int fw_diff(const struct fw_plan *p, const struct fw_live *l, bool *schema_ok,
             struct fw_sb *rep)
 {
-    int n = 0;
-    *schema_ok = true;
+    struct diff d = { .rep = rep, .layout_ok = true };
     if (!l->present) {
-        *schema_ok = false;
-        fw_sb_printf(rep, "  - table %s %s is not installed\n", FW_FAMILY, FW_TABLE);
-        return 1;
+        differs(&d, true, "  - table %s %s is not installed\n", FW_FAMILY, FW_TABLE);
+    } else {
+        bool have_chain = diff_layout(l, &d);
+        diff_content(p, l, &d);
+        diff_rules(p, l, have_chain, &d);
     }
-    char a[48], b[48];
-    /* layout */
-    for (size_t i = 0; i < N_WANT_SETS; i++) {
-        const struct fw_live_set *s = fw_live_find_set(l, want_sets[i].name);
-        if (!s) {
-            fw_sb_printf(rep, "  - set %s is missing\n", want_sets[i].name);
-            *schema_ok = false;
-            n++;
-            continue;
-        }
-        if (strcmp(s->type, want_sets[i].type) != 0 || s->f_interval != want_sets[i].interval ||
-            s->f_timeout != want_sets[i].timeout || s->f_other) {
-            flags_str(s->f_interval, s->f_timeout, s->f_other, a, sizeof a);
-            flags_str(want_sets[i].interval, want_sets[i].timeout, false, b, sizeof b);
-            fw_sb_printf(rep, "  - set %s is %s (flags %s), expected %s (flags %s)\n", s->name,
-                         s->type, a, want_sets[i].type, b);
-            *schema_ok = false;
-            n++;
-        } else if (s->size != want_sets[i].size) {
-            fw_sb_printf(rep, "  - set %s has size %lld, expected %lld\n", s->name,
-                         (long long)s->size, (long long)want_sets[i].size);
-            *schema_ok = false;
-            n++;
-        }
-    }
-    for (size_t i = 0; i < l->n_sets; i++) {
-        bool known = false;
-        for (size_t k = 0; k < N_WANT_SETS && !known; k++)
-            known = strcmp(l->sets[i].name, want_sets[k].name) == 0;
-        if (!known) {
-            fw_sb_printf(rep, "  - unexpected set %s\n", l->sets[i].name);
-            *schema_ok = false;
-            n++;
-        }
-    }
-    for (size_t i = 0; i < fw_n_counters; i++) {
-        if (!fw_live_find_counter(l, fw_counters[i].name)) {
-            fw_sb_printf(rep, "  - counter %s is missing\n", fw_counters[i].name);
-            *schema_ok = false;
-            n++;
-        }
-    }
-    for (size_t i = 0; i < l->n_counters; i++) {
-        bool known = false;
-        for (size_t k = 0; k < fw_n_counters && !known; k++)
-            known = strcmp(l->counters[i].name, fw_counters[k].name) == 0;
-        if (!known) {
-            fw_sb_printf(rep, "  - unexpected counter %s\n", l->counters[i].name);
-            *schema_ok = false;
-            n++;
-        }
-    }
-    if (l->n_other) {
-        fw_sb_printf(rep, "  - %zu object(s) vmgate does not declare (maps, quotas, ...)\n",
-                     l->n_other);
-        *schema_ok = false;
-        n++;
-    }
-    bool have_chain = false;
-    for (size_t i = 0; i < l->n_chains; i++) {
-        const struct fw_live_chain *c = &l->chains[i];
-        if (strcmp(c->name, FW_CHAIN) != 0) {
-            fw_sb_printf(rep, "  - unexpected chain %s\n", c->name);
-            *schema_ok = false;
-            n++;
-            continue;
-        }
-        have_chain = true;
-        if (!c->has_hook || strcmp(c->type, "filter") != 0 || strcmp(c->hook, "input") != 0 ||
-            c->prio != FW_PRIO || strcmp(c->policy, "accept") != 0) {
-            fw_sb_printf(rep, "  - chain %s is type %s hook %s priority %lld policy %s, "
-                              "expected type filter hook input priority %d policy accept\n",
-                         c->name, c->type[0] ? c->type : "-", c->hook[0] ? c->hook : "-",
-                         (long long)c->prio, c->policy[0] ? c->policy : "-", FW_PRIO);
-            *schema_ok = false;
-            n++;
-        }
-    }
-    if (!have_chain) {
-        fw_sb_printf(rep, "  - chain %s is missing\n", FW_CHAIN);
-        *schema_ok = false;
-        n++;
-    }
-
-    /* content */
-    const struct fw_live_set *s = fw_live_find_set(l, "gw_ports");
-    if (s && set_kind(s) == FW_SK_PORTS) {
-        struct fw_iv *want = calloc(p->n_ports ? p->n_ports : 1, sizeof *want);
-        if (want) {
-            for (size_t i = 0; i < p->n_ports; i++)
-                fw_iv_from_port(p->ports[i], p->ports[i], &want[i]);
-            n += diff_elems("gw_ports (vmgate's ports)", want, p->n_ports, s, "", rep);
-            free(want);
-        }
-    }
-    static const char hint[] = " (added with `vmgate firewall allow`?)";
-    s = fw_live_find_set(l, "raw_allow4");
-    struct fw_iv *want = NULL;
-    if (s && set_kind(s) == FW_SK_ADDR4 && nets_to_ivs(p->allow4, p->n_allow4, &want) == 0)
-        n += diff_elems("raw_allow4 (allowed IPv4)", want, p->n_allow4, s, hint, rep);
-    free(want);
-    want = NULL;
-    s = fw_live_find_set(l, "raw_allow6");
-    if (s && set_kind(s) == FW_SK_ADDR6 && nets_to_ivs(p->allow6, p->n_allow6, &want) == 0)
-        n += diff_elems("raw_allow6 (allowed IPv6)", want, p->n_allow6, s, hint, rep);
-    free(want);
-
-    /* rules, by their comments (which carry the protected range) */
-    size_t k = 0;
-    char cm[160];
-    bool rules_differ = false;
-    for (size_t i = 0; i < l->n_rules; i++) {
-        if (strcmp(l->rules[i].chain, FW_CHAIN) != 0)
-            continue;
-        const char *want_c = fw_rule_comment(p, k, cm, sizeof cm);
-        if (!rules_differ && (!want_c || strcmp(want_c, l->rules[i].comment) != 0)) {
-            if (want_c)
-                fw_sb_printf(rep, "  - rule %zu is \"%s\", expected \"%s\"\n", k + 1,
-                             l->rules[i].comment, want_c);
-            else
-                fw_sb_printf(rep, "  - extra rule %zu \"%s\"\n", k + 1, l->rules[i].comment);
-            rules_differ = true;
-        }
-        k++;
-    }
-    if (have_chain && !rules_differ && k != fw_rule_count()) {
-        fw_sb_printf(rep, "  - chain %s has %zu rules, expected %zu\n", FW_CHAIN, k,
-                     fw_rule_count());
-        rules_differ = true;
-    }
-    if (rules_differ)
-        n++;
-    return n;
+    *schema_ok = d.layout_ok;
+    return d.n;
 }
 
 /* Accepts the JSON of `nft -j list chains` and picks base chains that drop
@@ -540,14 +515,10 @@ int fw_diff(const struct fw_plan *p, const struct fw_live *l, bool *schema_ok,
  * ingress), outside our table: there an accept of ours does not help. */
 int fw_foreign_drops(const char *json, struct fw_sb *out, char *err, size_t errlen)
 {
-    struct fwj *root = fwj_parse(json, err, errlen);
+    const struct fwj *items;
+    struct fwj *root = nft_parse(json, &items, err, errlen);
     if (!root)
         return -1;
-    const struct fwj *items = nft_items(root, err, errlen);
-    if (!items) {
-        fwj_free(root);
-        return -1;
-    }
     int n = 0;
     for (size_t i = 0; i < items->n; i++) {
         const struct fwj *it = &items->kids[i];

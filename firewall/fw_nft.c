@@ -190,56 +190,67 @@ static const char replace_prologue[] =
     "table " FW_FAMILY " " FW_TABLE "\n"
     "delete table " FW_FAMILY " " FW_TABLE "\n";
 
-static const char refresh_prologue[] =
-    /* everything vmgate derives from the config; ban sets and counters stay */
-    "flush chain " FW_FAMILY " " FW_TABLE " " FW_CHAIN "\n"
-    "flush set " FW_FAMILY " " FW_TABLE " gw_ports\n"
-    "flush set " FW_FAMILY " " FW_TABLE " raw_allow4\n"
-    "flush set " FW_FAMILY " " FW_TABLE " raw_allow6\n";
+/* Everything vmgate derives from the config: the chain and the sets the
+ * config fills.  Ban sets and counters stay. */
+static void refresh_prologue(struct fw_sb *b)
+{
+    fw_sb_printf(b, "flush chain %s %s %s\n", FW_FAMILY, FW_TABLE, FW_CHAIN);
+    for (size_t i = 0; i < fw_n_sets; i++)
+        if (fw_sets[i].elems != FW_EL_NONE)
+            fw_sb_printf(b, "flush set %s %s %s\n", FW_FAMILY, FW_TABLE, fw_sets[i].name);
+}
+
+static const char *ban_set(int family) { return family == 4 ? "ban4" : "ban6"; }
+static const char *allow_set(int family) { return family == 4 ? "raw_allow4" : "raw_allow6"; }
 
 /* Re-add the live bans of l after a full replace, with the time they had
- * left (whole seconds, as nft's JSON reports them). */
-static void carry_bans(const struct fw_live *l, struct fw_sb *b)
+ * left (whole seconds, as nft's JSON reports them).  Returns how many. */
+static size_t carry_bans(const struct fw_live *l, struct fw_sb *b)
 {
     static const char *const names[] = { "ban4", "ban6" };
+    size_t n = 0;
     for (int k = 0; k < 2; k++) {
         const struct fw_live_set *s = fw_live_find_set(l, names[k]);
-        if (!s)
-            continue;
-        for (size_t i = 0; i < s->n_el; i++) {
+        for (size_t i = 0; s && i < s->n_el; i++) {
             const struct fw_iv *e = &s->el[i];
             if (e->family != 4 && e->family != 6)
                 continue;
+            if (e->has_timeout && e->expires_s < 1)
+                continue;
             char a[96];
             fw_iv_str(e, a, sizeof a);
-            const char *set = e->family == 4 ? "ban4" : "ban6";
+            const char *set = ban_set(e->family);
             if (!e->has_timeout) {
                 fw_sb_printf(b, "add element %s %s %s { %s }\n", FW_FAMILY, FW_TABLE, set, a);
-                continue;
+            } else {
+                uint64_t t = e->timeout_s >= e->expires_s ? e->timeout_s : e->expires_s;
+                fw_sb_printf(b, "add element %s %s %s { %s timeout %llus expires %llus }\n",
+                             FW_FAMILY, FW_TABLE, set, a, (unsigned long long)t,
+                             (unsigned long long)e->expires_s);
             }
-            if (e->expires_s < 1)
-                continue;
-            uint64_t t = e->timeout_s >= e->expires_s ? e->timeout_s : e->expires_s;
-            fw_sb_printf(b, "add element %s %s %s { %s timeout %llus expires %llus }\n",
-                         FW_FAMILY, FW_TABLE, set, a, (unsigned long long)t,
-                         (unsigned long long)e->expires_s);
+            n++;
         }
     }
+    return n;
 }
 
 int fw_apply(const struct cfg *c, char *err, size_t errlen)
 {
-    return fw_apply_ex(c, NULL, err, errlen);
+    return fw_nx_apply(c, NULL, NULL, err, errlen);
+}
+
+int fw_apply_ex(const struct cfg *c, int *what, char *err, size_t errlen)
+{
+    return fw_nx_apply(c, what, NULL, err, errlen);
 }
 
 /* The plan is built (and validated) first; then the live table decides the
  * mode: absent -> install, our layout -> refresh in place (flush the chain
  * and the config-derived sets, re-declare everything; ban sets and counters
  * are left alone), another layout -> replace whole and re-add the bans. */
-int fw_apply_ex(const struct cfg *c, int *what, char *err, size_t errlen)
+int fw_nx_apply(const struct cfg *c, int *what, size_t *carried, char *err, size_t errlen)
 {
     struct fw_plan p;
-    struct fw_live l;
     if (fw_plan_build(c, &p, err, errlen) < 0)
         return -1;
     struct nft_ctx *ctx = nx_open(err, errlen);
@@ -248,38 +259,37 @@ int fw_apply_ex(const struct cfg *c, int *what, char *err, size_t errlen)
         return -1;
     }
     int mode = -1;
+    size_t nbans = 0;
+    struct fw_live l;
     struct fw_sb b = { 0 }, rep = { 0 };
     if (nx_fetch(ctx, &l, err, errlen) < 0)
-        goto out_plan;
+        goto out;
     bool schema_ok = false;
     int ndiff = fw_diff(&p, &l, &schema_ok, &rep);
-    if (l.present && schema_ok && ndiff == 0) {
-        mode = FW_APPLY_NOOP;
-        goto out;
-    }
     if (!l.present) {
         mode = FW_APPLY_INSTALLED;
         fw_sb_printf(&b, "%s", replace_prologue);
-    } else if (schema_ok) {
-        mode = FW_APPLY_REFRESHED;
-        fw_sb_printf(&b, "%s", refresh_prologue);
-    } else {
+    } else if (!schema_ok) {
         mode = FW_APPLY_REPLACED;
         fw_sb_printf(&b, "%s", replace_prologue);
+    } else if (ndiff) {
+        mode = FW_APPLY_REFRESHED;
+        refresh_prologue(&b);
+    } else {
+        mode = FW_APPLY_NOOP;
+        goto out;
     }
     fw_plan_render_sb(&p, &b);
     if (mode == FW_APPLY_REPLACED)
-        carry_bans(&l, &b);
+        nbans = carry_bans(&l, &b);
     if (b.oom) {
         snprintf(err, errlen, "out of memory");
         mode = -1;
-        goto out;
-    }
-    if (nx_commit(ctx, b.s, err, errlen) < 0)
+    } else if (nx_commit(ctx, b.s, err, errlen) < 0) {
         mode = -1;
+    }
 out:
     fw_live_free(&l);
-out_plan:
     fw_sb_free(&b);
     fw_sb_free(&rep);
     fw_plan_free(&p);
@@ -288,6 +298,8 @@ out_plan:
         return -1;
     if (what)
         *what = mode;
+    if (carried)
+        *carried = nbans;
     return 0;
 }
 
@@ -306,20 +318,41 @@ int fw_remove(char *err, size_t errlen)
 
 /* ---- run-time changes: bans and the allowlist ---- */
 
-/* Fetch the table and the named set of the right family; error when the
- * table is not installed or the set is not what we declare. */
-static int fetch_set(struct nft_ctx *ctx, struct fw_live *l, const char *name,
-                     const struct fw_live_set **set, char *err, size_t errlen)
+/* A source as the run-time commands take it: an address or a prefix,
+ * IPv4-mapped taken as IPv4; a[] gets its canonical text. */
+static int parse_source(const char *addr, struct fw_net *n, char *a, size_t acap, char *err,
+                        size_t errlen)
 {
-    if (nx_fetch(ctx, l, err, errlen) < 0)
+    if (fw_net_parse(addr, true, n, err, errlen) < 0)
         return -1;
-    if (!l->present) {
+    fw_net_str(n, a, acap);
+    return 0;
+}
+
+/* One run-time change to one set: the table as read, the set, and the
+ * batch being built. */
+struct change {
+    struct nft_ctx *ctx;
+    struct fw_live l;
+    const struct fw_live_set *set;
+    struct fw_sb b;
+};
+
+/* Read the table and set name of it; error when the table is not installed
+ * or the set is not what we declare.  Call change_end() either way. */
+static int change_begin(struct change *ch, const char *name, char *err, size_t errlen)
+{
+    memset(ch, 0, sizeof *ch);
+    ch->ctx = nx_open(err, errlen);
+    if (!ch->ctx || nx_fetch(ch->ctx, &ch->l, err, errlen) < 0)
+        return -1;
+    if (!ch->l.present) {
         snprintf(err, errlen, "table %s %s is not installed (run `vmgate firewall apply`)",
                  FW_FAMILY, FW_TABLE);
         return -1;
     }
-    *set = fw_live_find_set(l, name);
-    if (!*set || !(*set)->f_interval) {
+    ch->set = fw_live_find_set(&ch->l, name);
+    if (!ch->set || !ch->set->f_interval) {
         snprintf(err, errlen, "table %s %s has no usable set %s (run `vmgate firewall apply`)",
                  FW_FAMILY, FW_TABLE, name);
         return -1;
@@ -327,10 +360,21 @@ static int fetch_set(struct nft_ctx *ctx, struct fw_live *l, const char *name,
     return 0;
 }
 
-static const char *ban_set(const struct fw_net *n) { return n->family == 4 ? "ban4" : "ban6"; }
-static const char *allow_set(const struct fw_net *n)
+/* rc 0: commit the batch (dry run first).  Frees everything; returns the
+ * final result. */
+static int change_end(struct change *ch, int rc, char *err, size_t errlen)
 {
-    return n->family == 4 ? "raw_allow4" : "raw_allow6";
+    if (rc == 0 && ch->b.oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    } else if (rc == 0) {
+        rc = nx_commit(ch->ctx, ch->b.s, err, errlen);
+    }
+    fw_live_free(&ch->l);
+    fw_sb_free(&ch->b);
+    if (ch->ctx)
+        nft_ctx_free(ch->ctx);
+    return rc;
 }
 
 static void human_secs(uint64_t s, char *out, size_t cap)
@@ -348,6 +392,44 @@ static void human_secs(uint64_t s, char *out, size_t cap)
         snprintf(out, cap, "%llus", (unsigned long long)s);
 }
 
+/* The checks of fw_ban against the live table: the allowlist of the
+ * family is never banned; a different ban may not overlap.  0 (with
+ * *exists when this very ban is there), or -1 with err. */
+static int ban_fits(const struct fw_live *l, const struct fw_live_set *bans, const struct fw_net *n,
+                    const char *a, bool *exists, char *err, size_t errlen)
+{
+    struct fw_iv iv;
+    fw_iv_from_net(n, &iv);
+    const struct fw_live_set *as = fw_live_find_set(l, allow_set(n->family));
+    for (size_t i = 0; as && i < as->n_el; i++) {
+        if (fw_iv_overlaps(&as->el[i], &iv)) {
+            char e[96];
+            fw_iv_str(&as->el[i], e, sizeof e);
+            snprintf(err, errlen, "%s is in the allowlist (%s), whose sources are never banned; "
+                                  "`vmgate firewall deny %s` first", a, e, e);
+            return -1;
+        }
+    }
+    *exists = false;
+    for (size_t i = 0; i < bans->n_el; i++) {
+        const struct fw_iv *e = &bans->el[i];
+        if (fw_iv_equal(e, &iv)) {
+            *exists = true;
+        } else if (fw_iv_overlaps(e, &iv)) {
+            char es[96], left[32];
+            fw_iv_str(e, es, sizeof es);
+            human_secs(e->expires_s, left, sizeof left);
+            if (fw_iv_contains(e, &iv))
+                snprintf(err, errlen, "%s is already banned as part of %s (%s left); "
+                                      "unban %s first to ban it separately", a, es, left, es);
+            else
+                snprintf(err, errlen, "%s overlaps the ban on %s; unban %s first", a, es, es);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Accepts an address or prefix (IPv4-mapped taken as IPv4) that is not
  * loopback, does not contain loopback and is not the unspecified address,
  * and a duration of 1 s .. 365 d.  Refuses sources in the live allowlist:
@@ -355,12 +437,9 @@ static void human_secs(uint64_t s, char *out, size_t cap)
 int fw_ban(const char *addr, uint64_t ms, char *err, size_t errlen)
 {
     struct fw_net n;
-    char why[256], a[64];
-    if (fw_net_parse(addr, true, &n, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s", why);
+    char a[64];
+    if (parse_source(addr, &n, a, sizeof a, err, errlen) < 0)
         return -1;
-    }
-    fw_net_str(&n, a, sizeof a);
     if (fw_net_touches_loopback(&n)) {
         snprintf(err, errlen, "%s %s loopback, which is never banned", a,
                  fw_net_is_loopback(&n) ? "is" : "contains");
@@ -374,127 +453,65 @@ int fw_ban(const char *addr, uint64_t ms, char *err, size_t errlen)
         snprintf(err, errlen, "ban time must be between 1s and 365d");
         return -1;
     }
-    struct nft_ctx *ctx = nx_open(err, errlen);
-    if (!ctx)
-        return -1;
-    struct fw_live l;
-    const struct fw_live_set *bs, *as;
-    struct fw_sb b = { 0 };
-    int rc = -1;
-    if (fetch_set(ctx, &l, ban_set(&n), &bs, err, errlen) < 0)
-        goto out_ctx;
-    if (!bs->f_timeout) {
-        snprintf(err, errlen, "set %s has no timeouts (run `vmgate firewall apply`)", bs->name);
-        goto out;
+    const char *set = ban_set(n.family);
+    struct change ch;
+    bool exists;
+    int rc = change_begin(&ch, set, err, errlen);
+    if (rc == 0 && !ch.set->f_timeout) {
+        snprintf(err, errlen, "set %s has no timeouts (run `vmgate firewall apply`)", ch.set->name);
+        rc = -1;
     }
-    struct fw_iv iv;
-    fw_iv_from_net(&n, &iv);
-    as = fw_live_find_set(&l, allow_set(&n));
-    for (size_t i = 0; as && i < as->n_el; i++) {
-        if (fw_iv_overlaps(&as->el[i], &iv)) {
-            char e[96];
-            fw_iv_str(&as->el[i], e, sizeof e);
-            snprintf(err, errlen, "%s is in the allowlist (%s), whose sources are never banned; "
-                                  "`vmgate firewall deny %s` first", a, e, e);
-            goto out;
-        }
+    if (rc == 0)
+        rc = ban_fits(&ch.l, ch.set, &n, a, &exists, err, errlen);
+    if (rc == 0) {
+        unsigned long long t = (unsigned long long)ms;
+        if (exists)   /* restart the timer portably: delete + add in one batch */
+            fw_sb_printf(&ch.b, "add element %s %s %s { %s timeout %llums }\n"
+                                "delete element %s %s %s { %s }\n",
+                         FW_FAMILY, FW_TABLE, set, a, t, FW_FAMILY, FW_TABLE, set, a);
+        fw_sb_printf(&ch.b, "add element %s %s %s { %s timeout %llums }\n", FW_FAMILY, FW_TABLE,
+                     set, a, t);
     }
-    bool exists = false;
-    for (size_t i = 0; i < bs->n_el; i++) {
-        const struct fw_iv *e = &bs->el[i];
-        if (fw_iv_equal(e, &iv)) {
-            exists = true;
-            continue;
-        }
-        if (fw_iv_overlaps(e, &iv)) {
-            char es[96], left[32];
-            fw_iv_str(e, es, sizeof es);
-            human_secs(e->expires_s, left, sizeof left);
-            if (fw_iv_contains(e, &iv))
-                snprintf(err, errlen, "%s is already banned as part of %s (%s left); "
-                                      "unban %s first to ban it separately", a, es, left, es);
-            else
-                snprintf(err, errlen, "%s overlaps the ban on %s; unban %s first", a, es, es);
-            goto out;
-        }
-    }
-    const char *set = ban_set(&n);
-    unsigned long long t = (unsigned long long)ms;
-    if (exists)   /* restart the timer portably: delete + add in one batch */
-        fw_sb_printf(&b, "add element %s %s %s { %s timeout %llums }\n"
-                         "delete element %s %s %s { %s }\n",
-                     FW_FAMILY, FW_TABLE, set, a, t, FW_FAMILY, FW_TABLE, set, a);
-    fw_sb_printf(&b, "add element %s %s %s { %s timeout %llums }\n", FW_FAMILY, FW_TABLE, set, a,
-                 t);
-    if (b.oom)
-        snprintf(err, errlen, "out of memory");
-    else
-        rc = nx_commit(ctx, b.s, err, errlen);
-out:
-    fw_live_free(&l);
-out_ctx:
-    fw_sb_free(&b);
-    nft_ctx_free(ctx);
-    return rc;
+    return change_end(&ch, rc, err, errlen);
 }
 
-/* Remove the element equal to addr from set name, or (when addr is a
- * prefix) every element inside it.  One that merely contains addr is an
- * error: removing part of an interval is not something nft 1.0.6 does.
- * Returns 0 removed, 1 nothing there, -1 error. */
+/* Remove the element equal to addr from the ban or allow set, or (when
+ * addr is a prefix) every element inside it.  One that merely contains
+ * addr is an error: removing part of an interval is not something nft
+ * 1.0.6 does.  Returns 0 removed, 1 nothing there, -1 error. */
 static int remove_elems(const char *addr, const char *what, bool ban, char *err, size_t errlen)
 {
     struct fw_net n;
-    char why[256], a[64];
-    if (fw_net_parse(addr, true, &n, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s", why);
+    char a[64];
+    if (parse_source(addr, &n, a, sizeof a, err, errlen) < 0)
         return -1;
-    }
-    fw_net_str(&n, a, sizeof a);
-    const char *set = ban ? ban_set(&n) : allow_set(&n);
-    struct nft_ctx *ctx = nx_open(err, errlen);
-    if (!ctx)
-        return -1;
-    struct fw_live l;
-    const struct fw_live_set *s;
-    struct fw_sb b = { 0 };
-    int rc = -1;
-    if (fetch_set(ctx, &l, set, &s, err, errlen) < 0)
-        goto out_ctx;
+    const char *set = ban ? ban_set(n.family) : allow_set(n.family);
+    struct change ch;
+    int rc = change_begin(&ch, set, err, errlen);
     struct fw_iv iv;
     fw_iv_from_net(&n, &iv);
     size_t hits = 0;
-    for (size_t i = 0; i < s->n_el; i++) {
-        const struct fw_iv *e = &s->el[i];
+    for (size_t i = 0; rc == 0 && i < ch.set->n_el; i++) {
+        const struct fw_iv *e = &ch.set->el[i];
         char es[96];
         fw_iv_str(e, es, sizeof es);
         if (fw_iv_contains(&iv, e)) {
             /* add first: an element that expired since we read the set
              * would make a bare delete fail the whole batch */
-            fw_sb_printf(&b, "add element %s %s %s { %s }\ndelete element %s %s %s { %s }\n",
+            fw_sb_printf(&ch.b, "add element %s %s %s { %s }\ndelete element %s %s %s { %s }\n",
                          FW_FAMILY, FW_TABLE, set, es, FW_FAMILY, FW_TABLE, set, es);
             hits++;
         } else if (fw_iv_overlaps(e, &iv)) {
             snprintf(err, errlen, "%s is inside %s %s; %s %s instead", a, what, es,
                      ban ? "unban" : "deny", es);
-            goto out;
+            rc = -1;
         }
     }
-    if (!hits) {
+    if (rc == 0 && !hits) {
         snprintf(err, errlen, "%s was not %s", a, ban ? "banned" : "in the allowlist");
         rc = 1;
-        goto out;
     }
-    if (b.oom)
-        snprintf(err, errlen, "out of memory");
-    else
-        rc = nx_commit(ctx, b.s, err, errlen);
-out:
-    fw_live_free(&l);
-out_ctx:
-    fw_sb_free(&b);
-    nft_ctx_free(ctx);
-    return rc;
+    return change_end(&ch, rc, err, errlen);
 }
 
 int fw_unban(const char *addr, char *err, size_t errlen)
@@ -514,12 +531,9 @@ int fw_deny(const char *cidr, char *err, size_t errlen)
 int fw_allow(const char *cidr, char *err, size_t errlen)
 {
     struct fw_net n;
-    char why[256], a[64];
-    if (fw_net_parse(cidr, true, &n, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s", why);
+    char a[64];
+    if (parse_source(cidr, &n, a, sizeof a, err, errlen) < 0)
         return -1;
-    }
-    fw_net_str(&n, a, sizeof a);
     if (fw_net_is_loopback(&n)) {
         snprintf(err, errlen, "%s is loopback, which is always allowed", a);
         return -1;
@@ -528,40 +542,24 @@ int fw_allow(const char *cidr, char *err, size_t errlen)
         snprintf(err, errlen, "%s is the unspecified address, not a source", a);
         return -1;
     }
-    const char *set = allow_set(&n);
-    struct nft_ctx *ctx = nx_open(err, errlen);
-    if (!ctx)
-        return -1;
-    struct fw_live l;
-    const struct fw_live_set *s;
-    struct fw_sb b = { 0 };
-    int rc = -1;
-    if (fetch_set(ctx, &l, set, &s, err, errlen) < 0)
-        goto out_ctx;
+    const char *set = allow_set(n.family);
+    struct change ch;
+    int rc = change_begin(&ch, set, err, errlen);
     struct fw_iv iv;
     fw_iv_from_net(&n, &iv);
-    for (size_t i = 0; i < s->n_el; i++) {
+    for (size_t i = 0; rc == 0 && i < ch.set->n_el; i++) {
+        const struct fw_iv *e = &ch.set->el[i];
         char es[96];
-        fw_iv_str(&s->el[i], es, sizeof es);
-        if (fw_iv_contains(&s->el[i], &iv)) {
+        fw_iv_str(e, es, sizeof es);
+        if (fw_iv_contains(e, &iv)) {
             snprintf(err, errlen, "%s is already allowed (by %s)", a, es);
             rc = 1;
-            goto out;
-        }
-        if (fw_iv_overlaps(&s->el[i], &iv)) {
+        } else if (fw_iv_overlaps(e, &iv)) {
             snprintf(err, errlen, "%s overlaps the allowed range %s; deny %s first", a, es, es);
-            goto out;
+            rc = -1;
         }
     }
-    fw_sb_printf(&b, "add element %s %s %s { %s }\n", FW_FAMILY, FW_TABLE, set, a);
-    if (b.oom)
-        snprintf(err, errlen, "out of memory");
-    else
-        rc = nx_commit(ctx, b.s, err, errlen);
-out:
-    fw_live_free(&l);
-out_ctx:
-    fw_sb_free(&b);
-    nft_ctx_free(ctx);
-    return rc;
+    if (rc == 0)
+        fw_sb_printf(&ch.b, "add element %s %s %s { %s }\n", FW_FAMILY, FW_TABLE, set, a);
+    return change_end(&ch, rc, err, errlen);
 }

@@ -16,16 +16,16 @@
 
 /* ---- growable string ---- */
 
-void fw_sb_printf(struct fw_sb *b, const char *fmt, ...)
+void fw_sb_vprintf(struct fw_sb *b, const char *fmt, va_list ap)
 {
     if (b->oom)
         return;
     for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
+        va_list aq;
+        va_copy(aq, ap);
         size_t room = b->cap - b->len;
-        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
-        va_end(ap);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, aq);
+        va_end(aq);
         if (n < 0) {
             b->oom = true;
             return;
@@ -48,6 +48,14 @@ void fw_sb_printf(struct fw_sb *b, const char *fmt, ...)
     }
 }
 
+void fw_sb_printf(struct fw_sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fw_sb_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
 void fw_sb_free(struct fw_sb *b)
 {
     free(b->s);
@@ -64,6 +72,20 @@ const struct fw_counter_def fw_counters[] = {
     { "raw_rejected", "packets", "packets to the protected range, rejected with a TCP reset" },
 };
 const size_t fw_n_counters = sizeof fw_counters / sizeof fw_counters[0];
+
+const struct fw_set_def fw_sets[] = {
+    { "gw_ports", "inet_service", false, false, 0, FW_EL_PORTS, "vmgate's ports",
+      "vmgate's own listeners: open unless the source is banned" },
+    { "raw_allow4", "ipv4_addr", true, false, 0, FW_EL_ALLOW4, "allowed IPv4",
+      "IPv4 sources that may reach the protected range" },
+    { "raw_allow6", "ipv6_addr", true, false, 0, FW_EL_ALLOW6, "allowed IPv6",
+      "IPv6 sources that may reach the protected range" },
+    { "ban4", "ipv4_addr", true, true, FW_BAN_SET_SIZE, FW_EL_NONE, NULL,
+      "banned IPv4 sources (failed logins, vmgate firewall ban)" },
+    { "ban6", "ipv6_addr", true, true, FW_BAN_SET_SIZE, FW_EL_NONE, NULL,
+      "banned IPv6 sources (failed logins, vmgate firewall ban)" },
+};
+const size_t fw_n_sets = sizeof fw_sets / sizeof fw_sets[0];
 
 /* The chain, in order.  "{R}" stands for the protected range; it appears in
  * the comment of every rule that uses it, so a changed range shows up when
@@ -100,7 +122,7 @@ size_t fw_rule_count(void)
     return sizeof rules / sizeof rules[0];
 }
 
-static void range_str(const struct fw_plan *p, char *out, size_t cap)
+void fw_plan_range_str(const struct fw_plan *p, char *out, size_t cap)
 {
     if (p->lo == p->hi)
         snprintf(out, cap, "%u", (unsigned)p->lo);
@@ -130,7 +152,7 @@ const char *fw_rule_comment(const struct fw_plan *p, size_t i, char *buf, size_t
     if (i >= fw_rule_count())
         return NULL;
     char rng[16];
-    range_str(p, rng, sizeof rng);
+    fw_plan_range_str(p, rng, sizeof rng);
     return expand(rules[i].comment, rng, buf, cap);
 }
 
@@ -154,9 +176,8 @@ void fw_plan_free(struct fw_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Reject what the allowlist must not hold, then report the first overlap
- * in the sorted list (sorted by address, any overlap shows between
- * neighbours). */
+/* Report the first overlap in a sorted allowlist (sorted by address, any
+ * overlap shows between neighbours). */
 static int check_allow_list(const struct fw_net *v, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 1; i < n; i++) {
@@ -219,31 +240,26 @@ int fw_plan_build(const struct cfg *c, struct fw_plan *p, char *err, size_t errl
         p->allow4 = calloc(c->fw.n_allow, sizeof *p->allow4);
         p->allow6 = calloc(c->fw.n_allow, sizeof *p->allow6);
         if (!p->allow4 || !p->allow6) {
-            fw_plan_free(p);
             snprintf(err, errlen, "out of memory");
-            return -1;
+            goto fail;
         }
     }
     for (size_t i = 0; i < c->fw.n_allow; i++) {
         struct fw_net n;
-        char shown[72], s[64];
+        char shown[72];
         if (fw_net_parse(c->fw.allow[i], true, &n, why, sizeof why) < 0) {
             snprintf(err, errlen, "[firewall] allow: %s", why);
-            fw_plan_free(p);
-            return -1;
+            goto fail;
         }
-        fw_net_str(&n, s, sizeof s);
         if (fw_net_is_loopback(&n)) {
             snprintf(err, errlen, "[firewall] allow: \"%s\" is loopback, which is always allowed; remove it",
                      fw_shown(c->fw.allow[i], shown, sizeof shown));
-            fw_plan_free(p);
-            return -1;
+            goto fail;
         }
         if (fw_net_is_unspecified(&n)) {
             snprintf(err, errlen, "[firewall] allow: \"%s\" is the unspecified address, not a source",
                      fw_shown(c->fw.allow[i], shown, sizeof shown));
-            fw_plan_free(p);
-            return -1;
+            goto fail;
         }
         if (n.family == 4)
             p->allow4[p->n_allow4++] = n;
@@ -253,62 +269,77 @@ int fw_plan_build(const struct cfg *c, struct fw_plan *p, char *err, size_t errl
     qsort(p->allow4, p->n_allow4, sizeof *p->allow4, cmp_net);
     qsort(p->allow6, p->n_allow6, sizeof *p->allow6, cmp_net);
     if (check_allow_list(p->allow4, p->n_allow4, err, errlen) < 0 ||
-        check_allow_list(p->allow6, p->n_allow6, err, errlen) < 0) {
-        fw_plan_free(p);
-        return -1;
-    }
+        check_allow_list(p->allow6, p->n_allow6, err, errlen) < 0)
+        goto fail;
     return 0;
+fail:
+    fw_plan_free(p);
+    return -1;
 }
 
 /* ---- render ---- */
 
-static void render_nets(struct fw_sb *b, const struct fw_net *v, size_t n)
+int fw_plan_elems(const struct fw_plan *p, enum fw_elems which, struct fw_iv **out, size_t *n)
 {
-    if (!n)
-        return;
-    fw_sb_printf(b, "\t\telements = { ");
-    for (size_t i = 0; i < n; i++) {
-        char s[64];
-        fw_net_str(&v[i], s, sizeof s);
-        fw_sb_printf(b, "%s%s", i ? ", " : "", s);
+    const struct fw_net *nets = which == FW_EL_ALLOW4 ? p->allow4 : p->allow6;
+    *n = which == FW_EL_PORTS    ? p->n_ports
+         : which == FW_EL_ALLOW4 ? p->n_allow4
+         : which == FW_EL_ALLOW6 ? p->n_allow6
+                                 : 0;
+    *out = NULL;
+    if (!*n)
+        return 0;
+    *out = calloc(*n, sizeof **out);
+    if (!*out)
+        return -1;
+    for (size_t i = 0; i < *n; i++) {
+        if (which == FW_EL_PORTS)
+            fw_iv_from_port(p->ports[i], p->ports[i], &(*out)[i]);
+        else
+            fw_iv_from_net(&nets[i], &(*out)[i]);
     }
-    fw_sb_printf(b, " }\n");
+    return 0;
+}
+
+/* A set declaration: type, size, flags, comment and the plan's elements. */
+static void render_set(const struct fw_plan *p, const struct fw_set_def *d, struct fw_sb *b)
+{
+    fw_sb_printf(b, "\n\tset %s {\n\t\ttype %s\n", d->name, d->type);
+    if (d->size)
+        fw_sb_printf(b, "\t\tsize %lld\n", (long long)d->size);
+    if (d->interval || d->timeout)
+        fw_sb_printf(b, "\t\tflags %s%s%s\n", d->interval ? "interval" : "",
+                     d->interval && d->timeout ? ", " : "", d->timeout ? "timeout" : "");
+    fw_sb_printf(b, "\t\tcomment \"%s\"\n", d->comment);
+    struct fw_iv *el;
+    size_t n;
+    if (fw_plan_elems(p, d->elems, &el, &n) < 0) {
+        b->oom = true;
+        return;
+    }
+    if (n) {
+        fw_sb_printf(b, "\t\telements = { ");
+        for (size_t i = 0; i < n; i++) {
+            char s[96];
+            fw_iv_str(&el[i], s, sizeof s);
+            fw_sb_printf(b, "%s%s", i ? ", " : "", s);
+        }
+        fw_sb_printf(b, " }\n");
+    }
+    free(el);
+    fw_sb_printf(b, "\t}\n");
 }
 
 void fw_plan_render_sb(const struct fw_plan *p, struct fw_sb *b)
 {
     char rng[16], m[256], cm[160];
-    range_str(p, rng, sizeof rng);
+    fw_plan_range_str(p, rng, sizeof rng);
 
     fw_sb_printf(b, "table %s %s {\n", FW_FAMILY, FW_TABLE);
     fw_sb_printf(b, "\tcomment \"managed by vmgate; schema %d\"\n", FW_SCHEMA);
 
-    fw_sb_printf(b, "\n\tset gw_ports {\n\t\ttype inet_service\n");
-    fw_sb_printf(b, "\t\tcomment \"vmgate's own listeners: open unless the source is banned\"\n");
-    if (p->n_ports) {
-        fw_sb_printf(b, "\t\telements = { ");
-        for (size_t i = 0; i < p->n_ports; i++)
-            fw_sb_printf(b, "%s%u", i ? ", " : "", (unsigned)p->ports[i]);
-        fw_sb_printf(b, " }\n");
-    }
-    fw_sb_printf(b, "\t}\n");
-
-    fw_sb_printf(b, "\n\tset raw_allow4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n");
-    fw_sb_printf(b, "\t\tcomment \"IPv4 sources that may reach the protected range\"\n");
-    render_nets(b, p->allow4, p->n_allow4);
-    fw_sb_printf(b, "\t}\n");
-
-    fw_sb_printf(b, "\n\tset raw_allow6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n");
-    fw_sb_printf(b, "\t\tcomment \"IPv6 sources that may reach the protected range\"\n");
-    render_nets(b, p->allow6, p->n_allow6);
-    fw_sb_printf(b, "\t}\n");
-
-    fw_sb_printf(b, "\n\tset ban4 {\n\t\ttype ipv4_addr\n\t\tsize %d\n\t\tflags interval, timeout\n"
-                    "\t\tcomment \"banned IPv4 sources (failed logins, vmgate firewall ban)\"\n\t}\n",
-                 FW_BAN_SET_SIZE);
-    fw_sb_printf(b, "\n\tset ban6 {\n\t\ttype ipv6_addr\n\t\tsize %d\n\t\tflags interval, timeout\n"
-                    "\t\tcomment \"banned IPv6 sources (failed logins, vmgate firewall ban)\"\n\t}\n",
-                 FW_BAN_SET_SIZE);
+    for (size_t i = 0; i < fw_n_sets; i++)
+        render_set(p, &fw_sets[i], b);
 
     for (size_t i = 0; i < fw_n_counters; i++)
         fw_sb_printf(b, "\n\tcounter %s {\n\t\tcomment \"%s\"\n\t}\n",

@@ -17,7 +17,10 @@ trap 'echo "FAIL: unexpected status $? at ${BASH_SOURCE[0]##*/}:$LINENO${FUNCNAM
 
 ROOT=${VMGATE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${BUILD:-build}
-VMGATE=${VMGATE:-$ROOT/$BUILD/vmgate}
+case $BUILD in
+/*) VMGATE=${VMGATE:-$BUILD/vmgate} ;;
+*) VMGATE=${VMGATE:-$ROOT/$BUILD/vmgate} ;;
+esac
 TOOLS=$ROOT/tests/tools
 # Debian's python3 has PIL; a python3 earlier in PATH (pyenv, venv) may not.
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
@@ -655,3 +658,97 @@ lvc_stop() {
     wait_for 5 _not_alive "${LVC_PID[$id]}" || _kill_pid "${LVC_PID[$id]}"
 }
 
+
+# ---------------------------------------- checklist tests (t30, t31)
+# Instead of stopping at the first failure, every check prints "ok   - ..."
+# or "FAIL - ..." and checks_done ends the test with the tally.  checklist
+# turns errexit, pipefail and the ERR trap off for the rest of the test: a
+# command that fails is a result to look at, not the end.
+checklist() {
+    set +eE +o pipefail
+    trap - ERR
+    PASS=0
+    FAIL=0
+}
+ok()  { PASS=$((PASS + 1)); echo "ok   - $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
+# check DESCRIPTION EXPECTED ACTUAL
+check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected '$2', got '$3'"; fi; }
+# checks_done: "NAME: N passed, N failed"; exit 1 if any check failed
+checks_done() {
+    echo "$TEST_NAME: $PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ] || exit 1
+    exit 0
+}
+
+# ------------------------------------ network namespaces (firewall tests)
+
+# need_tools WHO TOOL...: skip unless every TOOL is installed
+need_tools() {
+    local who=$1 t
+    shift
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || skip "$who needs $t"
+    done
+}
+
+# netns_add NAME: a new network namespace with lo up, deleted at exit; skip
+# when namespaces cannot be created here
+netns_add() {
+    ip netns add "$1" 2>"$T/netns.err" ||
+        skip "cannot create network namespaces here: $(cat "$T/netns.err")"
+    at_cleanup "ip netns del $1"
+    ip -n "$1" link set lo up
+}
+
+# netns_pair IN OUT: two namespaces joined by a veth pair, with 10.99.0.1/24
+# and fd00:99::1/64 inside, 10.99.0.2/24 and fd00:99::2/64 outside.  The
+# ends are $NETNS_VETH_IN and $NETNS_VETH_OUT (to add more addresses).
+NETNS_VETH_IN=vgi$$
+NETNS_VETH_OUT=vgo$$
+netns_pair() {
+    local in=$1 out=$2
+    netns_add "$in"
+    netns_add "$out"
+    ip -n "$in" link add "$NETNS_VETH_IN" type veth peer name "$NETNS_VETH_OUT" netns "$out"
+    ip -n "$in" addr add 10.99.0.1/24 dev "$NETNS_VETH_IN"
+    ip -n "$in" addr add fd00:99::1/64 dev "$NETNS_VETH_IN" nodad
+    ip -n "$out" addr add 10.99.0.2/24 dev "$NETNS_VETH_OUT"
+    ip -n "$out" addr add fd00:99::2/64 dev "$NETNS_VETH_OUT" nodad
+    ip -n "$in" link set "$NETNS_VETH_IN" up
+    ip -n "$out" link set "$NETNS_VETH_OUT" up
+}
+
+# netns_ruleset NS: `nft -s list ruleset` in NS (no counter values); a
+# failure prints a line saying so, never the empty ruleset
+netns_ruleset() {
+    timeout 60 ip netns exec "$1" nft -s list ruleset || echo "(nft list ruleset failed: status $?)"
+}
+
+# netns_probe NS HOST PORT [SOURCE]: connect from namespace NS (from address
+# SOURCE) and print OPEN (the server greeted with $PROBE_GREETING, default
+# "hello"), OPEN-BUT-NO-GREETING, REFUSED (a reset), TIMEOUT (dropped;
+# after $PROBE_TIMEOUT seconds, default 1.5) or ERROR-errno
+netns_probe() {
+    local ns=$1
+    shift
+    timeout 20 ip netns exec "$ns" "$PY" - "$@" <<'EOF'
+import os, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+src = sys.argv[3] if len(sys.argv) > 3 else None
+greeting = os.environ.get("PROBE_GREETING", "hello").encode()
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(float(os.environ.get("PROBE_TIMEOUT", "1.5")))
+try:
+    if src:
+        s.bind((src, 0))
+    s.connect((host, port))
+    print("OPEN" if s.recv(64).startswith(greeting) else "OPEN-BUT-NO-GREETING")
+except ConnectionRefusedError:
+    print("REFUSED")
+except socket.timeout:
+    print("TIMEOUT")
+except OSError as e:
+    print("ERROR-%d" % e.errno)
+EOF
+}

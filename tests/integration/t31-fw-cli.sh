@@ -10,44 +10,13 @@
 # by apply; remove leaves no trace; CAP_NET_ADMIN is enough.
 #
 # Needs root.  VMGATE=path overrides the binary (default $BUILD/vmgate).
-set -u
-
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: t31-fw-cli needs root (a network namespace and nftables)"
-    exit 77
-fi
-for t in ip nft python3 timeout; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: t31-fw-cli needs $t"
-        exit 77
-    fi
-done
-
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-B=${BUILD:-build}
-case "$B" in /*) ;; *) B=$ROOT/$B ;; esac
-VMGATE=${VMGATE:-$B/vmgate}
-case "$VMGATE" in /*) ;; *) VMGATE=$PWD/$VMGATE ;; esac
-if [ ! -x "$VMGATE" ]; then
-    echo "FAIL: $VMGATE is not built (run make, or set VMGATE=path)"
-    exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+checklist
+need_root "t31-fw-cli: a network namespace and nftables"
+need_tools t31-fw-cli ip nft python3 timeout
+need_vmgate
 
 NS=vmgt-cli-$$
-TMP=$(mktemp -d /tmp/vmgate-t31.XXXXXX)
-cleanup() {
-    ip netns del "$NS" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-PASS=0
-FAIL=0
-ok()   { PASS=$((PASS + 1)); echo "ok   - $*"; }
-bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected '$2', got '$3'"; fi; }
-
 ns() { timeout 60 ip netns exec "$NS" "$@"; }
 fw() { ns "$VMGATE" firewall "$@"; }
 # expect DESC RC SUBSTRING CMD...: exit code and a piece of the output
@@ -63,21 +32,16 @@ expect() {
         ok "$desc"
     fi
 }
-ruleset() { ns nft -s list ruleset; }   # stateless: no counter values
+ruleset() { netns_ruleset "$NS"; }   # stateless: no counter values
 
-if ! ip netns add "$NS" 2>"$TMP/err"; then
-    echo "SKIP: cannot create a network namespace here: $(cat "$TMP/err")"
-    exit 77
-fi
-ip -n "$NS" link set lo up
-chmod 755 "$TMP"
+netns_add "$NS"
 
 mkconf() {   # mkconf FILE PROTECT ALLOW
     cat >"$1" <<EOF
 [gateway]
 address = 0.0.0.0
 auth = file
-passwd_file = $TMP/passwd
+passwd_file = $T/passwd
 
 [firewall]
 protect = $2
@@ -86,26 +50,26 @@ allow = $3
 [vm dev0]
 vnc = 127.0.0.1:5999
 vnc_port = 5902
-spice = unix:$TMP/dev0.spice
+spice = unix:$T/dev0.spice
 spice_port = 5932
 users = alice
 EOF
     chmod 644 "$1"
 }
-CONF=$TMP/vmgate.conf
+CONF=$T/vmgate.conf
 mkconf "$CONF" 5900-6100 "192.0.2.0/24 2001:db8:5::/48"
 
 echo "# t31-fw-cli: $VMGATE, namespace $NS"
 
 # ---- config errors install nothing ----
-mkconf "$TMP/lo.conf" 5900-6100 "127.0.0.1"
-expect "apply refuses a loopback allow entry" 1 '"127.0.0.1" is loopback' fw apply -c "$TMP/lo.conf"
-mkconf "$TMP/ov.conf" 5900-6100 "10.0.0.0/8 10.1.0.0/16"
-expect "apply refuses overlapping allow entries" 1 "10.1.0.0/16 overlaps 10.0.0.0/8" fw apply -c "$TMP/ov.conf"
-expect "apply with a missing config" 1 "$TMP/none.conf" fw apply -c "$TMP/none.conf"
+mkconf "$T/lo.conf" 5900-6100 "127.0.0.1"
+expect "apply refuses a loopback allow entry" 1 '"127.0.0.1" is loopback' fw apply -c "$T/lo.conf"
+mkconf "$T/ov.conf" 5900-6100 "10.0.0.0/8 10.1.0.0/16"
+expect "apply refuses overlapping allow entries" 1 "10.1.0.0/16 overlaps 10.0.0.0/8" fw apply -c "$T/ov.conf"
+expect "apply with a missing config" 1 "$T/none.conf" fw apply -c "$T/none.conf"
 check "nothing was installed by the failed applies" "" "$(ruleset)"
 expect "status before apply: not installed" 1 "not installed" fw status -c "$CONF"
-expect "show renders what nft accepts" 0 "" sh -c "ip netns exec $NS $VMGATE firewall show -c $CONF | ip netns exec $NS nft -c -f -"
+expect "show renders what nft accepts" 0 "" bash -o pipefail -c "ip netns exec $NS $VMGATE firewall show -c $CONF | ip netns exec $NS nft -c -f -"
 
 # ---- apply, twice ----
 expect "apply installs" 0 "installed table inet vmgate" fw apply -c "$CONF"
@@ -168,10 +132,10 @@ for p in (5901, 5903):
     s.close()'
 lo=$(fw status -c "$CONF" 2>/dev/null | awk '$1 == "lo_new" { print $2 }')
 check "lo_new counted two loopback connections" 2 "$lo"
-mkconf "$TMP/b.conf" 5900-6000 "192.0.2.0/24 2001:db8:5::/48"
-expect "status: a new protect range is drift" 1 'expected "vmgate: loopback to 5900-6000, new"' fw status -c "$TMP/b.conf"
-expect "apply of the new range updates in place" 0 "bans and counters kept" fw apply -c "$TMP/b.conf"
-out=$(fw status -c "$TMP/b.conf" 2>&1)
+mkconf "$T/b.conf" 5900-6000 "192.0.2.0/24 2001:db8:5::/48"
+expect "status: a new protect range is drift" 1 'expected "vmgate: loopback to 5900-6000, new"' fw status -c "$T/b.conf"
+expect "apply of the new range updates in place" 0 "bans and counters kept" fw apply -c "$T/b.conf"
+out=$(fw status -c "$T/b.conf" 2>&1)
 case "$out" in *"198.51.100.7"*"(of 2h)"*"2001:db8:9:9::/64"*) ok "bans survived the everyday apply" ;; *) bad "bans after apply: $out" ;; esac
 check "lo_new survived the everyday apply" 2 "$(echo "$out" | awk '$1 == "lo_new" { print $2 }')"
 ns nft list chain inet vmgate input | grep -q 'tcp dport 5900-6000 counter name "raw_rejected"' \
@@ -179,9 +143,9 @@ ns nft list chain inet vmgate input | grep -q 'tcp dport 5900-6000 counter name 
 
 # ---- a layout change replaces the table, carrying the bans ----
 ns nft add set inet vmgate leftover '{ type ipv4_addr; }'
-expect "status: foreign object is a layout difference" 1 "layout differs" fw status -c "$TMP/b.conf"
-expect "apply replaces and carries the bans" 0 "2 ban(s) carried over" fw apply -c "$TMP/b.conf"
-out=$(fw status -c "$TMP/b.conf" 2>&1); rc=$?
+expect "status: foreign object is a layout difference" 1 "layout differs" fw status -c "$T/b.conf"
+expect "apply replaces and carries the bans" 0 "2 ban(s) carried over" fw apply -c "$T/b.conf"
+out=$(fw status -c "$T/b.conf" 2>&1); rc=$?
 check "in sync after the replace" 0 "$rc"
 echo "$out" | grep -Eq '^  198\.51\.100\.7 +1h5[0-9]m[0-9]*s? left \(of 2h\)' \
     && ok "the carried ban kept its remaining time" || bad "carried ban: $out"
@@ -209,5 +173,4 @@ check "nothing left in the namespace's ruleset" "" "$(ruleset)"
 expect "remove again is fine" 0 "was not installed" fw remove
 expect "ban without the table explains" 1 "not installed (run \`vmgate firewall apply\`)" fw ban 198.51.100.7
 
-echo "t31-fw-cli: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+checks_done

@@ -17,46 +17,24 @@
 . "$(dirname "$0")/lib.sh"
 need_root "t32-fw-daemon"
 need_vmgate
-for t in ip nft; do command -v "$t" >/dev/null 2>&1 || skip "t32-fw-daemon needs $t"; done
+need_tools t32-fw-daemon ip nft
 
 IN=vmgt-din-$$
 OUT=vmgt-dout-$$
-ip netns add "$IN" 2>"$T/netns.err" || skip "cannot create network namespaces here: $(cat "$T/netns.err")"
-at_cleanup "ip netns del $IN"
-ip netns add "$OUT"
-at_cleanup "ip netns del $OUT"
-ip -n "$IN" link add "vdi$$" type veth peer name "vdo$$" netns "$OUT"
-ip -n "$IN" link set lo up
-ip -n "$OUT" link set lo up
-ip -n "$IN" addr add 10.99.0.1/24 dev "vdi$$"
-ip -n "$IN" addr add fd00:99::1/64 dev "vdi$$" nodad
-ip -n "$OUT" addr add 10.99.0.2/24 dev "vdo$$"
-ip -n "$OUT" addr add fd00:99::2/64 dev "vdo$$" nodad
-ip -n "$IN" link set "vdi$$" up
-ip -n "$OUT" link set "vdo$$" up
+netns_pair "$IN" "$OUT"
 
 in_ns()  { ip netns exec "$IN" "$@"; }
 out_ns() { ip netns exec "$OUT" "$@"; }
 fw()     { in_ns "$VMGATE" firewall "$@"; }
-table_present() { in_ns nft list tables | grep -qx 'table inet vmgate'; }
-table_absent() { ! table_present; }
-# probe HOST PORT from outside: OPEN (vmgate sent its RFB version), REFUSED, TIMEOUT
-probe() {
-    out_ns "$PY" - "$1" "$2" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-s.settimeout(2)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
-    print("OPEN" if s.recv(12).startswith(b"RFB ") else "OPEN-NO-RFB")
-except ConnectionRefusedError:
-    print("REFUSED")
-except socket.timeout:
-    print("TIMEOUT")
-except OSError as e:
-    print("ERROR-%d" % e.errno)
-EOF
+# table_present: 0 table inet vmgate is there, 1 it is not, 2 nft could not tell
+table_present() {
+    local t
+    t=$(in_ns nft list tables) || return 2
+    grep -qx 'table inet vmgate' <<<"$t"
 }
+table_absent() { local rc=0; table_present || rc=$?; [ "$rc" -eq 1 ]; }
+# probe HOST PORT from outside: OPEN (vmgate sent its RFB version), REFUSED, TIMEOUT
+probe() { PROBE_TIMEOUT=2 PROBE_GREETING="RFB " netns_probe "$OUT" "$1" "$2"; }
 # bad_login HOST: one wrong password through a raw VeNCrypt client; must be refused
 bad_login() {
     out_ns "$PY" "$TOOLS/rawrfb.py" login "$1" "$PORT" "$CA" alice 'wrong-pw' --timeout 10 >"$T/login.out" 2>&1 || true

@@ -4,8 +4,7 @@
  * tests/firewall/live-a.json and chains-drop.json were captured from
  * nft 1.0.6: `nft -j list table inet vmgate` after `vmgate firewall apply`,
  * a ban and a run-time allow; `nft -j list chains` with two drop-policy
- * tables. */
-#include <limits.h>
+ * tables.  test_fw_nft.c checks the same against the running kernel. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,63 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "firewall/fw_int.h"
 #include "firewall/fw_json.h"
-
-/* ---- fixtures ---- */
-
-static int fixture_dir(char *out, size_t cap)
-{
-    const char *env = getenv("VMGATE_FW_GOLDEN_DIR");
-    if (env && *env) {
-        snprintf(out, cap, "%s", env);
-        return 0;
-    }
-    if (access("tests/firewall", F_OK) == 0) {
-        snprintf(out, cap, "tests/firewall");
-        return 0;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    for (int up = 0; up < 5; up++) {
-        char *slash = strrchr(exe, '/');
-        if (!slash)
-            break;
-        *slash = '\0';
-        if (strlen(exe) + sizeof "/tests/firewall" > cap)
-            return -1;
-        snprintf(out, cap, "%s/tests/firewall", exe);
-        if (access(out, F_OK) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-static char *fixture(const char *name)
-{
-    char dir[PATH_MAX + 64], path[PATH_MAX + 128];
-    assert_int_equal(fixture_dir(dir, sizeof dir), 0);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)len + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)len, f), (size_t)len);
-    s[len] = '\0';
-    fclose(f);
-    return s;
-}
+#include "fw_test_util.h"
 
 /* ---- addresses ---- */
 
@@ -259,7 +207,7 @@ static void plan_a(struct fw_plan *p)
 static void test_live_parse(void **state)
 {
     (void)state;
-    char *js = fixture("live-a.json");
+    char *js = fw_test_fixture("live-a.json");
     struct fw_live l;
     char err[256], s[96];
     assert_int_equal(fw_live_parse(js, &l, err, sizeof err), 0);
@@ -289,6 +237,7 @@ static void test_live_parse(void **state)
     assert_int_equal(b4->el[0].timeout_s, 3600);
     assert_int_equal(b4->el[0].expires_s, 3599);
     const struct fw_live_set *b6 = fw_live_find_set(&l, "ban6");
+    assert_non_null(b6);
     fw_iv_str(&b6->el[0], s, sizeof s);
     assert_string_equal(s, "2001:db8:1:2::/64");
     assert_int_equal(b6->el[0].timeout_s, 900);
@@ -301,7 +250,7 @@ static void test_live_parse(void **state)
 static void test_diff_runtime_allow(void **state)
 {
     (void)state;
-    char *js = fixture("live-a.json");
+    char *js = fw_test_fixture("live-a.json");
     struct fw_live l;
     struct fw_plan p;
     char err[256];
@@ -344,8 +293,8 @@ static void test_diff_runtime_allow(void **state)
 static char *edit(char *s, const char *from, const char *to)
 {
     char *at = strstr(s, from);
-    if (!at)
-        fail_msg("fixture lacks %s", from);
+    if (!at)   /* (not naming from: GCC's UBSan checks make it "maybe null" there) */
+        fail_msg("the fixture lacks the text to edit");
     size_t pre = (size_t)(at - s), fl = strlen(from), tl = strlen(to), rest = strlen(at + fl);
     char *o = malloc(pre + tl + rest + 1);
     assert_non_null(o);
@@ -356,62 +305,58 @@ static char *edit(char *s, const char *from, const char *to)
     return o;
 }
 
-static int diff_of(char *js, struct fw_sb *rep, bool *ok)
-{
-    struct fw_live l;
-    struct fw_plan p;
-    char err[256];
-    assert_int_equal(fw_live_parse(js, &l, err, sizeof err), 0);
-    plan_a(&p);
-    p.allow4[1] = net("192.168.7.0/24");
-    p.n_allow4 = 2;
-    int n = fw_diff(&p, &l, ok, rep);
-    fw_plan_free(&p);
-    fw_live_free(&l);
-    free(js);
-    return n;
-}
+/* A hand edit of the captured table, and what fw_diff must make of it
+ * (against the fixture's config plus its run-time allow). */
+struct layout_case {
+    const char *what, *from, *to;
+    int ndiff;
+    bool layout_ok;
+    const char *report;
+};
+
+static const struct layout_case layout_cases[] = {
+    { "ban4 without timeouts: cannot be refreshed in place",
+      "\"size\": 65536, \"flags\": [\"interval\", \"timeout\"]",
+      "\"size\": 65536, \"flags\": [\"interval\"]", 1, false,
+      "  - set ban4 is ipv4_addr (flags interval), expected ipv4_addr (flags interval,timeout)\n" },
+    { "the chain's policy changed by hand",
+      "\"policy\": \"accept\"", "\"policy\": \"drop\"", 1, false,
+      "  - chain input is type filter hook input priority -10 policy drop, expected type filter "
+      "hook input priority -10 policy accept\n" },
+    { "a counter renamed: one missing, one unexpected",
+      "\"name\": \"gw_new\"", "\"name\": \"gw_old\"", 2, false,
+      "  - counter gw_new is missing\n  - unexpected counter gw_old\n" },
+    { "a rule's comment edited: content drift, layout still fine",
+      "\"comment\": \"vmgate: loopback\"", "\"comment\": \"mine\"", 1, true,
+      "  - rule 2 is \"mine\", expected \"vmgate: loopback\"\n" },
+};
 
 static void test_diff_layout(void **state)
 {
     (void)state;
-    bool ok = true;
-    struct fw_sb rep = { 0 };
-    /* ban4 without timeouts: cannot be refreshed in place */
-    char *js = edit(fixture("live-a.json"), "\"size\": 65536, \"flags\": [\"interval\", \"timeout\"]",
-                    "\"size\": 65536, \"flags\": [\"interval\"]");
-    assert_int_equal(diff_of(js, &rep, &ok), 1);
-    assert_false(ok);
-    assert_string_equal(rep.s, "  - set ban4 is ipv4_addr (flags interval), expected ipv4_addr "
-                               "(flags interval,timeout)\n");
-    fw_sb_free(&rep);
-
-    /* the chain's policy changed by hand */
-    js = edit(fixture("live-a.json"), "\"policy\": \"accept\"", "\"policy\": \"drop\"");
-    assert_int_equal(diff_of(js, &rep, &ok), 1);
-    assert_false(ok);
-    assert_string_equal(rep.s, "  - chain input is type filter hook input priority -10 policy "
-                               "drop, expected type filter hook input priority -10 policy accept\n");
-    fw_sb_free(&rep);
-
-    /* a counter renamed: one missing, one unexpected */
-    js = edit(fixture("live-a.json"), "\"name\": \"gw_new\"", "\"name\": \"gw_old\"");
-    assert_int_equal(diff_of(js, &rep, &ok), 2);
-    assert_false(ok);
-    assert_string_equal(rep.s, "  - counter gw_new is missing\n  - unexpected counter gw_old\n");
-    fw_sb_free(&rep);
-
-    /* a rule's comment edited: content drift, layout still fine */
-    js = edit(fixture("live-a.json"), "\"comment\": \"vmgate: loopback\"", "\"comment\": \"mine\"");
-    assert_int_equal(diff_of(js, &rep, &ok), 1);
-    assert_true(ok);
-    assert_string_equal(rep.s, "  - rule 2 is \"mine\", expected \"vmgate: loopback\"\n");
-    fw_sb_free(&rep);
-
-    /* not installed */
     struct fw_live l;
     struct fw_plan p;
+    struct fw_sb rep = { 0 };
     char err[256];
+    bool ok = true;
+    for (size_t i = 0; i < sizeof layout_cases / sizeof layout_cases[0]; i++) {
+        const struct layout_case *t = &layout_cases[i];
+        print_message("  %s\n", t->what);
+        char *js = edit(fw_test_fixture("live-a.json"), t->from, t->to);
+        assert_int_equal(fw_live_parse(js, &l, err, sizeof err), 0);
+        plan_a(&p);
+        p.allow4[1] = net("192.168.7.0/24");
+        p.n_allow4 = 2;
+        assert_int_equal(fw_diff(&p, &l, &ok, &rep), t->ndiff);
+        assert_int_equal(ok, t->layout_ok);
+        assert_string_equal(rep.s, t->report);
+        fw_sb_free(&rep);
+        fw_plan_free(&p);
+        fw_live_free(&l);
+        free(js);
+    }
+
+    /* not installed */
     assert_int_equal(fw_live_parse("{\"nftables\": [{\"metainfo\": {}}, {\"table\": "
                                    "{\"family\": \"ip\", \"name\": \"vmgate\"}}]}",
                                    &l, err, sizeof err), 0);
@@ -458,7 +403,7 @@ static void test_live_elements(void **state)
 static void test_foreign_drops(void **state)
 {
     (void)state;
-    char *js = fixture("chains-drop.json");
+    char *js = fw_test_fixture("chains-drop.json");
     struct fw_sb out = { 0 };
     char err[256];
     assert_int_equal(fw_foreign_drops(js, &out, err, sizeof err), 2);

@@ -5,11 +5,9 @@
  * the text byte for byte with tests/firewall/NAME.nft.  Then the
  * validation errors, each with its exact message.
  *
- * The golden directory is found through $VMGATE_FW_GOLDEN_DIR, else
- * tests/firewall under the current directory or above the binary.
+ * The golden directory is found as fw_test_util.h says.
  * VMGATE_UPDATE_GOLDEN=1 rewrites the files instead of comparing. */
 #include <errno.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,82 +15,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/config.h"
 #include "firewall/firewall.h"
+#include "fw_test_util.h"
 
 #define RENDER_CAP (256 * 1024)
 
 /* ---- golden files ---- */
 
-static int golden_dir(char *out, size_t cap)
-{
-    const char *env = getenv("VMGATE_FW_GOLDEN_DIR");
-    if (env && *env) {
-        snprintf(out, cap, "%s", env);
-        return 0;
-    }
-    if (access("tests/firewall", F_OK) == 0) {
-        snprintf(out, cap, "tests/firewall");
-        return 0;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    /* walk up from the binary (build/tests/test_fw_render) to the tree */
-    for (int up = 0; up < 5; up++) {
-        char *slash = strrchr(exe, '/');
-        if (!slash)
-            break;
-        *slash = '\0';
-        if (strlen(exe) + sizeof "/tests/firewall" > cap)
-            return -1;
-        snprintf(out, cap, "%s/tests/firewall", exe);
-        if (access(out, F_OK) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *s = malloc(cap);
-    size_t n;
-    while (s && (n = fread(s + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *t = realloc(s, cap * 2);
-            if (!t) {
-                free(s);
-                s = NULL;
-                break;
-            }
-            s = t;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (s)
-        s[len] = '\0';
-    return s;
-}
-
 /* Compare text with the golden file; on a mismatch print the first
  * differing line of each and fail. */
 static void check_golden(const char *name, const char *text)
 {
-    char dir[PATH_MAX + 64], path[PATH_MAX + 128];
-    assert_int_equal(golden_dir(dir, sizeof dir), 0);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char path[FW_TEST_PATH_MAX];
+    fw_test_path(name, path, sizeof path);
     const char *upd = getenv("VMGATE_UPDATE_GOLDEN");
     if (upd && strcmp(upd, "1") == 0) {
         FILE *f = fopen(path, "wb");
@@ -101,7 +40,7 @@ static void check_golden(const char *name, const char *text)
         fclose(f);
         return;
     }
-    char *want = read_file(path);
+    char *want = fw_test_slurp(path);
     if (!want)
         fail_msg("cannot read golden file %s", path);
     if (strcmp(want, text) != 0) {
@@ -123,48 +62,6 @@ static void check_golden(const char *name, const char *text)
     free(want);
 }
 
-/* ---- configs by hand ---- */
-
-struct vmp {
-    const char *name;
-    uint16_t vnc_port, spice_port;
-};
-
-/* A cfg with the given [gateway] address, protect range, allow list and
- * VMs.  Only what the firewall reads is filled. */
-static struct cfg *mk_cfg(const char *address, uint16_t lo, uint16_t hi, const char *const *allow,
-                          size_t n_allow, const struct vmp *vms, size_t n_vms)
-{
-    struct cfg *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    snprintf(c->address, sizeof c->address, "%s", address);
-    c->fw.present = true;
-    c->fw.protect_lo = lo;
-    c->fw.protect_hi = hi;
-    c->fw.ban_after = 5;
-    c->fw.ban_window_ms = 10 * 60 * 1000;
-    c->fw.ban_time_ms = 15 * 60 * 1000;
-    c->fw.allow = (char **)allow;
-    c->fw.n_allow = n_allow;
-    if (n_vms) {
-        c->vms = calloc(n_vms, sizeof *c->vms);
-        assert_non_null(c->vms);
-    }
-    for (size_t i = 0; i < n_vms; i++) {
-        snprintf(c->vms[i].name, sizeof c->vms[i].name, "%s", vms[i].name);
-        c->vms[i].vnc_port = vms[i].vnc_port;
-        c->vms[i].spice_port = vms[i].spice_port;
-    }
-    c->n_vms = n_vms;
-    return c;
-}
-
-static void free_cfg(struct cfg *c)
-{
-    free(c->vms);
-    free(c);
-}
-
 static void golden(const char *name, const struct cfg *c)
 {
     char *out = malloc(RENDER_CAP);
@@ -182,20 +79,20 @@ static void test_v4_only(void **state)
 {
     (void)state;
     static const char *const allow[] = { "192.168.10.0/24" };
-    static const struct vmp vms[] = { { "dev0", 5902, 5932 }, { "web", 5903, 0 } };
-    struct cfg *c = mk_cfg("0.0.0.0", 5900, 6100, allow, 1, vms, 2);
+    static const struct fw_test_vm vms[] = { { "dev0", 5902, 5932 }, { "web", 5903, 0 } };
+    struct cfg *c = fw_test_cfg("0.0.0.0", 5900, 6100, allow, 1, vms, 2);
     golden("v4-only.nft", c);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 static void test_dual_stack(void **state)
 {
     (void)state;
     static const char *const allow[] = { "2001:db8:10::/48", "198.51.100.0/24" };
-    static const struct vmp vms[] = { { "dev0", 5902, 5932 }, { "dev1", 0, 5933 } };
-    struct cfg *c = mk_cfg("::", 5900, 6100, allow, 2, vms, 2);
+    static const struct fw_test_vm vms[] = { { "dev0", 5902, 5932 }, { "dev1", 0, 5933 } };
+    struct cfg *c = fw_test_cfg("::", 5900, 6100, allow, 2, vms, 2);
     golden("dual-stack.nft", c);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 /* Unsorted, with host bits set, an IPv4-mapped entry and single hosts:
@@ -207,53 +104,54 @@ static void test_allowlists(void **state)
         "fd00:99:1::/64", "10.20.30.40/16", "2001:DB8::1", "192.0.2.7",
         "::ffff:172.16.0.0/108", "fe80::/10",   "10.21.0.0/16",
     };
-    static const struct vmp vms[] = { { "a", 5901, 0 } };
-    struct cfg *c = mk_cfg("0.0.0.0", 5900, 6100, allow, sizeof allow / sizeof allow[0], vms, 1);
+    static const struct fw_test_vm vms[] = { { "a", 5901, 0 } };
+    struct cfg *c =
+        fw_test_cfg("0.0.0.0", 5900, 6100, allow, sizeof allow / sizeof allow[0], vms, 1);
     golden("allowlists.nft", c);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 static void test_no_vms(void **state)
 {
     (void)state;
-    struct cfg *c = mk_cfg("0.0.0.0", 5900, 6100, NULL, 0, NULL, 0);
+    struct cfg *c = fw_test_cfg("0.0.0.0", 5900, 6100, NULL, 0, NULL, 0);
     golden("no-vms.nft", c);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 /* A custom range with vmgate ports inside it, outside it, and duplicated. */
 static void test_custom_protect(void **state)
 {
     (void)state;
-    static const struct vmp vms[] = { { "a", 7005, 443 }, { "b", 7006, 7100 } };
-    struct cfg *c = mk_cfg("0.0.0.0", 7000, 7099, NULL, 0, vms, 2);
+    static const struct fw_test_vm vms[] = { { "a", 7005, 443 }, { "b", 7006, 7100 } };
+    struct cfg *c = fw_test_cfg("0.0.0.0", 7000, 7099, NULL, 0, vms, 2);
     golden("protect-7000.nft", c);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 static void test_single_port_protect(void **state)
 {
     (void)state;
-    static const struct vmp vms[] = { { "a", 6000, 0 } };
-    struct cfg *c = mk_cfg("0.0.0.0", 5901, 5901, NULL, 0, vms, 1);
+    static const struct fw_test_vm vms[] = { { "a", 6000, 0 } };
+    struct cfg *c = fw_test_cfg("0.0.0.0", 5901, 5901, NULL, 0, vms, 1);
     golden("protect-5901.nft", c);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 /* Unset range (0-0) means the default 5900-6100: same text as no-vms. */
 static void test_default_range(void **state)
 {
     (void)state;
-    struct cfg *a = mk_cfg("0.0.0.0", 0, 0, NULL, 0, NULL, 0);
-    struct cfg *b = mk_cfg("0.0.0.0", 5900, 6100, NULL, 0, NULL, 0);
+    struct cfg *a = fw_test_cfg("0.0.0.0", 0, 0, NULL, 0, NULL, 0);
+    struct cfg *b = fw_test_cfg("0.0.0.0", 5900, 6100, NULL, 0, NULL, 0);
     char *x = malloc(RENDER_CAP), *y = malloc(RENDER_CAP);
     assert_true(fw_render(a, x, RENDER_CAP) > 0);
     assert_true(fw_render(b, y, RENDER_CAP) > 0);
     assert_string_equal(x, y);
     free(x);
     free(y);
-    free_cfg(a);
-    free_cfg(b);
+    fw_test_cfg_free(a);
+    fw_test_cfg_free(b);
 }
 
 /* Through the real parser: the config file format in, same golden out. */
@@ -293,8 +191,8 @@ static void test_via_cfg_parse(void **state)
 static void test_render_buffer(void **state)
 {
     (void)state;
-    static const struct vmp vms[] = { { "a", 5902, 0 } };
-    struct cfg *c = mk_cfg("0.0.0.0", 5900, 6100, NULL, 0, vms, 1);
+    static const struct fw_test_vm vms[] = { { "a", 5902, 0 } };
+    struct cfg *c = fw_test_cfg("0.0.0.0", 5900, 6100, NULL, 0, vms, 1);
     char *out = malloc(RENDER_CAP);
     int n = fw_render(c, out, RENDER_CAP);
     assert_true(n > 100);
@@ -307,7 +205,7 @@ static void test_render_buffer(void **state)
     assert_int_equal(errno, ENOSPC);
     free(exact);
     free(out);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 /* ---- validation errors ---- */
@@ -315,83 +213,85 @@ static void test_render_buffer(void **state)
 static void expect_error(uint16_t lo, uint16_t hi, const char *const *allow, size_t n,
                          const char *msg)
 {
-    struct cfg *c = mk_cfg("0.0.0.0", lo, hi, allow, n, NULL, 0);
+    struct cfg *c = fw_test_cfg("0.0.0.0", lo, hi, allow, n, NULL, 0);
     char err[512] = "", out[64];
     assert_int_equal(fw_validate(c, err, sizeof err), -1);
     assert_string_equal(err, msg);
     errno = 0;
     assert_int_equal(fw_render(c, out, sizeof out), -1);
     assert_int_equal(errno, EINVAL);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
-#define ALLOW1(s) ((const char *const[]){ s }), 1
+/* One allow entry and the error it must get. */
+struct bad_allow {
+    const char *allow, *msg;
+};
+
+static void expect_errors(const struct bad_allow *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        expect_error(5900, 6100, &v[i].allow, 1, v[i].msg);
+}
+
+#define EXPECT_ERRORS(v) expect_errors(v, sizeof v / sizeof v[0])
 
 static void test_errors_address(void **state)
 {
     (void)state;
-    expect_error(5900, 6100, ALLOW1("10.0.0.300"),
-                 "[firewall] allow: \"10.0.0.300\" is not an IPv4 or IPv6 address "
-                 "(host names are not accepted)");
-    expect_error(5900, 6100, ALLOW1("vnc.example.com"),
-                 "[firewall] allow: \"vnc.example.com\" is not an IPv4 or IPv6 address "
-                 "(host names are not accepted)");
-    expect_error(5900, 6100, ALLOW1("10.1"),
-                 "[firewall] allow: \"10.1\" is not an IPv4 or IPv6 address "
-                 "(host names are not accepted)");
-    expect_error(5900, 6100, ALLOW1("fe80::1%eth0"),
-                 "[firewall] allow: \"fe80::1%eth0\" is not an IPv4 or IPv6 address "
-                 "(host names are not accepted)");
-    expect_error(5900, 6100, ALLOW1("[2001:db8::1]"),
-                 "[firewall] allow: \"[2001:db8::1]\" is not an IPv4 or IPv6 address "
-                 "(host names are not accepted)");
-    expect_error(5900, 6100, ALLOW1("/24"),
-                 "[firewall] allow: \"/24\" is not an IPv4 or IPv6 address");
-    expect_error(5900, 6100, ALLOW1("10.0.0.1\x1b[31m"),
-                 "[firewall] allow: \"10.0.0.1?[31m\" is not an IPv4 or IPv6 address "
-                 "(host names are not accepted)");
+    static const struct bad_allow v[] = {
+        { "10.0.0.300", "[firewall] allow: \"10.0.0.300\" is not an IPv4 or IPv6 address "
+                        "(host names are not accepted)" },
+        { "vnc.example.com", "[firewall] allow: \"vnc.example.com\" is not an IPv4 or IPv6 "
+                             "address (host names are not accepted)" },
+        { "10.1", "[firewall] allow: \"10.1\" is not an IPv4 or IPv6 address "
+                  "(host names are not accepted)" },
+        { "fe80::1%eth0", "[firewall] allow: \"fe80::1%eth0\" is not an IPv4 or IPv6 address "
+                          "(host names are not accepted)" },
+        { "[2001:db8::1]", "[firewall] allow: \"[2001:db8::1]\" is not an IPv4 or IPv6 address "
+                           "(host names are not accepted)" },
+        { "/24", "[firewall] allow: \"/24\" is not an IPv4 or IPv6 address" },
+        { "10.0.0.1\x1b[31m", "[firewall] allow: \"10.0.0.1?[31m\" is not an IPv4 or IPv6 "
+                              "address (host names are not accepted)" },
+    };
+    EXPECT_ERRORS(v);
 }
 
 static void test_errors_prefix(void **state)
 {
     (void)state;
-    expect_error(5900, 6100, ALLOW1("10.0.0.0/33"),
-                 "[firewall] allow: \"10.0.0.0/33\": prefix /33 is longer than an IPv4 "
-                 "address (/32 at most)");
-    expect_error(5900, 6100, ALLOW1("2001:db8::/129"),
-                 "[firewall] allow: \"2001:db8::/129\": prefix /129 is longer than an IPv6 "
-                 "address (/128 at most)");
-    expect_error(5900, 6100, ALLOW1("10.0.0.0/"),
-                 "[firewall] allow: \"10.0.0.0/\": the prefix length after '/' must be a "
-                 "number 0-32");
-    expect_error(5900, 6100, ALLOW1("10.0.0.0/08"),
-                 "[firewall] allow: \"10.0.0.0/08\": the prefix length after '/' must be a "
-                 "number 0-32");
-    expect_error(5900, 6100, ALLOW1("10.0.0.0/-1"),
-                 "[firewall] allow: \"10.0.0.0/-1\": the prefix length after '/' must be a "
-                 "number 0-32");
-    expect_error(5900, 6100, ALLOW1("::ffff:10.0.0.0/80"),
-                 "[firewall] allow: \"::ffff:10.0.0.0/80\": write IPv4-mapped ranges in IPv4 "
-                 "form");
+    static const struct bad_allow v[] = {
+        { "10.0.0.0/33", "[firewall] allow: \"10.0.0.0/33\": prefix /33 is longer than an IPv4 "
+                         "address (/32 at most)" },
+        { "2001:db8::/129", "[firewall] allow: \"2001:db8::/129\": prefix /129 is longer than "
+                            "an IPv6 address (/128 at most)" },
+        { "10.0.0.0/", "[firewall] allow: \"10.0.0.0/\": the prefix length after '/' must be a "
+                       "number 0-32" },
+        { "10.0.0.0/08", "[firewall] allow: \"10.0.0.0/08\": the prefix length after '/' must "
+                         "be a number 0-32" },
+        { "10.0.0.0/-1", "[firewall] allow: \"10.0.0.0/-1\": the prefix length after '/' must "
+                         "be a number 0-32" },
+        { "::ffff:10.0.0.0/80", "[firewall] allow: \"::ffff:10.0.0.0/80\": write IPv4-mapped "
+                                "ranges in IPv4 form" },
+    };
+    EXPECT_ERRORS(v);
 }
 
 static void test_errors_loopback(void **state)
 {
     (void)state;
-    expect_error(5900, 6100, ALLOW1("127.0.0.1"),
-                 "[firewall] allow: \"127.0.0.1\" is loopback, which is always allowed; remove it");
-    expect_error(5900, 6100, ALLOW1("127.0.0.0/8"),
-                 "[firewall] allow: \"127.0.0.0/8\" is loopback, which is always allowed; "
-                 "remove it");
-    expect_error(5900, 6100, ALLOW1("::1"),
-                 "[firewall] allow: \"::1\" is loopback, which is always allowed; remove it");
-    expect_error(5900, 6100, ALLOW1("::ffff:127.0.0.1"),
-                 "[firewall] allow: \"::ffff:127.0.0.1\" is loopback, which is always allowed; "
-                 "remove it");
-    expect_error(5900, 6100, ALLOW1("0.0.0.0"),
-                 "[firewall] allow: \"0.0.0.0\" is the unspecified address, not a source");
-    expect_error(5900, 6100, ALLOW1("::"),
-                 "[firewall] allow: \"::\" is the unspecified address, not a source");
+    static const struct bad_allow v[] = {
+        { "127.0.0.1", "[firewall] allow: \"127.0.0.1\" is loopback, which is always allowed; "
+                       "remove it" },
+        { "127.0.0.0/8", "[firewall] allow: \"127.0.0.0/8\" is loopback, which is always "
+                         "allowed; remove it" },
+        { "::1", "[firewall] allow: \"::1\" is loopback, which is always allowed; remove it" },
+        { "::ffff:127.0.0.1", "[firewall] allow: \"::ffff:127.0.0.1\" is loopback, which is "
+                              "always allowed; remove it" },
+        { "0.0.0.0", "[firewall] allow: \"0.0.0.0\" is the unspecified address, not a source" },
+        { "::", "[firewall] allow: \"::\" is the unspecified address, not a source" },
+    };
+    EXPECT_ERRORS(v);
 }
 
 static void test_errors_overlap(void **state)
@@ -407,10 +307,10 @@ static void test_errors_overlap(void **state)
                  "[firewall] allow: 2001:db8:1::/48 overlaps 2001:db8::/32; keep only the larger");
     /* same numbers in different families do not overlap */
     static const char *const e[] = { "0.0.0.0/8", "::/8" };
-    struct cfg *c = mk_cfg("0.0.0.0", 5900, 6100, e, 2, NULL, 0);
+    struct cfg *c = fw_test_cfg("0.0.0.0", 5900, 6100, e, 2, NULL, 0);
     char err[256];
     assert_int_equal(fw_validate(c, err, sizeof err), 0);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 static void test_errors_range(void **state)
@@ -425,7 +325,7 @@ static void test_exempt(void **state)
 {
     (void)state;
     static const char *const allow[] = { "192.168.10.0/24", "2001:db8:10::/48" };
-    struct cfg *c = mk_cfg("0.0.0.0", 5900, 6100, allow, 2, NULL, 0);
+    struct cfg *c = fw_test_cfg("0.0.0.0", 5900, 6100, allow, 2, NULL, 0);
     assert_int_equal(fw_is_exempt(c, "127.0.0.1"), 1);
     assert_int_equal(fw_is_exempt(c, "127.9.9.9"), 1);
     assert_int_equal(fw_is_exempt(c, "::1"), 1);
@@ -437,7 +337,7 @@ static void test_exempt(void **state)
     assert_int_equal(fw_is_exempt(c, "2001:db8:11::1"), 0);
     assert_int_equal(fw_is_exempt(c, "not-an-address"), -1);
     assert_int_equal(fw_is_exempt(c, "10.0.0.0/8"), -1);
-    free_cfg(c);
+    fw_test_cfg_free(c);
 }
 
 int main(void)
