@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/spice.h"
 
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
 {
@@ -67,7 +66,7 @@ bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)
         cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
         return false;
     }
-    if (conn_unauth_from(px, rhost) + spice_unauth_from(rhost) >=
+    if (conn_unauth_from(px, rhost) >=
         px->cfg->max_unauth_per_source) {
         cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source, proto);
         return false;

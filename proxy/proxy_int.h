@@ -1,5 +1,5 @@
-/* proxy/proxy_int.h — what the VNC (conn.c) and SPICE (spice_conn.c)
- * connection state machines share inside proxy/.  Not for other folders. */
+/* proxy/proxy_int.h — what the connection core (core.c) and the protocols
+ * share with proxy.c inside proxy/.  Not for other folders. */
 #ifndef VMGATE_PROXY_INT_H
 #define VMGATE_PROXY_INT_H
 
@@ -34,8 +34,7 @@ const char *proxy_login_reason(enum authp_result r);
  * through the timer, so a failure is never answered synchronously). */
 double proxy_fail_delay(const struct proxy *px);
 
-/* Unauthenticated VNC connections from rhost (proxy_admit counts these
- * together with spice_unauth_from). */
+/* Unauthenticated connections from rhost, every protocol (core.c). */
 unsigned conn_unauth_from(const struct proxy *px, const char *rhost);
 
 #endif

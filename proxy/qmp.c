@@ -62,3 +62,70 @@ enum qmp_kind qmp_classify(const char *line, size_t n, char *desc, size_t descle
         return QMP_RETURN;
     return QMP_UNKNOWN;
 }
+
+int qmp_run_init(struct qmp_run *r, const struct qmp_cmd *cmds, size_t n)
+{
+    memset(r, 0, sizeof *r);
+    if (n > QMP_RUN_MAX)
+        return -1;
+    if (n)
+        memcpy(r->cmd, cmds, n * sizeof *cmds);
+    r->n = n;
+    return 0;
+}
+
+void qmp_run_wipe(struct qmp_run *r) { explicit_bzero(r, sizeof *r); }
+
+static const struct qmp_cmd qmp_caps = { "{\"execute\":\"qmp_capabilities\"}\n", false };
+
+/* The command after `answered` answers: caps first, then the script. */
+static const struct qmp_cmd *next_cmd(const struct qmp_run *r)
+{
+    return r->answered == 0 ? &qmp_caps : &r->cmd[r->answered - 1];
+}
+
+static enum qmp_step run_fail(struct qmp_run *r, const char *why)
+{
+    snprintf(r->err, sizeof r->err, "%s", why);
+    return QMP_FAIL;
+}
+
+enum qmp_step qmp_run_feed(struct qmp_run *r, const char *p, size_t n, size_t *used,
+                           const struct qmp_cmd **send)
+{
+    *used = 0;
+    *send = NULL;
+    for (;;) {
+        if (r->greeted && !r->sent) {
+            if (r->answered == r->n + 1)
+                return QMP_DONE;
+            r->sent = true;
+            *send = next_cmd(r);
+            return QMP_SEND;
+        }
+        long ll = qmp_next_line(p + *used, n - *used);
+        if (ll < 0)
+            return run_fail(r, "QMP line too long");
+        if (ll == 0)
+            return QMP_NEED;
+        char desc[160];
+        enum qmp_kind k = qmp_classify(p + *used, (size_t)ll, desc, sizeof desc);
+        *used += (size_t)ll;
+        if (k == QMP_EVENT)
+            continue;
+        if (k == QMP_ERROR) {
+            r->refused = true;
+            return run_fail(r, desc);
+        }
+        if (!r->greeted) {
+            if (k != QMP_GREETING)
+                return run_fail(r, "no QMP greeting");
+            r->greeted = true;
+            continue;
+        }
+        if (k != QMP_RETURN)
+            return run_fail(r, "unexpected QMP answer");
+        r->answered++;
+        r->sent = false;
+    }
+}

@@ -27,11 +27,9 @@
  * when one bites) and starts the TLS handshake. */
 void spice_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struct sockaddr *sa,
                   socklen_t salen);
-/* Close every SPICE connection and forget every session (shutdown). */
+/* Close every connection and forget every SPICE session (shutdown). */
 void spice_close_all(struct proxy *px, const char *why);
 /* Number of live SPICE connections (for status and tests). */
 unsigned spice_conn_count(void);
-/* Unauthenticated SPICE connections from rhost (for the per-source cap). */
-unsigned spice_unauth_from(const char *rhost);
 
 #endif

@@ -1,0 +1,1007 @@
+/* proxy/core.c — see core.h: what every viewer connection has, whatever the
+ * protocol.
+ *
+ * Events on the sockets and the timers only record what happened and call
+ * conn_drive(), which advances the state machine as far as the buffered
+ * bytes allow; conn_update_io() then derives the watcher masks from the
+ * state and the buffers.  No other code starts or stops watchers.  A step
+ * that decides the connection is over calls conn_fail(), which only records
+ * the reason; the callback on the stack destroys the connection as it
+ * unwinds, so no function touches a freed connection. */
+#include "proxy/core.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "proxy/backend.h"
+
+#define QRX_CAP (QMP_LINE_MAX + 1)
+
+static const char *const core_state_name[CS_PROTO] = {
+    [CS_TLS_HANDSHAKE] = "tls-handshake", [CS_AUTH_WAIT] = "auth-wait",
+    [CS_FAIL_DELAY] = "fail-delay", [CS_BACKEND_CONNECT] = "backend-connect",
+    [CS_QMP] = "qmp", [CS_RELAY] = "relay", [CS_CLOSING] = "closing",
+};
+
+static void conn_drive(struct conn *c);
+static void conn_update_io(struct conn *c);
+static void conn_destroy(struct conn *c);
+
+/* ---------------------------------------------------------------------- */
+/* state, logging, failure                                                 */
+
+const char *conn_state_name(const struct conn *c)
+{
+    if (c->state < CS_PROTO)
+        return core_state_name[c->state];
+    return c->proto->states[c->state - CS_PROTO].name;
+}
+
+void conn_set_state(struct conn *c, int s)
+{
+    assert(s >= 0 && s < CS_PROTO + (int)c->proto->n_states);
+    if (log_get_level() >= LOG_LVL_DEBUG) {
+        const char *from = conn_state_name(c);
+        c->state = s;
+        log_debug("conn=%llu %s state %s -> %s", (unsigned long long)c->id, c->proto->name, from,
+                  conn_state_name(c));
+    }
+    c->state = s;
+}
+
+void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    proxy_conn_log(lvl, c->id, c->vm->name, c->authed ? c->user : NULL, c->rhost, fmt, ap);
+    va_end(ap);
+}
+
+void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_end_set(&c->end, lvl, fmt, ap);
+    va_end(ap);
+}
+
+static void unauth_done(struct conn *c)
+{
+    if (c->unauth) {
+        c->unauth = false;
+        c->px->n_unauth--;
+    }
+}
+
+void conn_authenticated(struct conn *c)
+{
+    ev_timer_stop(c->px->loop, &c->login_timer);
+    unauth_done(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* the viewer side                                                         */
+
+void conn_front_queue(struct conn *c, const void *p, size_t n)
+{
+    if (buf_put(c_b2f(c), p, n) != 0)
+        conn_fail(c, LOG_LVL_ERR, "internal: viewer buffer full");
+}
+
+ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max)
+{
+    char why[160];
+    ssize_t n = tside_read(&c->fs, dst, max, why, sizeof why);
+    if (n >= 0)
+        return n;
+    if (c->fs.eof)
+        conn_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
+                  conn_state_name(c));
+    else if (c->fs.ssl)
+        conn_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", why);
+    else
+        conn_fail(c, LOG_LVL_INFO, "viewer read error: %s", why);
+    return -1;
+}
+
+int conn_front_read_exact(struct conn *c, size_t want)
+{
+    size_t have = buf_len(&c->rx);
+    if (have >= want)
+        return 1;
+    if (conn_front_read(c, &c->rx, want - have) < 0)
+        return -1;
+    return buf_len(&c->rx) >= want ? 1 : 0;
+}
+
+/* What side s may send now.  Before the relay: the whole stream.  In the
+ * relay: the approved prefix of the stream first, then the injections. */
+static struct buf *out_source(const struct conn *c, struct conn_side *s, size_t *len)
+{
+    if (!c->relay_mode) {
+        *len = buf_len(&s->stream);
+        return &s->stream;
+    }
+    if (s->ok) {
+        *len = s->ok;
+        return &s->stream;
+    }
+    *len = buf_len(&s->inj);
+    return &s->inj;
+}
+
+static size_t out_pending(const struct conn *c, const struct conn_side *s)
+{
+    return c->relay_mode ? s->ok + buf_len(&s->inj) : buf_len(&s->stream);
+}
+
+static void sent(struct conn *c, struct conn_side *s, struct buf *b, size_t n)
+{
+    buf_consume(b, n);
+    if (b == &s->stream && c->relay_mode)
+        s->ok -= n;
+}
+
+static size_t front_pending(const struct conn *c)
+{
+    return tside_pending(&c->fs) + out_pending(c, &c->d[CONN_S2C]);
+}
+
+static size_t back_pending(const struct conn *c)
+{
+    return out_pending(c, &c->d[CONN_C2S]);
+}
+
+/* Send the viewer what it may get now.  0, or -1 (conn_fail called). */
+static int front_flush(struct conn *c)
+{
+    char why[160];
+    struct conn_side *s = &c->d[CONN_S2C];
+    for (;;) {
+        size_t len;
+        struct buf *src = out_source(c, s, &len);
+        if (len == 0)
+            break;
+        ssize_t n = tside_write(&c->fs, buf_head(src), len, why, sizeof why);
+        if (n < 0) {
+            conn_fail(c, LOG_LVL_INFO, "write to viewer failed: %s", why);
+            return -1;
+        }
+        if (n == 0)
+            return 0;                       /* the socket is full */
+        sent(c, s, src, (size_t)n);
+    }
+    buf_trim(&s->stream);
+    buf_trim(&s->inj);
+    if (tside_flush(&c->fs, why, sizeof why) < 0) {
+        conn_fail(c, LOG_LVL_INFO, "write to viewer failed: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+void conn_start_tls(struct conn *c, int next)
+{
+    if (tside_start_tls(&c->fs, c->px->ssl_ctx) != 0) {
+        conn_fail(c, LOG_LVL_ERR, "cannot create TLS session");
+        return;
+    }
+    c->after_tls = next;
+    conn_set_state(c, CS_TLS_HANDSHAKE);
+}
+
+/* CS_TLS_HANDSHAKE: true when it finished (or failed). */
+static bool tls_step(struct conn *c)
+{
+    char why[160];
+    int r = tside_handshake(&c->fs, why, sizeof why);
+    if (r < 0) {
+        conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
+        return false;
+    }
+    if (r == 0)
+        return false;
+    conn_log(c, LOG_LVL_DEBUG, "TLS %s %s", SSL_get_version(c->fs.ssl),
+             SSL_get_cipher_name(c->fs.ssl));
+    conn_set_state(c, c->after_tls);
+    return true;
+}
+
+void conn_close_after(struct conn *c)
+{
+    conn_set_state(c, CS_CLOSING);
+    ev_timer_stop(c->px->loop, &c->delay_timer);
+    ev_timer_set(&c->delay_timer, CONN_LINGER, 0);
+    ev_timer_start(c->px->loop, &c->delay_timer);
+}
+
+/* Lingering close: once the final message is out, send close_notify (TLS)
+ * and a FIN, then read and discard what the viewer still sends until it
+ * closes (bounded by the linger timer).  Closing with unread input would
+ * send a RST, which can destroy the final message in the viewer's receive
+ * buffer (a viewer still writing an over-long message, for example). */
+static void close_step(struct conn *c)
+{
+    if (front_pending(c) > tside_pending(&c->fs) || c->fs.write_wants_read)
+        return;
+    if (!c->close_sent) {
+        if (c->fs.ssl && !c->shutdown_queued) {
+            ERR_clear_error();
+            SSL_shutdown(c->fs.ssl);
+            c->shutdown_queued = true;
+        }
+        char why[160];
+        if (tside_flush(&c->fs, why, sizeof why) < 0) {
+            conn_fail(c, LOG_LVL_DEBUG, "closed after final message (%s)", why);
+            return;
+        }
+        if (tside_pending(&c->fs))
+            return;                         /* the close_notify is not out yet */
+        shutdown(c->fs.fd, SHUT_WR);
+        c->close_sent = true;
+    }
+    for (int i = 0; i < 64 && !c->fs.eof; i++) {
+        uint8_t junk[4096];
+        if (c->fs.ssl) {
+            ERR_clear_error();
+            int n = SSL_read(c->fs.ssl, junk, sizeof junk);
+            if (n > 0)
+                continue;
+            if (SSL_get_error(c->fs.ssl, n) == SSL_ERROR_WANT_READ)
+                return;
+            ERR_clear_error();
+        } else {
+            ssize_t n = recv(c->fs.fd, junk, sizeof junk, MSG_DONTWAIT);
+            if (n > 0)
+                continue;
+            if (n == -1 && (errno == EAGAIN || errno == EINTR))
+                return;
+        }
+        c->fs.eof = true;
+    }
+    if (c->fs.eof)
+        conn_fail(c, LOG_LVL_DEBUG, "closed after final message");
+}
+
+/* ---------------------------------------------------------------------- */
+/* the login                                                               */
+
+static void after_event(struct conn *c);
+
+static void fail_delay_start(struct conn *c)
+{
+    conn_set_state(c, CS_FAIL_DELAY);
+    ev_timer_stop(c->px->loop, &c->delay_timer);
+    ev_timer_set(&c->delay_timer, proxy_fail_delay(c->px), 0);
+    ev_timer_start(c->px->loop, &c->delay_timer);
+}
+
+static void auth_done(void *ctx, const struct authp_login_resp *resp)
+{
+    struct conn *c = ctx;
+    /* A destroyed connection cancelled its request: c is live here. */
+    if (c->state != CS_AUTH_WAIT)
+        return;
+    char user[CONN_USER_MAX + 1];
+    log_safe(user, sizeof user, c->user, sizeof c->user);
+    if (resp->result == AUTHP_OK) {
+        char tag[64] = "";
+        if (c->proto->login_tag)
+            c->proto->login_tag(c, tag, sizeof tag);
+        conn_log(c, LOG_LVL_INFO, "user \"%s\" authenticated%s", user, tag);
+        c->authed = true;                   /* from here on, lines carry user= */
+        c->proto->login_ok(c);
+    } else {
+        char det[AUTHP_DETAIL_MAX + 1];
+        log_safe(det, sizeof det, resp->detail, sizeof resp->detail);
+        conn_log(c, resp->result == AUTHP_ERROR ? LOG_LVL_WARN : LOG_LVL_INFO,
+                 "login failed for user \"%s\": %s%s%s%s", user, proxy_login_reason(resp->result),
+                 det[0] ? " (" : "", det, det[0] ? ")" : "");
+        fail_delay_start(c);
+    }
+    conn_drive(c);
+    after_event(c);
+}
+
+void conn_login(struct conn *c, const char *pass)
+{
+    struct authp_login_req req;
+    memset(&req, 0, sizeof req);
+    snprintf(req.vm, sizeof req.vm, "%s", c->vm->name);
+    snprintf(req.user, sizeof req.user, "%s", c->user);
+    snprintf(req.password, sizeof req.password, "%s", pass);
+    snprintf(req.rhost, sizeof req.rhost, "%s", c->rhost);
+    conn_set_state(c, CS_AUTH_WAIT);
+    c->login_at = ev_now(c->px->loop);
+    if (auth_client_submit(c->px->auth, &req, auth_done, c) != 0)
+        conn_fail(c, LOG_LVL_ERR, "could not submit login request");
+    explicit_bzero(&req, sizeof req);
+}
+
+void conn_login_failed(struct conn *c) { fail_delay_start(c); }
+
+/* ---------------------------------------------------------------------- */
+/* QMP exchanges                                                           */
+
+static void qmp_finish(struct conn *c, const char *err)
+{
+    struct conn_qmp *q = &c->q;
+    if (ev_is_active(&q->w))
+        ev_io_stop(c->px->loop, &q->w);
+    q->mask = 0;
+    if (q->fd >= 0)
+        close(q->fd);
+    q->fd = -1;
+    buf_free(&q->rx);
+    bool refused = q->run && q->run->refused;
+    char why[200] = "";
+    if (err)
+        snprintf(why, sizeof why, "%s", err);
+    if (q->run) {
+        qmp_run_wipe(q->run);
+        free(q->run);
+        q->run = NULL;
+    }
+    void (*done)(struct conn *, const char *, bool) = q->done;
+    q->done = NULL;
+    if (done)
+        done(c, err ? why : NULL, refused);
+}
+
+void conn_qmp(struct conn *c, const char *path, const struct qmp_cmd *cmds, size_t n,
+              void (*done)(struct conn *c, const char *err, bool refused))
+{
+    struct conn_qmp *q = &c->q;
+    char why[256];
+    int fd = -1;
+    q->done = done;
+    conn_set_state(c, CS_QMP);
+    q->run = malloc(sizeof *q->run);
+    if (!q->run || qmp_run_init(q->run, cmds, n) != 0) {
+        qmp_finish(c, "out of memory");
+        return;
+    }
+    int r = backend_connect_unix(path, &fd, why, sizeof why);
+    if (r < 0) {
+        qmp_finish(c, why);
+        return;
+    }
+    q->fd = fd;
+    q->connecting = r == 1;
+    buf_init(&q->rx, QRX_CAP);
+}
+
+/* CS_QMP: run the script over what the monitor sent.  True on progress. */
+static bool qmp_step(struct conn *c)
+{
+    struct conn_qmp *q = &c->q;
+    if (q->connecting)
+        return false;
+    ssize_t got = backend_read(q->fd, &q->rx, NULL);
+    if (got < 0) {
+        qmp_finish(c, "QMP socket closed");
+        return true;
+    }
+    for (;;) {
+        size_t used;
+        const struct qmp_cmd *send;
+        enum qmp_step st = qmp_run_feed(q->run, (const char *)buf_head(&q->rx), buf_len(&q->rx),
+                                        &used, &send);
+        buf_consume(&q->rx, used);
+        switch (st) {
+        case QMP_NEED:
+            return got > 0;
+        case QMP_SEND:
+            if (backend_send_with_fd(q->fd, send->json, strlen(send->json),
+                                     send->pass_fd ? q->passfd : -1) != 0) {
+                qmp_finish(c, "QMP write failed");
+                return true;
+            }
+            continue;
+        case QMP_DONE:
+            qmp_finish(c, NULL);
+            return true;
+        case QMP_FAIL:
+            qmp_finish(c, q->run->err);
+            return true;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* the backend                                                             */
+
+void conn_back_queue(struct conn *c, const void *p, size_t n)
+{
+    if (buf_put(c_f2b(c), p, n) != 0)
+        conn_fail(c, LOG_LVL_ERR, "internal: VM buffer full");
+}
+
+static void backend_up(struct conn *c)
+{
+    c->back_rd_ready = false;
+    c->proto->backend_up(c);
+}
+
+/* The QMP handoff (vnc = qmp:PATH) answered: the socketpair's other end is
+ * QEMU's now. */
+static void handoff_done(struct conn *c, const char *err, bool refused)
+{
+    close(c->q.passfd);
+    c->q.passfd = -1;
+    if (err) {
+        close(c->bfd);
+        c->bfd = -1;
+        c->proto->vm_unavailable(c, err, refused);
+        return;
+    }
+    backend_up(c);
+}
+
+static void handoff_start(struct conn *c, const char *qmp_path)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+        c->proto->vm_unavailable(c, strerror(errno), false);
+        return;
+    }
+    /* Only our end is non-blocking; QEMU sets up its own. */
+    fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
+    c->bfd = sp[0];
+    c->q.passfd = sp[1];
+    struct qmp_cmd cmds[2];
+    memset(cmds, 0, sizeof cmds);
+    snprintf(cmds[0].json, sizeof cmds[0].json,
+             "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"vmgate-%llu\"}}\n",
+             (unsigned long long)c->id);
+    cmds[0].pass_fd = true;
+    snprintf(cmds[1].json, sizeof cmds[1].json,
+             "{\"execute\":\"add_client\",\"arguments\":{\"protocol\":\"vnc\","
+             "\"fdname\":\"vmgate-%llu\",\"skipauth\":true}}\n",
+             (unsigned long long)c->id);
+    conn_qmp(c, qmp_path, cmds, 2, handoff_done);
+}
+
+void conn_backend_open(struct conn *c, const struct cfg_backend *be)
+{
+    char why[256];
+    int fd = -1;
+    if (be->kind == CFG_BE_QMP) {
+        handoff_start(c, be->path);
+        return;
+    }
+    conn_set_state(c, CS_BACKEND_CONNECT);
+    int r = backend_connect(be, &fd, why, sizeof why);
+    if (r < 0) {
+        c->proto->vm_unavailable(c, why, false);
+        return;
+    }
+    c->bfd = fd;
+    c->bw_mask = 0;
+    if (r == 0)
+        backend_up(c);
+}
+
+/* Send what the VM may get now.  0, or -1 (the connection is over). */
+static int back_flush(struct conn *c)
+{
+    struct conn_side *s = &c->d[CONN_C2S];
+    for (;;) {
+        size_t len;
+        struct buf *src = out_source(c, s, &len);
+        if (!len)
+            break;
+        ssize_t n = send(c->bfd, buf_head(src), len, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent(c, s, src, (size_t)n);
+            continue;
+        }
+        if (n == -1 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        char why[160];
+        snprintf(why, sizeof why, "%s", n == -1 ? strerror(errno) : "write returned 0");
+        if (c->state == CS_RELAY) {
+            conn_fail(c, LOG_LVL_INFO, "VM closed the console (%s)", why);
+        } else {
+            close(c->bfd);
+            c->bfd = -1;
+            buf_free(&s->stream);
+            c->proto->vm_unavailable(c, why, false);
+        }
+        return -1;
+    }
+    buf_trim(&s->stream);
+    buf_trim(&s->inj);
+    return 0;
+}
+
+/* A protocol state that talks to the VM: flush, read, step.  True on
+ * progress. */
+static bool back_io_step(struct conn *c, const struct conn_state_def *st)
+{
+    if (back_flush(c) < 0)
+        return !c->end.dead;
+    ssize_t n = backend_read(c->bfd, &c->brx, NULL);
+    int before = c->state;
+    bool progress = st->step(c);
+    if (c->state != before || progress)
+        return true;
+    if (n < 0 && !c->end.dead) {
+        close(c->bfd);
+        c->bfd = -1;
+        buf_free(c_f2b(c));
+        c->proto->vm_unavailable(c, st->back_eof ? st->back_eof
+                                                 : "VM closed the console during handshake",
+                                 false);
+        return true;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the relay                                                               */
+
+void conn_relay_start(struct conn *c)
+{
+    struct conn_side *up = &c->d[CONN_C2S], *down = &c->d[CONN_S2C];
+    /* What is queued now is handshake: approved.  Pipelined bytes after it
+     * go through the filter. */
+    up->ok = buf_len(&up->stream);
+    down->ok = buf_len(&down->stream);
+    if (!up->separate_in) {
+        if (!buf_empty(&c->rx)) {
+            buf_put(&up->stream, buf_head(&c->rx), buf_len(&c->rx));
+            buf_consume(&c->rx, buf_len(&c->rx));
+        }
+        buf_free(&c->rx);
+    }
+    if (!down->separate_in) {
+        if (!buf_empty(&c->brx)) {
+            buf_put(&down->stream, buf_head(&c->brx), buf_len(&c->brx));
+            buf_consume(&c->brx, buf_len(&c->brx));
+        }
+        buf_free(&c->brx);
+    }
+    c->relay_mode = true;
+    conn_authenticated(c);
+    c->fs.rd_ready = c->back_rd_ready = true;
+    conn_set_state(c, CS_RELAY);
+}
+
+void conn_vm_gone(struct conn *c)
+{
+    if (c->logged_start) {
+        c->logged_start = false;
+        conn_log(c, LOG_LVL_INFO, "session ended: VM closed the console");
+    }
+    close(c->bfd);
+    c->bfd = -1;
+    conn_close_after(c);
+    front_flush(c);
+}
+
+static struct buf *side_in(struct conn *c, enum conn_dir d)
+{
+    if (!c->d[d].separate_in)
+        return &c->d[d].stream;
+    return d == CONN_C2S ? &c->rx : &c->brx;
+}
+
+/* Run direction d's filter (or approve everything).  0, or -1 (failed). */
+static int filter(struct conn *c, enum conn_dir d)
+{
+    struct conn_side *s = &c->d[d];
+    if (c->proto->filter) {
+        char why[256];
+        if (c->proto->filter(c, d, why, sizeof why) != 0) {
+            conn_fail(c, LOG_LVL_WARN, "%s", why);
+            return -1;
+        }
+        if (c->end.dead)
+            return -1;
+    }
+    if (!s->inplace)
+        s->ok = buf_len(&s->stream);
+    return 0;
+}
+
+/* One round both ways.  1 if anything moved, 0 if not, -1 when over. */
+static int relay_round(struct conn *c)
+{
+    bool moved = false;
+    /* viewer -> VM.  Read a side only when it signalled data (or OpenSSL
+     * holds some): a read that would only say EAGAIN costs a syscall. */
+    struct buf *in = side_in(c, CONN_C2S);
+    while (!c->fs.eof && buf_room(in) > 0 && (c->fs.rd_ready || tside_has_pending(&c->fs))) {
+        ssize_t n = conn_front_read(c, in, in->cap);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        moved = true;
+    }
+    if (filter(c, CONN_C2S) < 0)
+        return -1;
+    size_t before = back_pending(c);
+    if (before) {
+        if (back_flush(c) < 0)
+            return -1;
+        moved |= back_pending(c) != before;
+    }
+    /* VM -> viewer */
+    in = side_in(c, CONN_S2C);
+    if (buf_room(in) > 0 && c->back_rd_ready) {
+        ssize_t n = backend_read(c->bfd, in, &c->back_rd_ready);
+        if (n < 0) {
+            conn_vm_gone(c);
+            return -1;
+        }
+        moved |= n > 0;
+    }
+    if (filter(c, CONN_S2C) < 0)
+        return -1;
+    before = front_pending(c);
+    if (before) {
+        if (front_flush(c) < 0)
+            return -1;
+        moved |= front_pending(c) != before;
+    }
+    if (c->d[CONN_C2S].separate_in)
+        buf_trim(&c->rx);
+    if (c->d[CONN_S2C].separate_in)
+        buf_trim(&c->brx);
+    /* Data OpenSSL already holds does not make the fd readable. */
+    return moved || (tside_has_pending(&c->fs) && buf_room(side_in(c, CONN_C2S)) > 0);
+}
+
+static void relay_step(struct conn *c)
+{
+    for (int rounds = 0; rounds < 16 && !c->end.dead && c->state == CS_RELAY; rounds++)
+        if (relay_round(c) <= 0)
+            return;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the state machine                                                       */
+
+static void conn_drive(struct conn *c)
+{
+    for (int guard = 0; guard < 64 && !c->end.dead; guard++) {
+        if (front_flush(c) < 0)
+            return;
+        bool progress;
+        switch (c->state) {
+        case CS_RELAY:
+            relay_step(c);
+            if (!c->end.dead && c->state == CS_CLOSING)
+                continue;           /* VM gone: close once the last bytes are out */
+            return;
+        case CS_CLOSING:
+            close_step(c);
+            return;
+        case CS_AUTH_WAIT:
+        case CS_FAIL_DELAY:
+        case CS_BACKEND_CONNECT:    /* back_cb sees the connect finish */
+            return;
+        case CS_TLS_HANDSHAKE:
+            progress = tls_step(c);
+            break;
+        case CS_QMP:
+            progress = qmp_step(c);
+            break;
+        default: {
+            const struct conn_state_def *st = &c->proto->states[c->state - CS_PROTO];
+            progress = st->flags & CSF_BACK_IO ? back_io_step(c, st) : st->step(c);
+            break;
+        }
+        }
+        if (!progress)
+            return;
+    }
+}
+
+static void set_watch(struct conn *c, ev_io *w, int fd, int *cur, int want)
+{
+    struct ev_loop *loop = c->px->loop;
+    if (fd < 0)
+        want = 0;
+    if (want == *cur && (!want || (ev_is_active(w) && w->fd == fd)))
+        return;
+    if (ev_is_active(w))
+        ev_io_stop(loop, w);
+    if (want) {
+        ev_io_set(w, fd, want);
+        ev_io_start(loop, w);
+    }
+    *cur = want;
+}
+
+/* Derive every watcher's mask from the state and the buffers (the only
+ * place that starts or stops them). */
+static void conn_update_io(struct conn *c)
+{
+    int fm = 0, bm = 0, qm = 0;
+    switch (c->state) {
+    case CS_TLS_HANDSHAKE:
+        fm |= EV_READ;
+        break;
+    case CS_BACKEND_CONNECT:
+        bm |= EV_WRITE;
+        break;
+    case CS_QMP:
+        qm = c->q.connecting ? EV_WRITE : EV_READ;
+        break;
+    case CS_RELAY:
+        if (!c->fs.eof && buf_room(side_in(c, CONN_C2S)) > 0)
+            fm |= EV_READ;
+        if (buf_room(side_in(c, CONN_S2C)) > 0)
+            bm |= EV_READ;
+        if (back_pending(c))
+            bm |= EV_WRITE;
+        break;
+    case CS_CLOSING:
+        if (c->close_sent)
+            fm |= EV_READ;
+        break;
+    case CS_AUTH_WAIT:
+    case CS_FAIL_DELAY:
+        break;
+    default: {
+        unsigned f = c->proto->states[c->state - CS_PROTO].flags;
+        if (f & CSF_FRONT_READ)
+            fm |= EV_READ;
+        if (f & CSF_BACK_IO) {
+            bm |= EV_READ;
+            if (back_pending(c))
+                bm |= EV_WRITE;
+        }
+        break;
+    }
+    }
+    if (front_pending(c))
+        fm |= EV_WRITE;
+    if (c->fs.read_wants_write)
+        fm = (fm & ~EV_READ) | EV_WRITE;
+    if (c->fs.write_wants_read)
+        fm |= EV_READ;
+    set_watch(c, &c->fw, c->fs.fd, &c->fw_mask, fm);
+    set_watch(c, &c->bw, c->bfd, &c->bw_mask, bm);
+    set_watch(c, &c->q.w, c->q.fd, &c->q.mask, qm);
+}
+
+/* ---------------------------------------------------------------------- */
+/* events                                                                  */
+
+static void after_event(struct conn *c)
+{
+    if (c->end.dead) {
+        conn_destroy(c);
+        return;
+    }
+    conn_update_io(c);
+}
+
+/* Watchers are stopped before a connection is freed, so w->data is live. */
+static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    if (revents & EV_READ)
+        c->fs.rd_ready = true;
+    conn_drive(c);
+    after_event(c);
+}
+
+static void back_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    if (revents & EV_READ)
+        c->back_rd_ready = true;
+    if (c->state == CS_BACKEND_CONNECT && (revents & EV_WRITE)) {
+        char why[256];
+        if (backend_connect_result(c->bfd, why, sizeof why) != 0) {
+            close(c->bfd);
+            c->bfd = -1;
+            c->proto->vm_unavailable(c, why, false);
+        } else {
+            backend_up(c);
+        }
+    }
+    conn_drive(c);
+    after_event(c);
+}
+
+static void qmp_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    if (c->state == CS_QMP && c->q.connecting && (revents & EV_WRITE)) {
+        char why[256];
+        c->q.connecting = false;
+        if (backend_connect_result(c->q.fd, why, sizeof why) != 0)
+            qmp_finish(c, why);
+    }
+    conn_drive(c);
+    after_event(c);
+}
+
+static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    (void)revents;
+    conn_fail(c, LOG_LVL_INFO, "login timeout (%llus) in state %s",
+              (unsigned long long)(c->px->cfg->login_timeout_ms / 1000), conn_state_name(c));
+    after_event(c);
+}
+
+static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    (void)revents;
+    if (c->state == CS_FAIL_DELAY) {
+        c->proto->login_refuse(c);
+        conn_drive(c);
+    } else if (c->close_sent) {
+        conn_fail(c, LOG_LVL_DEBUG, "closed after final message (viewer kept the connection)");
+    } else {
+        conn_fail(c, LOG_LVL_INFO, "viewer did not take the final message");
+    }
+    after_event(c);
+}
+
+/* ---------------------------------------------------------------------- */
+/* life cycle                                                              */
+
+static void conn_destroy(struct conn *c)
+{
+    struct proxy *px = c->px;
+    if (c->logged_start)
+        conn_log(c, LOG_LVL_INFO, "session ended: %s", c->end.why[0] ? c->end.why : "closed");
+    else if (c->end.why[0])
+        conn_log(c, c->quiet_end ? LOG_LVL_DEBUG : c->end.level, "%s", c->end.why);
+    if (c->proto->destroy)
+        c->proto->destroy(c);
+    ev_io_stop(px->loop, &c->fw);
+    ev_io_stop(px->loop, &c->bw);
+    ev_io_stop(px->loop, &c->q.w);
+    ev_timer_stop(px->loop, &c->login_timer);
+    ev_timer_stop(px->loop, &c->delay_timer);
+    if (px->auth)
+        auth_client_cancel(px->auth, c);
+    if (c->state == CS_CLOSING && !c->close_sent && !c->shutdown_queued)
+        tside_shutdown(&c->fs);             /* best effort close_notify */
+    tside_close(&c->fs);
+    if (c->bfd >= 0)
+        close(c->bfd);
+    if (c->q.fd >= 0)
+        close(c->q.fd);
+    if (c->q.passfd >= 0)
+        close(c->q.passfd);
+    if (c->q.run) {
+        qmp_run_wipe(c->q.run);
+        free(c->q.run);
+    }
+    buf_free(&c->q.rx);
+    buf_free(&c->rx);
+    buf_free(&c->brx);
+    for (int d = 0; d < 2; d++) {
+        buf_free(&c->d[d].stream);
+        buf_free(&c->d[d].inj);
+    }
+    unauth_done(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        px->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    px->n_conns--;
+    if (c->p) {
+        explicit_bzero(c->p, c->proto->priv_size);
+        free(c->p);
+    }
+    explicit_bzero(c, sizeof *c);
+    free(c);
+}
+
+unsigned conn_unauth_from(const struct proxy *px, const char *rhost)
+{
+    unsigned n = 0;
+    for (const struct conn *o = px->conns; o; o = o->next)
+        if (o->unauth && strcmp(o->rhost, rhost) == 0)
+            n++;
+    return n;
+}
+
+unsigned conn_count(const struct proxy *px, const struct conn_proto *proto)
+{
+    unsigned n = 0;
+    for (const struct conn *o = px->conns; o; o = o->next)
+        if (!proto || o->proto == proto)
+            n++;
+    return n;
+}
+
+void conn_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
+                 int fd, const struct sockaddr *sa)
+{
+    char rhost[INET6_ADDRSTRLEN];
+    proxy_addr_str(sa, rhost, sizeof rhost);
+    if (!proxy_admit(px, rhost, proto->admit_tag)) {
+        close(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    void *p = proto->priv_size ? calloc(1, proto->priv_size) : NULL;
+    if (!c || (proto->priv_size && !p)) {
+        log_err("out of memory accepting a connection from %s", rhost);
+        free(c);
+        free(p);
+        close(fd);
+        return;
+    }
+    c->proto = proto;
+    c->p = p;
+    c->px = px;
+    c->vm = vm;
+    c->id = proxy_new_id(px);
+    tside_init(&c->fs, fd);
+    c->bfd = c->q.fd = c->q.passfd = -1;
+    snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
+    buf_init(&c->rx, proto->rx_cap);
+    buf_init(&c->brx, proto->brx_cap);
+    buf_init(&c->d[CONN_C2S].stream, proto->f2b_cap);
+    buf_init(&c->d[CONN_S2C].stream, proto->b2f_cap);
+    buf_init(&c->d[CONN_C2S].inj, proto->inj_cap);
+    buf_init(&c->d[CONN_S2C].inj, proto->inj_cap);
+    buf_init(&c->q.rx, QRX_CAP);
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    ev_io_init(&c->fw, front_cb, fd, EV_READ);
+    c->fw.data = c;
+    ev_io_init(&c->bw, back_cb, -1, EV_READ);
+    c->bw.data = c;
+    ev_io_init(&c->q.w, qmp_cb, -1, EV_READ);
+    c->q.w.data = c;
+    ev_timer_init(&c->login_timer, login_timeout_cb,
+                  (double)px->cfg->login_timeout_ms / 1000.0, 0);
+    c->login_timer.data = c;
+    ev_timer_init(&c->delay_timer, delay_cb, 1, 0);
+    c->delay_timer.data = c;
+    c->next = px->conns;
+    if (px->conns)
+        px->conns->prev = c;
+    px->conns = c;
+    px->n_conns++;
+    c->unauth = true;
+    px->n_unauth++;
+    log_debug("conn=%llu vm=%s from=%s: accepted%s", (unsigned long long)c->id, vm->name, rhost,
+              proto->accept_tag);
+    ev_timer_start(px->loop, &c->login_timer);
+    proto->start(c);
+    conn_drive(c);
+    after_event(c);
+}
+
+void conn_close_all(struct proxy *px, const char *why)
+{
+    while (px->conns) {
+        struct conn *c = px->conns;
+        conn_fail(c, LOG_LVL_INFO, "%s", why);
+        conn_destroy(c);
+    }
+}

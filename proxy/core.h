@@ -1,0 +1,251 @@
+/* proxy/core.h — the connection core every way in plugs into.
+ *
+ * One `struct conn` is one viewer connection, whatever the protocol: its id,
+ * source, VM and user; the viewer side (a `struct tside`: plain, then TLS or
+ * TLS from the first byte); the backend side (unix, tcp, or a QMP handoff);
+ * the buffers of both directions; its watchers and timers; its
+ * unauthenticated accounting; why it ended; the list link.
+ *
+ * The protocol (RFB/VeNCrypt in vnc.c, the SPICE link in spice_conn.c)
+ * plugs in through `struct conn_proto`: a table of its handshake states,
+ * each with one step function and the flags from which the core derives the
+ * watcher masks, and a few hooks (start, login answer, backend up, relay
+ * filters, destroy).  What every protocol shares lives here once:
+ *
+ *   - the life cycle: accept and admission (the unauthenticated caps),
+ *     deferred destruction (conn_fail() records why; the event callback on
+ *     the stack destroys the connection as it unwinds), close_all;
+ *   - one place that derives watcher masks (conn_update_io);
+ *   - the viewer side: read, queue, flush (the approved prefix of the
+ *     stream, then the injection buffer), the TLS handshake state;
+ *   - the login: submit to the auth helper, log the answer, the fail delay
+ *     measured from the submission, then the protocol's refusal;
+ *   - the backend: connect (unix/tcp) or hand off over QMP, then the
+ *     protocol's backend handshake; QMP exchanges run as data (qmp.h);
+ *   - the relay loop of both directions with optional per-direction
+ *     filters;
+ *   - one lingering close for every protocol: the final message, then
+ *     close_notify, SHUT_WR and a bounded drain, so the viewer gets no RST.
+ *
+ * States: the low numbers are the core's own (CS_*); a protocol's handshake
+ * states start at CS_PROTO and index its table. */
+#ifndef VMGATE_PROXY_CORE_H
+#define VMGATE_PROXY_CORE_H
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "auth/proto.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "proxy/proxy_int.h"
+#include "proxy/qmp.h"
+#include "proxy/tside.h"
+
+#define CONN_USER_MAX   255
+#define CONN_LINGER     5.0           /* seconds to flush a final message and drain */
+
+/* The core's states; a protocol's own states are CS_PROTO + its index. */
+enum conn_core_state {
+    CS_TLS_HANDSHAKE,   /* then c->after_tls */
+    CS_AUTH_WAIT,       /* the request is with the auth helper */
+    CS_FAIL_DELAY,      /* login failed; the answer is held back */
+    CS_BACKEND_CONNECT, /* connecting to the VM (unix/tcp) */
+    CS_QMP,             /* a QMP exchange runs (handoff, ticket, ...) */
+    CS_RELAY,
+    CS_CLOSING,         /* final message out, then close_notify, FIN, drain */
+    CS_PROTO,
+};
+
+/* Flags of a protocol state: what it waits for. */
+#define CSF_FRONT_READ  0x01    /* reads the viewer */
+#define CSF_BACK_IO     0x02    /* talks to the VM: read it, write f2b */
+
+/* Directions of the relay. */
+enum conn_dir { CONN_C2S, CONN_S2C };
+
+struct conn;
+
+struct conn_state_def {
+    const char *name;
+    unsigned flags;
+    /* Advance this state if its bytes are there: true if it made progress
+     * (the core calls the next state's step), false to wait for an event. */
+    bool (*step)(struct conn *c);
+    /* CSF_BACK_IO: what the VM closing here means, for the log. */
+    const char *back_eof;
+};
+
+struct conn_proto {
+    const char *name;                   /* "vnc", "spice" */
+    const char *accept_tag;             /* put after "accepted" in the debug line */
+    const char *admit_tag;              /* "" or "SPICE ": the cap refusal line */
+    const struct conn_state_def *states;
+    unsigned n_states;
+    size_t rx_cap, brx_cap, f2b_cap, b2f_cap;
+    /* Start the handshake on a new connection (queue a greeting, or
+     * conn_start_tls). */
+    void (*start)(struct conn *c);
+    /* The auth helper said yes (the core logged it): go on. */
+    void (*login_ok)(struct conn *c);
+    /* A failed login's answer is due (after the fail delay): queue the
+     * protocol's refusal and conn_close_after(). */
+    void (*login_refuse)(struct conn *c);
+    /* The backend socket is connected (c->bfd): go to the backend handshake. */
+    void (*backend_up)(struct conn *c);
+    /* The VM cannot be reached (refused: QEMU's monitor answered the
+     * handoff with an error): log it, queue the refusal and
+     * conn_close_after() (or conn_fail()). */
+    void (*vm_unavailable)(struct conn *c, const char *detail, bool refused);
+    /* Text put after "authenticated" (e.g. " (main:0 channel)"); may be NULL. */
+    void (*login_tag)(struct conn *c, char *out, size_t outsz);
+    /* Relay filters (may be NULL: bytes pass unchanged).  Called after a
+     * read into the direction's input; must advance c->d[dir].ok.  0, or -1
+     * with why set (the session closes). */
+    int (*filter)(struct conn *c, enum conn_dir dir, char *why, size_t whylen);
+    /* The protocol's own teardown of c->p's contents (may be NULL; the
+     * core frees c->p itself). */
+    void (*destroy)(struct conn *c);
+    size_t priv_size;                   /* bytes of c->p, zeroed at accept */
+    size_t inj_cap;                     /* injection buffers' capacity (0: none) */
+};
+
+/* One direction of the relay.  `stream` holds the bytes read from the
+ * sender (or, with a separate input, what the filter produced); its first
+ * `ok` bytes are approved for sending, then `inj` (messages the filter
+ * makes or releases).  With separate_in, bytes are read into c->rx (c2s) or
+ * c->brx (s2c) and the filter copies what passes into stream (SPICE's main
+ * channel); otherwise reads go to stream.  Unless the filter works in place
+ * (RFB), everything in stream is approved. */
+struct conn_side {
+    struct buf stream;
+    size_t ok;
+    struct buf inj;
+    bool separate_in;       /* read into c->rx / c->brx; the filter fills stream */
+    bool inplace;           /* the filter approves stream's bytes in place (advances ok) */
+};
+
+/* A QMP exchange in progress (its own socket and watcher). */
+struct conn_qmp {
+    int fd;
+    ev_io w;
+    int mask;
+    bool connecting;
+    int passfd;                         /* fd to attach to the command that asks for it */
+    struct buf rx;
+    struct qmp_run *run;                /* allocated while the exchange runs */
+    void (*done)(struct conn *c, const char *err, bool refused);   /* err NULL: success */
+};
+
+struct conn {
+    const struct conn_proto *proto;
+    struct proxy *px;
+    const struct cfg_vm *vm;
+    struct conn *next, *prev;
+    uint64_t id;
+    int state;
+    int after_tls;                      /* the state after CS_TLS_HANDSHAKE */
+    char rhost[INET6_ADDRSTRLEN];
+    char user[CONN_USER_MAX + 1];
+    bool authed;                        /* user is known good: log it */
+    bool unauth;                        /* counted in px->n_unauth */
+    bool logged_start;                  /* "session started" was logged */
+    bool quiet_end;                     /* log the end at debug level */
+    struct conn_end end;                /* set by conn_fail() */
+    ev_tstamp login_at;                 /* when the login was submitted */
+
+    /* front: the viewer */
+    struct tside fs;
+    ev_io fw;
+    int fw_mask;
+    struct buf rx;                      /* handshake bytes (and a filter's input) */
+    bool shutdown_queued;               /* CLOSING: close_notify queued */
+    bool close_sent;                    /* CLOSING: FIN sent, draining */
+
+    /* back: the VM */
+    int bfd;
+    ev_io bw;
+    int bw_mask;
+    bool back_rd_ready;
+    struct buf brx;                     /* backend handshake bytes (and a filter's input) */
+    struct conn_qmp q;
+
+    /* relay: c2s = viewer -> VM (f2b), s2c = VM -> viewer (b2f) */
+    struct conn_side d[2];
+    bool relay_mode;                    /* since the relay: send only ok, then inj */
+
+    ev_timer login_timer;               /* whole pre-auth phase */
+    ev_timer delay_timer;               /* fail delay, close linger */
+
+    void *p;                            /* the protocol's own state */
+};
+
+#define c_f2b(c) (&(c)->d[CONN_C2S].stream)
+#define c_b2f(c) (&(c)->d[CONN_S2C].stream)
+
+/* Take over an accepted, non-blocking socket for vm with protocol proto:
+ * admission, then proto->start.  c->p is a zeroed proto->priv_size block. */
+void conn_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
+                 int fd, const struct sockaddr *sa);
+/* Close every connection (shutdown). */
+void conn_close_all(struct proxy *px, const char *why);
+
+/* The name of c's state, for logs. */
+const char *conn_state_name(const struct conn *c);
+void conn_set_state(struct conn *c, int s);
+/* One log line about c: "conn=ID vm=VM [user=U ]from=H: ...". */
+void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Record that c is over (the first reason wins); the callback on the stack
+ * destroys it. */
+void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The connection leaves the unauthenticated count and the login timer. */
+void conn_authenticated(struct conn *c);
+
+/* Viewer side. */
+void conn_front_queue(struct conn *c, const void *p, size_t n);
+/* Read at most max bytes into dst.  Count, 0 (nothing now) or -1 (closed
+ * or failed: conn_fail called). */
+ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max);
+/* Read until c->rx holds want bytes (pre-TLS: exactly, so no ClientHello
+ * byte is taken).  1 there, 0 not yet, -1 failed. */
+int conn_front_read_exact(struct conn *c, size_t want);
+/* Start server TLS; the handshake then runs in CS_TLS_HANDSHAKE and goes to
+ * next. */
+void conn_start_tls(struct conn *c, int next);
+/* Close once what is queued for the viewer is out (lingering close,
+ * bounded by CONN_LINGER). */
+void conn_close_after(struct conn *c);
+
+/* The login: user in c->user, password pass (wiped by the caller). */
+void conn_login(struct conn *c, const char *pass);
+/* A failed login decided without the helper: answer after the fail delay. */
+void conn_login_failed(struct conn *c);
+
+/* Backend: connect to be (unix, tcp, or the QMP handoff for a vnc qmp:
+ * backend); proto->backend_up or proto->vm_unavailable follow. */
+void conn_backend_open(struct conn *c, const struct cfg_backend *be);
+/* Queue bytes for the VM. */
+void conn_back_queue(struct conn *c, const void *p, size_t n);
+
+/* Run QMP commands on the VM's monitor socket path: greeting,
+ * qmp_capabilities, then each command in turn (c->q.passfd attached to
+ * the commands marked so).  done(c, NULL) on success, done(c, reason) on
+ * failure; the state is CS_QMP meanwhile. */
+void conn_qmp(struct conn *c, const char *path, const struct qmp_cmd *cmds, size_t n,
+              void (*done)(struct conn *c, const char *err, bool refused));
+
+/* Enter the relay: pipelined handshake bytes in rx/brx go to the streams
+ * (unless the side reads into rx/brx), the unauthenticated accounting ends. */
+void conn_relay_start(struct conn *c);
+/* The VM closed the console during the relay: flush, then close. */
+void conn_vm_gone(struct conn *c);
+/* Live connections of proto (NULL: all). */
+unsigned conn_count(const struct proxy *px, const struct conn_proto *proto);
+
+#endif

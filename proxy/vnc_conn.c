@@ -1,0 +1,401 @@
+/* proxy/vnc_conn.c — the RFB/VeNCrypt protocol of a viewer connection,
+ * plugged into the connection core (core.h).  Only what is RFB's is here:
+ * one step function per handshake state, the refusals RFB can carry, the
+ * backend's RFB handshake (security None), and the relay filter.
+ *
+ *   version → security-type [19] → vencrypt-version → vencrypt-subtype
+ *   [262] → vencrypt-ack → (core) TLS → credentials → (core) auth, fail
+ *   delay → (core) backend connect / QMP handoff → backend-handshake →
+ *   client-init (shared flag forced to 1) → (core) relay
+ *
+ * Pre-TLS reads are exact-length, so no ClientHello byte lands in rx. */
+#include "proxy/core.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/rfb.h"
+#include "proxy/rfbfilter.h"
+
+#define RX_CAP          2048             /* creds: 8 + 255 + 1024 */
+#define BRX_CAP         4096
+#define F2B_CAP         (64 * 1024)
+#define B2F_CAP         (256 * 1024)
+
+#define REASON_AUTH     "Authentication failed"
+
+enum vnc_state {
+    VS_READ_VERSION = CS_PROTO, /* sent "RFB 003.008\n", waiting for the viewer's */
+    VS_READ_SECTYPE,            /* offered [19], waiting for the choice */
+    VS_READ_VC_VERSION,         /* sent VeNCrypt 0.2, waiting for the viewer's */
+    VS_READ_VC_SUBTYPE,         /* offered [262], waiting for the choice */
+    VS_SEND_ACK,                /* the 01 ack is queued; TLS starts once it left */
+    VS_READ_CREDS,              /* inside TLS: U32 ulen, U32 plen, user, pass */
+    VS_BACKEND_HANDSHAKE,       /* RFB version/security None with the VM */
+    VS_READ_CLIENTINIT,         /* SecurityResult OK sent, waiting for ClientInit */
+};
+
+enum bh_state { BH_VERSION, BH_SECTYPES, BH_SECRESULT };
+
+struct vnc {
+    int minor;                    /* viewer's RFB minor version */
+    int be_minor;                 /* backend's */
+    enum bh_state bh;
+    struct rfbfilter *flt;
+};
+
+#define V(c) ((struct vnc *)(c)->p)
+
+/* Send a SecurityResult failure with reason and close once it is out. */
+static void refuse(struct conn *c, const char *reason)
+{
+    uint8_t msg[8 + 128];
+    size_t n = rfb_put_sec_failure(msg, sizeof msg, V(c)->minor, reason);
+    conn_front_queue(c, msg, n);
+    conn_close_after(c);
+}
+
+/* A one-byte VeNCrypt refusal (no reason exists at this point). */
+static bool refuse_byte(struct conn *c, uint8_t b)
+{
+    conn_front_queue(c, &b, 1);
+    conn_close_after(c);
+    return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the viewer's handshake: one function per state                          */
+
+static bool st_version(struct conn *c)
+{
+    char why[200];
+    ssize_t n = conn_front_read(c, &c->rx, RFB_VERSION_LEN - buf_len(&c->rx));
+    if (n < 0)
+        return false;
+    int r = rfb_parse_client_version(buf_head(&c->rx), buf_len(&c->rx), &V(c)->minor, why,
+                                     sizeof why);
+    if (r == RFB_NEED)
+        return n > 0;
+    if (r < 0) {
+        conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
+        return false;
+    }
+    buf_consume(&c->rx, (size_t)r);
+    if (V(c)->minor == 3) {
+        /* VeNCrypt needs 3.7+: refuse with a reason (3.3 allows one). */
+        uint8_t msg[128];
+        size_t l = rfb_put_sec33_failure(msg, sizeof msg,
+                                         "vmgate requires RFB 3.7 or later (VeNCrypt)");
+        conn_front_queue(c, msg, l);
+        conn_log(c, LOG_LVL_INFO, "refused RFB 3.3 viewer (VeNCrypt needs 3.7+)");
+        conn_close_after(c);
+        return true;
+    }
+    static const uint8_t types[] = { 1, RFB_SEC_VENCRYPT };
+    conn_front_queue(c, types, sizeof types);
+    conn_set_state(c, VS_READ_SECTYPE);
+    return true;
+}
+
+static bool st_sectype(struct conn *c)
+{
+    if (conn_front_read_exact(c, 1) <= 0)
+        return false;
+    unsigned t = buf_head(&c->rx)[0];
+    buf_consume(&c->rx, 1);
+    if (t != RFB_SEC_VENCRYPT) {
+        conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose security type %u, "
+                 "only VeNCrypt (19) is offered", t);
+        refuse(c, "Only VeNCrypt X509Plain is supported");
+        return true;
+    }
+    static const uint8_t vc_version[] = { 0, 2 };
+    conn_front_queue(c, vc_version, sizeof vc_version);
+    conn_set_state(c, VS_READ_VC_VERSION);
+    return true;
+}
+
+static bool st_vc_version(struct conn *c)
+{
+    char why[200];
+    if (conn_front_read_exact(c, 2) <= 0)
+        return false;
+    int r = rfb_parse_vencrypt_version(buf_head(&c->rx), buf_len(&c->rx), why, sizeof why);
+    buf_consume(&c->rx, 2);
+    if (r < 0) {
+        conn_log(c, LOG_LVL_INFO, "bad handshake: %s", why);
+        return refuse_byte(c, 1);                /* VeNCrypt version nak */
+    }
+    uint8_t msg[6] = { 0, 1 };                   /* ack 0 = ok, 1 subtype */
+    rfb_put_u32(msg + 2, RFB_VENCRYPT_X509PLAIN);
+    conn_front_queue(c, msg, sizeof msg);
+    conn_set_state(c, VS_READ_VC_SUBTYPE);
+    return true;
+}
+
+static bool st_vc_subtype(struct conn *c)
+{
+    if (conn_front_read_exact(c, 4) <= 0)
+        return false;
+    uint32_t st = rfb_get_u32(buf_head(&c->rx));
+    buf_consume(&c->rx, 4);
+    if (st != RFB_VENCRYPT_X509PLAIN) {
+        conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose VeNCrypt subtype %u, "
+                 "only X509Plain (262) is offered", st);
+        return refuse_byte(c, 0);                /* VeNCrypt "0 = failure" */
+    }
+    static const uint8_t ack = 1;
+    conn_front_queue(c, &ack, 1);
+    conn_set_state(c, VS_SEND_ACK);
+    return true;
+}
+
+/* TLS starts once the ack has left (the front flush runs before each step). */
+static bool st_send_ack(struct conn *c)
+{
+    if (!buf_empty(c_b2f(c)))
+        return false;
+    if (!buf_empty(&c->rx)) {
+        conn_fail(c, LOG_LVL_ERR, "internal: pre-TLS bytes left over");
+        return false;
+    }
+    conn_start_tls(c, VS_READ_CREDS);
+    return true;
+}
+
+static bool st_creds(struct conn *c)
+{
+    char why[200];
+    ssize_t n = conn_front_read(c, &c->rx, RX_CAP);
+    if (n < 0)
+        return false;
+    char pass[RFB_PLAIN_PASS_MAX + 1];
+    int r = rfb_parse_plain_creds(buf_head(&c->rx), buf_len(&c->rx), c->user, pass, why,
+                                  sizeof why);
+    if (r == RFB_NEED) {
+        if (buf_full(&c->rx))
+            conn_fail(c, LOG_LVL_ERR, "internal: credentials buffer full");
+        return n > 0;
+    }
+    if (r < 0) {
+        conn_log(c, LOG_LVL_INFO, "bad credentials message: %s", why);
+        c->user[0] = '\0';
+        refuse(c, "Malformed credentials");
+        return true;
+    }
+    /* Wipe the password bytes in rx, keep anything that followed. */
+    explicit_bzero((uint8_t *)buf_head(&c->rx), (size_t)r);
+    buf_consume(&c->rx, (size_t)r);
+    conn_login(c, pass);
+    explicit_bzero(pass, sizeof pass);
+    return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the backend: RFB with security None                                     */
+
+static void vm_unavailable(struct conn *c, const char *detail, bool refused)
+{
+    char reason[128];
+    if (refused) {
+        conn_log(c, LOG_LVL_WARN, "QMP refused the console handoff: %s", detail);
+        snprintf(reason, sizeof reason, "VM %s console is not available", c->vm->name);
+    } else {
+        conn_log(c, LOG_LVL_WARN, "vm %s is not running (%s)", c->vm->name, detail);
+        snprintf(reason, sizeof reason, "VM %s is not running", c->vm->name);
+    }
+    refuse(c, reason);
+}
+
+static void login_ok(struct conn *c) { conn_backend_open(c, &c->vm->vnc); }
+
+static void login_refuse(struct conn *c) { refuse(c, REASON_AUTH); }
+
+static void backend_up(struct conn *c)
+{
+    V(c)->bh = BH_VERSION;
+    conn_set_state(c, VS_BACKEND_HANDSHAKE);
+}
+
+/* The VM accepted us: tell the viewer, then wait for its ClientInit. */
+static bool backend_secure(struct conn *c)
+{
+    static const uint8_t ok[4] = { 0, 0, 0, 0 };
+    conn_front_queue(c, ok, sizeof ok);
+    conn_set_state(c, VS_READ_CLIENTINIT);
+    return true;
+}
+
+/* One step of the RFB handshake with the VM on brx.  Returns -1 when it
+ * failed (vm_unavailable called), 0 when it needs more, 1 when it moved. */
+static int bh_version(struct conn *c, char *why, size_t whylen)
+{
+    int r = rfb_parse_server_version(buf_head(&c->brx), buf_len(&c->brx), &V(c)->be_minor, why,
+                                     whylen);
+    if (r == RFB_NEED)
+        return 0;
+    if (r < 0)
+        return -1;
+    buf_consume(&c->brx, (size_t)r);
+    char v[13];
+    snprintf(v, sizeof v, "RFB 003.00%d\n", V(c)->be_minor);
+    conn_back_queue(c, v, 12);
+    V(c)->bh = BH_SECTYPES;
+    return 1;
+}
+
+static int bh_sectypes(struct conn *c, char *why, size_t whylen)
+{
+    const uint8_t *p = buf_head(&c->brx);
+    size_t n = buf_len(&c->brx);
+    int r;
+    if (V(c)->be_minor == 3) {
+        uint32_t t;
+        r = rfb_parse_sec_type33(p, n, &t, why, whylen);
+        if (r == RFB_NEED)
+            return 0;
+        if (r >= 0 && t != RFB_SEC_NONE) {
+            snprintf(why, whylen, "backend wants security type %u, not None", t);
+            return -1;
+        }
+        if (r < 0)
+            return -1;
+        buf_consume(&c->brx, (size_t)r);
+        return backend_secure(c);
+    }
+    int has_none = 0;
+    r = rfb_parse_sec_types(p, n, &has_none, why, whylen);
+    if (r == RFB_NEED)
+        return 0;
+    if (r < 0)
+        return -1;
+    if (!has_none) {
+        snprintf(why, whylen, "backend requires its own authentication; "
+                              "run QEMU without a VNC password");
+        return -1;
+    }
+    buf_consume(&c->brx, (size_t)r);
+    static const uint8_t none = RFB_SEC_NONE;
+    conn_back_queue(c, &none, 1);
+    if (V(c)->be_minor == 7)
+        return backend_secure(c);
+    V(c)->bh = BH_SECRESULT;
+    return 1;
+}
+
+static int bh_secresult(struct conn *c, char *why, size_t whylen)
+{
+    uint32_t st;
+    int r = rfb_parse_sec_result(buf_head(&c->brx), buf_len(&c->brx), V(c)->be_minor, &st, why,
+                                 whylen);
+    if (r == RFB_NEED)
+        return 0;
+    if (r < 0)
+        return -1;
+    buf_consume(&c->brx, (size_t)r);
+    return backend_secure(c);
+}
+
+static bool st_backend_handshake(struct conn *c)
+{
+    static int (*const step[])(struct conn *, char *, size_t) = {
+        [BH_VERSION] = bh_version, [BH_SECTYPES] = bh_sectypes, [BH_SECRESULT] = bh_secresult,
+    };
+    bool moved = false;
+    while (c->state == VS_BACKEND_HANDSHAKE && !c->end.dead) {
+        char why[256] = "";
+        int r = step[V(c)->bh](c, why, sizeof why);
+        if (r < 0) {
+            vm_unavailable(c, why, false);
+            return true;
+        }
+        if (r == 0)
+            break;
+        moved = true;
+    }
+    return moved;
+}
+
+static bool st_clientinit(struct conn *c)
+{
+    if (buf_empty(&c->rx) && conn_front_read(c, &c->rx, RX_CAP) <= 0)
+        return false;
+    /* ClientInit: force shared = 1 so this viewer never kicks others. */
+    static const uint8_t shared = 1;
+    buf_consume(&c->rx, 1);
+    conn_back_queue(c, &shared, 1);
+    char pfx[256], user[CONN_USER_MAX + 1];
+    snprintf(pfx, sizeof pfx, "conn=%llu vm=%s user=%s from=%s", (unsigned long long)c->id,
+             c->vm->name, log_safe(user, sizeof user, c->user, sizeof c->user), c->rhost);
+    V(c)->flt = rfbfilter_new(c->vm, pfx);
+    if (!V(c)->flt) {
+        conn_fail(c, LOG_LVL_ERR, "out of memory");
+        return false;
+    }
+    c->d[CONN_C2S].inplace = c->d[CONN_S2C].inplace = true;
+    conn_relay_start(c);
+    char be[300];
+    cfg_backend_str(&c->vm->vnc, be, sizeof be);
+    conn_log(c, LOG_LVL_INFO, "session started (backend %s)", be);
+    c->logged_start = true;
+    return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* the relay filter and the table                                          */
+
+static int filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
+{
+    struct buf *to_viewer = &c->d[CONN_S2C].inj, *to_vm = &c->d[CONN_C2S].inj;
+    if (d == CONN_C2S)
+        return rfbfilter_c2s(V(c)->flt, c_f2b(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
+    return rfbfilter_s2c(V(c)->flt, c_b2f(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
+}
+
+static void start(struct conn *c)
+{
+    static const char version[] = "RFB 003.008\n";
+    conn_front_queue(c, version, RFB_VERSION_LEN);
+    conn_set_state(c, VS_READ_VERSION);
+}
+
+static void destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
+
+static const struct conn_state_def vnc_states[] = {
+    [VS_READ_VERSION - CS_PROTO] = { "version", CSF_FRONT_READ, st_version, NULL },
+    [VS_READ_SECTYPE - CS_PROTO] = { "security-type", CSF_FRONT_READ, st_sectype, NULL },
+    [VS_READ_VC_VERSION - CS_PROTO] = { "vencrypt-version", CSF_FRONT_READ, st_vc_version, NULL },
+    [VS_READ_VC_SUBTYPE - CS_PROTO] = { "vencrypt-subtype", CSF_FRONT_READ, st_vc_subtype, NULL },
+    [VS_SEND_ACK - CS_PROTO] = { "vencrypt-ack", 0, st_send_ack, NULL },
+    [VS_READ_CREDS - CS_PROTO] = { "credentials", CSF_FRONT_READ, st_creds, NULL },
+    [VS_BACKEND_HANDSHAKE - CS_PROTO] = { "backend-handshake", CSF_BACK_IO, st_backend_handshake,
+                                          "VM closed the console during handshake" },
+    [VS_READ_CLIENTINIT - CS_PROTO] = { "client-init", CSF_FRONT_READ, st_clientinit, NULL },
+};
+
+const struct conn_proto vnc_proto = {
+    .name = "vnc",
+    .accept_tag = "",
+    .admit_tag = "",
+    .states = vnc_states,
+    .n_states = sizeof vnc_states / sizeof vnc_states[0],
+    .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
+    .start = start,
+    .login_ok = login_ok,
+    .login_refuse = login_refuse,
+    .backend_up = backend_up,
+    .vm_unavailable = vm_unavailable,
+    .filter = filter,
+    .destroy = destroy,
+    .priv_size = sizeof(struct vnc),
+    .inj_cap = RFBFILTER_INJECT_CAP,
+};
+
+void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struct sockaddr *sa,
+                  socklen_t salen)
+{
+    (void)salen;
+    conn_accept(px, &vnc_proto, vm, fd, sa);
+}
+
+void proxy_close_all(struct proxy *px, const char *why) { conn_close_all(px, why); }
