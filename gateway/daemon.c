@@ -37,7 +37,6 @@
 #include "common/log.h"
 #include "firewall/firewall.h"
 #include "proxy/proxy.h"
-#include "proxy/spice.h"
 
 struct listener {
     ev_io io;
@@ -139,10 +138,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (l->spice)
-            spice_accept(&l->gw->px, l->vm, fd, (struct sockaddr *)&ss, sl);
-        else
-            proxy_accept(&l->gw->px, l->vm, fd, (struct sockaddr *)&ss, sl);
+        proxy_accept(&l->gw->px, l->spice ? &spice_proto : &vnc_proto, l->vm, fd,
+                     (struct sockaddr *)&ss);
     }
 }
 
@@ -319,7 +316,6 @@ static int net_run(struct gw *gw, unsigned k)
         close(gw->ls[i].fd);
     }
     proxy_close_all(&gw->px, "gateway shutting down");
-    spice_close_all(&gw->px, "gateway shutting down");
     if (single)
         ev_child_stop(gw->loop, &gw->auth_child);
     auth_client_free(gw->auth);      /* closes the socket: the helper exits */

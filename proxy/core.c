@@ -934,8 +934,8 @@ unsigned conn_count(const struct proxy *px, const struct conn_proto *proto)
     return n;
 }
 
-void conn_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
-                 int fd, const struct sockaddr *sa)
+void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
+                  int fd, const struct sockaddr *sa)
 {
     char rhost[INET6_ADDRSTRLEN];
     proxy_addr_str(sa, rhost, sizeof rhost);

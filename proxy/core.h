@@ -187,12 +187,8 @@ struct conn {
 #define c_f2b(c) (&(c)->d[CONN_C2S].stream)
 #define c_b2f(c) (&(c)->d[CONN_S2C].stream)
 
-/* Take over an accepted, non-blocking socket for vm with protocol proto:
- * admission, then proto->start.  c->p is a zeroed proto->priv_size block. */
-void conn_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
-                 int fd, const struct sockaddr *sa);
-/* Close every connection (shutdown). */
-void conn_close_all(struct proxy *px, const char *why);
+/* proxy_accept() (proxy.h) admits a connection, gives it a zeroed
+ * proto->priv_size block as c->p and calls proto->start. */
 
 /* The name of c's state, for logs. */
 const char *conn_state_name(const struct conn *c);

@@ -1,6 +1,7 @@
 /* proxy/proxy.c — the proxy context and what both connection kinds share:
  * admission caps, connection log lines, login failure wording. */
 #include "proxy/proxy_int.h"
+#include "proxy/spice.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -113,4 +114,10 @@ double proxy_fail_delay(const struct proxy *px)
 {
     double d = (double)px->cfg->fail_delay_ms / 1000.0;
     return d > 0 ? d : 0.0001;
+}
+
+void proxy_close_all(struct proxy *px, const char *why)
+{
+    conn_close_all(px, why);
+    spice_forget_all();
 }

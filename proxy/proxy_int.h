@@ -37,4 +37,7 @@ double proxy_fail_delay(const struct proxy *px);
 /* Unauthenticated connections from rhost, every protocol (core.c). */
 unsigned conn_unauth_from(const struct proxy *px, const char *rhost);
 
+/* Close every connection (core.c). */
+void conn_close_all(struct proxy *px, const char *why);
+
 #endif

@@ -103,12 +103,8 @@ static struct {
     struct spice_vmstate *vms;
     uint8_t salt[32];
     bool salted;
-    struct proxy *px;                  /* for spice_conn_count / spice_unauth_from */
 } g;
 
-extern const struct conn_proto spice_proto;
-
-unsigned spice_conn_count(void) { return g.px ? conn_count(g.px, &spice_proto) : 0; }
 
 static const char *chan_str(struct conn *c, char *out, size_t outsz)
 {
@@ -723,11 +719,7 @@ static int filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
 /* ---------------------------------------------------------------------- */
 /* the table                                                               */
 
-static void start(struct conn *c)
-{
-    g.px = c->px;
-    conn_start_tls(c, SS_READ_LINK);
-}
+static void start(struct conn *c) { conn_start_tls(c, SS_READ_LINK); }
 
 static void destroy(struct conn *c)
 {
@@ -757,37 +749,20 @@ static const struct conn_state_def spice_states[] = {
                                      "the VM closed the link during authentication" },
 };
 
+/* Every channel is TLS from the first byte; the main channel's relay reads
+ * into rx/brx and its agent filter copies what passes (relay_start). */
 const struct conn_proto spice_proto = {
-    .name = "spice",
-    .accept_tag = " (spice)",
-    .admit_tag = "SPICE ",
-    .states = spice_states,
-    .n_states = sizeof spice_states / sizeof spice_states[0],
+    .name = "spice", .accept_tag = " (spice)", .admit_tag = "SPICE ",
+    .states = spice_states, .n_states = sizeof spice_states / sizeof spice_states[0],
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
-    .start = start,
-    .login_ok = login_ok,
-    .login_refuse = login_refuse,
-    .backend_up = backend_up,
-    .vm_unavailable = vm_unavailable,
-    .login_tag = login_tag,
-    .filter = filter,
-    .destroy = destroy,
     .priv_size = sizeof(struct sconn),
+    .start = start, .login_ok = login_ok, .login_refuse = login_refuse, .login_tag = login_tag,
+    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
+    .destroy = destroy,
 };
 
-void spice_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struct sockaddr *sa,
-                  socklen_t salen)
+void spice_forget_all(void)
 {
-    (void)salen;
-    conn_accept(px, &spice_proto, vm, fd, sa);
-}
-
-/* Forget every session and ticket (after proxy_close_all closed the
- * connections, at shutdown). */
-void spice_close_all(struct proxy *px, const char *why)
-{
-    (void)why;
-    conn_close_all(px, why);
     while (g.sessions)
         session_remove(g.sessions);
     while (g.vms) {

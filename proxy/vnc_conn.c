@@ -63,6 +63,14 @@ static bool refuse_byte(struct conn *c, uint8_t b)
     return true;
 }
 
+/* Answer the viewer and go to the state that reads its reply. */
+static bool reply(struct conn *c, const void *msg, size_t n, int next)
+{
+    conn_front_queue(c, msg, n);
+    conn_set_state(c, next);
+    return true;
+}
+
 /* ---------------------------------------------------------------------- */
 /* the viewer's handshake: one function per state                          */
 
@@ -92,9 +100,7 @@ static bool st_version(struct conn *c)
         return true;
     }
     static const uint8_t types[] = { 1, RFB_SEC_VENCRYPT };
-    conn_front_queue(c, types, sizeof types);
-    conn_set_state(c, VS_READ_SECTYPE);
-    return true;
+    return reply(c, types, sizeof types, VS_READ_SECTYPE);
 }
 
 static bool st_sectype(struct conn *c)
@@ -110,9 +116,7 @@ static bool st_sectype(struct conn *c)
         return true;
     }
     static const uint8_t vc_version[] = { 0, 2 };
-    conn_front_queue(c, vc_version, sizeof vc_version);
-    conn_set_state(c, VS_READ_VC_VERSION);
-    return true;
+    return reply(c, vc_version, sizeof vc_version, VS_READ_VC_VERSION);
 }
 
 static bool st_vc_version(struct conn *c)
@@ -128,9 +132,7 @@ static bool st_vc_version(struct conn *c)
     }
     uint8_t msg[6] = { 0, 1 };                   /* ack 0 = ok, 1 subtype */
     rfb_put_u32(msg + 2, RFB_VENCRYPT_X509PLAIN);
-    conn_front_queue(c, msg, sizeof msg);
-    conn_set_state(c, VS_READ_VC_SUBTYPE);
-    return true;
+    return reply(c, msg, sizeof msg, VS_READ_VC_SUBTYPE);
 }
 
 static bool st_vc_subtype(struct conn *c)
@@ -145,9 +147,7 @@ static bool st_vc_subtype(struct conn *c)
         return refuse_byte(c, 0);                /* VeNCrypt "0 = failure" */
     }
     static const uint8_t ack = 1;
-    conn_front_queue(c, &ack, 1);
-    conn_set_state(c, VS_SEND_ACK);
-    return true;
+    return reply(c, &ack, 1, VS_SEND_ACK);
 }
 
 /* TLS starts once the ack has left (the front flush runs before each step). */
@@ -221,9 +221,7 @@ static void backend_up(struct conn *c)
 static bool backend_secure(struct conn *c)
 {
     static const uint8_t ok[4] = { 0, 0, 0, 0 };
-    conn_front_queue(c, ok, sizeof ok);
-    conn_set_state(c, VS_READ_CLIENTINIT);
-    return true;
+    return reply(c, ok, sizeof ok, VS_READ_CLIENTINIT);
 }
 
 /* One step of the RFB handshake with the VM on brx.  Returns -1 when it
@@ -373,29 +371,14 @@ static const struct conn_state_def vnc_states[] = {
     [VS_READ_CLIENTINIT - CS_PROTO] = { "client-init", CSF_FRONT_READ, st_clientinit, NULL },
 };
 
+/* The viewer starts in the clear (VeNCrypt), TLS comes after the ack; the
+ * relay filters both directions in place, with injection buffers. */
 const struct conn_proto vnc_proto = {
-    .name = "vnc",
-    .accept_tag = "",
-    .admit_tag = "",
-    .states = vnc_states,
-    .n_states = sizeof vnc_states / sizeof vnc_states[0],
+    .name = "vnc", .accept_tag = "", .admit_tag = "",
+    .states = vnc_states, .n_states = sizeof vnc_states / sizeof vnc_states[0],
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
-    .start = start,
-    .login_ok = login_ok,
-    .login_refuse = login_refuse,
-    .backend_up = backend_up,
-    .vm_unavailable = vm_unavailable,
-    .filter = filter,
+    .priv_size = sizeof(struct vnc), .inj_cap = RFBFILTER_INJECT_CAP,
+    .start = start, .login_ok = login_ok, .login_refuse = login_refuse,
+    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
     .destroy = destroy,
-    .priv_size = sizeof(struct vnc),
-    .inj_cap = RFBFILTER_INJECT_CAP,
 };
-
-void proxy_accept(struct proxy *px, const struct cfg_vm *vm, int fd, const struct sockaddr *sa,
-                  socklen_t salen)
-{
-    (void)salen;
-    conn_accept(px, &vnc_proto, vm, fd, sa);
-}
-
-void proxy_close_all(struct proxy *px, const char *why) { conn_close_all(px, why); }
