@@ -57,6 +57,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LINKLIBS) $(LDLIBS) -lcmocka
 
+# test_buf watches every block free() gets (the wipe before a block leaves).
+$(BUILD)/tests/test_buf: LDFLAGS += -Wl,--wrap=free
+
 unit: $(UNIT_BINS)
 
 # ---- test helpers written in C (raw RFB/VeNCrypt client for bad-input tests, pty driver) ----
