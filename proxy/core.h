@@ -43,7 +43,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "proxy/proxy_int.h"
-#include "proxy/qmp.h"
+#include "common/qmp.h"
 #include "proxy/tside.h"
 
 #define CONN_USER_MAX   255

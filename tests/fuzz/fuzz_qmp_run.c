@@ -1,5 +1,5 @@
-// fuzz-sources: proxy/qmp.c
-/* libFuzzer target: the QMP script runner (proxy/qmp.c), as QEMU's monitor
+// fuzz-sources: common/qmp.c
+/* libFuzzer target: the QMP script runner (common/qmp.c), as QEMU's monitor
  * would drive it: a two-command script, the input split into reads at
  * points taken from its first byte, every line fed through qmp_run_feed()
  * until it fails or finishes.  Checks: consumed bytes never exceed what was
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/qmp.h"
+#include "common/qmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* tests/unit/test_qmp.c — the QMP script runner (proxy/qmp.c): greeting,
+/* tests/unit/test_qmp.c — the QMP script runner (common/qmp.c): greeting,
  * capabilities, each command in turn, events anywhere, errors, lines split
  * at every byte. */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/qmp.h"
+#include "common/qmp.h"
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}}, \"capabilities\": [\"oob\"]}}\r\n"
 #define RETURN   "{\"return\": {}}\r\n"

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/rfb.c and proxy/qmp.c: every handshake parser fed
+/* Unit tests for proxy/rfb.c and common/qmp.c: every handshake parser fed
  * byte by byte and in one piece, and the malformed cases. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
-#include "proxy/qmp.h"
+#include "common/qmp.h"
 #include "proxy/rfb.h"
 
 /* Feed msg growing one byte at a time: every strict prefix must be

@@ -1,5 +1,5 @@
-/* proxy/qmp.c — see qmp.h. */
-#include "proxy/qmp.h"
+/* common/qmp.c — see qmp.h. */
+#include "common/qmp.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* proxy/qmp.h — QMP exchanges as data.
+/* common/qmp.h — QMP exchanges as data.
  *
  * Every conversation vmgate has with QEMU's monitor has the same shape:
  * greeting, qmp_capabilities, then a short script of commands, each
