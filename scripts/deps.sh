@@ -23,6 +23,9 @@ PACKAGES=(
     python3-gi libsasl2-modules
     # clipboard end-to-end: Xvnc with a real X clipboard, libvncclient for a legacy viewer
     tigervnc-standalone-server libvncserver-dev
+    # service and package tests (t70-t74): systemd-analyze, man(1) for its
+    # Documentation= check, dpkg-buildpackage with debhelper, lintian
+    systemd man-db dpkg-dev debhelper lintian
 )
 
 missing=()

@@ -17,7 +17,9 @@ mkdir -p "$T/unit" "$T/man/man8" "$T/man/man5"
 sed "s|/usr/bin/vmgate|$VMGATE|g" "$UNIT" >"$T/unit/vmgate.service"
 cp "$ROOT/docs/vmgate.8" "$T/man/man8/"
 cp "$ROOT/docs/vmgate.conf.5" "$T/man/man5/"
-(cd "$T" && MANPATH=$T/man systemd-analyze verify "$T/unit/vmgate.service") >"$T/verify.out" 2>&1 ||
+MAN=--man=yes
+command -v man >/dev/null || { MAN=--man=no; say "no man(1) here: Documentation= not checked"; }
+(cd "$T" && MANPATH=$T/man systemd-analyze verify "$MAN" "$T/unit/vmgate.service") >"$T/verify.out" 2>&1 ||
     { cat "$T/verify.out"; fail "systemd-analyze verify failed"; }
 [ -s "$T/verify.out" ] && { cat "$T/verify.out"; fail "systemd-analyze verify printed warnings"; }
 say "systemd-analyze verify: clean"

@@ -71,8 +71,11 @@ else
     cat /tmp/check.out; bad "vmgate check refuses the shipped config"
 fi
 if command -v systemd-analyze >/dev/null; then
-    if systemd-analyze verify /lib/systemd/system/vmgate.service >/tmp/verify.out 2>&1 && ! [ -s /tmp/verify.out ]; then
-        ok "systemd-analyze verify: installed unit clean (binary and man pages found)"
+    # --man=no: the man pages' presence is checked on the .deb (a minimal
+    # image's dpkg excludes /usr/share/man); t70 checks them with man(1)
+    if systemd-analyze verify --man=no /lib/systemd/system/vmgate.service >/tmp/verify.out 2>&1 &&
+        ! [ -s /tmp/verify.out ]; then
+        ok "systemd-analyze verify: the installed unit is clean (ExecStart binary found)"
     else
         cat /tmp/verify.out; bad "systemd-analyze verify complains about the installed unit"
     fi
