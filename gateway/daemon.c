@@ -359,8 +359,10 @@ static int net_run(struct gw *gw, unsigned k)
         notify_ready(gw, "serving");
     } else {
         log_info("network process %u/%u ready", k + 1, gw->nproc);
-        /* the supervisor tells systemd READY=1 when the first one is here */
-        kill(getppid(), SIGUSR1);
+        /* the supervisor tells systemd READY=1 when the first one is here;
+         * never signal whoever inherited us if the supervisor is gone */
+        if (getppid() == notify_pid)
+            kill(notify_pid, SIGUSR1);
     }
 
     ev_run(gw->loop, 0);
@@ -519,13 +521,16 @@ static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     /* a network process started later (a replacement) must get the new
      * certificate too; the network processes log the reload themselves */
     char err[512];
-    notify_reloading();
+    /* before the first READY=1 a reload must not announce readiness */
+    if (gw->notified_ready)
+        notify_reloading();
     if (!reload_cert(gw, err, sizeof err))
         log_debug("SIGHUP: replacements keep the old certificate: %s", err);
     for (unsigned i = 0; i < gw->nproc; i++)
         if (gw->np[i].pid)
             kill(gw->np[i].pid, SIGHUP);
-    notify_ready(gw, "reloaded");
+    if (gw->notified_ready)
+        notify_ready(gw, "reloaded");
 }
 
 /* SIGUSR1: a network process has its loop running.  The first one makes
