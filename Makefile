@@ -13,7 +13,7 @@ HARDEN   = -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protec
 CFLAGS  ?= -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE $(WARN) $(HARDEN) -I. -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS   = -lev -lssl -lcrypto -lpam -lcrypt -lnftables -lz
+LDLIBS   = -lev -lssl -lcrypto -lpam -lcrypt -lnftables -lz -lsystemd
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE
@@ -86,14 +86,36 @@ bench: deps
 	@$(MAKE) --no-print-directory all tools
 	@bench/run.sh
 
+# Installs what the Debian package ships (debian/rules calls this with PREFIX=/usr):
+# the binary in $(PREFIX)/bin (users run `vmgate console` over ssh), the man pages, the
+# systemd unit (ExecStart pointed at $(BINDIR)), and, only when absent, the default
+# config and the PAM service (never overwriting an admin's files).
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+SYSCONFDIR     ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 install: $(BUILD)/vmgate
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(BUILD)/vmgate $(DESTDIR)$(PREFIX)/sbin/vmgate
-	install -m 0644 docs/vmgate.8 $(DESTDIR)$(PREFIX)/share/man/man8/vmgate.8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmgate $(DESTDIR)$(SYSCONFDIR)/pam.d
+	install -m 0755 $(BUILD)/vmgate $(DESTDIR)$(BINDIR)/vmgate
+	install -m 0644 docs/vmgate.8 $(DESTDIR)$(MANDIR)/man8/vmgate.8
+	install -m 0644 docs/vmgate.conf.5 $(DESTDIR)$(MANDIR)/man5/vmgate.conf.5
+	sed 's|/usr/bin/vmgate|$(BINDIR)/vmgate|g' dist/vmgate.service >$(DESTDIR)$(SYSTEMDUNITDIR)/vmgate.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/vmgate.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vmgate/vmgate.conf ] || \
+	    install -m 0644 dist/vmgate.conf $(DESTDIR)$(SYSCONFDIR)/vmgate/vmgate.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pam.d/vmgate ] || \
+	    install -m 0644 dist/vmgate.pam $(DESTDIR)$(SYSCONFDIR)/pam.d/vmgate
+
+# The Debian package (debian/): build/deb/vmgate_*.deb, built in a copy of the tree so
+# the working tree and build/ stay as they are.  Needs debhelper (not in scripts/deps.sh's
+# test set unless tests/integration/t71-deb.sh runs).
+deb:
+	@scripts/build-deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit tools deps check demo bench install clean
+.PHONY: all unit tools deps check demo bench install deb clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

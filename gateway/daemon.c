@@ -25,10 +25,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <openssl/ssl.h>
+#include <systemd/sd-daemon.h>
 
 #include "auth/auth.h"
 #include "certs/certs.h"
@@ -57,6 +59,8 @@ struct gw {
     struct listener *ls;
     size_t n_ls;
     ev_signal sig_int, sig_term, sig_hup;
+    ev_signal sig_ready;                 /* processes > 1: SIGUSR1 from a network process */
+    bool notified_ready;                 /* READY=1 sent once (supervisor) */
     ev_child auth_child;
     ev_timer trim_timer;     /* hand freed heap back to the kernel */
     bool fw_managed;
@@ -118,6 +122,47 @@ static int listen_on(const char *addr, uint16_t port, char *why, size_t whylen)
     return fd;
 }
 
+/* ---- the service manager (systemd Type=notify, see dist/vmgate.service) ----
+ *
+ * Only the process systemd started speaks to it: with processes = 1 that is
+ * the network process, with processes > 1 the supervisor; the auth helper
+ * and the forked network processes stay silent, so the unit can keep
+ * NotifyAccess=main.  The privilege drop keeps the PID, so MAINPID is
+ * right without telling.  Without NOTIFY_SOCKET every call is a no-op. */
+static pid_t notify_pid;                 /* getpid() of the process systemd started */
+
+/* Send one state string (READY=1, STOPPING=1, ...; sd_notify(3) syntax)
+ * from the main process; a failure to send is logged, never fatal. */
+static void notify(const char *state)
+{
+    if (getpid() != notify_pid)
+        return;
+    int r = sd_notify(0, state);
+    if (r < 0)
+        log_warn("sd_notify: %s", strerror(-r));
+}
+
+/* RELOADING=1 with the MONOTONIC_USEC= that systemd >= 253 asks of it
+ * (252 ignores it); READY=1 must follow when the reload is done. */
+static void notify_reloading(void)
+{
+    struct timespec ts;
+    char msg[96];
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+    notify(msg);
+}
+
+/* READY=1 with a STATUS= line saying what is served. */
+static void notify_ready(const struct gw *gw, const char *what)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s: %zu listener(s), %u network process(es)",
+             what, gw->n_ls, gw->nproc ? gw->nproc : 1u);
+    notify(msg);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *l = (struct listener *)w;
@@ -154,6 +199,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
     log_info("received %s, shutting down", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    notify("STOPPING=1");
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -177,13 +223,16 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     char err[512];
+    notify_reloading();
     SSL_CTX *ctx = reload_cert(gw, err, sizeof err);
     if (!ctx) {
         log_err("SIGHUP: keeping the old certificate: %s", err);
+        notify_ready(gw, "reload failed, old certificate kept");
         return;
     }
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
+    notify_ready(gw, "reloaded");
 }
 
 /* Every login allocates and frees TLS handshake buffers, the auth request,
@@ -304,8 +353,13 @@ static int net_run(struct gw *gw, unsigned k)
         ev_child_start(gw->loop, &gw->auth_child);
         log_info("vmgate started: %zu vm listener(s), auth = %s", gw->n_ls,
                  cfg->auth == CFG_AUTH_PAM ? "pam" : "file");
+        notify_ready(gw, "serving");
     } else {
         log_info("network process %u/%u ready", k + 1, gw->nproc);
+        /* the supervisor tells systemd READY=1 when the first one is here;
+         * never signal whoever inherited us if the supervisor is gone */
+        if (getppid() == notify_pid)
+            kill(notify_pid, SIGUSR1);
     }
 
     ev_run(gw->loop, 0);
@@ -396,6 +450,7 @@ static void start_netproc(struct netproc *p)
         ev_signal_stop(loop, &gw->sig_int);
         ev_signal_stop(loop, &gw->sig_term);
         ev_signal_stop(loop, &gw->sig_hup);
+        ev_signal_stop(loop, &gw->sig_ready);
         ev_child_stop(loop, &gw->auth_child);
         ev_timer_stop(loop, &gw->stop_timer);
         for (unsigned i = 0; i < gw->nproc; i++) {
@@ -439,6 +494,7 @@ static void sup_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     log_info("received %s, stopping %u network processes",
              w->signum == SIGINT ? "SIGINT" : "SIGTERM", gw->nproc);
     gw->stopping = true;
+    notify("STOPPING=1");
     bool any = false;
     for (unsigned i = 0; i < gw->nproc; i++) {
         ev_timer_stop(loop, &gw->np[i].respawn);
@@ -461,11 +517,30 @@ static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     /* a network process started later (a replacement) must get the new
      * certificate too; the network processes log the reload themselves */
     char err[512];
+    /* before the first READY=1 a reload must not announce readiness */
+    if (gw->notified_ready)
+        notify_reloading();
     if (!reload_cert(gw, err, sizeof err))
         log_debug("SIGHUP: replacements keep the old certificate: %s", err);
     for (unsigned i = 0; i < gw->nproc; i++)
         if (gw->np[i].pid)
             kill(gw->np[i].pid, SIGHUP);
+    if (gw->notified_ready)
+        notify_ready(gw, "reloaded");
+}
+
+/* SIGUSR1: a network process has its loop running.  The first one makes
+ * the service ready (the listeners were bound before any fork, so the
+ * kernel queues connections from now on); later ones are replacements. */
+static void sup_ready_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)loop;
+    (void)revents;
+    if (gw->notified_ready || gw->stopping)
+        return;
+    gw->notified_ready = true;
+    notify_ready(gw, "serving");
 }
 
 /* The parent with processes > 1: start the network processes, forward
@@ -493,10 +568,12 @@ static int supervise(struct gw *gw)
     ev_signal_init(&gw->sig_int, sup_stop_cb, SIGINT);
     ev_signal_init(&gw->sig_term, sup_stop_cb, SIGTERM);
     ev_signal_init(&gw->sig_hup, sup_hup_cb, SIGHUP);
-    gw->sig_int.data = gw->sig_term.data = gw->sig_hup.data = gw;
+    ev_signal_init(&gw->sig_ready, sup_ready_cb, SIGUSR1);
+    gw->sig_int.data = gw->sig_term.data = gw->sig_hup.data = gw->sig_ready.data = gw;
     ev_signal_start(gw->loop, &gw->sig_int);
     ev_signal_start(gw->loop, &gw->sig_term);
     ev_signal_start(gw->loop, &gw->sig_hup);
+    ev_signal_start(gw->loop, &gw->sig_ready);
     ev_child_init(&gw->auth_child, auth_child_cb, gw->auth_pid, 0);
     ev_child_start(gw->loop, &gw->auth_child);
     ev_timer_init(&gw->stop_timer, stop_timer_cb, 5.0, 0);
@@ -538,6 +615,7 @@ int gateway_run(const char *cfgfile, int verbose)
     static struct gw gw;
     char err[1024];
     log_set_tag("main");
+    notify_pid = getpid();
     if (verbose)
         log_set_level(LOG_LVL_DEBUG);
     signal(SIGPIPE, SIG_IGN);

@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential pkg-config clang
-    libev-dev libssl-dev libpam0g-dev libcrypt-dev libnftables-dev zlib1g-dev
+    libev-dev libssl-dev libpam0g-dev libcrypt-dev libnftables-dev zlib1g-dev libsystemd-dev
     # unit tests
     libcmocka-dev
     # integration tests and demo
@@ -23,6 +23,9 @@ PACKAGES=(
     python3-gi libsasl2-modules
     # clipboard end-to-end: Xvnc with a real X clipboard, libvncclient for a legacy viewer
     tigervnc-standalone-server libvncserver-dev
+    # service and package tests (t70-t74): systemd-analyze, man(1) for its
+    # Documentation= check, dpkg-buildpackage with debhelper, lintian
+    systemd man-db dpkg-dev debhelper lintian
 )
 
 missing=()
