@@ -395,8 +395,9 @@ static void human_secs(uint64_t s, char *out, size_t cap)
 /* The checks of fw_ban against the live table: the allowlist of the
  * family is never banned; a different ban may not overlap.  0 (with
  * *exists when this very ban is there), or -1 with err. */
-static int ban_fits(const struct fw_live *l, const struct fw_live_set *bans, const struct addr_net *n,
-                    const char *a, bool *exists, char *err, size_t errlen)
+static int ban_fits(const struct fw_live *l, const struct fw_live_set *bans,
+                    const struct addr_net *n, const char *a, bool *exists, char *err,
+                    size_t errlen)
 {
     struct fw_iv iv;
     fw_iv_from_net(n, &iv);

@@ -409,7 +409,8 @@ int fw_is_exempt(const struct cfg *c, const char *addr)
     if (addr_net_is_loopback(&n))
         return 1;
     for (size_t i = 0; i < c->fw.n_allow; i++)
-        if (addr_net_parse(c->fw.allow[i], true, &a, why, sizeof why) == 0 && addr_net_contains(&a, &n))
+        if (addr_net_parse(c->fw.allow[i], true, &a, why, sizeof why) == 0 &&
+            addr_net_contains(&a, &n))
             return 1;
     return 0;
 }
