@@ -1,12 +1,13 @@
 /* auth/bans.c — see bans.h. */
 #include "auth/bans.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "firewall/fw_int.h"
+#include "common/addr.h"
+
+_Static_assert(BAN_KEY_MAX >= ADDR_KEY_MAX, "a source key fits a ban key");
 
 struct ban_entry {
     char key[BAN_KEY_MAX];
@@ -56,18 +57,7 @@ void ban_table_free(struct ban_table *t)
 
 int ban_key(const char *addr, char *key, size_t keylen)
 {
-    /* the firewall's parser: numeric only, ::ffff:a.b.c.d taken as IPv4 */
-    struct fw_net n;
-    char err[128];
-    if (fw_net_parse(addr, false, &n, err, sizeof err) != 0)
-        return -1;
-    if (n.family == 6) {
-        memset(n.a + 8, 0, 8);
-        n.plen = 64;
-    }
-    char tmp[INET6_ADDRSTRLEN + 4];
-    fw_net_str(&n, tmp, sizeof tmp);
-    return snprintf(key, keylen, "%s", tmp) < (int)keylen ? 0 : -1;
+    return addr_source_key(addr, key, keylen);
 }
 
 /* Find key's entry, or make one (evicting the least recently seen). */

@@ -22,8 +22,8 @@ struct ban_table *ban_table_new(unsigned after, uint64_t window_ms, uint64_t ban
                                 size_t capacity);
 void ban_table_free(struct ban_table *t);
 /* Turn a numeric address into the key it is counted (and banned) under:
- * "192.0.2.7" or "2001:db8:1:2::/64".  Returns 0, or -1 if addr is not a
- * numeric address. */
+ * "192.0.2.7" or "2001:db8:1:2::/64" (addr_source_key(), common/addr.h).
+ * Returns 0, or -1 if addr is not a numeric address. */
 int ban_key(const char *addr, char *key, size_t keylen);
 /* Record one failure from addr at now_ms.  Returns the ban duration in ms
  * when this failure crosses the threshold (and resets the count), else 0.

@@ -7,7 +7,6 @@
  * header's line.  Nothing here prints or touches files except cfg_load(). */
 #include "common/config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/addr.h"
 
 #define DEF_ADDRESS        "0.0.0.0"
 #define DEF_CERT           "/etc/vmgate/tls/server.crt"
@@ -198,16 +199,6 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
-/* A TCP port: 1..65535, decimal, exactly n bytes of s. */
-static int parse_port(const char *s, size_t n, uint16_t *out)
-{
-    uint64_t v;
-    if (n > 5 || parse_u64(s, n, &v) < 0 || v < 1 || v > 65535)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
-}
-
 /* Leading digits of s into *n (overflow-checked); returns the suffix. */
 static const char *number_prefix(const char *s, uint64_t *n)
 {
@@ -319,52 +310,12 @@ int cfg_parse_backend(const char *s, struct cfg_backend *out, char *why, size_t 
         return 0;
     }
 
-    const char *host = s, *host_end, *port;
-    if (s[0] == '[') {
-        host = s + 1;
-        host_end = strchr(host, ']');
-        if (!host_end) {
-            set_why(why, whylen, "missing \"]\" after IPv6 address");
-            return -1;
-        }
-        if (host_end[1] != ':') {
-            set_why(why, whylen, "missing port (use [IPv6]:PORT)");
-            return -1;
-        }
-        port = host_end + 2;
-    } else {
-        host_end = strrchr(s, ':');
-        if (!host_end) {
-            set_why(why, whylen, "missing port (use HOST:PORT, unix:PATH or qmp:PATH)");
-            return -1;
-        }
-        if (memchr(s, ':', (size_t)(host_end - s))) {
-            set_why(why, whylen, "IPv6 address must be in brackets, e.g. [::1]:5902");
-            return -1;
-        }
-        port = host_end + 1;
-    }
-    size_t hlen = (size_t)(host_end - host);
-    if (hlen == 0 || hlen > CFG_HOST_MAX) {
-        set_why(why, whylen, "missing host");
+    if (!strchr(s, ':')) {
+        set_why(why, whylen, "missing port (use HOST:PORT, unix:PATH or qmp:PATH)");
         return -1;
     }
-    memcpy(b.host, host, hlen);
-    b.host[hlen] = '\0';
-
-    unsigned char addr[16];
-    bool ok = s[0] == '[' ? inet_pton(AF_INET6, b.host, addr) == 1
-                          : (strcmp(b.host, "localhost") == 0 ||
-                             inet_pton(AF_INET, b.host, addr) == 1);
-    if (!ok) {
-        set_why(why, whylen, s[0] == '[' ? "bad IPv6 address"
-                : "host must be a numeric IPv4 address, localhost, or [IPv6]");
+    if (addr_hostport_parse(s, b.host, sizeof b.host, &b.port, why, whylen) < 0)
         return -1;
-    }
-    if (parse_port(port, strlen(port), &b.port) < 0) {
-        set_why(why, whylen, "bad port (use 1..65535)");
-        return -1;
-    }
     b.kind = CFG_BE_TCP;
     *out = b;
     return 0;
@@ -382,10 +333,7 @@ void cfg_backend_str(const struct cfg_backend *b, char *out, size_t outsz)
         snprintf(out, outsz, "qmp:%s", b->path);
         break;
     case CFG_BE_TCP:
-        if (strchr(b->host, ':'))
-            snprintf(out, outsz, "[%s]:%u", b->host, (unsigned)b->port);
-        else
-            snprintf(out, outsz, "%s:%u", b->host, (unsigned)b->port);
+        addr_hostport_str(b->host, b->port, out, outsz);
         break;
     default:
         snprintf(out, outsz, "none");
@@ -568,48 +516,17 @@ static int set_path(struct parser *p, int line, const char *v, char **out)
     return 0;
 }
 
-/* A listen / allow address: numeric IPv4 or IPv6, as inet_pton takes it.
- * Returns the family (0: neither) with the address in bin (16 bytes). */
-static int addr_parse(const char *s, unsigned char *bin)
-{
-    if (inet_pton(AF_INET, s, bin) == 1)
-        return AF_INET;
-    if (inet_pton(AF_INET6, s, bin) == 1)
-        return AF_INET6;
-    return 0;
-}
-
-/* One allow entry: ADDR or ADDR/PREFIX, prefix within the family (0..32,
- * 0..128).  The address part is normalized through inet_ntop ("2001:DB8::1"
- * becomes "2001:db8::1"); the prefix is kept as written, without leading
- * zeros.  (firewall/fw_addr.c parses the same entries into binary for nft;
- * common/ cannot call it, and this only has to say yes or no and print.) */
+/* One allow entry: ADDR or ADDR/PREFIX as the firewall reads it
+ * (addr_net_parse(): numeric, prefix 0..32 / 0..128 without leading zeros,
+ * IPv4-mapped written as IPv4), stored in the firewall's canonical form
+ * ("2001:DB8::1" becomes "2001:db8::1", "10.0.0.1/8" becomes "10.0.0.0/8"),
+ * so the printed config shows what the firewall will hold. */
 static int check_cidr(const char *s, char *out, size_t outsz)
 {
-    char addr[INET6_ADDRSTRLEN + 1];
-    const char *slash = strchr(s, '/');
-    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-    if (alen == 0 || alen >= sizeof addr)
+    struct addr_net n;
+    if (addr_net_parse(s, true, &n, NULL, 0) < 0)
         return -1;
-    memcpy(addr, s, alen);
-    addr[alen] = '\0';
-    unsigned char bin[16];
-    int fam = addr_parse(addr, bin);
-    if (fam == 0)
-        return -1;
-    char norm[INET6_ADDRSTRLEN];
-    if (!inet_ntop(fam, bin, norm, sizeof norm))
-        return -1;
-    if (!slash) {
-        snprintf(out, outsz, "%s", norm);
-        return 0;
-    }
-    uint64_t plen;
-    const char *ps = slash + 1;
-    if (strlen(ps) > 3 || parse_u64(ps, strlen(ps), &plen) < 0 ||
-        plen > (fam == AF_INET ? 32u : 128u))
-        return -1;
-    snprintf(out, outsz, "%s/%u", norm, (unsigned)plen);
+    addr_net_str(&n, out, outsz);
     return 0;
 }
 
@@ -696,8 +613,9 @@ static int set_range(struct parser *p, int line, const char *v, struct cfg_firew
 {
     const char *dash = strchr(v, '-');
     uint16_t lo = 0, hi = 0;
-    int r = dash ? parse_port(v, (size_t)(dash - v), &lo) | parse_port(dash + 1, strlen(dash + 1), &hi)
-                 : parse_port(v, strlen(v), &lo);
+    int r = dash ? addr_port_parse(v, (size_t)(dash - v), &lo) |
+                     addr_port_parse(dash + 1, strlen(dash + 1), &hi)
+                 : addr_port_parse(v, strlen(v), &lo);
     if (!dash)
         hi = lo;
     if (r < 0 || lo > hi)
@@ -723,8 +641,8 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
     struct cfg *c = p->c;
     switch (id) {
     case GK_ADDRESS: {
-        unsigned char bin[16];
-        if (strlen(v) >= sizeof c->address || addr_parse(v, bin) == 0)
+        struct addr_net n;
+        if (strlen(v) >= sizeof c->address || addr_ip_parse(v, &n) < 0)
             return fail(p, line, "bad address \"%s\" (need a numeric IPv4 or IPv6 address)",
                         shown(p, v));
         memcpy(c->address, v, strlen(v) + 1);
@@ -800,7 +718,7 @@ static int set_listen_port(struct parser *p, int line, const char *key, const ch
                            uint16_t *out)
 {
     uint16_t port;
-    if (parse_port(v, strlen(v), &port) < 0)
+    if (addr_port_parse(v, strlen(v), &port) < 0)
         return fail(p, line, "bad %s \"%s\" (use 1..65535)", key, shown(p, v));
     for (size_t i = 0; i < p->c->n_vms; i++) {
         const struct cfg_vm *o = &p->c->vms[i];
@@ -1287,9 +1205,9 @@ static void print_route(FILE *f, const struct cfg *c, const struct cfg_vm *vm,
 {
     char b[CFG_PATH_MAX + CFG_HOST_MAX + 16];
     cfg_backend_str(be, b, sizeof b);
-    bool v6 = strchr(c->address, ':') != NULL;
-    fprintf(f, "vm %s: %s %s%s%s:%u -> %s  ", vm->name, proto, v6 ? "[" : "", c->address,
-            v6 ? "]" : "", (unsigned)port, b);
+    char l[ADDR_PORT_MAX + 8];
+    addr_hostport_str(c->address, port, l, sizeof l);
+    fprintf(f, "vm %s: %s %s -> %s  ", vm->name, proto, l, b);
     print_list(f, "", "users", vm->users, vm->n_users, ',');
     print_list(f, " ", "groups", vm->groups, vm->n_groups, ',');
     fprintf(f, " clipboard=%s/%llu\n", cfg_clip_name(vm->clipboard),

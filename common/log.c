@@ -80,3 +80,18 @@ char *log_safe(char *out, size_t outsz, const char *s, size_t n)
     out[i] = '\0';
     return out;
 }
+
+const char *log_shown(const char *s, char *buf, size_t cap)
+{
+    if (!s)
+        s = "";
+    size_t n = strlen(s);
+    if (cap > 68)
+        cap = 68;       /* quote at most 64 bytes and "..." */
+    if (n + 1 > cap && cap >= 4) {
+        log_safe(buf, cap - 3, s, n);
+        strcat(buf, "...");
+        return buf;
+    }
+    return log_safe(buf, cap, s, n);
+}

@@ -29,5 +29,9 @@ void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 /* Copy at most n bytes of s into out (size outsz, always NUL-terminated),
  * replacing every byte outside printable ASCII with '?'.  Returns out. */
 char *log_safe(char *out, size_t outsz, const char *s, size_t n);
+/* Untrusted text for an error message: log_safe() of s (NULL is ""), cut
+ * at 64 bytes with "..." appended when longer.  buf should hold 68 bytes;
+ * a smaller cap cuts earlier.  Returns buf. */
+const char *log_shown(const char *s, char *buf, size_t cap);
 
 #endif

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
+
 #define FW_DEF_BAN_MS (UINT64_C(15) * 60 * 1000)
 
 static const char usage_text[] =
@@ -47,7 +49,7 @@ static int usage(const char *fmt, const char *arg)
         fputs("vmgate firewall: ", stderr);
         fprintf(stderr, "%s", fmt);
         if (arg)
-            fprintf(stderr, " \"%s\"", fw_shown(arg, shown, sizeof shown));
+            fprintf(stderr, " \"%s\"", log_shown(arg, shown, sizeof shown));
         fputc('\n', stderr);
     }
     fputs("vmgate firewall: run `vmgate firewall --help` for usage\n", stderr);
@@ -348,7 +350,7 @@ static int cmd_status(const char *cfgpath, bool explicit)
 /* What fw_allow/fw_deny/fw_ban/fw_unban returned: -1 is an error (exit 1),
  * 1 "nothing to do" (err says why; exit 0).  On 0 it parses arg again, as
  * fw_* did, into n and its canonical text a, and returns -1: go on. */
-static int changed(const char *sub, int rc, const char *err, const char *arg, struct fw_net *n,
+static int changed(const char *sub, int rc, const char *err, const char *arg, struct addr_net *n,
                    char *a, size_t cap)
 {
     char why[256];
@@ -360,9 +362,9 @@ static int changed(const char *sub, int rc, const char *err, const char *arg, st
         printf("%s; nothing changed\n", err);
         return 0;
     }
-    if (fw_net_parse(arg, true, n, why, sizeof why) < 0)   /* cannot fail: fw_* accepted it */
+    if (addr_net_parse(arg, true, n, why, sizeof why) < 0)   /* cannot fail: fw_* accepted it */
         return 1;
-    fw_net_str(n, a, cap);
+    addr_net_str(n, a, cap);
     return -1;
 }
 
@@ -370,7 +372,7 @@ static int changed(const char *sub, int rc, const char *err, const char *arg, st
  * tells whether the next apply keeps the change. */
 static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool explicit)
 {
-    struct fw_net n;
+    struct addr_net n;
     char err[512], a[64], why[256];
     int rc = deny ? fw_deny(arg, err, sizeof err) : fw_allow(arg, err, sizeof err);
     rc = changed(deny ? "deny" : "allow", rc, err, arg, &n, a, sizeof a);
@@ -381,9 +383,9 @@ static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool expli
     bool missing, listed = false;
     if (load_cfg(cfgpath, explicit, &c, &missing) == 0) {
         for (size_t i = 0; i < c.fw.n_allow && !listed; i++) {
-            struct fw_net m;
-            listed = fw_net_parse(c.fw.allow[i], true, &m, why, sizeof why) == 0 &&
-                     fw_net_cmp(&m, &n) == 0;
+            struct addr_net m;
+            listed = addr_net_parse(c.fw.allow[i], true, &m, why, sizeof why) == 0 &&
+                     addr_net_cmp(&m, &n) == 0;
         }
         cfg_free(&c);
     }
@@ -401,7 +403,7 @@ static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool expli
 static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool explicit)
 {
     uint64_t ms = FW_DEF_BAN_MS;
-    struct fw_net n;
+    struct addr_net n;
     char err[512], d[32], a[64];
     if (dur) {
         if (cfg_parse_duration_ms(dur, &ms) < 0)
@@ -426,7 +428,7 @@ static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool e
 
 static int cmd_unban(const char *arg)
 {
-    struct fw_net n;
+    struct addr_net n;
     char err[512], a[64];
     int rc = changed("unban", fw_unban(arg, err, sizeof err), err, arg, &n, a, sizeof a);
     if (rc >= 0)

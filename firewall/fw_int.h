@@ -1,8 +1,9 @@
 /* firewall/fw_int.h — internals shared by the firewall sources and its unit tests.
  *
  * The layers:
- *   fw_addr.c    addresses and CIDRs parsed into binary (struct fw_net), the
- *                only form that ever reaches nft text;
+ *   fw_addr.c    set elements (intervals) from and to struct addr_net
+ *                (common/addr.h: the only form of an address that ever
+ *                reaches nft text);
  *   fw_render.c  config -> plan (validated, sorted) -> nft text (pure);
  *   fw_live.c    nft's JSON listing -> struct fw_live, and the comparison of
  *                a live table with the plan (pure);
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/addr.h"
 #include "common/config.h"
 
 #define FW_FAMILY        "inet"
@@ -30,34 +32,7 @@
 #define FW_BAN_MAX_MS    (UINT64_C(365) * 24 * 3600 * 1000)   /* as config's ban_time */
 #define FW_MAX_PORTS     1024
 
-/* ---- addresses (fw_addr.c) ---- */
-
-/* An address or prefix, host bits cleared.  family is 4 or 6; a[] holds the
- * address in network order (IPv4 in a[0..3]). */
-struct fw_net {
-    int family;
-    uint8_t a[16];
-    unsigned plen;
-    bool had_host_bits;     /* the text had bits set past the prefix */
-    bool was_mapped;        /* written as ::ffff:a.b.c.d (taken as IPv4) */
-};
-
-/* Parse "ADDR" or (when allow_prefix) "ADDR/LEN".  Only numeric addresses;
- * IPv4-mapped IPv6 becomes IPv4.  On error returns -1 with a reason that
- * quotes the (sanitised) input. */
-int fw_net_parse(const char *s, bool allow_prefix, struct fw_net *n, char *err, size_t errlen);
-/* "10.0.0.0/8", or a bare address for a full-length prefix. */
-void fw_net_str(const struct fw_net *n, char *out, size_t cap);
-bool fw_net_contains(const struct fw_net *outer, const struct fw_net *inner);
-bool fw_net_overlaps(const struct fw_net *a, const struct fw_net *b);
-/* Lies entirely inside 127.0.0.0/8 or is ::1. */
-bool fw_net_is_loopback(const struct fw_net *n);
-/* Shares any address with loopback (0.0.0.0/0 does). */
-bool fw_net_touches_loopback(const struct fw_net *n);
-bool fw_net_is_unspecified(const struct fw_net *n);
-int fw_net_cmp(const struct fw_net *a, const struct fw_net *b);
-/* Quote untrusted text for an error message (control bytes -> '?', cut at 64). */
-const char *fw_shown(const char *s, char *buf, size_t cap);
+/* ---- set elements (fw_addr.c); addresses are common/addr.h's ---- */
 
 /* An element as the kernel holds it: an inclusive interval.  family 0 is a
  * port (in lo[14..15]/hi[14..15]), else 4 or 6. */
@@ -67,12 +42,12 @@ struct fw_iv {
     bool has_timeout;
     uint64_t timeout_s, expires_s;
 };
-void fw_iv_from_net(const struct fw_net *n, struct fw_iv *iv);
+void fw_iv_from_net(const struct addr_net *n, struct fw_iv *iv);
 void fw_iv_from_port(unsigned lo, unsigned hi, struct fw_iv *iv);
 /* Prefix, bare address, port, or "lo-hi" when not a prefix. */
 void fw_iv_str(const struct fw_iv *iv, char *out, size_t cap);
 /* The prefix form of iv, if it is one. */
-bool fw_iv_to_net(const struct fw_iv *iv, struct fw_net *n);
+bool fw_iv_to_net(const struct fw_iv *iv, struct addr_net *n);
 int fw_iv_cmp(const struct fw_iv *a, const struct fw_iv *b);
 bool fw_iv_overlaps(const struct fw_iv *a, const struct fw_iv *b);
 bool fw_iv_contains(const struct fw_iv *outer, const struct fw_iv *inner);
@@ -84,7 +59,7 @@ struct fw_plan {
     uint16_t lo, hi;                      /* protected range */
     uint16_t ports[FW_MAX_PORTS];         /* vmgate's own ports, sorted, unique */
     size_t n_ports;
-    struct fw_net *allow4, *allow6;       /* sorted */
+    struct addr_net *allow4, *allow6;       /* sorted */
     size_t n_allow4, n_allow6;
 };
 

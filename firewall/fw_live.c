@@ -64,8 +64,8 @@ static int elem_scalar(const struct fwj *v, enum fw_set_kind k, struct fw_iv *iv
     }
     if (k == FW_SK_OTHER || v->type != FWJ_STR)
         return -1;
-    struct fw_net n;
-    if (fw_net_parse(v->str, false, &n, why, sizeof why) < 0)
+    struct addr_net n;
+    if (addr_net_parse(v->str, false, &n, why, sizeof why) < 0)
         return -1;
     fw_iv_from_net(&n, iv);
     return 0;
@@ -81,11 +81,11 @@ static int elem_value(const struct fwj *v, enum fw_set_kind k, struct fw_iv *iv)
         const char *a = fwj_str(px, "addr");
         int64_t len;
         char buf[80], why[200];
-        struct fw_net n;
+        struct addr_net n;
         if (!a || !fwj_num(px, "len", &len) || len < 0 || len > 128)
             return -1;
         snprintf(buf, sizeof buf, "%s/%d", a, (int)len);
-        if (fw_net_parse(buf, true, &n, why, sizeof why) < 0)
+        if (addr_net_parse(buf, true, &n, why, sizeof why) < 0)
             return -1;
         fw_iv_from_net(&n, iv);
         return 0;
@@ -534,11 +534,11 @@ int fw_foreign_drops(const char *json, struct fw_sb *out, char *err, size_t errl
         int64_t prio = 0;
         fwj_num(o, "prio", &prio);
         char fam[72], tab[72], name[72], hk[72];
-        fw_shown(fwj_str(o, "family"), fam, sizeof fam);
-        fw_shown(fwj_str(o, "table"), tab, sizeof tab);
-        fw_shown(fwj_str(o, "name"), name, sizeof name);
+        log_shown(fwj_str(o, "family"), fam, sizeof fam);
+        log_shown(fwj_str(o, "table"), tab, sizeof tab);
+        log_shown(fwj_str(o, "name"), name, sizeof name);
         fw_sb_printf(out, "table %s %s, chain %s (hook %s, priority %lld, policy drop)\n", fam,
-                     tab, name, fw_shown(hook, hk, sizeof hk), (long long)prio);
+                     tab, name, log_shown(hook, hk, sizeof hk), (long long)prio);
         n++;
     }
     fwj_free(root);

@@ -320,12 +320,12 @@ int fw_remove(char *err, size_t errlen)
 
 /* A source as the run-time commands take it: an address or a prefix,
  * IPv4-mapped taken as IPv4; a[] gets its canonical text. */
-static int parse_source(const char *addr, struct fw_net *n, char *a, size_t acap, char *err,
+static int parse_source(const char *addr, struct addr_net *n, char *a, size_t acap, char *err,
                         size_t errlen)
 {
-    if (fw_net_parse(addr, true, n, err, errlen) < 0)
+    if (addr_net_parse(addr, true, n, err, errlen) < 0)
         return -1;
-    fw_net_str(n, a, acap);
+    addr_net_str(n, a, acap);
     return 0;
 }
 
@@ -395,8 +395,9 @@ static void human_secs(uint64_t s, char *out, size_t cap)
 /* The checks of fw_ban against the live table: the allowlist of the
  * family is never banned; a different ban may not overlap.  0 (with
  * *exists when this very ban is there), or -1 with err. */
-static int ban_fits(const struct fw_live *l, const struct fw_live_set *bans, const struct fw_net *n,
-                    const char *a, bool *exists, char *err, size_t errlen)
+static int ban_fits(const struct fw_live *l, const struct fw_live_set *bans,
+                    const struct addr_net *n, const char *a, bool *exists, char *err,
+                    size_t errlen)
 {
     struct fw_iv iv;
     fw_iv_from_net(n, &iv);
@@ -436,16 +437,16 @@ static int ban_fits(const struct fw_live *l, const struct fw_live_set *bans, con
  * those are never banned. */
 int fw_ban(const char *addr, uint64_t ms, char *err, size_t errlen)
 {
-    struct fw_net n;
+    struct addr_net n;
     char a[64];
     if (parse_source(addr, &n, a, sizeof a, err, errlen) < 0)
         return -1;
-    if (fw_net_touches_loopback(&n)) {
+    if (addr_net_touches_loopback(&n)) {
         snprintf(err, errlen, "%s %s loopback, which is never banned", a,
-                 fw_net_is_loopback(&n) ? "is" : "contains");
+                 addr_net_is_loopback(&n) ? "is" : "contains");
         return -1;
     }
-    if (fw_net_is_unspecified(&n)) {
+    if (addr_net_is_unspecified(&n)) {
         snprintf(err, errlen, "%s is the unspecified address, not a source", a);
         return -1;
     }
@@ -481,7 +482,7 @@ int fw_ban(const char *addr, uint64_t ms, char *err, size_t errlen)
  * 1.0.6 does.  Returns 0 removed, 1 nothing there, -1 error. */
 static int remove_elems(const char *addr, const char *what, bool ban, char *err, size_t errlen)
 {
-    struct fw_net n;
+    struct addr_net n;
     char a[64];
     if (parse_source(addr, &n, a, sizeof a, err, errlen) < 0)
         return -1;
@@ -530,15 +531,15 @@ int fw_deny(const char *cidr, char *err, size_t errlen)
  * intervals, and silently merging would surprise a later deny). */
 int fw_allow(const char *cidr, char *err, size_t errlen)
 {
-    struct fw_net n;
+    struct addr_net n;
     char a[64];
     if (parse_source(cidr, &n, a, sizeof a, err, errlen) < 0)
         return -1;
-    if (fw_net_is_loopback(&n)) {
+    if (addr_net_is_loopback(&n)) {
         snprintf(err, errlen, "%s is loopback, which is always allowed", a);
         return -1;
     }
-    if (fw_net_is_unspecified(&n)) {
+    if (addr_net_is_unspecified(&n)) {
         snprintf(err, errlen, "%s is the unspecified address, not a source", a);
         return -1;
     }

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+
 /* ---- growable string ---- */
 
 void fw_sb_vprintf(struct fw_sb *b, const char *fmt, va_list ap)
@@ -166,7 +168,7 @@ static int cmp_u16(const void *a, const void *b)
 
 static int cmp_net(const void *a, const void *b)
 {
-    return fw_net_cmp(a, b);
+    return addr_net_cmp(a, b);
 }
 
 void fw_plan_free(struct fw_plan *p)
@@ -178,13 +180,13 @@ void fw_plan_free(struct fw_plan *p)
 
 /* Report the first overlap in a sorted allowlist (sorted by address, any
  * overlap shows between neighbours). */
-static int check_allow_list(const struct fw_net *v, size_t n, char *err, size_t errlen)
+static int check_allow_list(const struct addr_net *v, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 1; i < n; i++) {
-        if (fw_net_overlaps(&v[i - 1], &v[i])) {
+        if (addr_net_overlaps(&v[i - 1], &v[i])) {
             char a[64], b[64];
-            fw_net_str(&v[i - 1], a, sizeof a);
-            fw_net_str(&v[i], b, sizeof b);
+            addr_net_str(&v[i - 1], a, sizeof a);
+            addr_net_str(&v[i], b, sizeof b);
             if (strcmp(a, b) == 0)
                 snprintf(err, errlen, "[firewall] allow: %s is listed twice", a);
             else
@@ -245,20 +247,20 @@ int fw_plan_build(const struct cfg *c, struct fw_plan *p, char *err, size_t errl
         }
     }
     for (size_t i = 0; i < c->fw.n_allow; i++) {
-        struct fw_net n;
+        struct addr_net n;
         char shown[72];
-        if (fw_net_parse(c->fw.allow[i], true, &n, why, sizeof why) < 0) {
+        if (addr_net_parse(c->fw.allow[i], true, &n, why, sizeof why) < 0) {
             snprintf(err, errlen, "[firewall] allow: %s", why);
             goto fail;
         }
-        if (fw_net_is_loopback(&n)) {
+        if (addr_net_is_loopback(&n)) {
             snprintf(err, errlen, "[firewall] allow: \"%s\" is loopback, which is always allowed; remove it",
-                     fw_shown(c->fw.allow[i], shown, sizeof shown));
+                     log_shown(c->fw.allow[i], shown, sizeof shown));
             goto fail;
         }
-        if (fw_net_is_unspecified(&n)) {
+        if (addr_net_is_unspecified(&n)) {
             snprintf(err, errlen, "[firewall] allow: \"%s\" is the unspecified address, not a source",
-                     fw_shown(c->fw.allow[i], shown, sizeof shown));
+                     log_shown(c->fw.allow[i], shown, sizeof shown));
             goto fail;
         }
         if (n.family == 4)
@@ -281,7 +283,7 @@ fail:
 
 int fw_plan_elems(const struct fw_plan *p, enum fw_elems which, struct fw_iv **out, size_t *n)
 {
-    const struct fw_net *nets = which == FW_EL_ALLOW4 ? p->allow4 : p->allow6;
+    const struct addr_net *nets = which == FW_EL_ALLOW4 ? p->allow4 : p->allow6;
     *n = which == FW_EL_PORTS    ? p->n_ports
          : which == FW_EL_ALLOW4 ? p->n_allow4
          : which == FW_EL_ALLOW6 ? p->n_allow6
@@ -400,14 +402,15 @@ int fw_render(const struct cfg *c, char *out, size_t cap)
 /* 1 when addr is loopback or inside one of the config's allow CIDRs. */
 int fw_is_exempt(const struct cfg *c, const char *addr)
 {
-    struct fw_net n, a;
+    struct addr_net n, a;
     char why[200];
-    if (fw_net_parse(addr, false, &n, why, sizeof why) < 0)
+    if (addr_net_parse(addr, false, &n, why, sizeof why) < 0)
         return -1;
-    if (fw_net_is_loopback(&n))
+    if (addr_net_is_loopback(&n))
         return 1;
     for (size_t i = 0; i < c->fw.n_allow; i++)
-        if (fw_net_parse(c->fw.allow[i], true, &a, why, sizeof why) == 0 && fw_net_contains(&a, &n))
+        if (addr_net_parse(c->fw.allow[i], true, &a, why, sizeof why) == 0 &&
+            addr_net_contains(&a, &n))
             return 1;
     return 0;
 }

@@ -11,7 +11,6 @@
  * cfg->user before it reads a single byte from the network. */
 #include "gateway/gateway.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <malloc.h>
@@ -34,6 +33,7 @@
 
 #include "auth/auth.h"
 #include "certs/certs.h"
+#include "common/addr.h"
 #include "common/buf.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -87,18 +87,8 @@ static int listen_on(const char *addr, uint16_t port, char *why, size_t whylen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        sl = sizeof *s4;
-    } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        sl = sizeof *s6;
-    } else {
+    struct addr_net n;
+    if (addr_ip_parse(addr, &n) < 0 || addr_sockaddr(&n, port, &ss, &sl) < 0) {
         snprintf(why, whylen, "%s is not a numeric address", addr);
         return -1;
     }
@@ -111,7 +101,7 @@ static int listen_on(const char *addr, uint16_t port, char *why, size_t whylen)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ss.ss_family == AF_INET6) {
         /* "::" means both families; a specific v6 address means just v6. */
-        int v6only = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? 0 : 1;
+        int v6only = addr_net_is_unspecified(&n) ? 0 : 1;
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only ? &one : &zero, sizeof one);
     }
     if (bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, 128) == -1) {
@@ -282,10 +272,10 @@ static int drop_privileges(const struct cfg *cfg, const struct passwd *pw)
 
 static void log_listening(const struct gw *gw, const struct listener *l)
 {
-    const char *a = gw->cfg.address;
-    log_info("listening for vm %s (%s) on %s%s%s:%u", l->vm->name, l->spice ? "spice" : "vnc",
-             strchr(a, ':') ? "[" : "", a, strchr(a, ':') ? "]" : "",
-             l->spice ? l->vm->spice_port : l->vm->vnc_port);
+    char a[ADDR_PORT_MAX];
+    addr_hostport_str(gw->cfg.address, l->spice ? l->vm->spice_port : l->vm->vnc_port, a,
+                      sizeof a);
+    log_info("listening for vm %s (%s) on %s", l->vm->name, l->spice ? "spice" : "vnc", a);
 }
 
 /* Wait for the auth helper to exit after its sockets were closed (it then
@@ -644,9 +634,9 @@ int gateway_run(const char *cfgfile, int verbose)
                 continue;
             int fd = listen_on(cfg->address, port, err, sizeof err);
             if (fd < 0) {
-                fprintf(stderr, "vmgate: cannot listen on %s%s%s:%u for vm %s: %s\n",
-                        strchr(cfg->address, ':') ? "[" : "", cfg->address,
-                        strchr(cfg->address, ':') ? "]" : "", port, vm->name, err);
+                char a[ADDR_PORT_MAX];
+                addr_hostport_str(cfg->address, port, a, sizeof a);
+                fprintf(stderr, "vmgate: cannot listen on %s for vm %s: %s\n", a, vm->name, err);
                 return 1;
             }
             struct listener *l = &gw.ls[gw.n_ls++];

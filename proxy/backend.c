@@ -1,7 +1,6 @@
 /* proxy/backend.c — see backend.h. */
 #include "proxy/backend.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "common/addr.h"
 
 #define WHY(...) snprintf(why, whylen, __VA_ARGS__)
 
@@ -51,19 +52,7 @@ int backend_connect_tcp(const char *host, uint16_t port, int *fd, char *why, siz
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    memset(&ss, 0, sizeof ss);
-    const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, h, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        sl = sizeof *s4;
-    } else if (inet_pton(AF_INET6, h, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        sl = sizeof *s6;
-    } else {
+    if (addr_host_sockaddr(host, port, &ss, &sl) < 0) {
         WHY("%s: not a numeric address", host);
         return -1;
     }
@@ -82,8 +71,9 @@ int backend_connect_tcp(const char *host, uint16_t port, int *fd, char *why, siz
         *fd = s;
         return 1;
     }
-    WHY("connect %s%s%s:%u: %s", ss.ss_family == AF_INET6 ? "[" : "", host,
-        ss.ss_family == AF_INET6 ? "]" : "", port, strerror(errno));
+    char hp[ADDR_PORT_MAX + CFG_HOST_MAX];
+    addr_hostport_str(host, port, hp, sizeof hp);
+    WHY("connect %s: %s", hp, strerror(errno));
     close(s);
     return -1;
 }

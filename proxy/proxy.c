@@ -3,25 +3,14 @@
 #include "proxy/proxy_int.h"
 #include "proxy/spice.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/addr.h"
 
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
 {
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsz);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outsz);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
-    } else {
-        snprintf(out, outsz, "local");
-    }
+    addr_sockaddr_str(sa, out, outsz);
 }
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,

@@ -57,7 +57,9 @@ void proxy_close_all(struct proxy *px, const char *why);
 /* Replace the TLS context used for new connections (certificate reload). */
 void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx);
 
-/* Format a socket address as "1.2.3.4" or "::1" (no port). */
+/* Format a peer's address as "1.2.3.4" or "::1" (no port; IPv4-mapped as
+ * IPv4; "local" for anything else): addr_sockaddr_str(), common/addr.h.
+ * Kept under this name for proxy/conn.c and proxy/spice_conn.c. */
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz);
 
 #endif

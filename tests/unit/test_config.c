@@ -556,6 +556,15 @@ static void test_firewall_values(void **state)
     assert_int_equal(c.fw.ban_window_ms, 1000);
     assert_int_equal(c.fw.ban_time_ms, 2ULL * 86400 * 1000);
     cfg_free(&c);
+    /* allow entries are what the firewall will hold: host bits cleared,
+     * IPv4-mapped written as IPv4, then de-duplicated */
+    must_parse("[firewall]\nallow = 10.0.0.1/8 10.0.0.0/8 ::ffff:192.0.2.7 192.0.2.7/32 "
+               "2001:db8::1:2/64\n", &c);
+    assert_int_equal(c.fw.n_allow, 3);
+    assert_string_equal(c.fw.allow[0], "10.0.0.0/8");
+    assert_string_equal(c.fw.allow[1], "192.0.2.7");
+    assert_string_equal(c.fw.allow[2], "2001:db8::/64");
+    cfg_free(&c);
     must_parse("[firewall]\nprotect = 1-65535\n", &c);
     assert_int_equal(c.fw.protect_lo, 1);
     assert_int_equal(c.fw.protect_hi, 65535);
@@ -572,6 +581,10 @@ static void test_firewall_values(void **state)
     expect_err("[firewall]\nallow = 10.0.0.0/-1\n", 2, "bad address");
     expect_err("[firewall]\nallow = 1.2.3.4 host.example\n", 2, "bad address \"host.example\"");
     expect_err("[firewall]\nallow = 10.0.0.0/8,10.1.0.0/16\n", 2, "bad address");
+    /* the firewall's rules, at load time rather than at `firewall apply` */
+    expect_err("[firewall]\nallow = 10.0.0.0/08\n", 2, "bad address \"10.0.0.0/08\" in allow");
+    expect_err("[firewall]\nallow = ::ffff:0:0/95\n", 2, "bad address \"::ffff:0:0/95\" in allow");
+    expect_err("[firewall]\nallow = fe80::1%eth0\n", 2, "bad address \"fe80::1%eth0\" in allow");
     expect_err("[firewall]\nban_after = 0\n", 2, "ban_after 0 out of range (1..1000)");
     expect_err("[firewall]\nban_window = 0s\n", 2, "ban_window 0s out of range");
     expect_err("[firewall]\nban_time = 1w\n", 2, "bad duration \"1w\" (use s, m, h, d)");

@@ -1,6 +1,7 @@
-/* tests/unit/test_fw_live.c — the firewall's pure helpers: address parsing,
- * intervals, the JSON reader, reading nft's listing and comparing it with
- * the config (drift), and the foreign-drop warning.  The listings
+/* tests/unit/test_fw_live.c — the firewall's pure helpers (addresses are
+ * tested in test_addr.c): intervals, the JSON reader, reading nft's
+ * listing and comparing it with the config (drift), and the foreign-drop
+ * warning.  The listings
  * tests/firewall/live-a.json and chains-drop.json were captured from
  * nft 1.0.6: `nft -j list table inet vmgate` after `vmgate firewall apply`,
  * a ban and a run-time allow; `nft -j list chains` with two drop-policy
@@ -19,97 +20,21 @@
 #include "firewall/fw_json.h"
 #include "fw_test_util.h"
 
-/* ---- addresses ---- */
+/* ---- intervals (addresses: test_addr.c) ---- */
 
-static void parse_ok(const char *in, bool prefix, int fam, const char *canon)
+static struct addr_net net(const char *s)
 {
-    struct fw_net n;
-    char err[256] = "", s[64];
-    if (fw_net_parse(in, prefix, &n, err, sizeof err) != 0)
-        fail_msg("%s: %s", in, err);
-    assert_int_equal(n.family, fam);
-    fw_net_str(&n, s, sizeof s);
-    assert_string_equal(s, canon);
-}
-
-static void parse_bad(const char *in, bool prefix, const char *msg)
-{
-    struct fw_net n;
-    char err[256] = "";
-    assert_int_equal(fw_net_parse(in, prefix, &n, err, sizeof err), -1);
-    assert_string_equal(err, msg);
-}
-
-static void test_net_parse(void **state)
-{
-    (void)state;
-    parse_ok("10.1.2.3", true, 4, "10.1.2.3");
-    parse_ok("10.1.2.3/32", true, 4, "10.1.2.3");
-    parse_ok("10.1.2.3/8", true, 4, "10.0.0.0/8");
-    parse_ok("0.0.0.0/0", true, 4, "0.0.0.0/0");
-    parse_ok("2001:DB8::1", true, 6, "2001:db8::1");
-    parse_ok("2001:db8:1:2:3:4:5:6/64", true, 6, "2001:db8:1:2::/64");
-    parse_ok("::ffff:192.0.2.7", false, 4, "192.0.2.7");
-    parse_ok("::ffff:192.0.2.0/120", true, 4, "192.0.2.0/24");
-    parse_ok("fe80::1/10", true, 6, "fe80::/10");
-    struct fw_net n;
+    struct addr_net n;
     char err[256];
-    assert_int_equal(fw_net_parse("10.0.0.1/24", true, &n, err, sizeof err), 0);
-    assert_true(n.had_host_bits);
-    assert_int_equal(fw_net_parse("::ffff:10.0.0.1", true, &n, err, sizeof err), 0);
-    assert_true(n.was_mapped);
-
-    parse_bad("", true, "empty address");
-    parse_bad("10.0.0.1/24", false, "\"10.0.0.1/24\": a single address is expected here, not a prefix");
-    parse_bad("1.2.3.4.5", true, "\"1.2.3.4.5\" is not an IPv4 or IPv6 address (host names are not accepted)");
-    parse_bad(" 1.2.3.4", true, "\" 1.2.3.4\" is not an IPv4 or IPv6 address (host names are not accepted)");
-    parse_bad("1.2.3.4/+8", true, "\"1.2.3.4/+8\": the prefix length after '/' must be a number 0-32");
-    parse_bad("1.2.3.4/8/8", true, "\"1.2.3.4/8/8\": the prefix length after '/' must be a number 0-32");
-    parse_bad("::/1000", true, "\"::/1000\": the prefix length after '/' must be a number 0-128");
-    /* long input is cut in the message */
-    char longs[200];
-    memset(longs, 'a', sizeof longs - 1);
-    longs[sizeof longs - 1] = '\0';
-    assert_int_equal(fw_net_parse(longs, true, &n, err, sizeof err), -1);
-    assert_non_null(strstr(err, "aaa...\" is not"));
-}
-
-static struct fw_net net(const char *s)
-{
-    struct fw_net n;
-    char err[256];
-    if (fw_net_parse(s, true, &n, err, sizeof err) != 0)
+    if (addr_net_parse(s, true, &n, err, sizeof err) != 0)
         fail_msg("%s: %s", s, err);
     return n;
-}
-
-static void test_net_relations(void **state)
-{
-    (void)state;
-    struct fw_net a = net("10.0.0.0/8"), b = net("10.1.2.3"), c = net("11.0.0.0/8");
-    assert_true(fw_net_contains(&a, &b));
-    assert_false(fw_net_contains(&b, &a));
-    assert_true(fw_net_overlaps(&b, &a));
-    assert_false(fw_net_overlaps(&a, &c));
-    struct fw_net v6 = net("::/0"), v4all = net("0.0.0.0/0");
-    assert_false(fw_net_overlaps(&v6, &a));      /* families never overlap */
-    assert_true(fw_net_touches_loopback(&v6));
-    assert_true(fw_net_touches_loopback(&v4all));
-    assert_false(fw_net_is_loopback(&v4all));
-    struct fw_net lo = net("127.1.2.3"), lo6 = net("::1");
-    assert_true(fw_net_is_loopback(&lo));
-    assert_true(fw_net_is_loopback(&lo6));
-    assert_false(fw_net_touches_loopback(&a));
-    struct fw_net z = net("0.0.0.0"), z6 = net("::");
-    assert_true(fw_net_is_unspecified(&z));
-    assert_true(fw_net_is_unspecified(&z6));
-    assert_false(fw_net_is_unspecified(&v4all));
 }
 
 static void test_intervals(void **state)
 {
     (void)state;
-    struct fw_net a = net("10.0.0.0/8"), b = net("2001:db8:1:2::/64");
+    struct addr_net a = net("10.0.0.0/8"), b = net("2001:db8:1:2::/64");
     struct fw_iv iv, jv;
     char s[96];
     fw_iv_from_net(&a, &iv);
@@ -122,7 +47,7 @@ static void test_intervals(void **state)
     assert_string_equal(s, "2001:db8:1:2::/64");
     assert_false(fw_iv_overlaps(&iv, &jv));
     /* a range that is not a prefix prints as lo-hi */
-    struct fw_net x = net("10.0.0.1"), y = net("10.0.0.6");
+    struct addr_net x = net("10.0.0.1"), y = net("10.0.0.6");
     struct fw_iv r, ry;
     fw_iv_from_net(&x, &r);
     fw_iv_from_net(&y, &ry);
@@ -131,7 +56,7 @@ static void test_intervals(void **state)
     assert_string_equal(s, "10.0.0.1-10.0.0.6");
     assert_true(fw_iv_contains(&iv, &r));
     assert_true(fw_iv_overlaps(&r, &ry));
-    struct fw_net back;
+    struct addr_net back;
     assert_false(fw_iv_to_net(&r, &back));
     struct fw_iv p;
     fw_iv_from_port(5900, 6100, &p);
@@ -438,8 +363,6 @@ static void test_rule_comments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_net_parse),
-        cmocka_unit_test(test_net_relations),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_live_parse),
