@@ -370,6 +370,277 @@ static void test_full_buffer_flows(void **state)
     rig_free(&r);
 }
 
+/* ---- the QEMU console-switch guard ---- */
+
+#define XK_Shift_L   0xffe1u
+#define XK_Control_L 0xffe3u
+#define XK_Control_R 0xffe4u
+#define XK_Meta_L    0xffe7u
+#define XK_Alt_L     0xffe9u
+#define XK_Alt_R     0xffeau
+#define XK_KP_2      0xffb2u
+
+/* What the VM was sent since the last call: the approved bytes, then the
+ * injection buffer (the connection's order), into out (cap 4096). */
+static size_t sent(struct rig *r, uint8_t *out)
+{
+    size_t n = 0;
+    memcpy(out, buf_head(&r->f2b), r->f2b_ok);
+    n = r->f2b_ok;
+    memcpy(out + n, buf_head(&r->to_vm), buf_len(&r->to_vm));
+    n += buf_len(&r->to_vm);
+    drain(r);
+    return n;
+}
+
+static void key_bytes(uint8_t m[8], bool down, uint32_t ks)
+{
+    memset(m, 0, 8);
+    m[0] = 4;
+    m[1] = down;
+    rfb_put_u32(m + 4, ks);
+}
+
+static void ext_bytes(uint8_t m[12], bool down, uint32_t ks, uint32_t sc)
+{
+    memset(m, 0, 12);
+    m[0] = 255;
+    m[3] = down;
+    rfb_put_u32(m + 4, ks);
+    rfb_put_u32(m + 8, sc);
+}
+
+/* Feed one message byte by byte; return what the VM got for it. */
+static size_t feed(struct rig *r, const uint8_t *m, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        from_viewer(r, m + i, 1);
+    return sent(r, out);
+}
+
+static size_t key(struct rig *r, bool down, uint32_t ks, uint8_t *out)
+{
+    uint8_t m[8];
+    key_bytes(m, down, ks);
+    return feed(r, m, sizeof m, out);
+}
+
+static size_t ext(struct rig *r, bool down, uint32_t ks, uint32_t sc, uint8_t *out)
+{
+    uint8_t m[12];
+    ext_bytes(m, down, ks, sc);
+    return feed(r, m, sizeof m, out);
+}
+
+/* A modifier or other non-digit key: forwarded exactly as sent. */
+static void key_passes(struct rig *r, bool down, uint32_t ks)
+{
+    uint8_t m[8], out[4096];
+    key_bytes(m, down, ks);
+    assert_int_equal(key(r, down, ks, out), 8);
+    assert_memory_equal(out, m, 8);
+}
+
+static void ext_passes(struct rig *r, bool down, uint32_t ks, uint32_t sc)
+{
+    uint8_t m[12], out[4096];
+    ext_bytes(m, down, ks, sc);
+    assert_int_equal(ext(r, down, ks, sc, out), 12);
+    assert_memory_equal(out, m, 12);
+}
+
+/* The last n bytes forwarded are message m, and what comes before it (if
+ * anything) is key-ups only. */
+static void ends_with(const uint8_t *out, size_t len, const uint8_t *m, size_t n)
+{
+    assert_true(len >= n);
+    assert_memory_equal(out + len - n, m, n);
+    assert_int_equal((len - n) % 8, 0);
+    for (size_t i = 0; i + n < len; i += 8) {
+        assert_int_equal(out[i], 4);
+        assert_int_equal(out[i + 1], 0);           /* up */
+    }
+}
+
+static void digit_passes(struct rig *r, uint32_t ks)
+{
+    uint8_t m[8], out[4096];
+    key_bytes(m, true, ks);
+    size_t n = key(r, true, ks, out);
+    ends_with(out, n, m, 8);
+}
+
+static void digit_blocked(struct rig *r, uint32_t ks)
+{
+    uint8_t out[4096];
+    assert_int_equal(key(r, true, ks, out), 0);
+    /* its key-up goes on: QEMU ignores the up of a key it never saw down */
+    key_passes(r, false, ks);
+}
+
+static void rig_keys(struct rig *r, enum cfg_qcons q)
+{
+    rig_init(r, CFG_CLIP_BOTH, 1024);
+    r->vm.qemu_consoles = q;
+    server_init(r);
+    set_encodings(r, true);
+    drain(r);
+}
+
+/* Every way of pressing Ctrl+Alt+key 1..9 measured on QEMU 7.2 is dropped. */
+static void test_console_switch_blocked(void **state)
+{
+    (void)state;
+    static const char digits[] = "123456789!@#$%^&*(";
+    static const uint32_t ctrls[] = { XK_Control_L, XK_Control_R, 0x0100ffe3u };
+    static const uint32_t alts[] = { XK_Alt_L, XK_Meta_L, 0xabcdffe9u };
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t a = 0; a < 3; a++) {
+            struct rig r;
+            rig_keys(&r, CFG_QCONS_BLOCK);
+            key_passes(&r, true, ctrls[c]);
+            key_passes(&r, true, alts[a]);
+            for (size_t d = 0; digits[d]; d++)
+                digit_blocked(&r, (uint8_t)digits[d]);
+            digit_blocked(&r, 0x01000032u);        /* QEMU cuts keysyms to 16 bits */
+            digit_blocked(&r, 0x12340040u);        /* ... '@' */
+            /* Shift held, as a viewer sends '@' */
+            key_passes(&r, true, XK_Shift_L);
+            digit_blocked(&r, '@');
+            key_passes(&r, false, XK_Shift_L);
+            /* extended key events, by scancode (keysym 0) and by keysym */
+            uint8_t out[4096];
+            assert_int_equal(ext(&r, true, 0, 0x03, out), 0);
+            ext_passes(&r, false, 0, 0x03);
+            assert_int_equal(ext(&r, true, 0, 0x10003, out), 0);   /* cut to 16 bits */
+            assert_int_equal(ext(&r, true, '5', 0, out), 0);       /* QEMU with -k */
+            key_passes(&r, false, alts[a]);
+            digit_passes(&r, '2');                  /* Alt released: Ctrl+2 */
+            key_passes(&r, false, ctrls[c]);
+            rig_free(&r);
+        }
+    }
+}
+
+/* Modifiers from extended key events, by scancode or by keysym, count. */
+static void test_console_switch_ext_modifiers(void **state)
+{
+    (void)state;
+    uint8_t out[4096];
+    struct rig r;
+    /* scancodes only: Ctrl 0x1d / Ctrl_R 0x9d, Alt 0x38 */
+    static const uint32_t ctrl_sc[] = { 0x1d, 0x9d };
+    for (size_t i = 0; i < 2; i++) {
+        rig_keys(&r, CFG_QCONS_BLOCK);
+        ext_passes(&r, true, 0, ctrl_sc[i]);
+        ext_passes(&r, true, 0, 0x38);
+        assert_int_equal(ext(&r, true, 0, 0x03, out), 0);
+        digit_blocked(&r, '2');                     /* and a plain KeyEvent after them */
+        assert_int_equal(ext(&r, true, 0, 0x0a, out), 0);
+        ext_passes(&r, false, 0, 0x38);
+        ext_passes(&r, false, 0, ctrl_sc[i]);
+        rig_free(&r);
+    }
+    /* keysyms with scancode 0 (QEMU with -k reads the keysym) */
+    rig_keys(&r, CFG_QCONS_BLOCK);
+    ext_passes(&r, true, XK_Control_L, 0);
+    ext_passes(&r, true, XK_Meta_L, 0);
+    assert_int_equal(ext(&r, true, '@', 0, out), 0);
+    assert_int_equal(ext(&r, true, 0, 0x03, out) > 0, true);   /* by scancode: no Ctrl+Alt */
+    rig_free(&r);
+    /* a key-up under the other reading does not release a modifier:
+     * Ctrl down by scancode, "up" by keysym with an unrelated scancode */
+    rig_keys(&r, CFG_QCONS_BLOCK);
+    ext_passes(&r, true, 0, 0x1d);
+    ext_passes(&r, true, 0, 0x38);
+    ext_passes(&r, false, XK_Control_L, 0x1e);
+    assert_int_equal(ext(&r, true, 0, 0x03, out), 0);
+    rig_free(&r);
+}
+
+/* Ctrl+2, Alt+2, AltGr+2 (Ctrl+Alt_R), keypad 2 and Ctrl+Alt+letter reach
+ * the VM.  A digit that passes is preceded by key-ups that break Ctrl+Alt
+ * in QEMU's keyboard state, which other sessions of the VM share. */
+static void test_harmless_keys_pass(void **state)
+{
+    (void)state;
+    uint8_t m[8], out[4096];
+    struct rig r;
+    rig_keys(&r, CFG_QCONS_BLOCK);
+    /* a digit alone: Ctrl ups first */
+    key_bytes(m, true, '2');
+    size_t n = key(&r, true, '2', out);
+    assert_int_equal(n, 24);
+    assert_int_equal(rfb_get_u32(out + 4), XK_Control_L);
+    assert_int_equal(rfb_get_u32(out + 12), XK_Control_R);
+    ends_with(out, n, m, 8);
+    key_passes(&r, false, '2');
+    /* Ctrl+2: Alt up first, the Ctrl stays down */
+    key_passes(&r, true, XK_Control_L);
+    n = key(&r, true, '2', out);
+    assert_int_equal(n, 16);
+    assert_int_equal(rfb_get_u32(out + 4), XK_Alt_L);
+    ends_with(out, n, m, 8);
+    key_passes(&r, false, '2');
+    /* AltGr+2 with Ctrl: right Alt is not QEMU's Alt */
+    key_passes(&r, true, XK_Alt_R);
+    digit_passes(&r, '2');
+    key_passes(&r, false, '2');
+    key_passes(&r, false, XK_Alt_R);
+    key_passes(&r, false, XK_Control_L);
+    /* Alt+2 */
+    key_passes(&r, true, XK_Alt_L);
+    n = key(&r, true, '2', out);
+    assert_int_equal(n, 24);
+    assert_int_equal(rfb_get_u32(out + 4), XK_Control_L);
+    key_passes(&r, false, '2');
+    /* Ctrl+Alt with keypad 2, a letter, F2: not QEMU's keys 1..9 */
+    key_passes(&r, true, XK_Control_L);
+    key_passes(&r, true, XK_KP_2);
+    key_passes(&r, true, 'a');
+    key_passes(&r, true, 0xffbfu);
+    ext_passes(&r, true, 0, 0x50);                  /* keypad 2 by scancode */
+    ext_passes(&r, true, 0, 0x3c);                  /* F2 by scancode */
+    rig_free(&r);
+}
+
+/* qemu_consoles = allow: everything passes unchanged. */
+static void test_consoles_allow(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_keys(&r, CFG_QCONS_ALLOW);
+    key_passes(&r, true, XK_Control_L);
+    key_passes(&r, true, XK_Alt_L);
+    key_passes(&r, true, '2');
+    key_passes(&r, false, '2');
+    ext_passes(&r, true, 0, 0x03);
+    key_passes(&r, true, '7');
+    rig_free(&r);
+}
+
+/* Key events between other messages in one read: only the switch goes. */
+static void test_console_switch_in_stream(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_keys(&r, CFG_QCONS_BLOCK);
+    uint8_t in[8 * 5 + 6], exp[8 * 4 + 6], out[4096];
+    static const uint8_t ptr[6] = { 5, 0, 0, 10, 0, 20 };
+    key_bytes(in, true, XK_Control_L);
+    key_bytes(in + 8, true, XK_Alt_L);
+    key_bytes(in + 16, true, '2');
+    key_bytes(in + 24, false, '2');
+    memcpy(in + 32, ptr, 6);
+    key_bytes(in + 38, false, XK_Alt_L);
+    memcpy(exp, in, 16);
+    memcpy(exp + 16, in + 24, 8 + 6 + 8);
+    from_viewer(&r, in, sizeof in);
+    assert_int_equal(sent(&r, out), sizeof exp);
+    assert_memory_equal(out, exp, sizeof exp);
+    rig_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +653,11 @@ int main(void)
         cmocka_unit_test(test_limit_applies_after_utf8),
         cmocka_unit_test(test_unparseable_server_closes),
         cmocka_unit_test(test_full_buffer_flows),
+        cmocka_unit_test(test_console_switch_blocked),
+        cmocka_unit_test(test_console_switch_ext_modifiers),
+        cmocka_unit_test(test_harmless_keys_pass),
+        cmocka_unit_test(test_consoles_allow),
+        cmocka_unit_test(test_console_switch_in_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
