@@ -194,7 +194,11 @@ static void inject_held(struct rfbfilter *f, struct held *h, struct buf *to, con
 
 /* Inflate a provide and apply the size limit and the policy for dir, with
  * its audit line.  Returns the text (free it with free_text) when it may
- * pass, else NULL. */
+ * pass, else NULL.  The text ends at its first NUL; the audit line counts
+ * and hashes exactly those *tlen bytes, and only they are forwarded (in a
+ * provide or cut text rebuilt from them, see send_provide / send_legacy):
+ * whatever else the peer's message carried (bytes after a NUL, other
+ * formats) goes nowhere. */
 static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_msg *cm,
                                size_t wire_len, size_t *tlen)
 {
@@ -207,6 +211,15 @@ static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_m
         return NULL;
     }
     int r = clip_provide_text(&f->zi[dir], cm, max, text, tlen, why, sizeof why);
+    if (r == CLIP_OK && !(cm->formats & CLIP_FMT_TEXT)) {
+        /* Only text is policed and passed: QEMU 7.2 takes nothing else, and
+         * TigerVNC and noVNC offer nothing else.  Never inflated, never
+         * forwarded, so it is no way around clipboard_max either. */
+        drop(f, dir, NULL, wire_len, "no text in the clipboard data (formats 0x%04x)",
+             cm->formats);
+        free_text(text, max + 1);
+        return NULL;
+    }
     if (r == CLIP_OK && allowed(f, dir)) {
         audit(f, dir, text, *tlen, NULL);
         return text;
@@ -221,29 +234,76 @@ static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_m
     return NULL;
 }
 
-/* Legacy ServerCutText, policed and passed on as it is. */
-static void legacy_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer)
+/* A provide of text (tlen bytes, no NUL) built afresh, to the viewer
+ * (msgtype 3) or the VM (6). */
+static void send_provide(struct rfbfilter *f, uint8_t msgtype, const uint8_t *text, size_t tlen,
+                         struct buf *to)
 {
-    if (!allow_from_vm(f)) {
-        drop_policy(f, S2C, h->body, h->got);
-        return;
-    }
-    audit(f, S2C, h->body, h->got, NULL);
-    inject_held(f, h, to_viewer, "server cut text");
+    size_t cap = clip_provide_bound(tlen);
+    uint8_t *msg = malloc(cap);
+    size_t n = msg ? clip_build_provide(msgtype, text, tlen, msg, cap) : 0;
+    if (n)
+        inject(f, to, msg, n, "clipboard provide");
+    else
+        log_warn("%s: clipboard: dropped a %zu-byte provide: out of memory", f->pfx, tlen);
+    free(msg);
 }
 
-/* Legacy ClientCutText (Latin-1): passed on as it is to a VM without
- * Extended Clipboard; an Extended Clipboard VM is told there is text and
- * gets it as UTF-8 when it asks (see CLIP_REQUEST in ext_s2c). */
+/* Legacy cut text (msgtype 3 or 6) of the len bytes at text, built afresh. */
+static void send_legacy(struct rfbfilter *f, uint8_t msgtype, const uint8_t *text, size_t len,
+                        struct buf *to, const char *what)
+{
+    uint8_t *msg = malloc(len + 8);
+    size_t n = msg ? clip_build_legacy(msgtype, text, len, msg, len + 8) : 0;
+    if (n)
+        inject(f, to, msg, n, what);
+    else
+        log_warn("%s: clipboard: dropped %s (%zu bytes): out of memory", f->pfx, what, len);
+    free_text(msg, len + 8);
+}
+
+/* The text of a legacy cut text: its bytes up to the first NUL. */
+static size_t legacy_len(const struct held *h)
+{
+    const uint8_t *nul = h->got ? memchr(h->body, 0, h->got) : NULL;
+    return nul ? (size_t)(nul - h->body) : h->got;
+}
+
+/* Legacy ServerCutText, policed; its text (up to a NUL) passed on. */
+static void legacy_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer)
+{
+    size_t len = legacy_len(h);
+    if (!allow_from_vm(f)) {
+        drop_policy(f, S2C, h->body, len);
+        return;
+    }
+    audit(f, S2C, h->body, len, NULL);
+    send_legacy(f, RFB_S2C_CUT_TEXT, h->body, len, to_viewer, "server cut text");
+}
+
+/* Legacy ClientCutText (Latin-1): its text (up to a NUL) passed on to a VM
+ * without Extended Clipboard; an Extended Clipboard VM is told there is
+ * text and gets it as UTF-8 when it asks (see CLIP_REQUEST in ext_s2c).
+ * The audit line is about the bytes the VM gets: Latin-1, or UTF-8. */
 static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
 {
+    if (!f->server_ext) {
+        size_t len = legacy_len(h);
+        if (!allow_to_vm(f)) {
+            drop_policy(f, C2S, h->body, len);
+            return;
+        }
+        audit(f, C2S, h->body, len, NULL);
+        send_legacy(f, RFB_C2S_CUT_TEXT, h->body, len, to_vm, "client cut text");
+        return;
+    }
     uint8_t *u8 = malloc(2 * h->got + 1);
     if (!u8)
         return;
     size_t ulen = clip_latin1_to_utf8(h->body, h->got, u8);
     /* what an Extended Clipboard VM gets is the UTF-8 form, up to twice
      * as long: the limit applies to that */
-    if (f->server_ext && ulen > text_max(f)) {
+    if (ulen > text_max(f)) {
         drop_over(f, C2S, ulen);
         free_text(u8, ulen);
         return;
@@ -254,11 +314,6 @@ static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
         return;
     }
     audit(f, C2S, u8, ulen, NULL);
-    if (!f->server_ext) {
-        free_text(u8, ulen);
-        inject_held(f, h, to_vm, "client cut text");
-        return;
-    }
     /* announce it; the VM asks for it with a request we answer */
     free_text(f->pending, f->pending_len);
     f->pending = u8;
@@ -286,14 +341,7 @@ static void send_latin1(struct rfbfilter *f, const uint8_t *text, size_t tlen,
 /* A legacy viewer's pending text, as the provide answering the VM's request. */
 static void send_pending(struct rfbfilter *f, struct buf *to_vm)
 {
-    size_t cap = clip_provide_bound(f->pending_len);
-    uint8_t *msg = malloc(cap);
-    if (!msg)
-        return;
-    size_t n = clip_build_provide(RFB_C2S_CUT_TEXT, f->pending, f->pending_len, msg, cap);
-    if (n)
-        inject(f, to_vm, msg, n, "clipboard provide");
-    free(msg);
+    send_provide(f, RFB_C2S_CUT_TEXT, f->pending, f->pending_len, to_vm);
 }
 
 /* An Extended Clipboard message from the VM. */
@@ -334,7 +382,7 @@ static void ext_s2c(struct rfbfilter *f, struct held *h, const struct clip_msg *
         size_t tlen;
         uint8_t *text = police_provide(f, S2C, cm, h->got, &tlen);
         if (text && viewer_ext(f))
-            inject_held(f, h, to_viewer, "clipboard provide");
+            send_provide(f, RFB_S2C_CUT_TEXT, text, tlen, to_viewer);
         else if (text)
             send_latin1(f, text, tlen, to_viewer);
         free_text(text, tlen);
@@ -366,7 +414,7 @@ static void ext_c2s(struct rfbfilter *f, struct held *h, const struct clip_msg *
         size_t tlen;
         uint8_t *text = police_provide(f, C2S, cm, h->got, &tlen);
         if (text)
-            inject_held(f, h, to_vm, "clipboard provide");
+            send_provide(f, RFB_C2S_CUT_TEXT, text, tlen, to_vm);
         free_text(text, tlen);
         break;
     }

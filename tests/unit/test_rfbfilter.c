@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "common/buf.h"
 #include "common/config.h"
@@ -185,7 +188,9 @@ static void test_legacy_viewer_gets_translation(void **state)
     rig_free(&r);
 }
 
-static void test_ext_viewer_gets_original(void **state)
+/* The provide a peer gets carries the checked text, rebuilt (here equal to
+ * the original, which was built the same way). */
+static void test_ext_viewer_gets_text(void **state)
 {
     (void)state;
     struct rig r;
@@ -367,6 +372,202 @@ static void test_full_buffer_flows(void **state)
     assert_int_equal(rfbfilter_c2s(r.f, &r.f2b, &r.f2b_ok, &r.to_viewer, &r.to_vm, r.why,
                                    sizeof r.why), 0);
     assert_int_equal(r.f2b_ok, 64 * 1024 - sizeof se);
+    rig_free(&r);
+}
+
+/* ---- the clipboard audit tells the truth ---- */
+
+/* stderr (the log) into a temporary file between capture_start/_end. */
+static int saved_err = -1;
+static FILE *cap_file;
+
+static void capture_start(void)
+{
+    fflush(stderr);
+    cap_file = tmpfile();
+    assert_non_null(cap_file);
+    saved_err = dup(2);
+    dup2(fileno(cap_file), 2);
+}
+
+/* The captured text (static, NUL-terminated); the log goes on to stderr. */
+static const char *capture_end(void)
+{
+    static char text[8192];
+    fflush(stderr);
+    dup2(saved_err, 2);
+    close(saved_err);
+    rewind(cap_file);
+    size_t n = fread(text, 1, sizeof text - 1, cap_file);
+    text[n] = 0;
+    fclose(cap_file);
+    fputs(text, stderr);
+    return text;
+}
+
+/* An Extended Clipboard provide (message type, flags) whose zlib data is
+ * the records given: per record U32 size + bytes.  Caller frees. */
+static size_t raw_provide(uint8_t type, uint32_t flags, const uint8_t *recs, size_t rlen,
+                          uint8_t **out)
+{
+    uLongf zl = compressBound(rlen);
+    *out = malloc(12 + zl);
+    assert_int_equal(compress(*out + 12, &zl, recs, rlen), Z_OK);
+    memset(*out, 0, 4);
+    (*out)[0] = type;
+    rfb_put_u32(*out + 4, (uint32_t)-(int32_t)(4 + zl));
+    rfb_put_u32(*out + 8, flags);
+    return 12 + zl;
+}
+
+/* A text record of "hello\0" followed by n more bytes, declared size 6 + n. */
+static size_t hidden_record(size_t n, uint8_t **out)
+{
+    *out = malloc(4 + 6 + n);
+    rfb_put_u32(*out, (uint32_t)(6 + n));
+    memcpy(*out + 4, "hello", 6);
+    memset(*out + 10, 'Z', n);
+    return 4 + 6 + n;
+}
+
+/* The text of the one provide in m[0..n) (which must be just that). */
+static void provide_text_is(const uint8_t *m, size_t n, uint8_t type, const char *want)
+{
+    assert_true(n >= 12);
+    assert_int_equal(m[0], type);
+    assert_int_equal(n, 8 + (size_t)-(int32_t)rfb_get_u32(m + 4));
+    struct clip_msg cm;
+    char why[128];
+    assert_int_equal(clip_parse(m + 8, n - 8, &cm, why, sizeof why), CLIP_OK);
+    assert_int_equal(cm.action, CLIP_PROVIDE);
+    assert_int_equal(cm.formats, CLIP_FMT_TEXT);           /* text only */
+    /* inflate all of it: exactly one record, size = text + NUL */
+    uint8_t buf[256];
+    uLongf bl = sizeof buf;
+    assert_int_equal(uncompress(buf, &bl, cm.zdata, cm.zlen), Z_OK);
+    assert_int_equal(bl, 4 + strlen(want) + 1);
+    assert_int_equal(rfb_get_u32(buf), strlen(want) + 1);
+    assert_memory_equal(buf + 4, want, strlen(want) + 1);
+}
+
+/* "hello\0" + 70000 bytes: the log said bytes=5 while all of it was
+ * forwarded.  Now exactly the 5 counted bytes are forwarded, both ways. */
+static void test_provide_hidden_after_nul(void **state)
+{
+    (void)state;
+    uint8_t *rec, *m;
+    size_t rl = hidden_record(70000, &rec);
+    struct rig r;
+    rig_start(&r, CFG_CLIP_BOTH, 256 * 1024, true);
+    size_t n = raw_provide(6, CLIP_ACT_PROVIDE | CLIP_FMT_TEXT, rec, rl, &m);
+    capture_start();
+    from_viewer(&r, m, n);
+    const char *log = capture_end();
+    free(m);
+    assert_non_null(strstr(log, "clipboard dir=to-vm bytes=5 sha256="
+                                "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+                                " result=allowed"));
+    provide_text_is(buf_head(&r.to_vm), buf_len(&r.to_vm), 6, "hello");
+    assert_int_equal(r.f2b_ok, 0);
+    drain(&r);
+    /* from the VM to an Extended Clipboard viewer */
+    n = raw_provide(3, CLIP_ACT_PROVIDE | CLIP_FMT_TEXT, rec, rl, &m);
+    capture_start();
+    from_vm(&r, m, n);
+    log = capture_end();
+    free(m);
+    assert_non_null(strstr(log, "clipboard dir=from-vm bytes=5 sha256=2cf24dba"));
+    provide_text_is(buf_head(&r.to_viewer), buf_len(&r.to_viewer), 3, "hello");
+    rig_free(&r);
+    free(rec);
+}
+
+/* A provide with text and other formats: only the text goes on. */
+static void test_provide_other_formats_stripped(void **state)
+{
+    (void)state;
+    uint8_t recs[4 + 3 + 4 + 5000], *m;
+    rfb_put_u32(recs, 3);
+    memcpy(recs + 4, "hi", 3);
+    rfb_put_u32(recs + 7, 5000);                       /* RTF */
+    memset(recs + 11, '{', 5000);
+    struct rig r;
+    rig_start(&r, CFG_CLIP_BOTH, 1024, true);
+    size_t n = raw_provide(6, CLIP_ACT_PROVIDE | CLIP_FMT_TEXT | CLIP_FMT_RTF, recs,
+                           sizeof recs, &m);
+    from_viewer(&r, m, n);
+    free(m);
+    provide_text_is(buf_head(&r.to_vm), buf_len(&r.to_vm), 6, "hi");
+    rig_free(&r);
+}
+
+/* A provide with no text format passed with bytes=0 and no size check:
+ * now it is dropped, logged as such, whatever its size. */
+static void test_provide_without_text_dropped(void **state)
+{
+    (void)state;
+    static const uint32_t fmts[] = { CLIP_FMT_RTF, CLIP_FMT_HTML | CLIP_FMT_RTF, CLIP_FMT_DIB,
+                                     1u << 9 };
+    size_t big = 600 * 1024;                           /* well over clipboard_max */
+    uint8_t *recs = malloc(8 + 2 * big), *m;
+    rfb_put_u32(recs, (uint32_t)big);
+    memset(recs + 4, 'R', big);
+    rfb_put_u32(recs + 4 + big, (uint32_t)big);
+    memset(recs + 8 + big, 'H', big);
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        struct rig r;
+        /* 1.2 MB that deflates to ~1.2 KB: under the compressed bound, so
+         * only the text check could stop it */
+        rig_start(&r, CFG_CLIP_BOTH, 256 * 1024, true);
+        size_t n = raw_provide(6, CLIP_ACT_PROVIDE | fmts[i], recs, 8 + 2 * big, &m);
+        capture_start();
+        from_viewer(&r, m, n);
+        const char *log = capture_end();
+        assert_true(buf_empty(&r.to_vm));
+        assert_int_equal(r.f2b_ok, 0);
+        assert_non_null(strstr(log, "result=dropped reason=\"no text in the clipboard data"));
+        assert_null(strstr(log, "result=allowed"));
+        free(m);
+        /* and from the VM */
+        n = raw_provide(3, CLIP_ACT_PROVIDE | fmts[i], recs, 8 + 2 * big, &m);
+        from_vm(&r, m, n);
+        free(m);
+        assert_true(buf_empty(&r.to_viewer));
+        assert_int_equal(r.b2f_ok, 0);
+        rig_free(&r);
+    }
+    free(recs);
+}
+
+/* Legacy cut text: what is counted (up to a NUL) is what is forwarded. */
+static void test_legacy_hidden_after_nul(void **state)
+{
+    (void)state;
+    uint8_t m[8 + 6 + 500];
+    memset(m, 0, 8);
+    rfb_put_u32(m + 4, 6 + 500);
+    memcpy(m + 8, "hello", 6);
+    memset(m + 14, 'Z', 500);
+    /* ServerCutText to a legacy viewer (the VM did not announce caps) */
+    struct rig r;
+    rig_start(&r, CFG_CLIP_BOTH, 1024, false);
+    m[0] = 3;
+    capture_start();
+    from_vm(&r, m, sizeof m);
+    const char *log = capture_end();
+    assert_non_null(strstr(log, "clipboard dir=from-vm bytes=5 sha256=2cf24dba"));
+    assert_int_equal(buf_len(&r.to_viewer), 8 + 5);
+    assert_int_equal(rfb_get_u32(buf_head(&r.to_viewer) + 4), 5);
+    assert_memory_equal(buf_head(&r.to_viewer) + 8, "hello", 5);
+    /* ClientCutText to a VM without Extended Clipboard */
+    m[0] = 6;
+    capture_start();
+    from_viewer(&r, m, sizeof m);
+    log = capture_end();
+    assert_non_null(strstr(log, "clipboard dir=to-vm bytes=5 sha256=2cf24dba"));
+    assert_int_equal(buf_len(&r.to_vm), 8 + 5);
+    assert_int_equal(rfb_get_u32(buf_head(&r.to_vm) + 4), 5);
+    assert_memory_equal(buf_head(&r.to_vm) + 8, "hello", 5);
     rig_free(&r);
 }
 
@@ -646,13 +847,17 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pixels_pass_in_place),
         cmocka_unit_test(test_legacy_viewer_gets_translation),
-        cmocka_unit_test(test_ext_viewer_gets_original),
+        cmocka_unit_test(test_ext_viewer_gets_text),
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_oversize_dropped),
         cmocka_unit_test(test_legacy_viewer_to_ext_server),
         cmocka_unit_test(test_limit_applies_after_utf8),
         cmocka_unit_test(test_unparseable_server_closes),
         cmocka_unit_test(test_full_buffer_flows),
+        cmocka_unit_test(test_provide_hidden_after_nul),
+        cmocka_unit_test(test_provide_other_formats_stripped),
+        cmocka_unit_test(test_provide_without_text_dropped),
+        cmocka_unit_test(test_legacy_hidden_after_nul),
         cmocka_unit_test(test_console_switch_blocked),
         cmocka_unit_test(test_console_switch_ext_modifiers),
         cmocka_unit_test(test_harmless_keys_pass),
