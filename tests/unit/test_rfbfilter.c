@@ -842,6 +842,31 @@ static void test_console_switch_in_stream(void **state)
     rig_free(&r);
 }
 
+/* A digit at the end of a full viewer -> VM buffer: no room for its
+ * key-ups in place, so they and the digit go to to_vm, after the rest. */
+static void test_console_guard_full_buffer(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_keys(&r, CFG_QCONS_BLOCK);
+    uint8_t a[8], two[8];
+    key_bytes(a, true, 'a');
+    key_bytes(two, true, '2');
+    while (buf_room(&r.f2b) > 8)
+        assert_int_equal(buf_put(&r.f2b, a, 8), 0);
+    assert_int_equal(buf_put(&r.f2b, two, 8), 0);
+    assert_true(buf_full(&r.f2b));
+    assert_int_equal(rfbfilter_c2s(r.f, &r.f2b, &r.f2b_ok, &r.to_viewer, &r.to_vm, r.why,
+                                   sizeof r.why), 0);
+    assert_int_equal(r.f2b_ok, 64 * 1024 - 8);
+    assert_int_equal(buf_len(&r.to_vm), 24);
+    ends_with(buf_head(&r.to_vm), 24, two, 8);
+    drain(&r);
+    /* and the stream goes on */
+    key_passes(&r, true, 'b');
+    rig_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -863,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_harmless_keys_pass),
         cmocka_unit_test(test_consoles_allow),
         cmocka_unit_test(test_console_switch_in_stream),
+        cmocka_unit_test(test_console_guard_full_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
