@@ -284,26 +284,17 @@ static void legacy_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewe
 /* Legacy ClientCutText (Latin-1): its text (up to a NUL) passed on to a VM
  * without Extended Clipboard; an Extended Clipboard VM is told there is
  * text and gets it as UTF-8 when it asks (see CLIP_REQUEST in ext_s2c).
- * The audit line is about the bytes the VM gets: Latin-1, or UTF-8. */
+ * An allowed line counts and hashes the bytes the VM gets (Latin-1, or
+ * UTF-8); a dropped one, the text in UTF-8, whatever the VM speaks. */
 static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
 {
-    if (!f->server_ext) {
-        size_t len = legacy_len(h);
-        if (!allow_to_vm(f)) {
-            drop_policy(f, C2S, h->body, len);
-            return;
-        }
-        audit(f, C2S, h->body, len, NULL);
-        send_legacy(f, RFB_C2S_CUT_TEXT, h->body, len, to_vm, "client cut text");
-        return;
-    }
     uint8_t *u8 = malloc(2 * h->got + 1);
     if (!u8)
         return;
     size_t ulen = clip_latin1_to_utf8(h->body, h->got, u8);
     /* what an Extended Clipboard VM gets is the UTF-8 form, up to twice
      * as long: the limit applies to that */
-    if (ulen > text_max(f)) {
+    if (f->server_ext && ulen > text_max(f)) {
         drop_over(f, C2S, ulen);
         free_text(u8, ulen);
         return;
@@ -311,6 +302,13 @@ static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
     if (!allow_to_vm(f)) {
         drop_policy(f, C2S, u8, ulen);
         free_text(u8, ulen);
+        return;
+    }
+    if (!f->server_ext) {
+        free_text(u8, ulen);
+        size_t len = legacy_len(h);
+        audit(f, C2S, h->body, len, NULL);
+        send_legacy(f, RFB_C2S_CUT_TEXT, h->body, len, to_vm, "client cut text");
         return;
     }
     audit(f, C2S, u8, ulen, NULL);
