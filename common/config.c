@@ -56,7 +56,7 @@ enum gw_key {
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
     VK_VNC, VK_VNC_PORT, VK_SPICE, VK_SPICE_PORT, VK_QMP, VK_USERS, VK_GROUPS,
-    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_N
+    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_N
 };
 
 struct key_def {
@@ -103,6 +103,7 @@ static const struct key_def vm_keys[] = {
     { "groups", VK_GROUPS, true },
     { "clipboard", VK_CLIPBOARD, false },
     { "clipboard_max", VK_CLIPBOARD_MAX, false },
+    { "qemu_consoles", VK_QEMU_CONSOLES, false },
     { NULL, 0, false }
 };
 
@@ -350,6 +351,11 @@ const char *cfg_clip_name(enum cfg_clip c)
     case CFG_CLIP_NONE: return "none";
     }
     return "?";
+}
+
+const char *cfg_qcons_name(enum cfg_qcons q)
+{
+    return q == CFG_QCONS_ALLOW ? "allow" : "block";
 }
 
 static int parse_clip(const char *s, enum cfg_clip *out)
@@ -764,6 +770,14 @@ static int set_vm(struct parser *p, int line, int id, const char *key, const cha
         return set_clip(p, line, v, &vm->clipboard);
     case VK_CLIPBOARD_MAX:
         return set_size(p, line, key, v, 1, MIB, &vm->clipboard_max);
+    case VK_QEMU_CONSOLES:
+        if (strcmp(v, "block") == 0)
+            vm->qemu_consoles = CFG_QCONS_BLOCK;
+        else if (strcmp(v, "allow") == 0)
+            vm->qemu_consoles = CFG_QCONS_ALLOW;
+        else
+            return fail(p, line, "bad qemu_consoles \"%s\" (use block or allow)", shown(p, v));
+        return 0;
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1282,6 +1296,7 @@ void cfg_print(const struct cfg *c, FILE *f)
         print_list(f, "", "groups", vm->groups, vm->n_groups, ' ');
         print_kv(f, "", "clipboard", cfg_clip_name(vm->clipboard));
         print_kv(f, "", "clipboard_max", fmt_size(vm->clipboard_max, a, sizeof a));
+        print_kv(f, "", "qemu_consoles", cfg_qcons_name(vm->qemu_consoles));
     }
 
     fprintf(f, "\n# routes\n");

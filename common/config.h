@@ -23,6 +23,10 @@
 enum cfg_auth { CFG_AUTH_PAM = 0, CFG_AUTH_FILE };
 enum cfg_clip { CFG_CLIP_BOTH = 0, CFG_CLIP_TO_VM, CFG_CLIP_FROM_VM, CFG_CLIP_NONE };
 enum cfg_backend_kind { CFG_BE_NONE = 0, CFG_BE_UNIX, CFG_BE_TCP, CFG_BE_QMP };
+/* qemu_consoles: whether a viewer may switch QEMU's virtual consoles
+ * (Ctrl-Alt-1..9 in QEMU's VNC server), where QEMU without a -monitor/-qmp
+ * keeps its HMP monitor. */
+enum cfg_qcons { CFG_QCONS_BLOCK = 0, CFG_QCONS_ALLOW };
 
 /* A backend address: unix:PATH, HOST:PORT ([v6]:PORT), or qmp:PATH. */
 struct cfg_backend {
@@ -44,6 +48,7 @@ struct cfg_vm {
     char **groups; size_t n_groups;
     enum cfg_clip clipboard;
     uint64_t clipboard_max;        /* bytes */
+    enum cfg_qcons qemu_consoles;  /* default block */
 };
 
 struct cfg_firewall {
@@ -96,6 +101,7 @@ const struct cfg_vm *cfg_find_vm(const struct cfg *c, const char *name);
 /* Print the effective config and per-VM routes (vmgate check). */
 void cfg_print(const struct cfg *c, FILE *f);
 const char *cfg_clip_name(enum cfg_clip c);
+const char *cfg_qcons_name(enum cfg_qcons q);
 /* Format a backend as it would appear in the config ("unix:/p", "[::1]:5902"). */
 void cfg_backend_str(const struct cfg_backend *b, char *out, size_t outsz);
 

@@ -714,6 +714,17 @@ int gateway_check(const char *cfgfile)
     } else {
         SSL_CTX_free(ctx);
     }
+    /* QEMU without -qmp/-monitor/-mon keeps its HMP monitor on a virtual
+     * console a VNC viewer can switch to (Ctrl-Alt-2); vmgate blocks that
+     * (qemu_consoles = block), but the monitor should not be there at all */
+    for (size_t i = 0; i < cfg.n_vms; i++)
+        if (!cfg.vms[i].qmp[0])
+            fprintf(stderr,
+                    "%s:%d: warning: vm %s has no qmp socket: without -qmp/-monitor QEMU puts "
+                    "its monitor on a virtual console (Ctrl-Alt-2 in its VNC server)%s\n",
+                    cfg.file, cfg.vms[i].line, cfg.vms[i].name,
+                    cfg.vms[i].qemu_consoles == CFG_QCONS_ALLOW
+                        ? ", and qemu_consoles = allow lets viewers reach it" : "");
     if (cfg.auth == CFG_AUTH_FILE && access(cfg.passwd_file, R_OK) != 0)
         fprintf(stderr, "%s: warning: passwd_file %s: %s\n", cfg.file, cfg.passwd_file,
                 strerror(errno));

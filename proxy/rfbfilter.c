@@ -28,6 +28,12 @@ struct held {
     size_t got;          /* body bytes collected so far */
 };
 
+/* QEMU's keyboard state as far as its console switch is concerned, in the
+ * two ways QEMU may read an extended key event (see the key guard below):
+ * bits for the qnum keys Ctrl 0x1d, Ctrl_R 0x9d and Alt 0x38 that are down. */
+enum { KG_CTRL = 1, KG_CTRL_R = 2, KG_ALT = 4 };
+enum { KG_SYM = 0, KG_SCAN = 1 };
+
 struct rfbfilter {
     struct rfbmsg_state fm;
     const struct cfg_vm *vm;
@@ -38,6 +44,8 @@ struct rfbfilter {
     struct clip_inflater zi[2];
     uint8_t *pending;        /* a legacy viewer's text (UTF-8), offered to the VM */
     size_t pending_len;
+    uint8_t kmods[2];        /* KG_* bits down, by KG_SYM / KG_SCAN reading */
+    bool switch_logged;      /* a blocked console switch was logged */
 };
 
 static bool allow_to_vm(const struct rfbfilter *f)
@@ -186,7 +194,11 @@ static void inject_held(struct rfbfilter *f, struct held *h, struct buf *to, con
 
 /* Inflate a provide and apply the size limit and the policy for dir, with
  * its audit line.  Returns the text (free it with free_text) when it may
- * pass, else NULL. */
+ * pass, else NULL.  The text ends at its first NUL; the audit line counts
+ * and hashes exactly those *tlen bytes, and only they are forwarded (in a
+ * provide or cut text rebuilt from them, see send_provide / send_legacy):
+ * whatever else the peer's message carried (bytes after a NUL, other
+ * formats) goes nowhere. */
 static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_msg *cm,
                                size_t wire_len, size_t *tlen)
 {
@@ -199,6 +211,15 @@ static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_m
         return NULL;
     }
     int r = clip_provide_text(&f->zi[dir], cm, max, text, tlen, why, sizeof why);
+    if (r == CLIP_OK && !(cm->formats & CLIP_FMT_TEXT)) {
+        /* Only text is policed and passed: QEMU 7.2 takes nothing else, and
+         * TigerVNC and noVNC offer nothing else.  Never inflated, never
+         * forwarded, so it is no way around clipboard_max either. */
+        drop(f, dir, NULL, wire_len, "no text in the clipboard data (formats 0x%04x)",
+             cm->formats);
+        free_text(text, max + 1);
+        return NULL;
+    }
     if (r == CLIP_OK && allowed(f, dir)) {
         audit(f, dir, text, *tlen, NULL);
         return text;
@@ -213,20 +234,58 @@ static uint8_t *police_provide(struct rfbfilter *f, int dir, const struct clip_m
     return NULL;
 }
 
-/* Legacy ServerCutText, policed and passed on as it is. */
-static void legacy_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer)
+/* A provide of text (tlen bytes, no NUL) built afresh, to the viewer
+ * (msgtype 3) or the VM (6). */
+static void send_provide(struct rfbfilter *f, uint8_t msgtype, const uint8_t *text, size_t tlen,
+                         struct buf *to)
 {
-    if (!allow_from_vm(f)) {
-        drop_policy(f, S2C, h->body, h->got);
-        return;
-    }
-    audit(f, S2C, h->body, h->got, NULL);
-    inject_held(f, h, to_viewer, "server cut text");
+    size_t cap = clip_provide_bound(tlen);
+    uint8_t *msg = malloc(cap);
+    size_t n = msg ? clip_build_provide(msgtype, text, tlen, msg, cap) : 0;
+    if (n)
+        inject(f, to, msg, n, "clipboard provide");
+    else
+        log_warn("%s: clipboard: dropped a %zu-byte provide: out of memory", f->pfx, tlen);
+    free(msg);
 }
 
-/* Legacy ClientCutText (Latin-1): passed on as it is to a VM without
- * Extended Clipboard; an Extended Clipboard VM is told there is text and
- * gets it as UTF-8 when it asks (see CLIP_REQUEST in ext_s2c). */
+/* Legacy cut text (msgtype 3 or 6) of the len bytes at text, built afresh. */
+static void send_legacy(struct rfbfilter *f, uint8_t msgtype, const uint8_t *text, size_t len,
+                        struct buf *to, const char *what)
+{
+    uint8_t *msg = malloc(len + 8);
+    size_t n = msg ? clip_build_legacy(msgtype, text, len, msg, len + 8) : 0;
+    if (n)
+        inject(f, to, msg, n, what);
+    else
+        log_warn("%s: clipboard: dropped %s (%zu bytes): out of memory", f->pfx, what, len);
+    free_text(msg, len + 8);
+}
+
+/* The text of a legacy cut text: its bytes up to the first NUL. */
+static size_t legacy_len(const struct held *h)
+{
+    const uint8_t *nul = h->got ? memchr(h->body, 0, h->got) : NULL;
+    return nul ? (size_t)(nul - h->body) : h->got;
+}
+
+/* Legacy ServerCutText, policed; its text (up to a NUL) passed on. */
+static void legacy_s2c(struct rfbfilter *f, struct held *h, struct buf *to_viewer)
+{
+    size_t len = legacy_len(h);
+    if (!allow_from_vm(f)) {
+        drop_policy(f, S2C, h->body, len);
+        return;
+    }
+    audit(f, S2C, h->body, len, NULL);
+    send_legacy(f, RFB_S2C_CUT_TEXT, h->body, len, to_viewer, "server cut text");
+}
+
+/* Legacy ClientCutText (Latin-1): its text (up to a NUL) passed on to a VM
+ * without Extended Clipboard; an Extended Clipboard VM is told there is
+ * text and gets it as UTF-8 when it asks (see CLIP_REQUEST in ext_s2c).
+ * An allowed line counts and hashes the bytes the VM gets (Latin-1, or
+ * UTF-8); a dropped one, the text in UTF-8, whatever the VM speaks. */
 static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
 {
     uint8_t *u8 = malloc(2 * h->got + 1);
@@ -245,12 +304,14 @@ static void legacy_c2s(struct rfbfilter *f, struct held *h, struct buf *to_vm)
         free_text(u8, ulen);
         return;
     }
-    audit(f, C2S, u8, ulen, NULL);
     if (!f->server_ext) {
         free_text(u8, ulen);
-        inject_held(f, h, to_vm, "client cut text");
+        size_t len = legacy_len(h);
+        audit(f, C2S, h->body, len, NULL);
+        send_legacy(f, RFB_C2S_CUT_TEXT, h->body, len, to_vm, "client cut text");
         return;
     }
+    audit(f, C2S, u8, ulen, NULL);
     /* announce it; the VM asks for it with a request we answer */
     free_text(f->pending, f->pending_len);
     f->pending = u8;
@@ -278,14 +339,7 @@ static void send_latin1(struct rfbfilter *f, const uint8_t *text, size_t tlen,
 /* A legacy viewer's pending text, as the provide answering the VM's request. */
 static void send_pending(struct rfbfilter *f, struct buf *to_vm)
 {
-    size_t cap = clip_provide_bound(f->pending_len);
-    uint8_t *msg = malloc(cap);
-    if (!msg)
-        return;
-    size_t n = clip_build_provide(RFB_C2S_CUT_TEXT, f->pending, f->pending_len, msg, cap);
-    if (n)
-        inject(f, to_vm, msg, n, "clipboard provide");
-    free(msg);
+    send_provide(f, RFB_C2S_CUT_TEXT, f->pending, f->pending_len, to_vm);
 }
 
 /* An Extended Clipboard message from the VM. */
@@ -326,7 +380,7 @@ static void ext_s2c(struct rfbfilter *f, struct held *h, const struct clip_msg *
         size_t tlen;
         uint8_t *text = police_provide(f, S2C, cm, h->got, &tlen);
         if (text && viewer_ext(f))
-            inject_held(f, h, to_viewer, "clipboard provide");
+            send_provide(f, RFB_S2C_CUT_TEXT, text, tlen, to_viewer);
         else if (text)
             send_latin1(f, text, tlen, to_viewer);
         free_text(text, tlen);
@@ -358,7 +412,7 @@ static void ext_c2s(struct rfbfilter *f, struct held *h, const struct clip_msg *
         size_t tlen;
         uint8_t *text = police_provide(f, C2S, cm, h->got, &tlen);
         if (text)
-            inject_held(f, h, to_vm, "clipboard provide");
+            send_provide(f, RFB_C2S_CUT_TEXT, text, tlen, to_vm);
         free_text(text, tlen);
         break;
     }
@@ -430,6 +484,162 @@ static void hold_span(struct rfbfilter *f, int dir, const struct rfbmsg *m, stru
         free_text(h->body, h->got);
         *h = (struct held){ 0 };
     }
+}
+
+/* ------------------------------------------------------------ key guard
+ *
+ * QEMU's VNC server switches its virtual consoles on Ctrl-Alt-1..9 (ui/vnc.c
+ * do_key_event: the qcode of a key 1..9 going down while its keyboard state
+ * has Ctrl (left or right) and Alt (left only; right Alt is AltGr)).  A QEMU
+ * started without -qmp/-monitor/-mon keeps its HMP monitor on console 2, so
+ * that is a host shell for anyone at the viewer.  With qemu_consoles =
+ * block the key-down that would switch is dropped.  QEMU's rules, exactly:
+ *   - a KeyEvent's keysym is cut to 16 bits and mapped to a qnum through
+ *     QEMU's keymap (en-us unless -k): so '2' and '@' (Shift+2) are both
+ *     key 2, Meta_L is the Alt key, Control_R the right Ctrl key;
+ *   - a QEMU extended key event (255/0, honoured whether or not -258 was
+ *     announced) is read by its scancode cut to 16 bits (qnum: 0x02..0x0a
+ *     keys 1..9, 0x1d/0x9d Ctrl, 0x38 Alt), or, when QEMU runs with -k, by
+ *     its keysym as above.  We cannot know which, so both readings are
+ *     tracked (kmods[KG_SYM], kmods[KG_SCAN]) and a key is dropped if it
+ *     would switch in either;
+ *   - the keyboard state is QEMU's, one per VNC display: modifiers held in
+ *     another session of the same VM count too.  So a key 1..9 going down
+ *     that passes is preceded by key-ups that break Ctrl+Alt in QEMU's
+ *     state (QEMU drops the key-up of a key that is not down, so these
+ *     reach the guest only when some session really holds that key).
+ * Key-ups are always forwarded: QEMU ignores the key-up of a key it never
+ * saw go down, and a digit that was down before Ctrl+Alt must still be
+ * released in the guest. */
+
+#define KS_CONTROL_L 0xffe3u
+#define KS_CONTROL_R 0xffe4u
+#define KS_META_L    0xffe7u
+#define KS_ALT_L     0xffe9u
+
+/* The qnum a keysym (already cut to 16 bits) has in QEMU's en-us keymap,
+ * for the keys that matter here; 0 for the rest. */
+static unsigned keysym_qnum(uint32_t ks)
+{
+    static const char shifted[] = "!@#$%^&*(";      /* Shift+1 .. Shift+9 */
+    if (ks >= '1' && ks <= '9')
+        return 0x02 + (ks - '1');
+    if (ks > 0 && ks < 0x80) {
+        const char *c = memchr(shifted, (int)ks, sizeof shifted - 1);
+        if (c)
+            return 0x02 + (unsigned)(c - shifted);
+    }
+    switch (ks) {
+    case KS_CONTROL_L: return 0x1d;
+    case KS_CONTROL_R: return 0x9d;
+    case KS_ALT_L:
+    case KS_META_L:    return 0x38;
+    }
+    return 0;
+}
+
+/* Apply one key event, as qnum q, to modifier state *m; returns whether it
+ * is a key 1..9 going down while Ctrl and Alt are down (a console switch). */
+static bool kg_apply(uint8_t *m, unsigned q, bool down)
+{
+    uint8_t bit = q == 0x1d ? KG_CTRL : q == 0x9d ? KG_CTRL_R : q == 0x38 ? KG_ALT : 0;
+    if (bit) {
+        *m = down ? (uint8_t)(*m | bit) : (uint8_t)(*m & ~bit);
+        return false;
+    }
+    return down && q >= 0x02 && q <= 0x0a && (*m & (KG_CTRL | KG_CTRL_R)) && (*m & KG_ALT);
+}
+
+static void put_key(uint8_t *out, bool down, uint32_t ks)
+{
+    out[0] = RFB_C2S_KEY;
+    out[1] = down;
+    out[2] = out[3] = 0;
+    rfb_put_u32(out + 4, ks);
+}
+
+enum { KG_PASS, KG_DROP, KG_PREFIX };
+
+/* Police one key event p[0..n) from the viewer (a KeyEvent, 8 bytes, or a
+ * QEMU extended key event, 12) and update the modifier state.  Returns
+ * KG_PASS (forward it unchanged), KG_DROP (a console switch: *digit says
+ * which), or KG_PREFIX: forward it after the *plen bytes of key-ups put in
+ * pre[]. */
+static int keyguard(struct rfbfilter *f, const uint8_t *p, size_t n, uint8_t pre[static 24],
+                    size_t *plen, unsigned *digit)
+{
+    bool down;
+    unsigned q[2];
+    if (n == 8) {                              /* type, down-flag, pad, keysym */
+        down = p[1] != 0;
+        q[KG_SYM] = q[KG_SCAN] = keysym_qnum(rfb_get_u32(p + 4) & 0xffffu);
+    } else {                                   /* 255, 0, U16 down, U32 keysym, U32 scancode */
+        down = ((unsigned)p[2] << 8 | p[3]) != 0;
+        q[KG_SYM] = keysym_qnum(rfb_get_u32(p + 4) & 0xffffu);
+        q[KG_SCAN] = rfb_get_u32(p + 8) & 0xffffu;
+    }
+    bool sw = false, is_digit = false;
+    for (int k = 0; k < 2; k++) {
+        sw |= kg_apply(&f->kmods[k], q[k], down);
+        if (down && q[k] >= 0x02 && q[k] <= 0x0a) {
+            is_digit = true;
+            *digit = q[k] - 0x01;
+        }
+    }
+    *plen = 0;
+    if (sw)
+        return KG_DROP;
+    if (!is_digit)
+        return KG_PASS;
+    /* Break Ctrl+Alt in QEMU's shared state: release what this session
+     * does not hold in both readings (Ctrl, else Alt: not both are held in
+     * both, or this would have been a switch). */
+    uint8_t both = f->kmods[KG_SYM] & f->kmods[KG_SCAN];
+    if (!(both & (KG_CTRL | KG_CTRL_R))) {
+        put_key(pre, false, KS_CONTROL_L);
+        put_key(pre + 8, false, KS_CONTROL_R);
+        *plen = 16;
+        for (int k = 0; k < 2; k++)
+            f->kmods[k] &= (uint8_t)~(KG_CTRL | KG_CTRL_R);
+    } else {
+        put_key(pre, false, KS_ALT_L);
+        *plen = 8;
+        for (int k = 0; k < 2; k++)
+            f->kmods[k] &= (uint8_t)~KG_ALT;
+    }
+    return KG_PREFIX;
+}
+
+/* The key event at b[ok], r bytes, under qemu_consoles = block: dropped,
+ * passed in place, or passed after key-ups (in place, or when the buffer
+ * has no room for them, the ups and the event go to the empty to_vm).
+ * Returns the bytes approved in place. */
+static size_t guard_key(struct rfbfilter *f, struct buf *b, size_t ok, size_t r,
+                        struct buf *to_vm)
+{
+    uint8_t out[24 + 12];
+    size_t plen;
+    unsigned digit = 0;
+    int v = keyguard(f, buf_head(b) + ok, r, out, &plen, &digit);
+    if (v == KG_PASS)
+        return r;
+    if (v == KG_DROP) {
+        buf_cut(b, ok, r);
+        if (!f->switch_logged) {
+            f->switch_logged = true;
+            log_warn("%s: blocked a QEMU console switch (Ctrl+Alt+%u) from the viewer "
+                     "(qemu_consoles = block); later ones are dropped without a log line",
+                     f->pfx, digit);
+        }
+        return 0;
+    }
+    memcpy(out + plen, buf_head(b) + ok, r);
+    buf_cut(b, ok, r);
+    if (buf_insert(b, ok, out, plen + r) == 0)
+        return plen + r;
+    if (buf_put(to_vm, out, plen + r) != 0)
+        log_warn("%s: dropped a key event: VM not reading", f->pfx);
+    return 0;
 }
 
 /* ServerInit: delimited and forwarded, and the framer started from it.
@@ -533,6 +743,10 @@ int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
             if (nl < 0)
                 return -1;
             *ok += (size_t)nl;
+        } else if (f->vm->qemu_consoles == CFG_QCONS_BLOCK &&
+                   (m.type == RFB_C2S_KEY ||
+                    (m.type == RFB_C2S_QEMU && m.sub == RFB_QEMU_EXT_KEY))) {
+            *ok += guard_key(f, b, *ok, (size_t)r, to_vm);
         } else {
             *ok += (size_t)r;
         }

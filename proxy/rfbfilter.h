@@ -26,7 +26,15 @@
  *     become '?'), and its legacy ClientCutText reaches an Extended
  *     Clipboard server as notify + provide in UTF-8;
  *   - every transfer is one audit line: direction, byte count, SHA-256 of
- *     the text, allowed or dropped and why.  Never the text. */
+ *     the text, allowed or dropped and why.  Never the text;
+ *   - text ends at its first NUL, and what passes is a message rebuilt from
+ *     exactly the bytes counted and hashed; other formats and a provide
+ *     without text go nowhere.
+ *
+ * Keys (qemu_consoles = block, the default): a key 1..9 going down while
+ * Ctrl and Alt are down, which switches QEMU's virtual consoles (where a
+ * QEMU without -qmp/-monitor keeps its monitor), is dropped; see the key
+ * guard in rfbfilter.c for QEMU's exact rules. */
 #ifndef VMGATE_RFBFILTER_H
 #define VMGATE_RFBFILTER_H
 

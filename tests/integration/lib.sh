@@ -279,13 +279,14 @@ expect_log() {
 #   MODE unix: -vnc unix:$T/NAME.vnc        backend unix:$T/NAME.vnc
 #        tcp:  -vnc 127.0.0.1:N             backend 127.0.0.1:PORT
 #        qmp:  -vnc none + QMP $T/NAME.qmp  backend qmp:$T/NAME.qmp
-# Always also a QMP socket $T/NAME.ctl for the test itself (screendump, quit).
+# Always also a QMP socket $T/NAME.ctl for the test itself (screendump, quit),
+# unless QEMU_NO_MONITOR=1 (then QEMU keeps its HMP monitor on a virtual console).
 # Sets QEMU_PID[NAME], QEMU_BACKEND[NAME].
 start_qemu() {
     local name=$1 mode=$2 vnc port
     shift 2
-    local args=(-display none -nic none -m 64 -machine accel=tcg -name "$name"
-        -qmp "unix:$T/$name.ctl,server=on,wait=off")
+    local args=(-display none -nic none -m 64 -machine accel=tcg -name "$name")
+    [ -n "${QEMU_NO_MONITOR:-}" ] || args+=(-qmp "unix:$T/$name.ctl,server=on,wait=off")
     case $mode in
     unix)
         vnc="unix:$T/$name.vnc"; QEMU_BACKEND[$name]=$vnc ;;
@@ -309,7 +310,7 @@ start_qemu() {
     qmp)  ready=(test -S "$T/$name.qmp") ;;
     esac
     wait_for 20 "${ready[@]}" || fail "QEMU $name did not come up"
-    wait_for 10 test -S "$T/$name.ctl" || fail "QEMU $name: no QMP socket"
+    [ -n "${QEMU_NO_MONITOR:-}" ] || wait_for 10 test -S "$T/$name.ctl" || fail "QEMU $name: no QMP socket"
     kill -0 "${QEMU_PID[$name]}" 2>/dev/null || fail "QEMU $name exited"
     say "QEMU $name up (pid ${QEMU_PID[$name]}, backend ${QEMU_BACKEND[$name]})"
 }

@@ -64,6 +64,12 @@ write_config "$T/good.conf" -- \
 "$VMGATE" check -c "$T/good.conf" >"$T/check.txt" 2>&1 || { cat "$T/check.txt"; fail "check rejected a good config"; }
 grep -q one "$T/check.txt" && grep -q two "$T/check.txt" ||
     { cat "$T/check.txt"; fail "check output does not name both VMs"; }
+# a VM without qmp: one warning line (its monitor may sit on a virtual console), still exit 0
+grep -q "good.conf:[0-9]*: warning: vm one has no qmp socket" "$T/check.txt" ||
+    { cat "$T/check.txt"; fail "check did not warn about a VM without qmp"; }
+write_config "$T/qmp.conf" -- vm one vnc=qmp:/run/nonexistent/one.qmp vnc_port=5990 users=alice
+"$VMGATE" check -c "$T/qmp.conf" >"$T/check2.txt" 2>&1 || { cat "$T/check2.txt"; fail "check rejected a good config"; }
+grep -q "no qmp socket" "$T/check2.txt" && { cat "$T/check2.txt"; fail "check warned about a VM with qmp"; }
 
 # check: bad configs -> exit 1 and FILE:LINE
 bad_config() {   # NAME EXPECTED_LINE : config text on stdin

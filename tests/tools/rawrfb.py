@@ -30,6 +30,16 @@ Subcommands:
             (held=), how many the server closed (refused=); then hold them open
             for SECONDS (default: until killed or stdin hits EOF) and print
             closed_later= when done.
+  keys      TARGET SEQ...                 log in, then send key events; TARGET is either
+                                          HOST PORT CAFILE USER PASS (through vmgate) or
+                                          unix:PATH (straight at QEMU, security None).
+                                          SEQ tokens: +K / -K  KeyEvent down / up, K a
+                                          keysym name (Control_L, Alt_L, Meta_L, Shift_L,
+                                          Control_R, Alt_R, Return), one character, or
+                                          0xHEX; x+SC/KS, x-SC/KS  QEMU extended key event
+                                          (255/0) with scancode SC and keysym KS (numbers);
+                                          type:TEXT  down/up per character; sleep:SECONDS.
+                                          Prints sent=N, then closed=yes|no after 1 s.
 Options: --timeout SECONDS (default 15) for every wait.
 """
 import os
@@ -253,6 +263,74 @@ def cmd_login(a):
     t.close()
 
 
+KEYSYMS = {"Control_L": 0xffe3, "Control_R": 0xffe4, "Shift_L": 0xffe1, "Alt_L": 0xffe9,
+           "Alt_R": 0xffea, "Meta_L": 0xffe7, "Return": 0xff0d}
+
+
+def keysym(name):
+    if name in KEYSYMS:
+        return KEYSYMS[name]
+    if len(name) == 1:
+        return ord(name)
+    return int(name, 0)
+
+
+def key_msgs(seq):
+    """The bytes of the keys tokens (see keys in the help), as (bytes, pause) items."""
+    items = []
+    for tok in seq:
+        if tok.startswith("sleep:"):
+            items.append((b"", float(tok[6:])))
+        elif tok.startswith("type:"):
+            for ch in tok[5:]:
+                ks = keysym(ch)
+                items.append((struct.pack(">BBHI", 4, 1, 0, ks) + struct.pack(">BBHI", 4, 0, 0, ks), 0.05))
+        elif tok.startswith("x+") or tok.startswith("x-"):
+            sc, ks = tok[2:].split("/")
+            items.append((struct.pack(">BBHII", 255, 0, tok[1] == "+", int(ks, 0), int(sc, 0)), 0.05))
+        elif tok[0] in "+-":
+            items.append((struct.pack(">BBHI", 4, tok[0] == "+", 0, keysym(tok[1:])), 0.05))
+        else:
+            raise SystemExit("bad key token %r" % tok)
+    return items
+
+
+def cmd_keys(a):
+    if a[0].startswith("unix:"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(TIMEOUT)
+        s.connect(a[0][5:])
+        types = to_sectypes(s)
+        if 1 not in types:
+            raise SystemExit("the server does not offer security None: %r" % types)
+        s.sendall(b"\x01")
+        st = struct.unpack(">I", recv_exact(s, 4))[0]
+        out("result", "ok" if st == 0 else "failed")
+        t, seq = s, a[1:]
+    else:
+        s = connect(a[0], a[1])
+        t = to_tls(s, a[2])
+        user, pw = a[3].encode(), a[4].encode()
+        t.sendall(struct.pack(">II", len(user), len(pw)) + user + pw)
+        st = struct.unpack(">I", recv_exact(t, 4))[0]
+        out("result", "ok" if st == 0 else "failed")
+        seq = a[5:]
+    if st != 0:
+        return
+    t.sendall(b"\x01")  # ClientInit shared
+    recv_exact(t, 20)
+    n = struct.unpack(">I", recv_exact(t, 4))[0]
+    recv_exact(t, n)
+    sent = 0
+    for data, pause in key_msgs(seq):
+        if data:
+            t.sendall(data)
+            sent += len(data)
+        time.sleep(pause)
+    out("sent", sent)
+    drain(t, limit=1.0)
+
+
 def cmd_silent(a):
     s = connect(a[0], a[1])
     after = a[2] if len(a) > 2 else "version"
@@ -362,7 +440,7 @@ CMDS = {
     "sectype": cmd_sectype, "vencver": cmd_vencver, "subtype": cmd_subtype,
     "hugeuser": cmd_hugeuser, "login": cmd_login, "silent": cmd_silent,
     "tlshalf": cmd_tlshalf, "tlsstall": lambda a: cmd_tlshalf(a, stall=True),
-    "idle": cmd_idle,
+    "idle": cmd_idle, "keys": cmd_keys,
 }
 
 

@@ -493,6 +493,30 @@ static void test_clipboard_values(void **state)
     expect_err("[gateway]\nclipboard_max = 256KB\n", 2, "bad size \"256KB\" (use K, M, G)");
 }
 
+static char *print_to_string(const struct cfg *c);
+
+/* qemu_consoles: per VM, block by default, only block/allow. */
+static void test_qemu_consoles(void **state)
+{
+    struct cfg c;
+    must_parse(MINI_VM "[vm b]\nvnc = unix:/run/b.vnc\nvnc_port = 6010\n"
+               "qemu_consoles = allow\n[vm c]\nvnc = unix:/run/c.vnc\nvnc_port = 6011\n"
+               "qemu_consoles = block\n", &c);
+    assert_int_equal(c.vms[0].qemu_consoles, CFG_QCONS_BLOCK);
+    assert_int_equal(c.vms[1].qemu_consoles, CFG_QCONS_ALLOW);
+    assert_int_equal(c.vms[2].qemu_consoles, CFG_QCONS_BLOCK);
+    char *out = print_to_string(&c);
+    assert_non_null(strstr(out, "\n[vm b]\n"));
+    assert_non_null(strstr(strstr(out, "\n[vm b]\n"), "\nqemu_consoles = allow\n"));
+    assert_non_null(strstr(out, "\nqemu_consoles = block\n"));
+    free(out);
+    cfg_free(&c);
+    expect_err(MINI_VM "qemu_consoles = off\n", 4,
+               "bad qemu_consoles \"off\" (use block or allow)");
+    expect_err(MINI_VM "qemu_consoles = block\nqemu_consoles = allow\n", 5, "duplicate");
+    expect_err("[gateway]\nqemu_consoles = allow\n", 2, "qemu_consoles");
+}
+
 static void test_gateway_value_errors(void **state)
 {
     expect_err("[gateway]\naddress = localhost\n", 2,
@@ -867,7 +891,7 @@ static void test_print_round_trip(void **state)
         "[firewall]\nallow = 10.0.0.0/8 ::1\nprotect = 5901\nban_time = 90s\n"
         "[vm web-1]\nvnc = [::1]:5901\nvnc_port = 6001\nclipboard = none\n"
         "[vm q]\nvnc = qmp:/run/q.qmp\nvnc_port = 6002\nspice = localhost:5930\n"
-        "spice_port = 6003\nusers = a b\nclipboard_max = 1000\n",
+        "spice_port = 6003\nusers = a b\nclipboard_max = 1000\nqemu_consoles = allow\n",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         struct cfg c1, c2;
@@ -943,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_qmp_from_vnc),
         cmocka_unit_test(test_users_groups),
         cmocka_unit_test(test_clipboard_values),
+        cmocka_unit_test(test_qemu_consoles),
         cmocka_unit_test(test_gateway_value_errors),
         cmocka_unit_test(test_max_unauth_per_source),
         cmocka_unit_test(test_firewall_values),
