@@ -416,3 +416,23 @@ bool clip_utf8_valid(const uint8_t *in, size_t n)
     }
     return true;
 }
+
+const char *clip_event_format(const struct clip_event *ev, char *out, size_t outsz)
+{
+    const char *dir = ev->to_vm ? "to-vm" : "from-vm";
+    if (ev->kind == CLIP_EV_OFFER) {
+        snprintf(out, outsz, "clipboard-offer dir=%s result=dropped reason=\"%s\"", dir,
+                 ev->reason ? ev->reason : "");
+        return out;
+    }
+    char hex[2 * 32 + 1] = "-";
+    if (ev->hashed)
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ev->sha256[i]);
+    int n = snprintf(out, outsz, "clipboard dir=%s bytes=%llu type=%s sha256=%s result=%s", dir,
+                     (unsigned long long)ev->bytes, ev->type ? ev->type : "-", hex,
+                     ev->reason ? "dropped" : "allowed");
+    if (ev->reason && n > 0 && (size_t)n < outsz)
+        snprintf(out + n, outsz - (size_t)n, " reason=\"%s\"", ev->reason);
+    return out;
+}

@@ -122,4 +122,23 @@ size_t clip_latin1_to_utf8(const uint8_t *in, size_t n, uint8_t *out);
 /* Whether in[0..n) is well-formed UTF-8. */
 bool clip_utf8_valid(const uint8_t *in, size_t n);
 
+/* One clipboard event, whatever protocol carried it (the RFB filter and
+ * the SPICE agent parser both emit it), formatted in one place so every
+ * way in logs (and audits) the same fields. */
+enum clip_event_kind { CLIP_EV_TRANSFER, CLIP_EV_OFFER };
+struct clip_event {
+    enum clip_event_kind kind;
+    bool to_vm;                     /* direction: viewer -> VM */
+    uint64_t bytes;                 /* text bytes counted (TRANSFER) */
+    bool hashed;                    /* sha256 holds the text's hash */
+    uint8_t sha256[32];
+    const char *type;               /* "utf8-text", ... (TRANSFER) */
+    const char *reason;             /* NULL: allowed; else why it was dropped */
+};
+/* "clipboard dir=to-vm bytes=N type=T sha256=HEX result=allowed" or
+ * "... result=dropped reason=\"...\""; an offer refused by the policy is
+ * "clipboard-offer dir=D result=dropped reason=\"...\"" (its own event, so
+ * "clipboard dir=" lines stay one per transfer).  Returns out. */
+const char *clip_event_format(const struct clip_event *ev, char *out, size_t outsz);
+
 #endif

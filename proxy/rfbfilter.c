@@ -37,7 +37,7 @@ enum { KG_SYM = 0, KG_SCAN = 1 };
 struct rfbfilter {
     struct rfbmsg_state fm;
     const struct cfg_vm *vm;
-    char *pfx;               /* log prefix, exact size: it lives as long as the session */
+    struct rfbfilter_hooks hooks;
     bool si_done;            /* ServerInit passed */
     bool server_ext;         /* the VM sent Extended Clipboard caps */
     struct held held[2];
@@ -85,17 +85,13 @@ static void free_text(uint8_t *text, size_t n)
     }
 }
 
-struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const char *logpfx)
+struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const struct rfbfilter_hooks *hooks)
 {
     struct rfbfilter *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->vm = vm;
-    f->pfx = strdup(logpfx);
-    if (!f->pfx) {
-        free(f);
-        return NULL;
-    }
+    f->hooks = *hooks;
     clip_inflater_init(&f->zi[S2C]);
     clip_inflater_init(&f->zi[C2S]);
     return f;
@@ -110,30 +106,38 @@ void rfbfilter_free(struct rfbfilter *f)
         clip_inflater_free(&f->zi[d]);
     }
     free_text(f->pending, f->pending_len);
-    free(f->pfx);
     explicit_bzero(f, sizeof *f);
     free(f);
 }
 
-/* One audit line per transfer: never the text, only its size and (when
- * text is given: its bytes bytes) hash.  reason NULL: allowed. */
+/* Something to say that is not a transfer (a warning, a dropped message). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void note(struct rfbfilter *f, enum log_level lvl, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (f->hooks.note)
+        f->hooks.note(f->hooks.ctx, lvl, msg);
+}
+
+/* One event per transfer: never the text, only its size and (when text is
+ * given: its bytes bytes) hash.  reason NULL: allowed. */
 static void audit(struct rfbfilter *f, int dir, const uint8_t *text, size_t bytes,
                   const char *reason)
 {
-    char hex[2 * 32 + 1] = "-";
-    if (text) {
-        unsigned char md[32];
-        unsigned int mdlen = 0;
-        if (EVP_Digest(text, bytes, md, &mdlen, EVP_sha256(), NULL) == 1)
-            for (unsigned i = 0; i < mdlen && i < 32; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
-    if (reason)
-        log_info("%s: clipboard dir=%s bytes=%zu sha256=%s result=dropped reason=\"%s\"",
-                 f->pfx, dir == C2S ? "to-vm" : "from-vm", bytes, hex, reason);
-    else
-        log_info("%s: clipboard dir=%s bytes=%zu sha256=%s result=allowed", f->pfx,
-                 dir == C2S ? "to-vm" : "from-vm", bytes, hex);
+    struct clip_event ev = { .kind = CLIP_EV_TRANSFER, .to_vm = dir == C2S, .bytes = bytes,
+                             .type = "utf8-text", .reason = reason };
+    unsigned int mdlen = 0;
+    if (text && EVP_Digest(text, bytes, ev.sha256, &mdlen, EVP_sha256(), NULL) == 1 &&
+        mdlen == 32)
+        ev.hashed = true;
+    if (f->hooks.clip)
+        f->hooks.clip(f->hooks.ctx, &ev);
 }
 
 /* The audit line of a dropped transfer, its reason formatted. */
@@ -166,8 +170,11 @@ static void drop_over(struct rfbfilter *f, int dir, size_t bytes)
  * name, so "clipboard dir=" lines stay one per transfer. */
 static void audit_offer(struct rfbfilter *f, int dir)
 {
-    log_info("%s: clipboard-offer dir=%s result=dropped reason=\"policy: clipboard = %s\"",
-             f->pfx, dir == C2S ? "to-vm" : "from-vm", cfg_clip_name(f->vm->clipboard));
+    char reason[64];
+    snprintf(reason, sizeof reason, "policy: clipboard = %s", cfg_clip_name(f->vm->clipboard));
+    struct clip_event ev = { .kind = CLIP_EV_OFFER, .to_vm = dir == C2S, .reason = reason };
+    if (f->hooks.clip)
+        f->hooks.clip(f->hooks.ctx, &ev);
 }
 
 /* Queue a whole message for one side.  A full injection buffer means the
@@ -177,14 +184,14 @@ static void inject(struct rfbfilter *f, struct buf *to, const uint8_t *p, size_t
                    const char *what)
 {
     if (buf_put(to, p, n) != 0)
-        log_warn("%s: clipboard: dropped %s (%zu bytes): peer not reading", f->pfx, what, n);
+        note(f, LOG_LVL_WARN, "clipboard: dropped %s (%zu bytes): peer not reading", what, n);
 }
 
 /* Release the held message unchanged. */
 static void inject_held(struct rfbfilter *f, struct held *h, struct buf *to, const char *what)
 {
     if (buf_room(to) < 8 + h->got) {
-        log_warn("%s: clipboard: dropped %s: peer not reading", f->pfx, what);
+        note(f, LOG_LVL_WARN, "clipboard: dropped %s: peer not reading", what);
         return;
     }
     buf_put(to, h->head, 8);
@@ -245,7 +252,7 @@ static void send_provide(struct rfbfilter *f, uint8_t msgtype, const uint8_t *te
     if (n)
         inject(f, to, msg, n, "clipboard provide");
     else
-        log_warn("%s: clipboard: dropped a %zu-byte provide: out of memory", f->pfx, tlen);
+        note(f, LOG_LVL_WARN, "clipboard: dropped a %zu-byte provide: out of memory", tlen);
     free(msg);
 }
 
@@ -258,7 +265,7 @@ static void send_legacy(struct rfbfilter *f, uint8_t msgtype, const uint8_t *tex
     if (n)
         inject(f, to, msg, n, what);
     else
-        log_warn("%s: clipboard: dropped %s (%zu bytes): out of memory", f->pfx, what, len);
+        note(f, LOG_LVL_WARN, "clipboard: dropped %s (%zu bytes): out of memory", what, len);
     free_text(msg, len + 8);
 }
 
@@ -441,8 +448,9 @@ static void finish(struct rfbfilter *f, int dir, struct held *h, struct buf *to_
     struct clip_msg cm;
     char why[128];
     if (clip_parse(h->body, h->got, &cm, why, sizeof why) != CLIP_OK) {
-        log_info("%s: clipboard: dropped malformed extended clipboard message from the %s: %s",
-                 f->pfx, dir == S2C ? "VM" : "viewer", why);
+        note(f, LOG_LVL_INFO,
+             "clipboard: dropped malformed extended clipboard message from the %s: %s",
+             dir == S2C ? "VM" : "viewer", why);
         return;
     }
     if (dir == S2C)
@@ -470,8 +478,8 @@ static void hold_span(struct rfbfilter *f, int dir, const struct rfbmsg *m, stru
         };
         memcpy(h->head, p, sizeof h->head);
         if (!h->over && h->len && !(h->body = malloc(h->len))) {
-            log_warn("%s: clipboard: dropped a %u-byte cut text: out of memory", f->pfx,
-                     h->len);
+            note(f, LOG_LVL_WARN, "clipboard: dropped a %u-byte cut text: out of memory",
+                 h->len);
             h->active = false;
         }
     } else if (h->body && r <= h->len - h->got) {
@@ -627,9 +635,8 @@ static size_t guard_key(struct rfbfilter *f, struct buf *b, size_t ok, size_t r,
         buf_cut(b, ok, r);
         if (!f->switch_logged) {
             f->switch_logged = true;
-            log_warn("%s: blocked a QEMU console switch (Ctrl+Alt+%u) from the viewer "
-                     "(qemu_consoles = block); later ones are dropped without a log line",
-                     f->pfx, digit);
+            note(f, LOG_LVL_WARN, "blocked a QEMU console switch (Ctrl+Alt+%u) from the viewer "
+                 "(qemu_consoles = block); later ones are dropped without a log line", digit);
         }
         return 0;
     }
@@ -638,7 +645,7 @@ static size_t guard_key(struct rfbfilter *f, struct buf *b, size_t ok, size_t r,
     if (buf_insert(b, ok, out, plen + r) == 0)
         return plen + r;
     if (buf_put(to_vm, out, plen + r) != 0)
-        log_warn("%s: dropped a key event: VM not reading", f->pfx);
+        note(f, LOG_LVL_WARN, "dropped a key event: VM not reading");
     return 0;
 }
 

@@ -45,11 +45,21 @@
 
 #define RFBFILTER_INJECT_CAP ((size_t)2 << 20)   /* capacity for the injection buffers */
 
+#include "common/log.h"
+#include "proxy/clip.h"
+
 struct rfbfilter;
 
-/* logpfx is put before every log line ("conn=3 vm=dev0 user=alice
- * from=::1").  Returns NULL on allocation failure. */
-struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const char *logpfx);
+/* The filter does no logging itself: what it has to say goes to these
+ * (the connection adds its prefix and logs, or audits). */
+struct rfbfilter_hooks {
+    void (*clip)(void *ctx, const struct clip_event *ev);        /* every transfer, offer */
+    void (*note)(void *ctx, enum log_level lvl, const char *msg);  /* anything else */
+    void *ctx;
+};
+
+/* Returns NULL on allocation failure. */
+struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const struct rfbfilter_hooks *hooks);
 void rfbfilter_free(struct rfbfilter *f);
 
 /* Parse VM -> viewer bytes in b past *ok.  Returns 0, or -1 with why set

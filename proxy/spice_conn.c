@@ -42,6 +42,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "proxy/clip.h"
 #include "proxy/spice_link.h"
 #include "proxy/spice_main.h"
 
@@ -621,23 +622,20 @@ static void main_on_note(void *ctx, const char *msg)
 
 static void main_on_clip(void *ctx, const struct vda_event *ev)
 {
-    struct conn *c = ctx;
-    const char *dir = ev->dir == VDA_TO_VM ? "to-vm" : "from-vm";
+    struct clip_event ce = { .to_vm = ev->dir == VDA_TO_VM };
     if (ev->kind == VDA_EV_OFFER_BLOCKED) {
-        conn_log(c, LOG_LVL_INFO, "clipboard dir=%s offer result=dropped reason=\"%s\"", dir,
-                 ev->reason ? ev->reason : "");
-        return;
+        ce.kind = CLIP_EV_OFFER;
+        ce.reason = ev->reason ? ev->reason : "";
+    } else {
+        ce.kind = CLIP_EV_TRANSFER;
+        ce.bytes = ev->bytes;
+        ce.hashed = true;
+        memcpy(ce.sha256, ev->sha256, sizeof ce.sha256);
+        ce.type = vda_clip_type_name(ev->clip_type);
+        ce.reason = ev->allowed ? NULL : ev->reason ? ev->reason : "";
     }
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", ev->sha256[i]);
-    if (ev->allowed)
-        conn_log(c, LOG_LVL_INFO, "clipboard dir=%s bytes=%llu type=%s sha256=%s result=allowed",
-                 dir, (unsigned long long)ev->bytes, vda_clip_type_name(ev->clip_type), hex);
-    else
-        conn_log(c, LOG_LVL_INFO, "clipboard dir=%s bytes=%llu type=%s sha256=%s result=dropped "
-                 "reason=\"%s\"", dir, (unsigned long long)ev->bytes,
-                 vda_clip_type_name(ev->clip_type), hex, ev->reason ? ev->reason : "");
+    char line[512];
+    conn_log(ctx, LOG_LVL_INFO, "%s", clip_event_format(&ce, line, sizeof line));
 }
 
 /* ---------------------------------------------------------------------- */

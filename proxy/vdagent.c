@@ -89,7 +89,7 @@ static void decide(struct vda *v, enum vda_dir d, uint8_t *out, size_t *outlen)
         }
         if (blocked(v, d)) {
             s->action = ACT_DROP;
-            snprintf(s->reason_buf, sizeof s->reason_buf, "policy clipboard = %s",
+            snprintf(s->reason_buf, sizeof s->reason_buf, "policy: clipboard = %s",
                      v->policy_name);
             s->reason = s->reason_buf;
         } else if (s->clip && s->clip_bytes > v->max) {
@@ -106,7 +106,7 @@ static void decide(struct vda *v, enum vda_dir d, uint8_t *out, size_t *outlen)
             s->action = ACT_DROP;
             if (s->type == VDA_CLIPBOARD_GRAB) {
                 char r[80];
-                snprintf(r, sizeof r, "policy clipboard = %s", v->policy_name);
+                snprintf(r, sizeof r, "policy: clipboard = %s", v->policy_name);
                 struct vda_event ev = { .dir = d, .kind = VDA_EV_OFFER_BLOCKED, .reason = r };
                 emit(v, &ev);
             }

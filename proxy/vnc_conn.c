@@ -314,6 +314,17 @@ static bool st_backend_handshake(struct conn *c)
     return moved;
 }
 
+static void on_clip(void *ctx, const struct clip_event *ev)
+{
+    char line[512];
+    conn_log(ctx, LOG_LVL_INFO, "%s", clip_event_format(ev, line, sizeof line));
+}
+
+static void on_note(void *ctx, enum log_level lvl, const char *msg)
+{
+    conn_log(ctx, lvl, "%s", msg);
+}
+
 static bool st_clientinit(struct conn *c)
 {
     if (buf_empty(&c->rx) && conn_front_read(c, &c->rx, RX_CAP) <= 0)
@@ -322,10 +333,8 @@ static bool st_clientinit(struct conn *c)
     static const uint8_t shared = 1;
     buf_consume(&c->rx, 1);
     conn_back_queue(c, &shared, 1);
-    char pfx[256], user[CONN_USER_MAX + 1];
-    snprintf(pfx, sizeof pfx, "conn=%llu vm=%s user=%s from=%s", (unsigned long long)c->id,
-             c->vm->name, log_safe(user, sizeof user, c->user, sizeof c->user), c->rhost);
-    V(c)->flt = rfbfilter_new(c->vm, pfx);
+    const struct rfbfilter_hooks hooks = { on_clip, on_note, c };
+    V(c)->flt = rfbfilter_new(c->vm, &hooks);
     if (!V(c)->flt) {
         conn_fail(c, LOG_LVL_ERR, "out of memory");
         return false;

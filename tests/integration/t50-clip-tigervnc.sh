@@ -36,7 +36,7 @@ bytes() { wc -c <"$1" | tr -d ' '; }
 # per transfer: Xvnc may ask for the same clipboard twice, so the totals are
 # checked against the viewer's own log at the end)
 expect_audit() {
-    expect_log "vm=x user=alice from=[^ ]+: clipboard dir=$1 bytes=$(bytes "$2") sha256=$(sha "$2") result=allowed\$"
+    expect_log "vm=x user=alice from=[^ ]+: clipboard dir=$1 bytes=$(bytes "$2") type=utf8-text sha256=$(sha "$2") result=allowed\$"
 }
 cnt() { grep -c -- "$1" "$2" || true; }
 # round N: VM -> viewer, then viewer -> VM

@@ -34,7 +34,7 @@ latin1() { "$PY" -c 'import sys; sys.stdout.write(open(sys.argv[1], encoding="ut
 to_latin1() { "$PY" -c 'import sys; sys.stdout.write(open(sys.argv[1], encoding="utf-8").read().encode("latin-1").hex())' "$1"; }
 
 expect_audit() {   # DIR FILE
-    expect_log "vm=x user=alice from=[^ ]+: clipboard dir=$1 bytes=$(bytes "$2") sha256=$(sha "$2") result=allowed\$"
+    expect_log "vm=x user=alice from=[^ ]+: clipboard dir=$1 bytes=$(bytes "$2") type=utf8-text sha256=$(sha "$2") result=allowed\$"
 }
 
 lvc_start l alice 'legacy pw 51' "$PORT"
@@ -77,7 +77,7 @@ expect_clip "${XV_DISPLAY[t]}" "$s" 10 "VM -> TigerVNC viewer next to the legacy
 want=$(latin1 "$s")
 lvc_expect l "^cuttext len=$((${#want} / 2)) hex=$want\$"
 say "and the legacy viewer got it in Latin-1"
-[ "$(count_clip_audit "dir=from-vm bytes=$(bytes "$s") sha256=$(sha "$s") result=allowed")" -eq 2 ] ||
+[ "$(count_clip_audit "dir=from-vm bytes=$(bytes "$s") type=utf8-text sha256=$(sha "$s") result=allowed")" -eq 2 ] ||
     fail "expected one audit line per viewer for the third text"
 
 # never the text in the log

@@ -63,7 +63,7 @@ open(sys.argv[1], "wb").write((head + b"x" * n)[:n])' "$f" "$2" "$1" "$id" "${3:
 }
 # audits VM DIR FILE RESULT-ERE: audit lines for exactly FILE's text
 audits() {
-    grep -Ec -- "vm=$1 user=alice from=[^ ]+: clipboard dir=$2 bytes=$(bytes "$3") sha256=$(sha "$3") result=$4" "$VMGATE_LOG" || true
+    grep -Ec -- "vm=$1 user=alice from=[^ ]+: clipboard dir=$2 bytes=$(bytes "$3") type=utf8-text sha256=$(sha "$3") result=$4" "$VMGATE_LOG" || true
 }
 # expect_audit VM DIR FILE RESULT-ERE: FILE's text was logged with this result
 # (once per transfer: Xvnc may ask for the same clipboard more than once, so
@@ -80,7 +80,7 @@ expect_audit() {
 conn_audits() {
     local c
     c=$(sed -n 's/.* conn=\([0-9]*\) .*: session started .*/\1/p' "$VMGATE_LOG" | tail -n 1)
-    grep -Ec -- " conn=$c vm=[^ ]+ user=alice from=[^ ]+: clipboard dir=$1 bytes=[0-9]+ sha256=[-0-9a-f]+ result=$2" "$VMGATE_LOG" || true
+    grep -Ec -- " conn=$c vm=[^ ]+ user=alice from=[^ ]+: clipboard dir=$1 bytes=[0-9]+ type=utf8-text sha256=[-0-9a-f]+ result=$2" "$VMGATE_LOG" || true
 }
 # check_counts WHAT RECEIVED-CMD SENT-CMD: one audit line per transfer: as
 # many allowed from-vm lines as the viewer received, as many to-vm lines
@@ -233,7 +233,7 @@ say "policy drops of legacy cut text are audited"
 over() {
     local n m
     n=$(bytes "$3"); m="($n|$((n + 1)))"
-    wait_for 5 log_has "vm=$1 user=alice from=[^ ]+: clipboard dir=$2 bytes=$m sha256=[-0-9a-f]+ result=dropped reason=\"over clipboard_max \($m > 1024 bytes\)\"" ||
+    wait_for 5 log_has "vm=$1 user=alice from=[^ ]+: clipboard dir=$2 bytes=$m type=utf8-text sha256=[-0-9a-f]+ result=dropped reason=\"over clipboard_max \($m > 1024 bytes\)\"" ||
         { grep ': clipboard' "$VMGATE_LOG" | tail -n 5; fail "vm $1: no 'over clipboard_max' audit line for $n bytes $2"; }
     say "vm $1: $n bytes $2 dropped: $(grep -E "vm=$1 .*: clipboard dir=$2 .*over clipboard_max" "$VMGATE_LOG" | tail -n 1 | sed 's/.*\(bytes=\)/\1/')"
 }
@@ -296,7 +296,7 @@ lvc_start l alice "$PW" "${P[small]}"
 lvc_expect l '^connected ' 20
 lvc_c2s small block "$f"
 c=$(sed -n 's/.* conn=\([0-9]*\) .*: session started .*/\1/p' "$VMGATE_LOG" | tail -n 1)
-log_has " conn=$c vm=small user=alice from=[^ ]+: clipboard dir=to-vm bytes=[0-9]+ sha256=[-0-9a-f]+ result=dropped reason=\"over clipboard_max" ||
+log_has " conn=$c vm=small user=alice from=[^ ]+: clipboard dir=to-vm bytes=[0-9]+ type=utf8-text sha256=[-0-9a-f]+ result=dropped reason=\"over clipboard_max" ||
     fail "vm small: the 1612-byte translation was not logged as over clipboard_max"
 lvc_alive l
 lvc_stop l

@@ -61,7 +61,7 @@ sha() { sha256sum <"$1" | cut -d' ' -f1; }
 bytes() { wc -c <"$1" | tr -d ' '; }
 latin1() { "$PY" -c 'import sys; sys.stdout.write(open(sys.argv[1], encoding="utf-8").read().encode("latin-1", "replace").hex())' "$1"; }
 audited() {   # DIR FILE: a result=allowed line for this text
-    expect_log "vm=a user=alice from=[^ ]+: clipboard dir=$1 bytes=$(bytes "$2") sha256=$(sha "$2") result=allowed\$" 5
+    expect_log "vm=a user=alice from=[^ ]+: clipboard dir=$1 bytes=$(bytes "$2") type=utf8-text sha256=$(sha "$2") result=allowed\$" 5
 }
 
 # traffic: until $T/stop exists, type into the guest (each key switches its

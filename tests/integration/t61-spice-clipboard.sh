@@ -57,6 +57,9 @@ start_spice_gateway "$T/vmgate.conf"
 audit() {   # VM DIR RESULT-ERE
     count_log "vm=$1 user=alice from=[^ ]+: clipboard dir=$2 $3"
 }
+audit_offer() {   # VM DIR RESULT-ERE: an offer refused by the policy (same line as VNC's)
+    count_log "vm=$1 user=alice from=[^ ]+: clipboard-offer dir=$2 $3"
+}
 get() {   # VM -> prints the GOT line (or NO GRAB/NO DATA)
     spice_clip alice 'alice-good-pw' "${P[$1]}" get 8 >"$T/get.$1.log" 2>&1 || true
     grep -E '^(GOT|NO )' "$T/get.$1.log" | tail -n 1
@@ -82,7 +85,7 @@ say "both: guest -> viewer and viewer -> guest pass, one audit line each"
 # to-vm: the guest's offer never reaches the viewer; the viewer's text reaches the guest
 r=$(get tovm)
 [ "$r" = "NO GRAB" ] || { cat "$T/get.tovm.log"; fail "to-vm: the guest's clipboard reached the viewer ($r)"; }
-[ "$(audit tovm from-vm 'offer result=dropped reason="policy clipboard = to-vm"')" -ge 1 ] ||
+[ "$(audit_offer tovm from-vm 'result=dropped reason="policy: clipboard = to-vm"')" -ge 1 ] ||
     fail "to-vm: no audit line for the blocked guest offer"
 put tovm "$T/viewer.txt"
 wait_for 5 grep -q "CLIENT CLIPBOARD type=1 bytes=$(stat -c %s "$T/viewer.txt")" "$T/fake.tovm.log" ||
@@ -96,7 +99,7 @@ put fromvm "$T/viewer.txt"
 sleep 1
 grep -q 'AGENT viewer grab\|CLIENT CLIPBOARD' "$T/fake.fromvm.log" &&
     { cat "$T/fake.fromvm.log"; fail "from-vm: the viewer's clipboard reached the guest"; }
-[ "$(audit fromvm to-vm 'offer result=dropped reason="policy clipboard = from-vm"')" -ge 1 ] ||
+[ "$(audit_offer fromvm to-vm 'result=dropped reason="policy: clipboard = from-vm"')" -ge 1 ] ||
     fail "from-vm: no audit line for the blocked viewer offer"
 say "from-vm: only guest -> viewer passes"
 

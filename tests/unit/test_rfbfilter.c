@@ -27,13 +27,28 @@ struct rig {
     char why[256];
 };
 
+/* The filter's events, logged as a connection would (the tests read the log). */
+static void test_clip(void *ctx, const struct clip_event *ev)
+{
+    (void)ctx;
+    char line[512];
+    log_msg(LOG_LVL_INFO, "test: %s", clip_event_format(ev, line, sizeof line));
+}
+
+static void test_note(void *ctx, enum log_level lvl, const char *msg)
+{
+    (void)ctx;
+    log_msg(lvl, "test: %s", msg);
+}
+
 static void rig_init(struct rig *r, enum cfg_clip pol, uint64_t max)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->vm.name, sizeof r->vm.name, "t");
     r->vm.clipboard = pol;
     r->vm.clipboard_max = max;
-    r->f = rfbfilter_new(&r->vm, "test");
+    static const struct rfbfilter_hooks hooks = { test_clip, test_note, NULL };
+    r->f = rfbfilter_new(&r->vm, &hooks);
     assert_non_null(r->f);
     buf_init(&r->b2f, 256 * 1024);
     buf_init(&r->f2b, 64 * 1024);
@@ -464,7 +479,7 @@ static void test_provide_hidden_after_nul(void **state)
     from_viewer(&r, m, n);
     const char *log = capture_end();
     free(m);
-    assert_non_null(strstr(log, "clipboard dir=to-vm bytes=5 sha256="
+    assert_non_null(strstr(log, "clipboard dir=to-vm bytes=5 type=utf8-text sha256="
                                 "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
                                 " result=allowed"));
     provide_text_is(buf_head(&r.to_vm), buf_len(&r.to_vm), 6, "hello");
@@ -476,7 +491,7 @@ static void test_provide_hidden_after_nul(void **state)
     from_vm(&r, m, n);
     log = capture_end();
     free(m);
-    assert_non_null(strstr(log, "clipboard dir=from-vm bytes=5 sha256=2cf24dba"));
+    assert_non_null(strstr(log, "clipboard dir=from-vm bytes=5 type=utf8-text sha256=2cf24dba"));
     provide_text_is(buf_head(&r.to_viewer), buf_len(&r.to_viewer), 3, "hello");
     rig_free(&r);
     free(rec);
@@ -555,7 +570,7 @@ static void test_legacy_hidden_after_nul(void **state)
     capture_start();
     from_vm(&r, m, sizeof m);
     const char *log = capture_end();
-    assert_non_null(strstr(log, "clipboard dir=from-vm bytes=5 sha256=2cf24dba"));
+    assert_non_null(strstr(log, "clipboard dir=from-vm bytes=5 type=utf8-text sha256=2cf24dba"));
     assert_int_equal(buf_len(&r.to_viewer), 8 + 5);
     assert_int_equal(rfb_get_u32(buf_head(&r.to_viewer) + 4), 5);
     assert_memory_equal(buf_head(&r.to_viewer) + 8, "hello", 5);
@@ -564,7 +579,7 @@ static void test_legacy_hidden_after_nul(void **state)
     capture_start();
     from_viewer(&r, m, sizeof m);
     log = capture_end();
-    assert_non_null(strstr(log, "clipboard dir=to-vm bytes=5 sha256=2cf24dba"));
+    assert_non_null(strstr(log, "clipboard dir=to-vm bytes=5 type=utf8-text sha256=2cf24dba"));
     assert_int_equal(buf_len(&r.to_vm), 8 + 5);
     assert_int_equal(rfb_get_u32(buf_head(&r.to_vm) + 4), 5);
     assert_memory_equal(buf_head(&r.to_vm) + 8, "hello", 5);
