@@ -12,12 +12,19 @@
  * ("overloaded"), worker killed after the timeout ("timeout") or dead
  * without answering.
  *
+ * Every request arrives with the viewer's socket attached (SCM_RIGHTS): the
+ * helper reads the peer from it (auth/peer.h) and closes it at once.  That
+ * peer, not the address written in the request, is what PAM_RHOST, the log
+ * and the failure accounting (bans) use; a request without exactly one
+ * socket is malformed.
+ *
  * The helper loop is poll() on the sockets and a SIGCHLD self-pipe.  It
  * ends when every socket is at EOF (the network side is gone), killing its
  * workers. */
 #include "auth/auth.h"
 #include "auth/fwguard.h"
 #include "auth/auth_int.h"
+#include "auth/peer.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -56,7 +63,7 @@ struct worker {
     uint32_t id;
     uint64_t deadline;   /* CLOCK_MONOTONIC ms */
     bool killed;         /* by us, after the deadline */
-    char rhost[AUTHP_RHOST_MAX + 1];   /* for failure accounting */
+    struct auth_peer peer;           /* for failure accounting */
     unsigned sock;       /* which socket the request came on */
 };
 
@@ -68,7 +75,8 @@ struct outmsg {
 
 /* A request waiting for a worker (holds a password). */
 struct queued {
-    struct authp_login_req req;
+    struct authp_login_req req;      /* rhost: the peer's address, set by us */
+    struct auth_peer peer;           /* from the viewer's socket */
     unsigned sock;                   /* the socket it came on */
 };
 
@@ -168,7 +176,8 @@ static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
 /* What a worker does: check, answer, exit.  Never returns.  It first drops
  * what it inherited and does not need: the other requests' passwords, the
  * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
-static void worker_run(struct helper *h, struct authp_login_req *req, unsigned sock)
+static void worker_run(struct helper *h, struct authp_login_req *req,
+                       const struct auth_peer *peer, unsigned sock)
 {
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -195,7 +204,7 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
         char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
         log_safe(u, sizeof u, req->user, strlen(req->user));
         log_safe(v, sizeof v, req->vm, strlen(req->vm));
-        log_safe(r, sizeof r, req->rhost, strlen(req->rhost));
+        auth_peer_str(peer, r, sizeof r);
         if (resp.result == AUTHP_ERROR)
             log_warn("request %u user %s vm %s from %s: %s (%s)", req->id, u, v, r,
                      authp_result_name(resp.result), resp.detail);
@@ -223,7 +232,8 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
 }
 
 /* Fork a worker for req (the caller wipes its copy afterwards). */
-static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned sock)
+static void spawn_worker(struct helper *h, struct authp_login_req *req,
+                         const struct auth_peer *peer, unsigned sock)
 {
     pid_t pid = fork();
     if (pid < 0) {
@@ -232,7 +242,7 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned
         return;
     }
     if (pid == 0)
-        worker_run(h, req, sock);
+        worker_run(h, req, peer, sock);
     (void)setpgid(pid, pid);   /* also done in the child: whichever runs first */
     struct worker *w = &h->workers[h->n_workers++];
     w->pid = pid;
@@ -240,7 +250,7 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned
     w->deadline = auth_mono_ms() + g_timeout_ms;
     w->killed = false;
     w->sock = sock;
-    snprintf(w->rhost, sizeof w->rhost, "%s", req->rhost);
+    w->peer = *peer;
 }
 
 /* Start workers for queued requests while there is room. */
@@ -253,9 +263,21 @@ static void dispatch(struct helper *h)
         h->qhead = (h->qhead + 1) % h->qmax;
         h->qlen--;
         if (!h->closed[q.sock])        /* else whoever asked is gone */
-            spawn_worker(h, &q.req, q.sock);
+            spawn_worker(h, &q.req, &q.peer, q.sock);
         explicit_bzero(&q, sizeof q);
     }
+}
+
+/* A worker's request ended with result: count a person's failure against
+ * the source the helper saw itself.  Only inet peers are counted (the ban
+ * set holds addresses); a unix peer is a local uid. */
+static void account(struct helper *h, const struct worker *w, enum authp_result result)
+{
+    if (result == AUTHP_OK || result == AUTHP_ERROR || w->peer.kind != AUTH_PEER_INET)
+        return;
+    log_debug("request %u: failed login from %s (%s)", w->id, w->peer.addr,
+              authp_result_name(result));
+    fwguard_result(h->guard, w->peer.addr, result);
 }
 
 /* Reap finished workers (by their pids, never waitpid(-1)).  A worker that
@@ -277,8 +299,7 @@ static void reap(struct helper *h)
                 helper_answer(h, w->sock, w->id, AUTHP_ERROR, "timeout");
             } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_SENT &&
                        WEXITSTATUS(st) <= WORKER_SENT + AUTHP_ERROR) {
-                fwguard_result(h->guard, w->rhost,
-                               (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
+                account(h, w, (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
             } else {
                 char why[64];
                 if (WIFSIGNALED(st))
@@ -319,14 +340,79 @@ static int enforce_deadlines(struct helper *h)
     return (int)next;
 }
 
+/* Take the descriptors a datagram carried: exactly one, a connected socket
+ * whose peer goes to *peer.  Every received descriptor is closed before
+ * returning, whatever the outcome.  Returns 0, or -1 with the reason. */
+static int take_peer(struct msghdr *mh, struct auth_peer *peer, char *why, size_t whylen)
+{
+    int fds[AUTHP_FDS_RECV_MAX];
+    size_t nfd = 0;
+    bool extra = false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0)) {
+            extra = true;
+            continue;
+        }
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, data + i * sizeof fd, sizeof fd);
+            if (nfd < AUTHP_FDS_RECV_MAX) {
+                fds[nfd++] = fd;
+            } else {
+                close(fd);
+                extra = true;
+            }
+        }
+    }
+    int rc = -1;
+    if (mh->msg_flags & MSG_CTRUNC)
+        snprintf(why, whylen, "truncated control data");
+    else if (extra)
+        snprintf(why, whylen, "unexpected control data");
+    else if (nfd == 0)
+        snprintf(why, whylen, "no socket attached");
+    else if (nfd > 1)
+        snprintf(why, whylen, "%zu descriptors attached", nfd);
+    else if (auth_peer_from_fd(fds[0], peer, why, whylen) == 0)
+        rc = 0;
+    for (size_t i = 0; i < nfd; i++)
+        close(fds[i]);
+    return rc;
+}
+
+/* The request's rhost becomes the helper's own view of the peer (what
+ * PAM_RHOST and the worker's log use): the inet address, or empty for a
+ * unix peer.  A different claim from the network process is logged: it
+ * is either a bug or a compromised network process. */
+static void set_rhost(struct authp_login_req *req, const struct auth_peer *peer)
+{
+    const char *seen = peer->kind == AUTH_PEER_INET ? peer->addr : "";
+    if (peer->kind == AUTH_PEER_INET && req->rhost[0] && strcmp(req->rhost, seen) != 0) {
+        char claim[AUTHP_RHOST_MAX + 1];
+        log_safe(claim, sizeof claim, req->rhost, strlen(req->rhost));
+        log_warn("request %u: network process claimed source \"%s\", the socket's peer is %s",
+                 req->id, claim, seen);
+    }
+    snprintf(req->rhost, sizeof req->rhost, "%s", seen);
+}
+
 /* Read every datagram waiting on socket sock (up to RECV_BURST), decode,
- * queue.  Marks the socket closed when its network process is gone. */
+ * read the peer off the attached socket, queue.  Marks the socket closed
+ * when its network process is gone. */
 static void read_requests(struct helper *h, unsigned sock)
 {
     uint8_t buf[AUTHP_MAX_MSG + 1];
     for (int i = 0; i < RECV_BURST && !h->closed[sock]; i++) {
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        union {
+            struct cmsghdr align;
+            char b[CMSG_SPACE(sizeof(int) * AUTHP_FDS_RECV_MAX)];
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
         ssize_t n = recvmsg(h->fds[sock], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR)
@@ -337,24 +423,29 @@ static void read_requests(struct helper *h, unsigned sock)
             }
             break;
         }
+        struct queued q;
+        char why[128] = "";
+        int peer_rc = take_peer(&mh, &q.peer, why, sizeof why);   /* closes the fds */
         if (n == 0) {
             sock_closed(h, sock);
             break;
         }
-        struct queued q;
         if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
-            authp_decode_login_req(buf, (size_t)n, &q.req) != 0) {
+            authp_decode_login_req(buf, (size_t)n, &q.req) != 0 || peer_rc != 0) {
             uint32_t id;
             if (authp_peek_id(buf, (size_t)n, &id) == 0) {
-                log_warn("malformed request %u (%zd bytes)", id, n);
+                log_warn("malformed request %u (%zd bytes)%s%s", id, n, why[0] ? ": " : "",
+                         why);
                 helper_answer(h, sock, id, AUTHP_ERROR, "malformed request");
             } else {
                 log_warn("malformed request (%zd bytes), ignored", n);
             }
             explicit_bzero(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
+            explicit_bzero(&q, sizeof q);
             continue;
         }
         explicit_bzero(buf, (size_t)n);
+        set_rhost(&q.req, &q.peer);
         q.sock = sock;
         if (h->qlen >= h->qmax) {
             log_warn("request %u: queue full (%u waiting), answering overloaded", q.req.id,

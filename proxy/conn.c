@@ -344,7 +344,7 @@ static void submit_login(struct conn *c, char *pass)
     memcpy(req.password, pass, strlen(pass) + 1);
     snprintf(req.rhost, sizeof req.rhost, "%s", c->rhost);
     set_state(c, CS_AUTH_WAIT);
-    if (auth_client_submit(c->px->auth, &req, auth_done, c) != 0)
+    if (auth_client_submit(c->px->auth, &req, c->fs.fd, auth_done, c) != 0)
         conn_fail(c, LOG_LVL_ERR, "could not submit login request");
     explicit_bzero(&req, sizeof req);
 }

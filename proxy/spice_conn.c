@@ -556,7 +556,7 @@ static void handle_plain(struct sconn *c, const uint8_t *data, uint32_t len)
     snprintf(req.rhost, sizeof req.rhost, "%s", c->rhost);
     explicit_bzero(pass, sizeof pass);
     set_state(c, SS_AUTH_WAIT);
-    if (auth_client_submit(c->px->auth, &req, auth_done, c) != 0)
+    if (auth_client_submit(c->px->auth, &req, c->fs.fd, auth_done, c) != 0)
         sc_fail(c, LOG_LVL_ERR, "could not submit login request");
     explicit_bzero(&req, sizeof req);
 }
