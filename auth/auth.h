@@ -8,7 +8,10 @@
  * AUTHP_RESP_LOGIN.  It checks, in order: the password (PAM service
  * cfg->pam_service, or the yescrypt file cfg->passwd_file), PAM account
  * management, then the VM's users/groups ACL.  PAM's own failure delay is
- * disabled; the gateway delays failures itself, without blocking.
+ * disabled; the gateway delays failures itself, without blocking: the
+ * helper answers every failed check at the same time after the request,
+ * max(fail_delay, a budget covering its slowest recent check), so the
+ * answer's timing does not say which check failed.
  *
  * The network side uses auth_client: submit a request with a callback, and
  * the answer arrives through the libev loop. */
@@ -50,7 +53,8 @@ void auth_client_set_first_id(struct auth_client *ac, uint32_t id);
 /* Submit a login request for the viewer connected on peer_fd (sent along
  * with the request, so the helper learns the source itself; the caller
  * keeps its descriptor, a queued request holds a duplicate until sent).
- * cb(ctx, resp) is called exactly once from the loop, unless
+ * cb(ctx, resp) is called exactly once from the loop (resp->submitted: the
+ * loop time of this call, for delays measured from the request), unless
  * auth_client_cancel(ac, ctx) is called first.  If the helper is gone, cb
  * gets AUTHP_ERROR.  Returns 0, or -1 if the request could not be encoded
  * (over-long field) or peer_fd is negative. */

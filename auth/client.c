@@ -35,6 +35,7 @@ struct pend {
     void *ctx;
     uint8_t *msg;        /* encoded request while not yet sent (holds the password) */
     size_t msglen;
+    double submitted;    /* ev_now() at auth_client_submit */
     int pass_fd;         /* our duplicate of the viewer's socket while unsent, else -1 */
     bool ready;          /* resp is final: deliver from the defer timer */
     struct authp_login_resp resp;
@@ -204,6 +205,7 @@ static void helper_gone(struct auth_client *ac, const char *why)
 static bool deliver(struct auth_client *ac, struct pend *p, const struct authp_login_resp *resp)
 {
     struct authp_login_resp r = *resp;
+    r.submitted = p->submitted;
     auth_cb cb = p->cb;
     void *ctx = p->ctx;
     pend_free(ac, p);
@@ -381,6 +383,7 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
         return -1;
     }
     p->pass_fd = -1;
+    p->submitted = ev_now(ac->loop);
     p->wire_id = ac->next_id++;
     if (ac->next_id == 0)
         ac->next_id = 1;

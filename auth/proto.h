@@ -67,6 +67,8 @@ struct authp_login_resp {
     uint32_t id;
     uint8_t result;                      /* enum authp_result */
     char detail[AUTHP_DETAIL_MAX + 1];   /* for the log only, never sent to a viewer */
+    double submitted;                    /* not on the wire: the loop's ev_now() when the
+                                            request was submitted (set by auth_client) */
 };
 
 /* Encoders return the message length (<= cap) or -1 if a field is over its

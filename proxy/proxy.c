@@ -115,3 +115,11 @@ double proxy_fail_delay(const struct proxy *px)
     double d = (double)px->cfg->fail_delay_ms / 1000.0;
     return d > 0 ? d : 0.0001;
 }
+
+double proxy_fail_delay_from(const struct proxy *px, double submitted)
+{
+    double d = proxy_fail_delay(px) - (ev_now(px->loop) - submitted);
+    if (submitted <= 0 || d > proxy_fail_delay(px))
+        d = proxy_fail_delay(px);   /* no submit time, or a clock oddity */
+    return d > 0.0001 ? d : 0.0001;
+}

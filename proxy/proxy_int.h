@@ -33,6 +33,12 @@ const char *proxy_login_reason(enum authp_result r);
 /* The fail_delay timer's length in seconds (a zero delay still goes
  * through the timer, so a failure is never answered synchronously). */
 double proxy_fail_delay(const struct proxy *px);
+/* What is left of fail_delay counted from submitted (the loop time the
+ * login request was submitted, authp_login_resp.submitted): the auth
+ * helper already holds failures until fail_delay after the request, so
+ * this is usually the minimum; it still delays the failures the helper
+ * answers at once (overloaded, gone). */
+double proxy_fail_delay_from(const struct proxy *px, double submitted);
 
 /* Unauthenticated VNC connections from rhost (proxy_admit counts these
  * together with spice_unauth_from). */

@@ -588,7 +588,7 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
                "login failed for user \"%s\": %s%s%s%s", user, proxy_login_reason(resp->result),
                det[0] ? " (" : "", det, det[0] ? ")" : "");
         set_state(c, SS_FAIL_DELAY);
-        ev_timer_set(&c->delay_timer, proxy_fail_delay(c->px), 0);
+        ev_timer_set(&c->delay_timer, proxy_fail_delay_from(c->px, resp->submitted), 0);
         ev_timer_start(c->px->loop, &c->delay_timer);
     }
     if (!c->end.dead && c->state != SS_AUTH_WAIT && c->state != SS_FAIL_DELAY)
