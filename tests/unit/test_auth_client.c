@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <netinet/in.h>
 
 #include "auth/auth.h"
@@ -835,6 +836,69 @@ static void test_helper_sockets(void **state)
     assert_int_equal(auth_helper_start_n(&g_cfg, fd, AUTH_SOCKETS_MAX + 1, &pid), -1);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* auth = file with a cheap sha512crypt entry, a yescrypt entry and an
+ * unknown user: the failures come back at the same time after the
+ * request (medians of 10 interleaved tries within 10 ms), though the
+ * checks cost about 5, 50 and 50 ms. */
+static void test_helper_file_timing(void **state)
+{
+    (void)state;
+    char file[300], salt[CRYPT_GENSALT_OUTPUT_SIZE], line[512];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    snprintf(file, sizeof file, "%s/passwd-mixed", g_dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    assert_non_null(crypt_gensalt_rn("$6$", 0, NULL, 0, salt, (int)sizeof salt));
+    snprintf(line, sizeof line, "alice:%s\n", crypt_rn("alice-pw", salt, &cd, (int)sizeof cd));
+    fputs(line, f);
+    assert_non_null(crypt_gensalt_rn("$y$", 0, NULL, 0, salt, (int)sizeof salt));
+    snprintf(line, sizeof line, "carol:%s\n", crypt_rn("carol-pw", salt, &cd, (int)sizeof cd));
+    fputs(line, f);
+    fclose(f);
+    struct cfg saved = g_cfg;
+    g_cfg.passwd_file = file;
+    g_cfg.fail_delay_ms = 20;
+    struct real h;
+    real_start(&h);
+    g_cfg = saved;
+    static const char *const users[3] = { "alice", "carol", "mallory" };
+    static const char *const names[3] = { "sha512crypt", "yescrypt", "unknown" };
+    enum { TRIES = 10, WARM = 2 };   /* yescrypt at nice 10: ~0.2-0.5 s a try here */
+    double took[3][TRIES];
+    for (int t = -WARM; t < TRIES; t++) {
+        for (int k = 0; k < 3; k++) {
+            struct rec r = { 0 };
+            int want = g_calls + 1;
+            double t0 = now_s();
+            assert_int_equal(submit(h.ac, 1, "dev0", users[k], "wrong", &r), 0);
+            assert_true(run_until(h.loop, &g_calls, want, 10.0));
+            assert_int_equal(r.resp.result, k == 2 ? AUTHP_UNKNOWN_USER : AUTHP_BAD_PASSWORD);
+            if (t >= 0)
+                took[k][t] = (now_s() - t0) * 1000.0;
+        }
+    }
+    real_stop(&h);
+    double med[3];
+    for (int k = 0; k < 3; k++) {
+        qsort(took[k], TRIES, sizeof took[k][0], cmp_double);
+        med[k] = (took[k][TRIES / 2 - 1] + took[k][TRIES / 2]) / 2;
+        print_message("%-12s median %6.1f ms (min %6.1f, max %6.1f)\n", names[k], med[k],
+                      took[k][0], took[k][TRIES - 1]);
+    }
+    for (int a = 0; a < 3; a++)
+        for (int b = a + 1; b < 3; b++)
+            if (med[a] - med[b] > 10.0 || med[b] - med[a] > 10.0)
+                fail_msg("%s (%.1f ms) and %s (%.1f ms) can be told apart", names[a], med[a],
+                         names[b], med[b]);
+}
+
 /* A worker stuck (here: opening a FIFO nobody writes) is killed after the
  * timeout and its request answered "timeout"; the others go on. */
 static void test_helper_timeout(void **state)
@@ -981,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_helper_malformed),
         cmocka_unit_test(test_helper_sockets),
         cmocka_unit_test(test_helper_peer_not_claim),
+        cmocka_unit_test(test_helper_file_timing),
         cmocka_unit_test(test_helper_timeout),
         cmocka_unit_test(test_helper_overload_and_exit),
         cmocka_unit_test(test_helper_death),
