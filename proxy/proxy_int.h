@@ -23,7 +23,9 @@ void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_li
     __attribute__((format(printf, 3, 0)));
 
 /* One connection log line: "conn=ID vm=VM [user=USER ]from=RHOST: MESSAGE".
- * user is passed through log_safe(); NULL leaves it out. */
+ * user is passed through log_safe_word(); NULL (not logged in yet) leaves
+ * it out, and then the line counts against rhost's pre-login rate limit
+ * (common/loglimit.h: 20 lines, then 1/s, summaries every 10 s). */
 void proxy_conn_log(enum log_level lvl, uint64_t id, const char *vm, const char *user,
                     const char *rhost, const char *fmt, va_list ap)
     __attribute__((format(printf, 6, 0)));
