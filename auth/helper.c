@@ -353,6 +353,7 @@ static void note_duration(struct helper *h, const struct worker *w)
 {
     uint64_t now = auth_mono_ms();
     h->samples[h->s_next] = (struct sample){ .at = now, .ms = now - w->started };
+    log_debug("request %u: check took %llu ms", w->id, (unsigned long long)(now - w->started));
     h->s_next = (h->s_next + 1) % BUDGET_SAMPLES;
     if (h->s_len < BUDGET_SAMPLES)
         h->s_len++;

@@ -189,6 +189,8 @@ static void test_limit_eviction(void **state)
 /* ---- proxy_conn_log ---- */
 
 static void conn_log(uint64_t id, const char *user, const char *rhost, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void conn_log(uint64_t id, const char *user, const char *rhost, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
