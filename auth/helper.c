@@ -72,14 +72,14 @@ void auth_helper_set_limits(unsigned timeout_ms, unsigned queue_max)
 
 /* Failure timing budget (see budget_ms): the slowest of the last
  * BUDGET_SAMPLES check durations younger than BUDGET_AGE_MS, plus a
- * quarter, rounded up to BUDGET_STEP_MS (so the jitter of a busy machine
+ * half, rounded up to BUDGET_STEP_MS (so the jitter of a busy machine
  * does not move it), at least BUDGET_FLOOR_MS and at most BUDGET_CAP_MS.
  * The cap and the ageing keep one slow outlier (an LDAP server hanging for
  * 50 s) from making later failures slower than BUDGET_CAP_MS, and then
  * only for BUDGET_AGE_MS. */
 #define BUDGET_SAMPLES   64u
 #define BUDGET_AGE_MS    (2u * 60u * 1000u)
-#define BUDGET_STEP_MS   50u
+#define BUDGET_STEP_MS   100u
 #define BUDGET_FLOOR_MS  100u
 #define BUDGET_CAP_MS    10000u
 #define HELD_MAX         1024u    /* failure answers waiting for their time */
@@ -360,8 +360,9 @@ static void note_duration(struct helper *h, const struct worker *w)
 }
 
 /* The time a check is allowed before its failure is answered, measured
- * from the worker's start: the slowest recent check plus a quarter (the
- * same check varies), within [BUDGET_FLOOR_MS, BUDGET_CAP_MS].  Samples
+ * from the worker's start: the slowest recent check plus a half (the same
+ * check varies with the machine's load; a margin keeps the budget from
+ * moving at every slower run), within [BUDGET_FLOOR_MS, BUDGET_CAP_MS].  Samples
  * leave after BUDGET_SAMPLES newer ones or BUDGET_AGE_MS, so an outlier
  * stops counting soon, and counts at most BUDGET_CAP_MS meanwhile. */
 static uint64_t budget_ms(const struct helper *h, uint64_t now)
@@ -370,7 +371,7 @@ static uint64_t budget_ms(const struct helper *h, uint64_t now)
     for (unsigned i = 0; i < h->s_len; i++)
         if (now - h->samples[i].at <= BUDGET_AGE_MS && h->samples[i].ms > max)
             max = h->samples[i].ms;
-    uint64_t b = max + max / 4;
+    uint64_t b = max + max / 2;
     b = (b + BUDGET_STEP_MS - 1) / BUDGET_STEP_MS * BUDGET_STEP_MS;
     if (b < BUDGET_FLOOR_MS)
         b = BUDGET_FLOOR_MS;
