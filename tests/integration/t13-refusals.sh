@@ -36,7 +36,8 @@ done
 
 # fail_delay: the failure is answered ~4 s after the request (the check's own time is
 # inside it, not added), and meanwhile a good login goes through (a viewer under
-# Xvfb takes 2-3 s to get in on a loaded machine)
+# Xvfb takes 2-3 s to get in on a loaded machine; its Xvfb is started first)
+start_xvfb good
 "$PY" "$TOOLS/rawrfb.py" login 127.0.0.1 "$PORT" "$CA" alice 'alice-bad-pw' >"$T/slow.txt" 2>&1 &
 slow=$!
 track "$slow"
