@@ -60,7 +60,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS)
 # test_buf watches every block free() gets (the wipe before a block leaves).
 $(BUILD)/tests/test_buf: LDFLAGS += -Wl,--wrap=free
 
-unit: $(UNIT_BINS)
+# a PAM module for test_auth_pam's timing test (tests/pam/pam_slow.c)
+$(BUILD)/tests/pam_slow.so: tests/pam/pam_slow.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $< -lpam
+
+unit: $(UNIT_BINS) $(BUILD)/tests/pam_slow.so
 
 # ---- test helpers written in C (raw RFB/VeNCrypt client for bad-input tests, pty driver) ----
 TOOL_SRCS = $(wildcard tests/tools/*.c)

@@ -8,7 +8,10 @@
  * AUTHP_RESP_LOGIN.  It checks, in order: the password (PAM service
  * cfg->pam_service, or the yescrypt file cfg->passwd_file), PAM account
  * management, then the VM's users/groups ACL.  PAM's own failure delay is
- * disabled; the gateway delays failures itself, without blocking.
+ * disabled; the gateway delays failures itself, without blocking: the
+ * helper answers every failed check at the same time after the request,
+ * max(fail_delay, a budget covering its slowest recent check), so the
+ * answer's timing does not say which check failed.
  *
  * The network side uses auth_client: submit a request with a callback, and
  * the answer arrives through the libev loop. */
@@ -47,12 +50,16 @@ void auth_client_free(struct auth_client *ac);
  * reuses its predecessor's socket; starting in a range of its own keeps a
  * late answer to a dead process's request from matching a new one. */
 void auth_client_set_first_id(struct auth_client *ac, uint32_t id);
-/* Submit a login request.  cb(ctx, resp) is called exactly once from the
- * loop, unless auth_client_cancel(ac, ctx) is called first.  If the helper is
- * gone, cb gets AUTHP_ERROR.  Returns 0, or -1 if the request could not be
- * encoded (over-long field). */
+/* Submit a login request for the viewer connected on peer_fd (sent along
+ * with the request, so the helper learns the source itself; the caller
+ * keeps its descriptor, a queued request holds a duplicate until sent).
+ * cb(ctx, resp) is called exactly once from the loop (resp->submitted: the
+ * loop time of this call, for delays measured from the request), unless
+ * auth_client_cancel(ac, ctx) is called first.  If the helper is gone, cb
+ * gets AUTHP_ERROR.  Returns 0, or -1 if the request could not be encoded
+ * (over-long field) or peer_fd is negative. */
 int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
-                       auth_cb cb, void *ctx);
+                       int peer_fd, auth_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

@@ -1,7 +1,9 @@
 /* auth/client.c — the network process's side of the auth helper socket.
  *
- * Requests are sent as single datagrams; if the socket is full they wait in
- * a bounded outgoing queue drained by an EV_WRITE watcher.  Every request
+ * Requests are sent as single datagrams, each with the viewer's socket
+ * attached (SCM_RIGHTS: the helper learns the source from it); if the
+ * socket is full they wait, with a duplicate of that descriptor, in a
+ * bounded outgoing queue drained by an EV_WRITE watcher.  Every request
  * gets its own wire id (increasing), so answers are matched to the pending
  * entry whatever id the caller chose; the caller's id is echoed back in the
  * response it sees.  Callbacks run only from the loop, never from inside
@@ -16,6 +18,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,8 @@ struct pend {
     void *ctx;
     uint8_t *msg;        /* encoded request while not yet sent (holds the password) */
     size_t msglen;
+    double submitted;    /* ev_now() at auth_client_submit */
+    int pass_fd;         /* our duplicate of the viewer's socket while unsent, else -1 */
     bool ready;          /* resp is final: deliver from the defer timer */
     struct authp_login_resp resp;
 };
@@ -57,6 +62,10 @@ static void pend_drop_msg(struct auth_client *ac, struct pend *p)
         p->msg = NULL;
         p->msglen = 0;
         ac->n_unsent--;
+    }
+    if (p->pass_fd >= 0) {
+        close(p->pass_fd);
+        p->pass_fd = -1;
     }
 }
 
@@ -196,6 +205,7 @@ static void helper_gone(struct auth_client *ac, const char *why)
 static bool deliver(struct auth_client *ac, struct pend *p, const struct authp_login_resp *resp)
 {
     struct authp_login_resp r = *resp;
+    r.submitted = p->submitted;
     auth_cb cb = p->cb;
     void *ctx = p->ctx;
     pend_free(ac, p);
@@ -225,6 +235,25 @@ static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* Send one request datagram with fd attached, without blocking. */
+static ssize_t send_req(int sock, const uint8_t *msg, size_t len, int fd)
+{
+    struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+    union {
+        struct cmsghdr align;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* Send queued requests in order until the socket is full. */
 static void flush(struct auth_client *ac)
 {
@@ -233,7 +262,7 @@ static void flush(struct auth_client *ac)
             p = p->next;
             continue;
         }
-        ssize_t n = send(ac->fd, p->msg, p->msglen, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = send_req(ac->fd, p->msg, p->msglen, p->pass_fd);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -337,9 +366,9 @@ void auth_client_free(struct auth_client *ac)
 }
 
 int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
-                       auth_cb cb, void *ctx)
+                       int peer_fd, auth_cb cb, void *ctx)
 {
-    if (!ac || ac->freeing || !req || !cb)
+    if (!ac || ac->freeing || !req || !cb || peer_fd < 0)
         return -1;
     struct authp_login_req wire = *req;
     wire.id = ac->next_id;
@@ -353,6 +382,8 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
         explicit_bzero(buf, (size_t)n);
         return -1;
     }
+    p->pass_fd = -1;
+    p->submitted = ev_now(ac->loop);
     p->wire_id = ac->next_id++;
     if (ac->next_id == 0)
         ac->next_id = 1;
@@ -373,7 +404,7 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
         queue = true;     /* keep the order: others are waiting */
     } else {
         for (;;) {
-            ssize_t w = send(ac->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            ssize_t w = send_req(ac->fd, buf, (size_t)n, peer_fd);
             if (w >= 0)
                 break;
             if (errno == EINTR)
@@ -388,7 +419,11 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
     if (queue) {
         if (ac->n_unsent >= AC_OUTQ_MAX) {
             pend_fail(ac, p, "auth queue full");
+        } else if ((p->pass_fd = fcntl(peer_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+            pend_fail(ac, p, "cannot keep the viewer's socket");
         } else if (!(p->msg = malloc((size_t)n))) {
+            close(p->pass_fd);
+            p->pass_fd = -1;
             pend_fail(ac, p, "out of memory");
         } else {
             memcpy(p->msg, buf, (size_t)n);

@@ -12,12 +12,28 @@
  * ("overloaded"), worker killed after the timeout ("timeout") or dead
  * without answering.
  *
+ * Every request arrives with the viewer's socket attached (SCM_RIGHTS): the
+ * helper reads the peer from it (auth/peer.h) and closes it at once.  That
+ * peer, not the address written in the request, is what PAM_RHOST, the log
+ * and the failure accounting (bans) use; a request without exactly one
+ * socket is malformed.
+ *
+ * Failures are all answered at the same time after the request, so the
+ * time of the answer does not tell an unknown user (PAM answers without
+ * hashing) from a wrong password or a user outside the VM's ACL: a worker
+ * that failed gives its answer to the helper (a pipe) instead of the
+ * socket, and the helper holds it until
+ *     max(received + fail_delay, worker started + budget)
+ * where budget covers the slowest check seen recently (see budget_ms()).
+ * Successes go out at once.
+ *
  * The helper loop is poll() on the sockets and a SIGCHLD self-pipe.  It
  * ends when every socket is at EOF (the network side is gone), killing its
  * workers. */
 #include "auth/auth.h"
 #include "auth/fwguard.h"
 #include "auth/auth_int.h"
+#include "auth/peer.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -48,15 +64,34 @@ void auth_helper_set_limits(unsigned timeout_ms, unsigned queue_max)
         g_queue_max = queue_max;
 }
 
-/* A worker that sent its answer exits with WORKER_SENT + enum authp_result. */
+/* A worker that sent its answer exits with WORKER_SENT + enum authp_result;
+ * one that wrote a failure's answer into its pipe for the helper to hold,
+ * with WORKER_HELD + result. */
 #define WORKER_SENT 10
+#define WORKER_HELD 20
+
+/* Failure timing budget (see budget_ms): the slowest of the last
+ * BUDGET_SAMPLES check durations younger than BUDGET_AGE_MS, plus a
+ * half, rounded up to BUDGET_STEP_MS (so the jitter of a busy machine
+ * does not move it), at least BUDGET_FLOOR_MS and at most BUDGET_CAP_MS.
+ * The cap and the ageing keep one slow outlier (an LDAP server hanging for
+ * 50 s) from making later failures slower than BUDGET_CAP_MS, and then
+ * only for BUDGET_AGE_MS. */
+#define BUDGET_SAMPLES   64u
+#define BUDGET_AGE_MS    (2u * 60u * 1000u)
+#define BUDGET_STEP_MS   100u
+#define BUDGET_FLOOR_MS  100u
+#define BUDGET_CAP_MS    10000u
+#define HELD_MAX         1024u    /* failure answers waiting for their time */
 
 struct worker {
     pid_t pid;
     uint32_t id;
     uint64_t deadline;   /* CLOCK_MONOTONIC ms */
     bool killed;         /* by us, after the deadline */
-    char rhost[AUTHP_RHOST_MAX + 1];   /* for failure accounting */
+    struct auth_peer peer;           /* for failure accounting */
+    uint64_t received, started;      /* CLOCK_MONOTONIC ms: request read, worker forked */
+    int held_fd;                     /* read end of the worker's failure-answer pipe */
     unsigned sock;       /* which socket the request came on */
 };
 
@@ -68,8 +103,23 @@ struct outmsg {
 
 /* A request waiting for a worker (holds a password). */
 struct queued {
-    struct authp_login_req req;
+    struct authp_login_req req;      /* rhost: the peer's address, set by us */
+    struct auth_peer peer;           /* from the viewer's socket */
+    uint64_t received;               /* CLOCK_MONOTONIC ms */
     unsigned sock;                   /* the socket it came on */
+};
+
+/* A failure's answer, held until due. */
+struct held {
+    uint64_t due;
+    unsigned sock;
+    size_t len;
+    uint8_t buf[AUTHP_RESP_MAX];
+};
+
+/* One check's duration, for the budget. */
+struct sample {
+    uint64_t at, ms;
 };
 
 struct helper {
@@ -84,6 +134,10 @@ struct helper {
     unsigned qhead, qlen, qmax;
     struct outmsg *outq;             /* ring of the helper's own answers */
     unsigned ohead, olen;
+    struct held *held;               /* failure answers not yet due (unordered) */
+    unsigned n_held;
+    struct sample samples[BUDGET_SAMPLES];   /* ring of recent check durations */
+    unsigned s_next, s_len;
     struct fwguard *guard;           /* bans and table upkeep (root + [firewall]) */
 };
 
@@ -141,6 +195,22 @@ static void outq_flush(struct helper *h)
     }
 }
 
+/* Queue an encoded answer to request id for socket sock and try to send. */
+static void outq_push(struct helper *h, unsigned sock, uint32_t id, const uint8_t *buf,
+                      size_t len)
+{
+    if (h->olen >= OUTQ_MAX || len > AUTHP_RESP_MAX) {
+        log_warn("answer queue full, dropping answer to request %u", id);
+        return;
+    }
+    struct outmsg *m = &h->outq[(h->ohead + h->olen) % OUTQ_MAX];
+    memcpy(m->buf, buf, len);
+    m->len = len;
+    m->sock = sock;
+    h->olen++;
+    outq_flush(h);
+}
+
 /* Answer request id with result/detail from the helper itself (not a
  * worker).  Queued if the socket is full; dropped with a warning if even
  * the queue is full (the network side then times the login out). */
@@ -149,26 +219,20 @@ static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
 {
     struct authp_login_resp resp = { .id = id, .result = (uint8_t)result };
     snprintf(resp.detail, sizeof resp.detail, "%s", detail);
-    if (h->olen >= OUTQ_MAX) {
-        log_warn("answer queue full, dropping answer to request %u", id);
-        return;
-    }
-    struct outmsg *m = &h->outq[(h->ohead + h->olen) % OUTQ_MAX];
-    int n = authp_encode_login_resp(&resp, m->buf, sizeof m->buf);
+    uint8_t buf[AUTHP_RESP_MAX];
+    int n = authp_encode_login_resp(&resp, buf, sizeof buf);
     if (n < 0) {
         log_err("cannot encode answer to request %u", id);
         return;
     }
-    m->len = (size_t)n;
-    m->sock = sock;
-    h->olen++;
-    outq_flush(h);
+    outq_push(h, sock, id, buf, (size_t)n);
 }
 
 /* What a worker does: check, answer, exit.  Never returns.  It first drops
  * what it inherited and does not need: the other requests' passwords, the
  * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
-static void worker_run(struct helper *h, struct authp_login_req *req, unsigned sock)
+static void worker_run(struct helper *h, struct authp_login_req *req,
+                       const struct auth_peer *peer, unsigned sock, int held_wfd)
 {
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -195,7 +259,7 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
         char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
         log_safe(u, sizeof u, req->user, strlen(req->user));
         log_safe(v, sizeof v, req->vm, strlen(req->vm));
-        log_safe(r, sizeof r, req->rhost, strlen(req->rhost));
+        auth_peer_str(peer, r, sizeof r);
         if (resp.result == AUTHP_ERROR)
             log_warn("request %u user %s vm %s from %s: %s (%s)", req->id, u, v, r,
                      authp_result_name(resp.result), resp.detail);
@@ -208,6 +272,14 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
     uint8_t buf[AUTHP_RESP_MAX];
     int n = authp_encode_login_resp(&resp, buf, sizeof buf);
     int rc = 1;
+    if (n > 0 && resp.result != AUTHP_OK) {
+        /* a failure: the helper sends it when it is due (one write of
+         * less than PIPE_BUF bytes is atomic) */
+        ssize_t w;
+        while ((w = write(held_wfd, buf, (size_t)n)) < 0 && errno == EINTR)
+            ;
+        _exit(w == n ? WORKER_HELD + resp.result : 1);
+    }
     if (n > 0) {
         for (;;) {
             ssize_t w = send(h->fds[sock], buf, (size_t)n, MSG_NOSIGNAL);   /* blocking */
@@ -223,16 +295,31 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
 }
 
 /* Fork a worker for req (the caller wipes its copy afterwards). */
-static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned sock)
+static void spawn_worker(struct helper *h, struct authp_login_req *req,
+                         const struct auth_peer *peer, uint64_t received, unsigned sock)
 {
+    int hp[2];
+    if (pipe2(hp, O_CLOEXEC) < 0) {
+        log_err("pipe: %s", strerror(errno));
+        helper_answer(h, sock, req->id, AUTHP_ERROR, "cannot start worker");
+        return;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_err("fork: %s", strerror(errno));
+        close(hp[0]);
+        close(hp[1]);
         helper_answer(h, sock, req->id, AUTHP_ERROR, "cannot fork worker");
         return;
     }
-    if (pid == 0)
-        worker_run(h, req, sock);
+    if (pid == 0) {
+        close(hp[0]);
+        for (unsigned i = 0; i < h->n_workers; i++)
+            close(h->workers[i].held_fd);   /* the other workers' pipes */
+        worker_run(h, req, peer, sock, hp[1]);
+    }
+    close(hp[1]);
+    (void)fcntl(hp[0], F_SETFL, O_NONBLOCK);
     (void)setpgid(pid, pid);   /* also done in the child: whichever runs first */
     struct worker *w = &h->workers[h->n_workers++];
     w->pid = pid;
@@ -240,7 +327,10 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned
     w->deadline = auth_mono_ms() + g_timeout_ms;
     w->killed = false;
     w->sock = sock;
-    snprintf(w->rhost, sizeof w->rhost, "%s", req->rhost);
+    w->peer = *peer;
+    w->received = received;
+    w->started = auth_mono_ms();
+    w->held_fd = hp[0];
 }
 
 /* Start workers for queued requests while there is room. */
@@ -253,9 +343,108 @@ static void dispatch(struct helper *h)
         h->qhead = (h->qhead + 1) % h->qmax;
         h->qlen--;
         if (!h->closed[q.sock])        /* else whoever asked is gone */
-            spawn_worker(h, &q.req, q.sock);
+            spawn_worker(h, &q.req, &q.peer, q.received, q.sock);
         explicit_bzero(&q, sizeof q);
     }
+}
+
+/* Record how long worker w's check took (forked to reaped). */
+static void note_duration(struct helper *h, const struct worker *w)
+{
+    uint64_t now = auth_mono_ms();
+    h->samples[h->s_next] = (struct sample){ .at = now, .ms = now - w->started };
+    log_debug("request %u: check took %llu ms", w->id, (unsigned long long)(now - w->started));
+    h->s_next = (h->s_next + 1) % BUDGET_SAMPLES;
+    if (h->s_len < BUDGET_SAMPLES)
+        h->s_len++;
+}
+
+/* The time a check is allowed before its failure is answered, measured
+ * from the worker's start: the slowest recent check plus a half (the same
+ * check varies with the machine's load; a margin keeps the budget from
+ * moving at every slower run), within [BUDGET_FLOOR_MS, BUDGET_CAP_MS].  Samples
+ * leave after BUDGET_SAMPLES newer ones or BUDGET_AGE_MS, so an outlier
+ * stops counting soon, and counts at most BUDGET_CAP_MS meanwhile. */
+static uint64_t budget_ms(const struct helper *h, uint64_t now)
+{
+    uint64_t max = 0;
+    for (unsigned i = 0; i < h->s_len; i++)
+        if (now - h->samples[i].at <= BUDGET_AGE_MS && h->samples[i].ms > max)
+            max = h->samples[i].ms;
+    uint64_t b = max + max / 2;
+    b = (b + BUDGET_STEP_MS - 1) / BUDGET_STEP_MS * BUDGET_STEP_MS;
+    if (b < BUDGET_FLOOR_MS)
+        b = BUDGET_FLOOR_MS;
+    return b > BUDGET_CAP_MS ? BUDGET_CAP_MS : b;
+}
+
+/* Worker w failed and wrote its answer into its pipe: hold it until
+ * max(received + fail_delay, started + budget).  False if the pipe holds
+ * no answer (the caller then answers the error). */
+static bool hold_answer(struct helper *h, const struct worker *w)
+{
+    uint8_t buf[AUTHP_RESP_MAX + 1];
+    ssize_t n;
+    while ((n = read(w->held_fd, buf, sizeof buf)) < 0 && errno == EINTR)
+        ;
+    struct authp_login_resp check;
+    if (n <= 0 || authp_decode_login_resp(buf, (size_t)n, &check) != 0 || check.id != w->id)
+        return false;
+    note_duration(h, w);
+    uint64_t now = auth_mono_ms();
+    uint64_t due = w->received + h->cfg->fail_delay_ms;
+    uint64_t by_budget = w->started + budget_ms(h, now);
+    if (by_budget > due)
+        due = by_budget;
+    if (due <= now || h->n_held >= HELD_MAX) {
+        if (due > now)
+            log_warn("request %u: %u failures already held, answering at once", w->id,
+                     h->n_held);
+        outq_push(h, w->sock, w->id, buf, (size_t)n);
+        return true;
+    }
+    struct held *e = &h->held[h->n_held++];
+    e->due = due;
+    e->sock = w->sock;
+    e->len = (size_t)n;
+    memcpy(e->buf, buf, (size_t)n);
+    return true;
+}
+
+/* Send the held answers that are due; returns the poll timeout until the
+ * next one (-1: none held). */
+static int release_held(struct helper *h)
+{
+    uint64_t now = auth_mono_ms();
+    int64_t next = -1;
+    for (unsigned i = 0; i < h->n_held;) {
+        struct held *e = &h->held[i];
+        if (e->due <= now) {
+            uint32_t id = 0;
+            (void)authp_peek_id(e->buf, e->len, &id);
+            if (!h->closed[e->sock])
+                outq_push(h, e->sock, id, e->buf, e->len);
+            h->held[i] = h->held[--h->n_held];
+            continue;
+        }
+        int64_t left = (int64_t)(e->due - now);
+        if (next < 0 || left < next)
+            next = left;
+        i++;
+    }
+    return (int)next;
+}
+
+/* A worker's request ended with result: count a person's failure against
+ * the source the helper saw itself.  Only inet peers are counted (the ban
+ * set holds addresses); a unix peer is a local uid. */
+static void account(struct helper *h, const struct worker *w, enum authp_result result)
+{
+    if (result == AUTHP_OK || result == AUTHP_ERROR || w->peer.kind != AUTH_PEER_INET)
+        return;
+    log_debug("request %u: failed login from %s (%s)", w->id, w->peer.addr,
+              authp_result_name(result));
+    fwguard_result(h->guard, w->peer.addr, result);
 }
 
 /* Reap finished workers (by their pids, never waitpid(-1)).  A worker that
@@ -277,8 +466,11 @@ static void reap(struct helper *h)
                 helper_answer(h, w->sock, w->id, AUTHP_ERROR, "timeout");
             } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_SENT &&
                        WEXITSTATUS(st) <= WORKER_SENT + AUTHP_ERROR) {
-                fwguard_result(h->guard, w->rhost,
-                               (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
+                note_duration(h, w);
+                account(h, w, (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
+            } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_HELD &&
+                       WEXITSTATUS(st) <= WORKER_HELD + AUTHP_ERROR && hold_answer(h, w)) {
+                account(h, w, (enum authp_result)(WEXITSTATUS(st) - WORKER_HELD));
             } else {
                 char why[64];
                 if (WIFSIGNALED(st))
@@ -290,6 +482,7 @@ static void reap(struct helper *h)
             }
         }
         /* reaped, or not our child any more (ECHILD): forget it */
+        close(w->held_fd);
         h->workers[i] = h->workers[--h->n_workers];
     }
 }
@@ -319,14 +512,79 @@ static int enforce_deadlines(struct helper *h)
     return (int)next;
 }
 
+/* Take the descriptors a datagram carried: exactly one, a connected socket
+ * whose peer goes to *peer.  Every received descriptor is closed before
+ * returning, whatever the outcome.  Returns 0, or -1 with the reason. */
+static int take_peer(struct msghdr *mh, struct auth_peer *peer, char *why, size_t whylen)
+{
+    int fds[AUTHP_FDS_RECV_MAX];
+    size_t nfd = 0;
+    bool extra = false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0)) {
+            extra = true;
+            continue;
+        }
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, data + i * sizeof fd, sizeof fd);
+            if (nfd < AUTHP_FDS_RECV_MAX) {
+                fds[nfd++] = fd;
+            } else {
+                close(fd);
+                extra = true;
+            }
+        }
+    }
+    int rc = -1;
+    if (mh->msg_flags & MSG_CTRUNC)
+        snprintf(why, whylen, "truncated control data");
+    else if (extra)
+        snprintf(why, whylen, "unexpected control data");
+    else if (nfd == 0)
+        snprintf(why, whylen, "no socket attached");
+    else if (nfd > 1)
+        snprintf(why, whylen, "%zu descriptors attached", nfd);
+    else if (auth_peer_from_fd(fds[0], peer, why, whylen) == 0)
+        rc = 0;
+    for (size_t i = 0; i < nfd; i++)
+        close(fds[i]);
+    return rc;
+}
+
+/* The request's rhost becomes the helper's own view of the peer (what
+ * PAM_RHOST and the worker's log use): the inet address, or empty for a
+ * unix peer.  A different claim from the network process is logged: it
+ * is either a bug or a compromised network process. */
+static void set_rhost(struct authp_login_req *req, const struct auth_peer *peer)
+{
+    const char *seen = peer->kind == AUTH_PEER_INET ? peer->addr : "";
+    if (peer->kind == AUTH_PEER_INET && req->rhost[0] && strcmp(req->rhost, seen) != 0) {
+        char claim[AUTHP_RHOST_MAX + 1];
+        log_safe(claim, sizeof claim, req->rhost, strlen(req->rhost));
+        log_warn("request %u: network process claimed source \"%s\", the socket's peer is %s",
+                 req->id, claim, seen);
+    }
+    snprintf(req->rhost, sizeof req->rhost, "%s", seen);
+}
+
 /* Read every datagram waiting on socket sock (up to RECV_BURST), decode,
- * queue.  Marks the socket closed when its network process is gone. */
+ * read the peer off the attached socket, queue.  Marks the socket closed
+ * when its network process is gone. */
 static void read_requests(struct helper *h, unsigned sock)
 {
     uint8_t buf[AUTHP_MAX_MSG + 1];
     for (int i = 0; i < RECV_BURST && !h->closed[sock]; i++) {
         struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        union {
+            struct cmsghdr align;
+            char b[CMSG_SPACE(sizeof(int) * AUTHP_FDS_RECV_MAX)];
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
         ssize_t n = recvmsg(h->fds[sock], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR)
@@ -337,24 +595,30 @@ static void read_requests(struct helper *h, unsigned sock)
             }
             break;
         }
+        struct queued q;
+        char why[128] = "";
+        int peer_rc = take_peer(&mh, &q.peer, why, sizeof why);   /* closes the fds */
         if (n == 0) {
             sock_closed(h, sock);
             break;
         }
-        struct queued q;
         if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
-            authp_decode_login_req(buf, (size_t)n, &q.req) != 0) {
+            authp_decode_login_req(buf, (size_t)n, &q.req) != 0 || peer_rc != 0) {
             uint32_t id;
             if (authp_peek_id(buf, (size_t)n, &id) == 0) {
-                log_warn("malformed request %u (%zd bytes)", id, n);
+                log_warn("malformed request %u (%zd bytes)%s%s", id, n, why[0] ? ": " : "",
+                         why);
                 helper_answer(h, sock, id, AUTHP_ERROR, "malformed request");
             } else {
                 log_warn("malformed request (%zd bytes), ignored", n);
             }
             explicit_bzero(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf);
+            explicit_bzero(&q, sizeof q);
             continue;
         }
         explicit_bzero(buf, (size_t)n);
+        set_rhost(&q.req, &q.peer);
+        q.received = auth_mono_ms();
         q.sock = sock;
         if (h->qlen >= h->qmax) {
             log_warn("request %u: queue full (%u waiting), answering overloaded", q.req.id,
@@ -378,6 +642,7 @@ static void kill_workers(struct helper *h)
     for (unsigned i = 0; i < h->n_workers; i++) {
         while (waitpid(h->workers[i].pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        close(h->workers[i].held_fd);
     }
     h->n_workers = 0;
 }
@@ -404,13 +669,14 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     h.workers = calloc(h.max_workers, sizeof *h.workers);
     h.queue = calloc(h.qmax, sizeof *h.queue);
     h.outq = calloc(OUTQ_MAX, sizeof *h.outq);
+    h.held = calloc(HELD_MAX, sizeof *h.held);
     int pfd[2] = { -1, -1 };
     int rc = -1;
     struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP },
                      old_chld, old_pipe;
     sigemptyset(&sa.sa_mask);
     bool have_sig = false;
-    if (!h.workers || !h.queue || !h.outq) {
+    if (!h.workers || !h.queue || !h.outq || !h.held) {
         log_err("out of memory");
         goto out;
     }
@@ -439,6 +705,9 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
         if (h.n_open == 0)
             break;
         int timeout = enforce_deadlines(&h);
+        int ht = release_held(&h);
+        if (ht >= 0 && (timeout < 0 || ht < timeout))
+            timeout = ht;
         int gt = fwguard_timeout(h.guard);
         if (gt >= 0 && (timeout < 0 || gt < timeout))
             timeout = gt;
@@ -497,6 +766,7 @@ out:
     free(h.queue);
     free(h.workers);
     free(h.outq);
+    free(h.held);
     return rc;
 }
 

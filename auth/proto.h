@@ -12,20 +12,31 @@
  * followed by type-specific fields, all big-endian; strings are u16 length +
  * bytes (no NUL on the wire, NUL bytes inside are rejected).  Every length is
  * checked against the field's limit before anything is copied; trailing
- * bytes are an error.  Encoders/decoders do no I/O. */
+ * bytes are an error.  Encoders/decoders do no I/O.
+ *
+ * An AUTHP_REQ_LOGIN datagram carries exactly one descriptor (SCM_RIGHTS):
+ * the viewer's connected socket.  The helper learns the source from it
+ * (getpeername / SO_PEERCRED, see auth/peer.h) and closes it at once; a
+ * request without it, with more, or with a non-socket is malformed.  The
+ * rhost field is only the network process's view, for the log: the helper
+ * never uses it for PAM, logging or failure accounting. */
 #ifndef VMGATE_AUTH_PROTO_H
 #define VMGATE_AUTH_PROTO_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTHP_VERSION     1
+/* 2: every AUTHP_REQ_LOGIN carries the viewer's socket (SCM_RIGHTS) */
+#define AUTHP_VERSION     2
 #define AUTHP_MAX_MSG     2048
 #define AUTHP_USER_MAX    255
 #define AUTHP_PASS_MAX    1024
 #define AUTHP_VM_MAX      63
 #define AUTHP_RHOST_MAX   63
 #define AUTHP_DETAIL_MAX  127
+/* Control buffer of the helper's recvmsg, in descriptors: one is expected;
+ * room for a few more so that "too many" is seen and they are all closed. */
+#define AUTHP_FDS_RECV_MAX 4
 /* The longest AUTHP_RESP_LOGIN: header, result, detail at its limit. */
 #define AUTHP_RESP_MAX    (8 + 1 + 2 + AUTHP_DETAIL_MAX)
 
@@ -48,13 +59,16 @@ struct authp_login_req {
     char vm[AUTHP_VM_MAX + 1];
     char user[AUTHP_USER_MAX + 1];
     char password[AUTHP_PASS_MAX + 1];
-    char rhost[AUTHP_RHOST_MAX + 1];     /* numeric source address */
+    char rhost[AUTHP_RHOST_MAX + 1];     /* the network side's claim; the helper replaces it
+                                            with the peer of the attached socket */
 };
 
 struct authp_login_resp {
     uint32_t id;
     uint8_t result;                      /* enum authp_result */
     char detail[AUTHP_DETAIL_MAX + 1];   /* for the log only, never sent to a viewer */
+    double submitted;                    /* not on the wire: the loop's ev_now() when the
+                                            request was submitted (set by auth_client) */
 };
 
 /* Encoders return the message length (<= cap) or -1 if a field is over its

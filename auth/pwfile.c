@@ -316,13 +316,93 @@ static int hash_password(const char *password, const char *setting, char *out, s
     return rc;
 }
 
-/* Spend the time of one real check, so unknown or locked users are not told
- * apart by timing. */
-static void burn_dummy(const char *password)
+/* Value 0..63 of a crypt(3) base-64 character, or -1. */
+static int itoa64(char c)
+{
+    static const char a[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    const char *p = c ? strchr(a, c) : NULL;
+    return p ? (int)(p - a) : -1;
+}
+
+/* Rough cost of checking a password against hash (n bytes), in
+ * microseconds of this kind of machine: enough to rank a file's entries,
+ * not a benchmark.  yescrypt ($y$, $gy$, $7$) is N x r (its params: a flags
+ * character, then log2(N) - 1 and r - 1 in crypt base-64; "j9T" is N 4096,
+ * r 32, about 50 ms); SHA-crypt ($5$, $6$) is its rounds (default 5000);
+ * bcrypt ($2?$CC$) is 2^CC.  An unknown method ranks lowest (1). */
+static double hash_cost(const char *h, size_t n)
+{
+    char buf[64];
+    size_t m = n < sizeof buf - 1 ? n : sizeof buf - 1;
+    memcpy(buf, h, m);
+    buf[m] = '\0';
+    const char *params = NULL;
+    if (strncmp(buf, "$y$", 3) == 0 || strncmp(buf, "$7$", 3) == 0)
+        params = buf + 3;
+    else if (strncmp(buf, "$gy$", 4) == 0)
+        params = buf + 4;
+    if (params) {
+        int nl = itoa64(params[1]), r = itoa64(params[2]);
+        if (params[0] == '\0' || nl < 0 || nl > 30 || r < 0)
+            return 50000.0;   /* unparsable: assume the default cost */
+        return (double)(1ul << (nl + 1)) * (r + 1) * (50000.0 / (4096.0 * 32.0));
+    }
+    if (strncmp(buf, "$6$", 3) == 0 || strncmp(buf, "$5$", 3) == 0) {
+        unsigned long rounds = 5000;
+        if (strncmp(buf + 3, "rounds=", 7) == 0)
+            rounds = strtoul(buf + 10, NULL, 10);
+        return (double)rounds * (buf[1] == '6' ? 1.0 : 0.8);
+    }
+    if (buf[0] == '$' && buf[1] == '2' && buf[2] && buf[3] == '$') {
+        unsigned long c = strtoul(buf + 4, NULL, 10);
+        return c <= 31 ? (double)(1ul << c) * 60.0 : 1.0;
+    }
+    if (strncmp(buf, "$1$", 3) == 0)
+        return 300.0;
+    return 1.0;
+}
+
+/* The setting burn_dummy hashes with, for this load of the file: the
+ * costliest entry's hash (a full hash is a valid crypt setting), so an
+ * unknown user costs what the most expensive real entry costs; the
+ * built-in dummy_hash when that is costlier or the file has no usable
+ * entry.  Lines are not validated here (pw_scan does that). */
+static void pw_dummy_setting(const char *text, size_t len, char *out, size_t outlen)
+{
+    double best = hash_cost(dummy_hash, sizeof dummy_hash - 1);
+    snprintf(out, outlen, "%s", dummy_hash);
+    for (size_t pos = 0; pos < len;) {
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - line) : len - pos;
+        pos += ll + (nl ? 1 : 0);
+        while (ll > 0 && (line[ll - 1] == ' ' || line[ll - 1] == '\t' || line[ll - 1] == '\r'))
+            ll--;
+        const char *colon = memchr(line, ':', ll);
+        if (!colon || line[0] == '#')
+            continue;
+        const char *h = colon + 1;
+        size_t hl = ll - (size_t)(h - line);
+        if (hl == 0 || hl >= outlen || h[0] != '$')
+            continue;
+        double c = hash_cost(h, hl);
+        if (c > best) {
+            best = c;
+            memcpy(out, h, hl);
+            out[hl] = '\0';
+        }
+    }
+}
+
+/* Spend the time of one real check with setting (pw_dummy_setting), so
+ * unknown or locked users are not told apart by timing. */
+static void burn_dummy(const char *password, const char *setting)
 {
     char out[CRYPT_OUTPUT_SIZE], pw[AUTH_PWFILE_PASS_MAX + 1];
     snprintf(pw, sizeof pw, "%s", password);   /* libcrypt's length limit */
-    if (hash_password(pw, dummy_hash, out, sizeof out) == 0)
+    if (hash_password(pw, setting, out, sizeof out) == 0)
+        (void)auth_ct_streq(out, setting);
+    else if (hash_password(pw, dummy_hash, out, sizeof out) == 0)
         (void)auth_ct_streq(out, dummy_hash);
     explicit_bzero(out, sizeof out);
     explicit_bzero(pw, sizeof pw);
@@ -353,8 +433,10 @@ enum authp_result auth_pwfile_check(const char *file, const char *user, const ch
     }
 
     enum authp_result res;
+    char setting[CRYPT_OUTPUT_SIZE];
+    pw_dummy_setting(text, len, setting, sizeof setting);
     if (!auth_pwfile_user_ok(user)) {
-        burn_dummy(password);
+        burn_dummy(password, setting);
         snprintf(detail, detaillen, "invalid user name");
         res = AUTHP_UNKNOWN_USER;
         goto out;
@@ -368,13 +450,13 @@ enum authp_result auth_pwfile_check(const char *file, const char *user, const ch
         goto out;
     }
     if (rc == 0) {
-        burn_dummy(password);
+        burn_dummy(password, setting);
         snprintf(detail, detaillen, "no such user in %s", file);
         res = AUTHP_UNKNOWN_USER;
         goto out;
     }
     if (e.hash[0] == '!' || e.hash[0] == '*') {
-        burn_dummy(password);
+        burn_dummy(password, setting);
         snprintf(detail, detaillen, "account locked in %s", file);
         res = AUTHP_ACCOUNT;
         goto out;
@@ -382,7 +464,7 @@ enum authp_result auth_pwfile_check(const char *file, const char *user, const ch
 
     if (strlen(password) > AUTH_PWFILE_PASS_MAX) {
         /* never settable, so never right; same time as a real check */
-        burn_dummy(password);
+        burn_dummy(password, setting);
         snprintf(detail, detaillen, "password longer than %d bytes", AUTH_PWFILE_PASS_MAX);
         res = AUTHP_BAD_PASSWORD;
         goto out;

@@ -1,6 +1,7 @@
 /* common/log.c — see log.h. */
 #include "common/log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,16 +69,34 @@ void log_fatal(const char *fmt, ...)
     exit(1);
 }
 
-char *log_safe(char *out, size_t outsz, const char *s, size_t n)
+/* Copy with escapes; space too when esc_space.  An escape that does not
+ * fit whole is left out, so the output never ends inside one. */
+static char *safe_copy(char *out, size_t outsz, const char *s, size_t n, bool esc_space)
 {
-    size_t i = 0;
-    if (outsz == 0)
+    if (!out || outsz == 0)
         return out;
-    for (; i < n && i + 1 < outsz && s[i]; i++) {
+    size_t o = 0;
+    for (size_t i = 0; s && i < n && s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
-        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+        char e[5];
+        size_t el;
+        if (c == '"' || c == '\\') {
+            e[0] = '\\';
+            e[1] = (char)c;
+            el = 2;
+        } else if (c < 0x20 || c >= 0x7f || (esc_space && c == ' ')) {
+            snprintf(e, sizeof e, "\\x%02x", c);
+            el = 4;
+        } else {
+            e[0] = (char)c;
+            el = 1;
+        }
+        if (o + el + 1 > outsz)
+            break;
+        memcpy(out + o, e, el);
+        o += el;
     }
-    out[i] = '\0';
+    out[o] = '\0';
     return out;
 }
 
@@ -94,4 +113,14 @@ const char *log_shown(const char *s, char *buf, size_t cap)
         return buf;
     }
     return log_safe(buf, cap, s, n);
+}
+
+char *log_safe(char *out, size_t outsz, const char *s, size_t n)
+{
+    return safe_copy(out, outsz, s, n, false);
+}
+
+char *log_safe_word(char *out, size_t outsz, const char *s, size_t n)
+{
+    return safe_copy(out, outsz, s, n, true);
 }

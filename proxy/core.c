@@ -277,11 +277,14 @@ static void close_step(struct conn *c)
 
 static void after_event(struct conn *c);
 
-static void fail_delay_start(struct conn *c)
+/* Answer a failed login fail_delay after its request was submitted
+ * (submitted 0: now + fail_delay): the helper already held its answer so
+ * that every kind of failure arrives at the same time. */
+static void fail_delay_start(struct conn *c, double submitted)
 {
     conn_set_state(c, CS_FAIL_DELAY);
     ev_timer_stop(c->px->loop, &c->delay_timer);
-    ev_timer_set(&c->delay_timer, proxy_fail_delay(c->px), 0);
+    ev_timer_set(&c->delay_timer, proxy_fail_delay_from(c->px, submitted), 0);
     ev_timer_start(c->px->loop, &c->delay_timer);
 }
 
@@ -306,7 +309,7 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
         conn_log(c, resp->result == AUTHP_ERROR ? LOG_LVL_WARN : LOG_LVL_INFO,
                  "login failed for user \"%s\": %s%s%s%s", user, proxy_login_reason(resp->result),
                  det[0] ? " (" : "", det, det[0] ? ")" : "");
-        fail_delay_start(c);
+        fail_delay_start(c, resp->submitted);
     }
     conn_drive(c);
     after_event(c);
@@ -322,12 +325,12 @@ void conn_login(struct conn *c, const char *pass)
     snprintf(req.rhost, sizeof req.rhost, "%s", c->rhost);
     conn_set_state(c, CS_AUTH_WAIT);
     c->login_at = ev_now(c->px->loop);
-    if (auth_client_submit(c->px->auth, &req, auth_done, c) != 0)
+    if (auth_client_submit(c->px->auth, &req, c->fs.fd, auth_done, c) != 0)
         conn_fail(c, LOG_LVL_ERR, "could not submit login request");
     explicit_bzero(&req, sizeof req);
 }
 
-void conn_login_failed(struct conn *c) { fail_delay_start(c); }
+void conn_login_failed(struct conn *c) { fail_delay_start(c, 0); }
 
 /* ---------------------------------------------------------------------- */
 /* QMP exchanges                                                           */

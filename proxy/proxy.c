@@ -5,6 +5,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "common/loglimit.h"
 
 #include "common/addr.h"
 
@@ -73,17 +76,56 @@ void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_li
     vsnprintf(e->why, sizeof e->why, fmt, ap);
 }
 
+/* Lines of unauthenticated connections, per source (IPv6 per /64): 20 at
+ * once, then one a second; the rest are counted and summarized every 10 s.
+ * One limiter per network process (each has its own log budget). */
+#define PRELOGIN_BURST    20
+#define PRELOGIN_RATE     1.0
+#define PRELOGIN_REPORT_S 10.0
+#define PRELOGIN_SOURCES  1024
+
+static struct loglimit *g_prelogin;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Should a line of an unauthenticated connection from rhost be logged?
+ * Logs the summaries that are due first. */
+static bool prelogin_admit(const char *rhost)
+{
+    if (!g_prelogin)
+        g_prelogin = loglimit_new(PRELOGIN_BURST, PRELOGIN_RATE, PRELOGIN_REPORT_S,
+                                  PRELOGIN_SOURCES);
+    if (!g_prelogin)
+        return true;
+    double now = mono_s();
+    char summary[LOGLIMIT_SUMMARY_MAX];
+    while (loglimit_due(g_prelogin, now, summary))
+        log_warn("%s", summary);
+    bool ok = loglimit_admit(g_prelogin, rhost, now, summary);
+    if (summary[0])
+        log_warn("%s", summary);
+    return ok;
+}
+
 void proxy_conn_log(enum log_level lvl, uint64_t id, const char *vm, const char *user,
                     const char *rhost, const char *fmt, va_list ap)
 {
     if (lvl > log_get_level())
         return;
+    bool authed = user && user[0];
+    if (!authed && !prelogin_admit(rhost))
+        return;
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     char u[256];
-    if (user && user[0])
+    if (authed)
         log_msg(lvl, "conn=%llu vm=%s user=%s from=%s: %s", (unsigned long long)id, vm,
-                log_safe(u, sizeof u, user, strlen(user)), rhost, msg);
+                log_safe_word(u, sizeof u, user, strlen(user)), rhost, msg);
     else
         log_msg(lvl, "conn=%llu vm=%s from=%s: %s", (unsigned long long)id, vm, rhost, msg);
 }
@@ -109,4 +151,12 @@ void proxy_close_all(struct proxy *px, const char *why)
 {
     conn_close_all(px, why);
     spice_forget_all();
+}
+
+double proxy_fail_delay_from(const struct proxy *px, double submitted)
+{
+    double d = proxy_fail_delay(px) - (ev_now(px->loop) - submitted);
+    if (submitted <= 0 || d > proxy_fail_delay(px))
+        d = proxy_fail_delay(px);   /* no submit time, or a clock oddity */
+    return d > 0.0001 ? d : 0.0001;
 }

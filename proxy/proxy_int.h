@@ -23,7 +23,9 @@ void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_li
     __attribute__((format(printf, 3, 0)));
 
 /* One connection log line: "conn=ID vm=VM [user=USER ]from=RHOST: MESSAGE".
- * user is passed through log_safe(); NULL leaves it out. */
+ * user is passed through log_safe_word(); NULL (not logged in yet) leaves
+ * it out, and then the line counts against rhost's pre-login rate limit
+ * (common/loglimit.h: 20 lines, then 1/s, summaries every 10 s). */
 void proxy_conn_log(enum log_level lvl, uint64_t id, const char *vm, const char *user,
                     const char *rhost, const char *fmt, va_list ap)
     __attribute__((format(printf, 6, 0)));
@@ -33,6 +35,12 @@ const char *proxy_login_reason(enum authp_result r);
 /* The fail_delay timer's length in seconds (a zero delay still goes
  * through the timer, so a failure is never answered synchronously). */
 double proxy_fail_delay(const struct proxy *px);
+/* What is left of fail_delay counted from submitted (the loop time the
+ * login request was submitted, authp_login_resp.submitted): the auth
+ * helper already holds failures until fail_delay after the request, so
+ * this is usually the minimum; it still delays the failures the helper
+ * answers at once (overloaded, gone). */
+double proxy_fail_delay_from(const struct proxy *px, double submitted);
 
 /* Unauthenticated connections from rhost, every protocol (core.c). */
 unsigned conn_unauth_from(const struct proxy *px, const char *rhost);

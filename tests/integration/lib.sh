@@ -235,7 +235,8 @@ start_vmgate() {
     VMGATE_LOG=$T/vmgate.$i.log
     VMGATE_CFG=$cfg
     add_log "$VMGATE_LOG"
-    env ${VMGATE_ENV[@]+"${VMGATE_ENV[@]}"} "$VMGATE" run -c "$cfg" >"$VMGATE_LOG" 2>&1 </dev/null &
+    env ${VMGATE_ENV[@]+"${VMGATE_ENV[@]}"} "$VMGATE" run ${VMGATE_RUN_ARGS[@]+"${VMGATE_RUN_ARGS[@]}"} \
+        -c "$cfg" >"$VMGATE_LOG" 2>&1 </dev/null &
     VMGATE_PID=$!
     track "$VMGATE_PID"
     for _ in $(seq 150); do

@@ -22,8 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <crypt.h>
+#include <netinet/in.h>
+
 #include "auth/auth.h"
 #include "auth/auth_int.h"
+#include "common/log.h"
 
 /* ---- recording callbacks ---- */
 
@@ -39,6 +44,9 @@ struct rec {
 
 static int g_calls;
 static bool g_in_submit;
+/* The "viewer" socket every submit() passes: one end of a unix socketpair
+ * (a unix peer: the helper's view is uid=<ours>). */
+static int g_viewer[2] = { -1, -1 };
 
 static void rec_cb(void *ctx, const struct authp_login_resp *resp)
 {
@@ -57,9 +65,52 @@ static void rec_cb(void *ctx, const struct authp_login_resp *resp)
         struct authp_login_req q = { .id = 999 };
         strcpy(q.vm, "dev0");
         strcpy(q.user, "follow");
-        assert_int_equal(auth_client_submit(r->submit_ac, &q, rec_cb, r->follow), 0);
+        assert_int_equal(auth_client_submit(r->submit_ac, &q, g_viewer[0], rec_cb, r->follow),
+                         0);
         r->submit_ac = NULL;
     }
+}
+
+/* ---- sockets to pass as the viewer's ---- */
+
+/* A connected TCP pair on 127.0.0.1: *srv is the gateway's side (its peer
+ * is 127.0.0.1), *cli the viewer's. */
+static void tcp_pair(int *srv, int *cli)
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    *cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(*cli, (struct sockaddr *)&a, sizeof a), 0);
+    *srv = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(*srv >= 0);
+    close(l);
+}
+
+/* Send one datagram on fd with nfds descriptors attached (SCM_RIGHTS). */
+static ssize_t send_with_fds(int fd, const void *buf, size_t len, const int *fds, int nfds)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int) * 4)];
+    } u;
+    if (nfds > 0) {
+        memset(&u, 0, sizeof u);
+        mh.msg_control = u.b;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    return sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
 static int submit(struct auth_client *ac, uint32_t id, const char *vm, const char *user,
@@ -71,7 +122,7 @@ static int submit(struct auth_client *ac, uint32_t id, const char *vm, const cha
     snprintf(q.password, sizeof q.password, "%s", pw);
     snprintf(q.rhost, sizeof q.rhost, "192.0.2.7");
     g_in_submit = true;
-    int rc = auth_client_submit(ac, &q, rec_cb, r);
+    int rc = auth_client_submit(ac, &q, g_viewer[0], rec_cb, r);
     g_in_submit = false;
     explicit_bzero(&q, sizeof q);
     return rc;
@@ -136,9 +187,30 @@ static int peer_read(struct fake *f, struct authp_login_req *q)
 {
     uint8_t buf[AUTHP_MAX_MSG + 1];
     for (int i = 0; i < 1000; i++) {
-        ssize_t n = recv(f->peer, buf, sizeof buf, 0);
-        if (n > 0)
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+        union {
+            struct cmsghdr align;
+            char b[CMSG_SPACE(sizeof(int) * 4)];
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+        ssize_t n = recvmsg(f->peer, &mh, MSG_CMSG_CLOEXEC);
+        if (n > 0) {
+            /* exactly one descriptor, the viewer's socket itself */
+            struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+            assert_non_null(c);
+            assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+            assert_int_equal(c->cmsg_len, CMSG_LEN(sizeof(int)));
+            assert_null(CMSG_NXTHDR(&mh, c));
+            int fd;
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            struct stat a, b;
+            assert_int_equal(fstat(fd, &a), 0);
+            assert_int_equal(fstat(g_viewer[0], &b), 0);
+            assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+            close(fd);
             return authp_decode_login_req(buf, (size_t)n, q);
+        }
         if (n == 0)
             return -1;
         ev_run(f->loop, EVRUN_NOWAIT);
@@ -369,11 +441,13 @@ static void test_fake_bad_args(void **state)
     struct authp_login_req q = { .id = 1 };
     memset(q.user, 'u', sizeof q.user);   /* unterminated: cannot be encoded */
     struct rec r = { 0 };
-    assert_int_equal(auth_client_submit(f->ac, &q, rec_cb, &r), -1);
+    assert_int_equal(auth_client_submit(f->ac, &q, g_viewer[0], rec_cb, &r), -1);
     q.user[0] = '\0';
-    assert_int_equal(auth_client_submit(f->ac, &q, NULL, &r), -1);
-    assert_int_equal(auth_client_submit(NULL, &q, rec_cb, &r), -1);
-    assert_int_equal(auth_client_submit(f->ac, NULL, rec_cb, &r), -1);
+    assert_int_equal(auth_client_submit(f->ac, &q, g_viewer[0], NULL, &r), -1);
+    assert_int_equal(auth_client_submit(NULL, &q, g_viewer[0], rec_cb, &r), -1);
+    assert_int_equal(auth_client_submit(f->ac, NULL, g_viewer[0], rec_cb, &r), -1);
+    /* no viewer socket: nothing to send the helper */
+    assert_int_equal(auth_client_submit(f->ac, &q, -1, rec_cb, &r), -1);
     for (int i = 0; i < 5; i++)
         ev_run(f->loop, EVRUN_NOWAIT);
     assert_int_equal(r.calls, 0);
@@ -413,6 +487,8 @@ static int group_setup(void **state)
     g_cfg.vms = &g_vm;
     g_cfg.n_vms = 1;
     signal(SIGPIPE, SIG_IGN);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_viewer) < 0)
+        return -1;
     return 0;
 }
 
@@ -596,20 +672,113 @@ static void test_helper_malformed(void **state)
     assert_int_equal(raw_answer(fd, &s, 2000), 0);
     assert_int_equal(s.id, 7);
     assert_int_equal(s.result, AUTHP_ERROR);
-    /* and the helper still works */
+    /* a well-formed request, but no socket attached, two of them, or a
+     * pipe: malformed, and no worker ever sees it */
     struct authp_login_req q = { .id = 8 };
     strcpy(q.vm, "dev0");
     strcpy(q.user, "alice");
     strcpy(q.password, "alice-pw");
     uint8_t buf[AUTHP_MAX_MSG];
     int n = authp_encode_login_req(&q, buf, sizeof buf);
-    assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    struct {
+        uint32_t id;
+        int fds[2], nfds;
+    } badfd[] = {
+        { 51, { -1, -1 }, 0 },
+        { 52, { g_viewer[0], g_viewer[1] }, 2 },
+        { 53, { pp[0], -1 }, 1 },
+    };
+    for (size_t i = 0; i < sizeof badfd / sizeof *badfd; i++) {
+        q.id = badfd[i].id;
+        n = authp_encode_login_req(&q, buf, sizeof buf);
+        assert_int_equal(send_with_fds(fd, buf, (size_t)n, badfd[i].fds, badfd[i].nfds), n);
+        assert_int_equal(raw_answer(fd, &s, 2000), 0);
+        assert_int_equal(s.id, badfd[i].id);
+        assert_int_equal(s.result, AUTHP_ERROR);
+        assert_string_equal(s.detail, "malformed request");
+    }
+    close(pp[0]);
+    close(pp[1]);
+    /* and the helper still works */
+    q.id = 8;
+    n = authp_encode_login_req(&q, buf, sizeof buf);
+    assert_int_equal(send_with_fds(fd, buf, (size_t)n, g_viewer, 1), n);
     assert_int_equal(raw_answer(fd, &s, 5000), 0);
     assert_int_equal(s.id, 8);
     assert_int_equal(s.result, AUTHP_OK);
     close(fd);
     int st = wait_exit(pid, 5.0);
     assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* Start the helper with its stderr going to a fresh temporary file (at
+ * debug level), so the test can read what it logged. */
+static int start_logged_helper(int *fd, pid_t *pid, char *logpath, size_t cap)
+{
+    snprintf(logpath, cap, "%s/helper-log-XXXXXX", g_dir);
+    int lf = mkstemp(logpath);
+    assert_true(lf >= 0);
+    int saved = dup(STDERR_FILENO);
+    enum log_level lvl = log_get_level();
+    log_set_level(LOG_LVL_DEBUG);
+    dup2(lf, STDERR_FILENO);
+    int rc = auth_helper_start(&g_cfg, fd, pid);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(lf);
+    log_set_level(lvl);
+    return rc;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+/* A request that claims to come from 203.0.113.9, sent with a socket whose
+ * peer is 127.0.0.1: the helper checks, logs and counts the failure for
+ * 127.0.0.1, never for the claimed address. */
+static void test_helper_peer_not_claim(void **state)
+{
+    (void)state;
+    int fd, srv, cli;
+    pid_t pid;
+    char logpath[400];
+    assert_int_equal(start_logged_helper(&fd, &pid, logpath, sizeof logpath), 0);
+    tcp_pair(&srv, &cli);
+    struct authp_login_req q = { .id = 31 };
+    strcpy(q.vm, "dev0");
+    strcpy(q.user, "alice");
+    strcpy(q.password, "wrong");
+    strcpy(q.rhost, "203.0.113.9");
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_login_req(&q, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(send_with_fds(fd, buf, (size_t)n, &srv, 1), n);
+    close(srv);
+    struct authp_login_resp s;
+    assert_int_equal(raw_answer(fd, &s, 5000), 0);
+    assert_int_equal(s.id, 31);
+    assert_int_equal(s.result, AUTHP_BAD_PASSWORD);
+    close(fd);
+    int st = wait_exit(pid, 5.0);
+    assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(cli);
+    const char *log = slurp(logpath);
+    print_message("helper log:\n%s", log);
+    if (!strstr(log, "failed login from 127.0.0.1"))
+        fail_msg("the failure was not counted for 127.0.0.1");
+    if (strstr(log, "from 203.0.113.9"))
+        fail_msg("the claimed source 203.0.113.9 was used");
+    unlink(logpath);
 }
 
 /* One helper, three sockets (processes = 3): each request is answered on
@@ -631,7 +800,7 @@ static void test_helper_sockets(void **state)
         strcpy(q.user, "alice");
         strcpy(q.password, pw[i]);
         int n = authp_encode_login_req(&q, buf, sizeof buf);
-        assert_int_equal(send(fd[i], buf, (size_t)n, 0), n);
+        assert_int_equal(send_with_fds(fd[i], buf, (size_t)n, g_viewer, 1), n);
     }
     for (int i = 0; i < 3; i++) {
         assert_int_equal(raw_answer(fd[i], &s, 5000), 0);
@@ -652,7 +821,7 @@ static void test_helper_sockets(void **state)
     strcpy(q.user, "alice");
     strcpy(q.password, "alice-pw");
     int n = authp_encode_login_req(&q, buf, sizeof buf);
-    assert_int_equal(send(fd[1], buf, (size_t)n, 0), n);
+    assert_int_equal(send_with_fds(fd[1], buf, (size_t)n, g_viewer, 1), n);
     assert_int_equal(raw_answer(fd[1], &s, 5000), 0);
     assert_int_equal(s.id, 78);
     assert_int_equal(s.result, AUTHP_OK);
@@ -665,6 +834,80 @@ static void test_helper_sockets(void **state)
     /* out of range */
     assert_int_equal(auth_helper_start_n(&g_cfg, fd, 0, &pid), -1);
     assert_int_equal(auth_helper_start_n(&g_cfg, fd, AUTH_SOCKETS_MAX + 1, &pid), -1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* auth = file with a cheap sha512crypt entry, a yescrypt entry and an
+ * unknown user: the failures come back at the same time after the
+ * request (10 interleaved rounds: the median of each kind minus the first kind, within a round, is within 10 ms), though the
+ * checks cost about 5, 50 and 50 ms. */
+#define FILE_NAME(k) names[k]
+static void test_helper_file_timing(void **state)
+{
+    (void)state;
+    char file[300], salt[CRYPT_GENSALT_OUTPUT_SIZE], line[512];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    snprintf(file, sizeof file, "%s/passwd-mixed", g_dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    assert_non_null(crypt_gensalt_rn("$6$", 0, NULL, 0, salt, (int)sizeof salt));
+    snprintf(line, sizeof line, "alice:%s\n", crypt_rn("alice-pw", salt, &cd, (int)sizeof cd));
+    fputs(line, f);
+    assert_non_null(crypt_gensalt_rn("$y$", 0, NULL, 0, salt, (int)sizeof salt));
+    snprintf(line, sizeof line, "carol:%s\n", crypt_rn("carol-pw", salt, &cd, (int)sizeof cd));
+    fputs(line, f);
+    fclose(f);
+    struct cfg saved = g_cfg;
+    g_cfg.passwd_file = file;
+    g_cfg.fail_delay_ms = 20;
+    struct real h;
+    real_start(&h);
+    g_cfg = saved;
+    static const char *const users[3] = { "alice", "carol", "mallory" };
+    static const char *const names[3] = { "sha512crypt", "yescrypt", "unknown" };
+    enum { TRIES = 10, WARM = 2 };   /* yescrypt at nice 10: ~0.2-0.5 s a try here */
+    double took[3][TRIES];
+    for (int t = -WARM; t < TRIES; t++) {
+        for (int k = 0; k < 3; k++) {
+            struct rec r = { 0 };
+            int want = g_calls + 1;
+            double t0 = now_s();
+            assert_int_equal(submit(h.ac, 1, "dev0", users[k], "wrong", &r), 0);
+            assert_true(run_until(h.loop, &g_calls, want, 10.0));
+            assert_int_equal(r.resp.result, k == 2 ? AUTHP_UNKNOWN_USER : AUTHP_BAD_PASSWORD);
+            if (t >= 0)
+                took[k][t] = (now_s() - t0) * 1000.0;
+        }
+    }
+    real_stop(&h);
+    /* paired: within one round the budget is the same for the three kinds;
+     * across rounds it may step up when the machine's load makes a check
+     * slower, which would shift plain medians by the step */
+    double diff[2][TRIES];
+    for (int t = 0; t < TRIES; t++)
+        for (int k = 1; k < 3; k++)
+            diff[k - 1][t] = took[k][t] - took[0][t];
+    double med[3];
+    for (int k = 0; k < 3; k++) {
+        qsort(took[k], TRIES, sizeof took[k][0], cmp_double);
+        med[k] = (took[k][TRIES / 2 - 1] + took[k][TRIES / 2]) / 2;
+        print_message("%-12s median %6.1f ms (min %6.1f, max %6.1f)\n", names[k], med[k],
+                      took[k][0], took[k][TRIES - 1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        qsort(diff[k], TRIES, sizeof diff[k][0], cmp_double);
+        double md = (diff[k][TRIES / 2 - 1] + diff[k][TRIES / 2]) / 2;
+        print_message("%s - %s: median %+.1f ms\n", FILE_NAME(k + 1), FILE_NAME(0), md);
+        if (md > 10.0 || md < -10.0)
+            fail_msg("%s and %s can be told apart: median difference %.1f ms", FILE_NAME(k + 1),
+                     FILE_NAME(0), md);
+    }
 }
 
 /* A worker stuck (here: opening a FIFO nobody writes) is killed after the
@@ -812,6 +1055,8 @@ int main(void)
         cmocka_unit_test(test_helper_checks),
         cmocka_unit_test(test_helper_malformed),
         cmocka_unit_test(test_helper_sockets),
+        cmocka_unit_test(test_helper_peer_not_claim),
+        cmocka_unit_test(test_helper_file_timing),
         cmocka_unit_test(test_helper_timeout),
         cmocka_unit_test(test_helper_overload_and_exit),
         cmocka_unit_test(test_helper_death),

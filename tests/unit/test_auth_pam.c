@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,6 +32,8 @@
 #include "auth/auth_int.h"
 
 #define SERVICE "vmgate-test"
+#define SLOW_SERVICE "vmgate-slow"
+#define SLOW_MS 60
 
 static const char *const wrapper_libs[] = {
     "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so",
@@ -101,7 +104,9 @@ static void write_pam_files(const char *dir, const char *matrix, const char *sec
              "alice:alice-pw:" SERVICE "\n"
              "bob:bob-pw:" SERVICE "\n"
              "carol:carol-pw:some-other-service\n"
-             "%s:self-pw:" SERVICE "\n",
+             "%s:self-pw:" SERVICE "\n"
+             "dave:dave-pw:" SLOW_SERVICE "\n"
+             "erin:erin-pw:" SLOW_SERVICE "\n",
              g_self);
     write_file(path, text);
     snprintf(path, sizeof path, "%s/services", dir);
@@ -125,6 +130,27 @@ static void write_pam_files(const char *dir, const char *matrix, const char *sec
              "account required %s passdb=%s/passdb\n",
              delay, matrix, dir, matrix, dir);
     write_file(path, text);
+    /* vmgate-slow: the same users, with check costs that differ like
+     * pam_unix's: unknown user 0, wrong password SLOW_MS, right password
+     * 2 x SLOW_MS (pam_slow.so sleeps for users the passdb knows) */
+    char slow[600];
+    ssize_t sl = readlink("/proc/self/exe", slow, sizeof slow - 20);
+    if (sl > 0) {
+        slow[sl] = '\0';
+        char *slash = strrchr(slow, '/');
+        if (slash)
+            strcpy(slash + 1, "pam_slow.so");
+        if (slash && access(slow, R_OK) == 0) {
+            snprintf(path, sizeof path, "%s/services/" SLOW_SERVICE, dir);
+            snprintf(text, sizeof text,
+                     "auth optional %s ms=%d passdb=%s/passdb\n"
+                     "auth requisite %s passdb=%s/passdb\n"
+                     "auth optional %s ms=%d passdb=%s/passdb\n"
+                     "account required %s passdb=%s/passdb\n",
+                     slow, SLOW_MS, dir, matrix, dir, slow, SLOW_MS, dir, matrix, dir);
+            write_file(path, text);
+        }
+    }
     if (secdir) {
         char deny[300];
         snprintf(deny, sizeof deny, "%s/pam_deny.so", secdir);
@@ -474,7 +500,10 @@ static void submit(struct auth_client *ac, uint32_t id, const char *vm, const ch
     snprintf(q.user, sizeof q.user, "%s", user);
     snprintf(q.password, sizeof q.password, "%s", pw);
     snprintf(q.rhost, sizeof q.rhost, "203.0.113.9");
-    assert_int_equal(auth_client_submit(ac, &q, rec_cb, r), 0);
+    static int viewer[2] = { -1, -1 };
+    if (viewer[0] < 0)
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, viewer), 0);
+    assert_int_equal(auth_client_submit(ac, &q, viewer[0], rec_cb, r), 0);
     explicit_bzero(&q, sizeof q);
 }
 
@@ -570,6 +599,97 @@ static void test_helper_pam_death(void **state)
     assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* User enumeration by timing: an unknown user (no hashing), a wrong
+ * password (SLOW_MS) and a right password outside the VM's ACL (2 x
+ * SLOW_MS) must all be answered at the same time after the request:
+ * over 20 interleaved rounds, the median of each kind's time minus the
+ * unknown user's time in the same round lies within 10 ms (paired, so a
+ * budget step between rounds under load does not count). */
+#define KIND_NAME(k) kinds[k].name   /* for the messages below */
+static void test_helper_timing(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/services/" SLOW_SERVICE, getenv("VMGATE_TEST_PAMDIR"));
+    if (access(path, R_OK) != 0) {
+        print_message("build/tests/pam_slow.so missing: timing test not run\n");
+        skip();
+    }
+    struct cfg saved = g_cfg;
+    snprintf(g_cfg.pam_service, sizeof g_cfg.pam_service, SLOW_SERVICE);
+    g_cfg.fail_delay_ms = 50;     /* smaller than the slowest check */
+    int fd;
+    pid_t pid;
+    g_calls = 0;
+    assert_int_equal(auth_helper_start(&g_cfg, &fd, &pid), 0);
+    g_cfg = saved;
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct auth_client *ac = auth_client_new(loop, fd);
+    assert_non_null(ac);
+    /* dev0 allows alice only: dave's right password is "not allowed" */
+    static const struct {
+        const char *user, *pw;
+        enum authp_result want;
+        const char *name;
+    } kinds[3] = {
+        { "mallory", "x", AUTHP_BAD_PASSWORD, "unknown user" },
+        { "erin", "wrong", AUTHP_BAD_PASSWORD, "wrong password" },
+        { "dave", "dave-pw", AUTHP_NOT_ALLOWED, "not in ACL" },
+    };
+    enum { TRIES = 20, WARM = 2 };
+    double took[3][TRIES];
+    uint32_t id = 1;
+    for (int t = -WARM; t < TRIES; t++) {
+        for (int k = 0; k < 3; k++) {
+            struct rec r = { 0 };
+            int want = g_calls + 1;
+            double t0 = now_s();
+            submit(ac, id++, "dev0", kinds[k].user, kinds[k].pw, &r);
+            assert_true(run_until(loop, want, 10.0));
+            if (r.resp.result != kinds[k].want)
+                fail_msg("%s: %s (%s)", kinds[k].name, authp_result_name(r.resp.result),
+                         r.resp.detail);
+            if (t >= 0)
+                took[k][t] = (r.at - t0) * 1000.0;
+        }
+    }
+    /* paired: within one round the budget is the same for the three kinds;
+     * across rounds it may step up when the machine's load makes a check
+     * slower, which would shift plain medians by the step */
+    double diff[2][TRIES];
+    for (int t = 0; t < TRIES; t++)
+        for (int k = 1; k < 3; k++)
+            diff[k - 1][t] = took[k][t] - took[0][t];
+    double med[3];
+    for (int k = 0; k < 3; k++) {
+        qsort(took[k], TRIES, sizeof took[k][0], cmp_double);
+        med[k] = (took[k][TRIES / 2 - 1] + took[k][TRIES / 2]) / 2;
+        print_message("%-15s median %6.1f ms (min %6.1f, max %6.1f)\n", kinds[k].name, med[k],
+                      took[k][0], took[k][TRIES - 1]);
+    }
+    auth_client_free(ac);
+    ev_loop_destroy(loop);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    for (int k = 0; k < 2; k++) {
+        qsort(diff[k], TRIES, sizeof diff[k][0], cmp_double);
+        double md = (diff[k][TRIES / 2 - 1] + diff[k][TRIES / 2]) / 2;
+        print_message("%s - %s: median %+.1f ms\n", KIND_NAME(k + 1), KIND_NAME(0), md);
+        if (md > 10.0 || md < -10.0)
+            fail_msg("%s and %s can be told apart: median difference %.1f ms", KIND_NAME(k + 1),
+                     KIND_NAME(0), md);
+    }
+    /* and never sooner than fail_delay */
+    for (int k = 0; k < 3; k++)
+        assert_true(took[k][0] >= 50.0 - 1.0);
+}
+
 static void test_skip_no_pam_wrapper(void **state)
 {
     (void)state;
@@ -598,6 +718,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pam_direct),
         cmocka_unit_test(test_pam_no_fail_delay),
         cmocka_unit_test_setup(test_check, cfg_setup),
+        cmocka_unit_test_setup(test_helper_timing, cfg_setup),
         cmocka_unit_test(test_acl),
         cmocka_unit_test_setup(test_helper_pam, cfg_setup),
         cmocka_unit_test_setup(test_helper_pam_death, cfg_setup),

@@ -376,6 +376,38 @@ static void test_unknown_user_costs_a_hash(void **state)
     assert_true(invalid > known / 4);
 }
 
+/* The dummy an unknown user is checked against costs what the file's most
+ * expensive entry costs: here a yescrypt entry four times the default cost
+ * (and a cheap sha512crypt one, which must not be picked). */
+static void test_dummy_matches_costliest(void **state)
+{
+    (void)state;
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE], text[1024];
+    struct crypt_data cd;
+    memset(&cd, 0, sizeof cd);
+    assert_non_null(crypt_gensalt_rn("$y$", 7, NULL, 0, salt, (int)sizeof salt));
+    const char *h = crypt_rn("slow-pw", salt, &cd, (int)sizeof cd);
+    assert_non_null(h);
+    char slow[CRYPT_OUTPUT_SIZE];
+    snprintf(slow, sizeof slow, "%s", h);
+    assert_non_null(crypt_gensalt_rn("$6$", 0, NULL, 0, salt, (int)sizeof salt));
+    h = crypt_rn("fast-pw", salt, &cd, (int)sizeof cd);
+    assert_non_null(h);
+    snprintf(text, sizeof text, "fast:%s\nslow:%s\n", h, slow);
+    write_text(g_file, text);
+    double t0 = cpu_now();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(check("slow", "wrong"), AUTHP_BAD_PASSWORD);
+    double known = cpu_now() - t0;
+    t0 = cpu_now();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(check("mallory", "wrong"), AUTHP_UNKNOWN_USER);
+    double unknown = cpu_now() - t0;
+    print_message("costliest entry %.3fs, unknown user %.3fs (3 checks each)\n", known, unknown);
+    assert_true(unknown > known * 0.6);
+    assert_true(unknown < known * 1.6);
+}
+
 /* Run `vmgate passwd ARGS` in a child with stdin fed from a pipe; returns
  * the exit status and the child's stdout/stderr. */
 static int run_passwd(const char *input, size_t inlen, char *out, size_t outsz, char *errout,
@@ -522,6 +554,7 @@ int main(void)
         cmocka_unit_test_setup(test_locked, fresh),
         cmocka_unit_test_setup(test_set_refuses, fresh),
         cmocka_unit_test_setup(test_unknown_user_costs_a_hash, fresh),
+        cmocka_unit_test_setup(test_dummy_matches_costliest, fresh),
         cmocka_unit_test_setup(test_passwd_cmd, fresh),
         cmocka_unit_test(test_ct_streq),
     };

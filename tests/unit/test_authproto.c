@@ -9,6 +9,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "auth/peer.h"
 #include "auth/proto.h"
 
 /* A request with every field set. */
@@ -176,7 +183,8 @@ static void test_decode_bad_header(void **state)
     sample_req(&r);
     int n = enc_req(&r, buf);
     int ns = authp_encode_login_resp(&s, m, sizeof m);
-    static const uint8_t versions[] = { 0, 2, 0x81, 0xff };
+    /* 1: the protocol before requests carried the viewer's socket */
+    static const uint8_t versions[] = { 0, 1, AUTHP_VERSION + 1, 0x81, 0xff };
     for (size_t i = 0; i < sizeof versions; i++) {
         uint8_t c[AUTHP_MAX_MSG];
         memcpy(c, buf, (size_t)n);
@@ -454,6 +462,135 @@ static void test_result_name(void **state)
     assert_string_equal(authp_result_name((enum authp_result)99), "invalid result");
 }
 
+/* ---- auth/peer.c: the peer of a passed socket ---- */
+
+/* A unix socketpair: the peer is this process's uid, gid and pid. */
+static void test_peer_unix(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct auth_peer p;
+    char err[128];
+    assert_int_equal(auth_peer_from_fd(sv[0], &p, err, sizeof err), 0);
+    assert_int_equal(p.kind, AUTH_PEER_UNIX);
+    assert_int_equal(p.uid, getuid());
+    assert_int_equal(p.gid, getgid());
+    assert_int_equal(p.pid, getpid());
+    char s[64];
+    char want[64];
+    snprintf(want, sizeof want, "uid=%lu", (unsigned long)getuid());
+    assert_string_equal(auth_peer_str(&p, s, sizeof s), want);
+    close(sv[0]);
+    close(sv[1]);
+    /* seqpacket too */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+    assert_int_equal(auth_peer_from_fd(sv[1], &p, err, sizeof err), 0);
+    assert_int_equal(p.kind, AUTH_PEER_UNIX);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* Accept one TCP connection from `from` to a listener on `to` (same
+ * family); returns the accepted socket, *cli the connecting one. */
+static int tcp_accept(int family, const char *to, int *cli)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, to, &a->sin_addr), 1);
+        sl = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, to, &a->sin6_addr), 1);
+        sl = sizeof *a;
+    }
+    int l = socket(family, SOCK_STREAM, 0);
+    if (l < 0)
+        return -1;
+    int off = 0;
+    if (family == AF_INET6)
+        setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    if (bind(l, (struct sockaddr *)&ss, sl) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr *)&ss, &sl) != 0) {
+        close(l);
+        return -1;
+    }
+    *cli = socket(family, SOCK_STREAM, 0);
+    assert_int_equal(connect(*cli, (struct sockaddr *)&ss, sl), 0);
+    int srv = accept(l, NULL, NULL);
+    close(l);
+    return srv;
+}
+
+/* TCP peers: IPv4, IPv6, and IPv4 through a dual-stack IPv6 socket
+ * (v4-mapped), which is named as plain IPv4, like the ban table keys it. */
+static void test_peer_inet(void **state)
+{
+    (void)state;
+    struct auth_peer p;
+    char err[128];
+    int cli;
+    int srv = tcp_accept(AF_INET, "127.0.0.1", &cli);
+    assert_true(srv >= 0);
+    assert_int_equal(auth_peer_from_fd(srv, &p, err, sizeof err), 0);
+    assert_int_equal(p.kind, AUTH_PEER_INET);
+    assert_string_equal(p.addr, "127.0.0.1");
+    close(srv);
+    close(cli);
+    srv = tcp_accept(AF_INET6, "::1", &cli);
+    if (srv < 0) {
+        print_message("no IPv6 loopback here: IPv6 cases not run\n");
+        return;
+    }
+    assert_int_equal(auth_peer_from_fd(srv, &p, err, sizeof err), 0);
+    assert_string_equal(p.addr, "::1");
+    close(srv);
+    close(cli);
+    srv = tcp_accept(AF_INET6, "::ffff:127.0.0.1", &cli);
+    if (srv >= 0) {
+        assert_int_equal(auth_peer_from_fd(srv, &p, err, sizeof err), 0);
+        assert_int_equal(p.kind, AUTH_PEER_INET);
+        assert_string_equal(p.addr, "127.0.0.1");
+        close(srv);
+        close(cli);
+    }
+}
+
+/* Not a connected stream socket: refused. */
+static void test_peer_refused(void **state)
+{
+    (void)state;
+    struct auth_peer p;
+    char err[128];
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    assert_int_equal(auth_peer_from_fd(pp[0], &p, err, sizeof err), -1);
+    assert_string_equal(err, "not a socket");
+    assert_int_equal(p.kind, AUTH_PEER_NONE);
+    close(pp[0]);
+    close(pp[1]);
+    assert_int_equal(auth_peer_from_fd(-1, &p, err, sizeof err), -1);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_int_equal(auth_peer_from_fd(u, &p, err, sizeof err), -1);
+    close(u);
+    int t = socket(AF_INET, SOCK_STREAM, 0);   /* not connected */
+    assert_int_equal(auth_peer_from_fd(t, &p, err, sizeof err), -1);
+    close(t);
+    int x = socket(AF_UNIX, SOCK_STREAM, 0);   /* not connected */
+    assert_int_equal(auth_peer_from_fd(x, &p, NULL, 0), -1);
+    close(x);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    assert_int_equal(auth_peer_from_fd(sv[0], &p, err, sizeof err), -1);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +600,9 @@ int main(void)
         cmocka_unit_test(test_encode_refuses),
         cmocka_unit_test(test_decode_short_header),
         cmocka_unit_test(test_decode_bad_header),
+        cmocka_unit_test(test_peer_unix),
+        cmocka_unit_test(test_peer_inet),
+        cmocka_unit_test(test_peer_refused),
         cmocka_unit_test(test_decode_over_limit),
         cmocka_unit_test(test_decode_past_end),
         cmocka_unit_test(test_decode_nul),

@@ -251,7 +251,7 @@ static void test_errors_address(void **state)
         { "[2001:db8::1]", "[firewall] allow: \"[2001:db8::1]\" is not an IPv4 or IPv6 address "
                            "(host names are not accepted)" },
         { "/24", "[firewall] allow: \"/24\" is not an IPv4 or IPv6 address" },
-        { "10.0.0.1\x1b[31m", "[firewall] allow: \"10.0.0.1?[31m\" is not an IPv4 or IPv6 "
+        { "10.0.0.1\x1b[31m", "[firewall] allow: \"10.0.0.1\\x1b[31m\" is not an IPv4 or IPv6 "
                               "address (host names are not accepted)" },
     };
     EXPECT_ERRORS(v);
