@@ -10,7 +10,9 @@
 #   - channel policy: a usbredir link in a logged-in session is refused with
 #     9 (channel not available) and a log line naming the type (spice_channels
 #     default); the 17th channel of a session is refused with 9 (at most 16
-#     per session, pending links included).
+#     per session, pending links included);
+#   - a VM that is not running is answered after the login (SASL 0, link
+#     result 9), and a wrong password there still gets 7.
 . "$(dirname "$0")/lib.sh"
 . "$TOOLS/spice_lib.sh"
 spice_need_viewer
@@ -27,8 +29,10 @@ wait_for 10 test -S "$T/relay.spice" || fail "the counting relay did not start"
 relayed() { cat "$T/relay.count"; }
 
 PORT=$(free_port)
+PORT_B=$(free_port)
 write_config "$T/vmgate.conf" login_timeout=20s max_unauth=64 max_unauth_per_source=32 -- \
-    vm a spice="unix:$T/relay.spice" spice_port="$PORT" qmp="$T/a.qmp" users=alice
+    vm a spice="unix:$T/relay.spice" spice_port="$PORT" qmp="$T/a.qmp" users=alice \
+    vm b spice="unix:$T/b-not-running.spice" spice_port="$PORT_B" users=alice
 start_spice_gateway "$T/vmgate.conf"
 
 # 1. 20 links without credentials, all open at once
@@ -84,6 +88,17 @@ spice_raw "$PORT" link 2 "$SID" 1 >"$T/ch17.out" 2>&1
 grep -qx 'link_error=9' "$T/ch17.out" || { cat "$T/ch17.out"; fail "the 17th channel was not refused with 9"; }
 expect_log "refused display:0 channel: session $SID already has 16 channels"
 say "the 17th channel of a session refused with 9"
+
+# 6. a VM that is not running: known only after the login, so SASL succeeds
+# and the link result is 9
+spice_raw "$PORT_B" login alice 'alice-good-pw' >"$T/down.out" 2>&1 || true
+grep -qx 'sasl_result=0' "$T/down.out" && grep -qx 'link_result=9' "$T/down.out" ||
+    { cat "$T/down.out"; fail "VM not running: expected sasl_result=0, link_result=9"; }
+expect_log "vm b: SPICE console not available \(connect unix:"
+spice_raw "$PORT_B" login alice 'wrong-pw' >"$T/down-bad.out" 2>&1 || true
+grep -qx 'sasl_result=7' "$T/down-bad.out" ||
+    { cat "$T/down-bad.out"; fail "VM not running, wrong password: expected sasl_result=7"; }
+say "VM not running: 9 after the login, 7 for a wrong password (nothing told before the login)"
 
 vmgate_alive || fail "the gateway died"
 true
