@@ -56,7 +56,7 @@ enum gw_key {
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
     VK_VNC, VK_VNC_PORT, VK_SPICE, VK_SPICE_PORT, VK_QMP, VK_USERS, VK_GROUPS,
-    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_N
+    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_N
 };
 
 struct key_def {
@@ -104,6 +104,7 @@ static const struct key_def vm_keys[] = {
     { "clipboard", VK_CLIPBOARD, false },
     { "clipboard_max", VK_CLIPBOARD_MAX, false },
     { "qemu_consoles", VK_QEMU_CONSOLES, false },
+    { "spice_channels", VK_SPICE_CHANNELS, false },
     { NULL, 0, false }
 };
 
@@ -614,6 +615,49 @@ static int set_list(struct parser *p, int line, const char *key, const char *wha
     return 0;
 }
 
+static const char *const spice_channel_names[] = {
+    [1] = "main", [2] = "display", [3] = "inputs", [4] = "cursor", [5] = "playback",
+    [6] = "record", [7] = "tunnel", [8] = "smartcard", [9] = "usbredir", [10] = "port",
+    [11] = "webdav",
+};
+#define N_SPICE_CHANNEL_NAMES (sizeof spice_channel_names / sizeof spice_channel_names[0])
+
+const char *cfg_spice_channel_name(unsigned type)
+{
+    return type < N_SPICE_CHANNEL_NAMES ? spice_channel_names[type] : NULL;
+}
+
+unsigned cfg_spice_channel_type(const char *name)
+{
+    for (unsigned t = 1; t < N_SPICE_CHANNEL_NAMES; t++)
+        if (strcmp(spice_channel_names[t], name) == 0)
+            return t;
+    return 0;
+}
+
+/* spice_channels = NAME...: SPICE channel names (space separated, at least
+ * main, repeats allowed), as a bit mask of channel types. */
+static int set_spice_channels(struct parser *p, int line, const char *v, uint32_t *out)
+{
+    char buf[CFG_MAX_LINE + 1];
+    snprintf(buf, sizeof buf, "%s", v);
+    uint32_t mask = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        unsigned t = cfg_spice_channel_type(tok);
+        if (!t)
+            return fail(p, line, "bad spice channel \"%s\" in spice_channels (use main, "
+                        "display, inputs, cursor, playback, record, smartcard, usbredir, "
+                        "port, webdav, tunnel)", shown(p, tok));
+        mask |= UINT32_C(1) << t;
+    }
+    if (!(mask & (UINT32_C(1) << 1)))
+        return fail(p, line, "spice_channels must include main (every SPICE session starts "
+                    "with it)");
+    *out = mask;
+    return 0;
+}
+
 /* protect = LO-HI or PORT, ports 1..65535, LO <= HI. */
 static int set_range(struct parser *p, int line, const char *v, struct cfg_firewall *fw)
 {
@@ -778,6 +822,8 @@ static int set_vm(struct parser *p, int line, int id, const char *key, const cha
         else
             return fail(p, line, "bad qemu_consoles \"%s\" (use block or allow)", shown(p, v));
         return 0;
+    case VK_SPICE_CHANNELS:
+        return set_spice_channels(p, line, v, &vm->spice_channels);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -810,6 +856,7 @@ static int begin_vm(struct parser *p, int line, const char *name)
     memset(&p->vml[c->n_vms], 0, sizeof p->vml[0]);
     memcpy(vm->name, name, strlen(name) + 1);
     vm->line = line;
+    vm->spice_channels = CFG_SPICE_CHANNELS_DEFAULT;
     c->n_vms++;
     return 0;
 }
@@ -1289,6 +1336,11 @@ void cfg_print(const struct cfg *c, FILE *f)
             print_kv(f, "", "spice", b);
             snprintf(num, sizeof num, "%u", (unsigned)vm->spice_port);
             print_kv(f, "", "spice_port", num);
+            fprintf(f, "spice_channels =");
+            for (unsigned t = 1; t < N_SPICE_CHANNEL_NAMES; t++)
+                if (vm->spice_channels & (UINT32_C(1) << t))
+                    fprintf(f, " %s", spice_channel_names[t]);
+            fputc('\n', f);
         }
         if (vm->qmp[0])
             print_kv(f, "", "qmp", vm->qmp);

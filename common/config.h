@@ -49,6 +49,7 @@ struct cfg_vm {
     enum cfg_clip clipboard;
     uint64_t clipboard_max;        /* bytes */
     enum cfg_qcons qemu_consoles;  /* default block */
+    uint32_t spice_channels;       /* allowed SPICE channel types: bit (1 << type) */
 };
 
 struct cfg_firewall {
@@ -102,6 +103,14 @@ const struct cfg_vm *cfg_find_vm(const struct cfg *c, const char *name);
 void cfg_print(const struct cfg *c, FILE *f);
 const char *cfg_clip_name(enum cfg_clip c);
 const char *cfg_qcons_name(enum cfg_qcons q);
+/* SPICE channel types by name, as the SPICE protocol numbers them (main 1,
+ * display 2, ... webdav 11; the names proxy/spice_link.c's
+ * spice_channel_name() prints).  NULL / 0 for an unknown one. */
+const char *cfg_spice_channel_name(unsigned type);
+unsigned cfg_spice_channel_type(const char *name);
+/* The default spice_channels: main display inputs cursor playback record. */
+#define CFG_SPICE_CHANNELS_DEFAULT \
+    ((1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6))
 /* Format a backend as it would appear in the config ("unix:/p", "[::1]:5902"). */
 void cfg_backend_str(const struct cfg_backend *b, char *out, size_t outsz);
 

@@ -11,19 +11,27 @@
  * The link (docs/spice.md has the algorithm and the bytes):
  *   (core) TLS handshake (TLS from the first byte, as QEMU's tls-port)
  *   READ_LINK        the viewer's header + SpiceLinkMess, validated as QEMU
- *                    does; a non-main channel must name a live session
- *   (core) backend connect: unix: or tcp: to the VM's SPICE server
- *   BACKEND_LINK     our link message (the viewer's channel and caps, auth
- *                    selection, the viewer's mini-header bit); the VM's reply
- *                    gives its channel caps and an RSA key for the ticket
- *   READ_AUTH_MECH   we answered the viewer with SASL as the only auth
- *   SASL_MECHNAME, SASL_START, SASL_STEP    PLAIN: user and password
+ *                    does; the channel type must be in the VM's
+ *                    spice_channels; a non-main channel must name a live
+ *                    session with fewer than SPICE_MAX_CHANNELS channels.
+ *                    vmgate answers the link itself (SASL as the only auth,
+ *                    the channel caps the VM announced last time, or
+ *                    spice-server 0.15.1's): nothing reaches the VM before
+ *                    a login (QEMU makes an RSA key for every link)
+ *   READ_AUTH_MECH, SASL_MECHNAME, SASL_START, SASL_STEP    PLAIN: user and
+ *                    password
  *   (core) auth     the auth helper checks password + ACL (skipped for a
  *                    later channel of a session whose login is fresh); a
  *                    failed login is answered after fail_delay
+ *   (core) backend connect: unix: or tcp: to the VM's SPICE server
+ *   BACKEND_LINK     our link message (the viewer's channel and caps, auth
+ *                    selection, the viewer's mini-header bit); the VM's reply
+ *                    gives its channel caps (which must include what we
+ *                    promised the viewer) and an RSA key for the ticket
  *   (core) QMP       main channel: set the VM's SPICE ticket over QMP
  *   BACKEND_AUTH     our ticket, RSA-encrypted with the VM's key; the VM's
- *                    link result is passed on to the viewer
+ *                    link result (or its refusal of the link) is passed on
+ *                    to the viewer as the result after the SASL success
  *   (core) relay     main: through the main-channel filter (clipboard
  *                    policy); other channels: bytes spliced unchanged
  *
@@ -55,22 +63,32 @@
  * session's last login (sliding: every accepted channel renews it). */
 #define LOGIN_WINDOW    30.0
 #define TICKET_BYTES    24               /* 48 hex characters, SPICE allows 60 */
+/* Channels one session may have at once (main included, links still
+ * logging in included): spice-gtk opens main, display and cursor per
+ * monitor, inputs, playback, record and one per USB device or port. */
+#define SPICE_MAX_CHANNELS 16
+#define N_CHAN_TYPES    (SPICE_CH_WEBDAV + 1)
+#define BE_LINK_MAX     (SPICE_LINK_HDR_LEN + SPICE_LINK_MESS_LEN + 4 + 4 * SPICE_CAPS_MAX)
 
 enum sc_state {
     SS_READ_LINK = CS_PROTO,
-    SS_BACKEND_LINK,
     SS_READ_AUTH_MECH,
     SS_SASL_MECHNAME,
     SS_SASL_START,
     SS_SASL_STEP,
+    SS_BACKEND_LINK,
     SS_BACKEND_AUTH,
 };
 
-/* Per VM: the backend ticket (random, for this process's lifetime). */
+/* Per VM: the backend ticket (random, for this process's lifetime) and
+ * the channel caps its SPICE server announced in the last backend link of
+ * each channel type (what the next viewer of that type is promised). */
 struct spice_vmstate {
     struct spice_vmstate *next;
     const struct cfg_vm *vm;
     char ticket[2 * TICKET_BYTES + 1];
+    bool caps_known[N_CHAN_TYPES];
+    struct spice_chan_caps caps[N_CHAN_TYPES];
 };
 
 /* A SPICE session: the main channel's login, for the channels that follow. */
@@ -89,6 +107,10 @@ struct sconn {
     uint32_t conn_id;
     uint8_t ch_type, ch_id;
     uint32_t client_common0;
+    struct spice_chan_caps promised;   /* channel caps in our reply to the viewer */
+    bool backend;                      /* logged in: the VM side has begun */
+    size_t be_link_len;
+    uint8_t be_link[BE_LINK_MAX];      /* our link message for the VM, sent after the login */
     uint32_t be_common0;
     uint8_t be_pubkey[SPICE_PUBKEY_LEN];
     bool mini;
@@ -162,6 +184,18 @@ static void session_remove(struct spice_session *s)
     }
 }
 
+/* Channels of session id on c's VM other than c: live or still linking
+ * (a refused one, closing, no longer counts). */
+static unsigned session_channels(const struct conn *c, uint32_t id)
+{
+    unsigned n = 0;
+    for (const struct conn *o = c->px->conns; o; o = o->next)
+        if (o != c && o->proto == &spice_proto && o->vm == c->vm && o->state != CS_CLOSING &&
+            !o->end.dead && S(o)->conn_id == id)
+            n++;
+    return n;
+}
+
 static void secret_hash(const char *user, const char *pass, uint8_t out[32])
 {
     if (!g.salted) {
@@ -216,11 +250,13 @@ static void refuse_after_sasl(struct conn *c, uint32_t link_err)
     conn_close_after(c);
 }
 
+/* The VM cannot be reached: only ever after the login, so the viewer gets
+ * the SASL success and "channel not available" as the link result. */
 static void vm_unavailable(struct conn *c, const char *detail, bool refused)
 {
     (void)refused;
     conn_log(c, LOG_LVL_WARN, "vm %s: SPICE console not available (%s)", c->vm->name, detail);
-    if (c->state == SS_BACKEND_AUTH || c->state == CS_QMP)
+    if (S(c)->backend)
         refuse_after_sasl(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
     else
         refuse_link(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
@@ -242,6 +278,12 @@ static void handle_link(struct conn *c, const struct spice_link_mess *m)
     s->client_common0 = m->common0;
     s->is_main = m->channel_type == SPICE_CH_MAIN;
     chan_str(c, ch, sizeof ch);
+    if (m->channel_type >= 32 || !(c->vm->spice_channels & (UINT32_C(1) << m->channel_type))) {
+        conn_log(c, LOG_LVL_INFO, "refused %s channel: channel type %s is not in "
+                 "spice_channels", ch, spice_channel_name(m->channel_type));
+        refuse_link(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
+        return;
+    }
     if (!(m->common0 & SPICE_CAP_AUTH_SELECTION) || !(m->common0 & SPICE_CAP_AUTH_SASL)) {
         conn_log(c, LOG_LVL_INFO, "refused %s channel: the viewer cannot do SASL "
                  "(user name + password), the only login vmgate offers", ch);
@@ -266,20 +308,44 @@ static void handle_link(struct conn *c, const struct spice_link_mess *m)
                  m->connection_id);
         refuse_link(c, SPICE_LINK_ERR_BAD_CONNECTION_ID);
         return;
+    } else {
+        unsigned n = session_channels(c, m->connection_id);
+        if (n >= SPICE_MAX_CHANNELS) {
+            conn_log(c, LOG_LVL_INFO, "refused %s channel: session 0x%08x already has %u "
+                     "channels (at most %u)", ch, m->connection_id, n, SPICE_MAX_CHANNELS);
+            refuse_link(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
+            return;
+        }
     }
-    /* Our link message for the VM goes out once connected. */
-    uint8_t msg[SPICE_LINK_HDR_LEN + SPICE_LINK_MESS_LEN + 4 + 4 * SPICE_CAPS_MAX];
-    size_t l = spice_build_link(msg, sizeof msg, m,
-                                SPICE_CAP_AUTH_SELECTION |
-                                (m->common0 & SPICE_CAP_MINI_HEADER));
-    if (l == 0) {
-        conn_fail(c, LOG_LVL_ERR, "internal: cannot build the backend link message");
+    /* Our link message for the VM, kept until the viewer has logged in. */
+    s->be_link_len = spice_build_link(s->be_link, sizeof s->be_link, m,
+                                      SPICE_CAP_AUTH_SELECTION |
+                                      (m->common0 & SPICE_CAP_MINI_HEADER));
+    /* The viewer's answer, from what we know of the VM without asking it. */
+    struct spice_vmstate *vs = vmstate(c->vm);
+    if (!vs) {
+        conn_fail(c, LOG_LVL_ERR, "out of memory");
         return;
     }
-    conn_back_queue(c, msg, l);
+    if (m->channel_type < N_CHAN_TYPES && vs->caps_known[m->channel_type])
+        s->promised = vs->caps[m->channel_type];
+    else
+        spice_default_chan_caps(m->channel_type, &s->promised);
+    uint8_t caps[4 * SPICE_CHAN_CAPS_WORDS];
+    spice_chan_caps_le(&s->promised, caps);
+    uint8_t msg[SPICE_LINK_HDR_LEN + SPICE_LINK_REPLY_LEN + 4 + 4 * SPICE_CHAN_CAPS_WORDS];
+    size_t l = spice_build_reply(msg, sizeof msg,
+                                 SPICE_CAP_AUTH_SELECTION | SPICE_CAP_AUTH_SASL |
+                                 (m->common0 & SPICE_CAP_MINI_HEADER),
+                                 caps, s->promised.n);
+    if (s->be_link_len == 0 || l == 0) {
+        conn_fail(c, LOG_LVL_ERR, "internal: cannot build the link messages");
+        return;
+    }
     conn_log(c, LOG_LVL_DEBUG, "link: %s channel, connection id 0x%08x, caps 0x%x", ch,
              m->connection_id, m->common0);
-    conn_backend_open(c, &c->vm->spice);   /* config forbids spice = qmp: */
+    conn_front_queue(c, msg, l);
+    conn_set_state(c, SS_READ_AUTH_MECH);
 }
 
 static bool st_link(struct conn *c)
@@ -447,7 +513,11 @@ static bool st_sasl_data(struct conn *c)
 
 static void backend_up(struct conn *c) { conn_set_state(c, SS_BACKEND_LINK); }
 
-/* Parse the VM's link reply in brx and answer the viewer. */
+static void after_backend_link(struct conn *c);
+
+/* Parse the VM's link reply in brx: its refusal is the viewer's link
+ * result; it must have what we promised the viewer (mini headers, channel
+ * caps); then the ticket. */
 static bool st_backend_link(struct conn *c)
 {
     struct sconn *s = S(c);
@@ -464,7 +534,7 @@ static bool st_backend_link(struct conn *c)
     if (rep.error != SPICE_LINK_OK) {
         conn_log(c, LOG_LVL_INFO, "the VM refused the %s channel: %s (%u)", ch,
                  spice_link_err_name(rep.error), rep.error);
-        refuse_link(c, rep.error);
+        refuse_after_sasl(c, rep.error);
         return true;
     }
     s->be_common0 = rep.common0;
@@ -474,29 +544,41 @@ static bool st_backend_link(struct conn *c)
         return true;
     }
     memcpy(s->be_pubkey, rep.pub_key, sizeof s->be_pubkey);
-    s->mini = (s->client_common0 & SPICE_CAP_MINI_HEADER) && (rep.common0 & SPICE_CAP_MINI_HEADER);
-    if (s->is_main && !s->mini) {
+    /* The viewer was promised mini headers if it offered them; the VM uses
+     * them if our link said so (it did, then), and a VM that does not say
+     * it has them would not. */
+    s->mini = (s->client_common0 & SPICE_CAP_MINI_HEADER) != 0;
+    if (s->mini && !(rep.common0 & SPICE_CAP_MINI_HEADER)) {
         conn_log(c, LOG_LVL_WARN, "vm %s: SPICE server without mini headers is not supported",
                  c->vm->name);
-        refuse_link(c, SPICE_LINK_ERR_VERSION_MISMATCH);
+        refuse_after_sasl(c, SPICE_LINK_ERR_VERSION_MISMATCH);
         return true;
     }
-    uint8_t msg[SPICE_LINK_HDR_LEN + SPICE_LINK_REPLY_LEN + 4 + 4 * SPICE_CAPS_MAX];
-    size_t l = spice_build_reply(msg, sizeof msg,
-                                 SPICE_CAP_AUTH_SELECTION | SPICE_CAP_AUTH_SASL |
-                                 (s->mini ? SPICE_CAP_MINI_HEADER : 0),
-                                 rep.chan_caps, rep.n_channel);
+    struct spice_chan_caps have;
+    spice_chan_caps_from_reply(&rep, &have);
+    struct spice_vmstate *vs = vmstate(c->vm);
+    if (!vs) {
+        conn_fail(c, LOG_LVL_ERR, "out of memory");
+        return false;
+    }
+    if (s->ch_type < N_CHAN_TYPES) {
+        vs->caps[s->ch_type] = have;
+        vs->caps_known[s->ch_type] = true;
+    }
+    if (!spice_chan_caps_subset(&s->promised, &have)) {
+        conn_log(c, LOG_LVL_WARN, "vm %s: its SPICE server lacks %s channel capabilities "
+                 "vmgate announced (0x%x, it has 0x%x); refused this once, the next link "
+                 "announces the server's own", c->vm->name, spice_channel_name(s->ch_type),
+                 s->promised.n ? s->promised.w[0] : 0, have.n ? have.w[0] : 0);
+        refuse_after_sasl(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
+        return true;
+    }
     buf_consume(&c->brx, (size_t)r);
     if (!buf_empty(&c->brx)) {
         vm_unavailable(c, "the VM sent data after its link reply", false);
         return true;
     }
-    if (l == 0) {
-        conn_fail(c, LOG_LVL_ERR, "internal: cannot build the link reply");
-        return false;
-    }
-    conn_front_queue(c, msg, l);
-    conn_set_state(c, SS_READ_AUTH_MECH);
+    after_backend_link(c);
     return true;
 }
 
@@ -542,7 +624,17 @@ static void ticket_set(struct conn *c, const char *err, bool refused)
     backend_auth(c);
 }
 
+/* The login is good (helper or session): now, and only now, the VM. */
 static void after_login(struct conn *c)
+{
+    struct sconn *s = S(c);
+    s->backend = true;
+    conn_back_queue(c, s->be_link, s->be_link_len);
+    conn_backend_open(c, &c->vm->spice);   /* config forbids spice = qmp: */
+}
+
+/* The VM accepted the link: main channel with qmp = sets the ticket first. */
+static void after_backend_link(struct conn *c)
 {
     if (!S(c)->is_main || !c->vm->qmp[0]) {
         backend_auth(c);
@@ -737,12 +829,12 @@ static void destroy(struct conn *c)
 
 static const struct conn_state_def spice_states[] = {
     [SS_READ_LINK - CS_PROTO] = { "link", CSF_FRONT_READ, st_link, NULL },
-    [SS_BACKEND_LINK - CS_PROTO] = { "backend-link", CSF_BACK_IO, st_backend_link,
-                                     "the VM closed the link without a reply (no such channel?)" },
     [SS_READ_AUTH_MECH - CS_PROTO] = { "auth-mechanism", CSF_FRONT_READ, st_auth_mech, NULL },
     [SS_SASL_MECHNAME - CS_PROTO] = { "sasl-mechanism", CSF_FRONT_READ, st_sasl_mechname, NULL },
     [SS_SASL_START - CS_PROTO] = { "sasl-start", CSF_FRONT_READ, st_sasl_data, NULL },
     [SS_SASL_STEP - CS_PROTO] = { "sasl-step", CSF_FRONT_READ, st_sasl_data, NULL },
+    [SS_BACKEND_LINK - CS_PROTO] = { "backend-link", CSF_BACK_IO, st_backend_link,
+                                     "the VM closed the link without a reply (no such channel?)" },
     [SS_BACKEND_AUTH - CS_PROTO] = { "backend-auth", CSF_BACK_IO, st_backend_auth,
                                      "the VM closed the link during authentication" },
 };

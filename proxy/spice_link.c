@@ -309,6 +309,51 @@ out:
     return rc;
 }
 
+void spice_default_chan_caps(unsigned type, struct spice_chan_caps *out)
+{
+    /* spice-server 0.15.1 reds/channels: main SEMI_SEAMLESS_MIGRATE,
+     * NAME_AND_UUID, AGENT_CONNECTED_TOKENS, SEAMLESS_MIGRATE; display
+     * MONITORS_CONFIG, STREAM_REPORT, PREF_COMPRESSION, PREF_VIDEO_CODEC_TYPE (as
+     * QEMU 7.2 answered); inputs KEY_SCANCODE; playback VOLUME, OPUS;
+     * record VOLUME, OPUS; spicevmc channels DATA_COMPRESS_LZ4. */
+    static const uint32_t word0[] = {
+        [SPICE_CH_MAIN] = 0x0f, [SPICE_CH_DISPLAY] = 0x1052, [SPICE_CH_INPUTS] = 0x01,
+        [SPICE_CH_CURSOR] = 0, [SPICE_CH_PLAYBACK] = 0x0a, [SPICE_CH_RECORD] = 0x06,
+        [SPICE_CH_TUNNEL] = 0, [SPICE_CH_SMARTCARD] = 0, [SPICE_CH_USBREDIR] = 0x01,
+        [SPICE_CH_PORT] = 0x01, [SPICE_CH_WEBDAV] = 0x01,
+    };
+    memset(out, 0, sizeof *out);
+    if (type < sizeof word0 / sizeof word0[0] && word0[type]) {
+        out->n = 1;
+        out->w[0] = word0[type];
+    }
+}
+
+void spice_chan_caps_from_reply(const struct spice_link_reply *r, struct spice_chan_caps *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = r->n_channel < SPICE_CHAN_CAPS_WORDS ? r->n_channel : SPICE_CHAN_CAPS_WORDS;
+    for (uint32_t i = 0; i < out->n; i++)
+        out->w[i] = spice_get_u32(r->chan_caps + 4 * i);
+}
+
+bool spice_chan_caps_subset(const struct spice_chan_caps *promised,
+                            const struct spice_chan_caps *have)
+{
+    for (uint32_t i = 0; i < promised->n && i < SPICE_CHAN_CAPS_WORDS; i++) {
+        uint32_t h = i < have->n ? have->w[i] : 0;
+        if (promised->w[i] & ~h)
+            return false;
+    }
+    return true;
+}
+
+void spice_chan_caps_le(const struct spice_chan_caps *caps, uint8_t *out)
+{
+    for (uint32_t i = 0; i < caps->n && i < SPICE_CHAN_CAPS_WORDS; i++)
+        spice_put_u32(out + 4 * i, caps->w[i]);
+}
+
 const char *spice_channel_name(unsigned type)
 {
     static const char *const names[] = {

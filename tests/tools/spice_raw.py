@@ -8,7 +8,8 @@ ACTION:
   login USER PASS [TYPE [CONN_ID]]   link (channel TYPE, default 1 = main),
         SASL PLAIN; prints link_error=N, then sasl_result=N and
         link_result=N (what the gateway answered), session=0x... for a
-        main channel that got INIT
+        main channel that got INIT; with HOLD (a 5th argument) the
+        channel stays open HOLD seconds after the link result
   magic                  garbage instead of "REDQ"
   major N                a link header with major version N
   size N                 a link header announcing N bytes
@@ -17,6 +18,9 @@ ACTION:
   mech NAME              SASL mechanism NAME
   ticket                 choose SPICE ticket auth instead of SASL
   stall                  TLS, then half a link header, then silence
+  link TYPE CONN_ID HOLD  only the link message (channel TYPE, CONN_ID),
+        no credentials: prints the link reply, then keeps the connection
+        open HOLD seconds (or until the gateway closes it)
 Prints key=value lines; "closed=1" when the gateway closed the connection,
 "elapsed=SECONDS" since the last thing we sent.  Exit 0 unless the
 connection itself failed (exit 1).
@@ -118,6 +122,12 @@ def main(argv):
         print("elapsed=%.2f" % wait_closed(s, 120))
         print("closed=1")
         return 0
+    if action == "link":
+        s.sendall(link_msg(ctype=int(args[0]), conn_id=int(args[1], 0)))
+        read_reply(s)
+        sys.stdout.flush()
+        print("elapsed=%.2f" % wait_closed(s, float(args[2]) if len(args) > 2 else 60))
+        return 0
     ctype = int(args[2]) if action == "login" and len(args) > 2 else 1
     conn_id = int(args[3], 0) if action == "login" and len(args) > 3 else 0
     s.sendall(link_msg(ctype=ctype, conn_id=conn_id))
@@ -185,9 +195,9 @@ def main(argv):
             if t == 103 and body:
                 print("session=0x%08x" % struct.unpack("<I", body[:4])[0])
                 break
-        sys.stdout.flush()
-        if len(args) > 4:
-            time.sleep(float(args[4]))
+    sys.stdout.flush()
+    if lr == 0 and len(args) > 4:
+        time.sleep(float(args[4]))
     return 0
 
 

@@ -834,6 +834,64 @@ static void test_parse_backend_bad(void **state)
     assert_int_equal(cfg_parse_backend("x", &b, NULL, 0), -1);
 }
 
+/* ---- spice_channels ---- */
+
+#define SPICE_VM "[vm s]\nspice = unix:/s\nspice_port = 6010\n"
+#define CH(t) (UINT32_C(1) << (t))
+
+static void test_spice_channels(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse(SPICE_VM, &c);
+    assert_int_equal(c.vms[0].spice_channels, CFG_SPICE_CHANNELS_DEFAULT);
+    assert_int_equal(CFG_SPICE_CHANNELS_DEFAULT,
+                     CH(1) | CH(2) | CH(3) | CH(4) | CH(5) | CH(6));
+    cfg_free(&c);
+
+    must_parse(SPICE_VM "spice_channels = main display\tusbredir webdav main\n", &c);
+    assert_int_equal(c.vms[0].spice_channels, CH(1) | CH(2) | CH(9) | CH(11));
+    cfg_free(&c);
+    must_parse(SPICE_VM "spice_channels = main inputs cursor playback record smartcard "
+               "usbredir port webdav tunnel display\n", &c);
+    assert_int_equal(c.vms[0].spice_channels, 0xffeu);
+    cfg_free(&c);
+
+    /* the names are the protocol's channel numbers */
+    static const char *const names[] = { NULL, "main", "display", "inputs", "cursor",
+        "playback", "record", "tunnel", "smartcard", "usbredir", "port", "webdav" };
+    for (unsigned t = 1; t < sizeof names / sizeof names[0]; t++) {
+        assert_string_equal(cfg_spice_channel_name(t), names[t]);
+        assert_int_equal(cfg_spice_channel_type(names[t]), t);
+    }
+    assert_null(cfg_spice_channel_name(0));
+    assert_null(cfg_spice_channel_name(12));
+    assert_int_equal(cfg_spice_channel_type("Main"), 0);
+    assert_int_equal(cfg_spice_channel_type("unknown"), 0);
+
+    expect_err(SPICE_VM "spice_channels = main usb\n", 4,
+               "bad spice channel \"usb\" in spice_channels");
+    expect_err(SPICE_VM "spice_channels = display inputs\n", 4,
+               "spice_channels must include main");
+    expect_err(SPICE_VM "spice_channels =\n", 4, "empty value for \"spice_channels\"");
+    expect_err(SPICE_VM "spice_channels = main\nspice_channels = main\n", 5,
+               "duplicate key \"spice_channels\" (first set on line 4)");
+    expect_err("[gateway]\nspice_channels = main\n", 2,
+               "unknown key \"spice_channels\" in [gateway]");
+
+    /* printed in the [vm] section */
+    must_parse(SPICE_VM "spice_channels = usbredir main\n", &c);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    cfg_print(&c, f);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(buf, "\nspice_port = 6010\nspice_channels = main usbredir\n"));
+    free(buf);
+    cfg_free(&c);
+}
+
 /* ---- print, free, error buffer ---- */
 
 static char *print_to_string(const struct cfg *c)
@@ -891,7 +949,8 @@ static void test_print_round_trip(void **state)
         "[firewall]\nallow = 10.0.0.0/8 ::1\nprotect = 5901\nban_time = 90s\n"
         "[vm web-1]\nvnc = [::1]:5901\nvnc_port = 6001\nclipboard = none\n"
         "[vm q]\nvnc = qmp:/run/q.qmp\nvnc_port = 6002\nspice = localhost:5930\n"
-        "spice_port = 6003\nusers = a b\nclipboard_max = 1000\nqemu_consoles = allow\n",
+        "spice_port = 6003\nusers = a b\nclipboard_max = 1000\nqemu_consoles = allow\n"
+        "spice_channels = webdav main display\n",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         struct cfg c1, c2;
@@ -977,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_backend_ok),
         cmocka_unit_test(test_parse_backend_bad),
+        cmocka_unit_test(test_spice_channels),
         cmocka_unit_test(test_print_routes),
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_free_and_small_err),

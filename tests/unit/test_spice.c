@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "common/buf.h"
+#include "common/config.h"
 #include "proxy/spice_link.h"
 #include "proxy/spice_main.h"
 #include "proxy/vdagent.h"
@@ -163,6 +164,58 @@ static void test_build_link_and_reply(void **state)
     /* a reply whose size is under 178 is malformed */
     spice_put_u32(out + 12, 177);
     assert_int_equal(spice_parse_reply(out, l, &r, why, sizeof why), SPL_BAD);
+}
+
+/* The channel caps vmgate promises before it has talked to the VM. */
+static void test_chan_caps(void **state)
+{
+    (void)state;
+    struct spice_chan_caps d, have;
+    /* what QEMU 7.2 (spice-server 0.15.1) answered, per channel type */
+    static const uint32_t qemu72[] = { 0, 0x0f, 0x1052, 0x01, 0, 0x0a, 0x06, 0, 0, 0x01,
+                                       0x01, 0x01 };
+    for (unsigned t = 0; t < 14; t++) {
+        spice_default_chan_caps(t, &d);
+        uint32_t want = t < 12 ? qemu72[t] : 0;
+        assert_int_equal(d.n, want ? 1 : 0);
+        if (want)
+            assert_int_equal(d.w[0], want);
+    }
+    /* the config's channel names are spice_channel_name()'s */
+    for (unsigned t = 1; t < 12; t++)
+        assert_string_equal(cfg_spice_channel_name(t), spice_channel_name(t));
+    /* subset: every promised bit must be in have; a missing word is 0 */
+    spice_default_chan_caps(SPICE_CH_DISPLAY, &d);
+    have = d;
+    assert_true(spice_chan_caps_subset(&d, &have));
+    have.w[0] = 0x1052 | 0x300;                  /* a newer server: more is fine */
+    assert_true(spice_chan_caps_subset(&d, &have));
+    have.w[0] = 0x1050;                          /* one promised bit missing */
+    assert_false(spice_chan_caps_subset(&d, &have));
+    have.n = 0;
+    assert_false(spice_chan_caps_subset(&d, &have));
+    struct spice_chan_caps none = { 0 };
+    assert_true(spice_chan_caps_subset(&none, &have));
+    struct spice_chan_caps two = { .n = 2, .w = { 0, 4 } }, one = { .n = 1, .w = { 0xff } };
+    assert_false(spice_chan_caps_subset(&two, &one));
+
+    /* from a reply: at most SPICE_CHAN_CAPS_WORDS words; into a reply as LE */
+    uint8_t caps[4 * 6], out[512], le[4 * SPICE_CHAN_CAPS_WORDS];
+    for (uint32_t i = 0; i < 6; i++)
+        spice_put_u32(caps + 4 * i, 0x100 + i);
+    size_t l = spice_build_reply(out, sizeof out, 0x0b, caps, 6);
+    struct spice_link_reply r;
+    char why[200];
+    assert_int_equal(spice_parse_reply(out, l, &r, why, sizeof why), (int)l);
+    spice_chan_caps_from_reply(&r, &have);
+    assert_int_equal(have.n, SPICE_CHAN_CAPS_WORDS);
+    assert_int_equal(have.w[3], 0x103);
+    spice_chan_caps_le(&have, le);
+    assert_memory_equal(le, caps, sizeof le);
+    l = spice_build_reply(out, sizeof out, 0x0b, NULL, 0);
+    assert_int_equal(spice_parse_reply(out, l, &r, why, sizeof why), (int)l);
+    spice_chan_caps_from_reply(&r, &have);
+    assert_int_equal(have.n, 0);
 }
 
 static void test_sasl_parsers(void **state)
@@ -656,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_link_bytewise),
         cmocka_unit_test(test_link_malformed),
         cmocka_unit_test(test_build_link_and_reply),
+        cmocka_unit_test(test_chan_caps),
         cmocka_unit_test(test_sasl_parsers),
         cmocka_unit_test(test_sasl_plain),
         cmocka_unit_test(test_ticket_roundtrip),
