@@ -838,8 +838,22 @@ static void qmp_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct conn *c = w->data;
-    (void)loop;
     (void)revents;
+    const struct cfg *cfg = c->px->cfg;
+    if (c->fb_pending) {
+        c->fb_pending = false;
+        if (!c->fs.got_data) {
+            conn_fail(c, LOG_LVL_INFO, "closed: no data from the viewer within %llus "
+                      "(first_byte_timeout)",
+                      (unsigned long long)(cfg->first_byte_timeout_ms / 1000));
+            after_event(c);
+            return;
+        }
+        /* It spoke in time: the rest of login_timeout. */
+        ev_timer_set(w, (double)(cfg->login_timeout_ms - cfg->first_byte_timeout_ms) / 1000.0, 0);
+        ev_timer_start(loop, w);
+        return;
+    }
     conn_fail(c, LOG_LVL_INFO, "login timeout (%llus) in state %s",
               (unsigned long long)(c->px->cfg->login_timeout_ms / 1000), conn_state_name(c));
     after_event(c);
@@ -977,8 +991,14 @@ void conn_accept(struct proxy *px, const struct conn_proto *proto, const struct 
     c->bw.data = c;
     ev_io_init(&c->q.w, qmp_cb, -1, EV_READ);
     c->q.w.data = c;
-    ev_timer_init(&c->login_timer, login_timeout_cb,
-                  (double)px->cfg->login_timeout_ms / 1000.0, 0);
+    /* One timer for both pre-auth limits: first_byte_timeout (when it is the
+     * shorter), then the rest of login_timeout. */
+    uint64_t first = px->cfg->login_timeout_ms;
+    if (px->cfg->first_byte_timeout_ms < first) {
+        first = px->cfg->first_byte_timeout_ms;
+        c->fb_pending = true;
+    }
+    ev_timer_init(&c->login_timer, login_timeout_cb, (double)first / 1000.0, 0);
     c->login_timer.data = c;
     ev_timer_init(&c->delay_timer, delay_cb, 1, 0);
     c->delay_timer.data = c;

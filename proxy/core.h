@@ -178,7 +178,8 @@ struct conn {
     struct conn_side d[2];
     bool relay_mode;                    /* since the relay: send only ok, then inj */
 
-    ev_timer login_timer;               /* whole pre-auth phase */
+    ev_timer login_timer;               /* whole pre-auth phase (first: first_byte_timeout) */
+    bool fb_pending;                    /* login_timer runs for first_byte_timeout now */
     ev_timer delay_timer;               /* fail delay, close linger */
 
     void *p;                            /* the protocol's own state */
