@@ -150,6 +150,7 @@ struct conn {
     int state;
     int after_tls;                      /* the state after CS_TLS_HANDSHAKE */
     char rhost[INET6_ADDRSTRLEN];
+    char skey[PROXY_SKEY_MAX];          /* what the caps count it under (per /64 for IPv6) */
     char user[CONN_USER_MAX + 1];
     bool authed;                        /* user is known good: log it */
     bool unauth;                        /* counted in px->n_unauth */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -21,6 +22,21 @@ void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
     } else {
         snprintf(out, outsz, "local");
     }
+}
+
+void proxy_source_key(const struct sockaddr *sa, char *out, size_t outsz)
+{
+    if (sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED(&a)) {
+            char tmp[INET6_ADDRSTRLEN];
+            memset(&a.s6_addr[8], 0, 8);
+            inet_ntop(AF_INET6, &a, tmp, sizeof tmp);
+            snprintf(out, outsz, "%s/64", tmp);
+            return;
+        }
+    }
+    proxy_addr_str(sa, out, outsz);     /* IPv4, v4-mapped, local */
 }
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
@@ -60,18 +76,61 @@ uint64_t proxy_new_id(struct proxy *px)
     return px->next_id++;
 }
 
-bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)
+bool proxy_admit(struct proxy *px, const char *rhost, const char *skey, const char *proto)
 {
-    if (px->n_unauth >= px->cfg->max_unauth) {
-        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
-        return false;
-    }
-    if (conn_unauth_from(px, rhost) >=
-        px->cfg->max_unauth_per_source) {
+    if (conn_unauth_from(px, skey) >= px->cfg->max_unauth_per_source) {
         cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source, proto);
         return false;
     }
+    if (px->n_unauth >= px->cfg->max_unauth && !conn_evict_for(px, rhost, skey)) {
+        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
+        return false;
+    }
     return true;
+}
+
+/* Slots sorted by source key, then age (oldest first). */
+static int slot_cmp(const void *a, const void *b)
+{
+    const struct proxy_slot *x = *(const struct proxy_slot *const *)a;
+    const struct proxy_slot *y = *(const struct proxy_slot *const *)b;
+    int r = strcmp(x->skey, y->skey);
+    if (r)
+        return r;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+ssize_t proxy_pick_evict(const struct proxy_slot *slots, size_t n, const char *newkey)
+{
+    if (n == 0)
+        return -1;
+    const struct proxy_slot **v = malloc(n * sizeof *v);
+    if (!v)
+        return -1;
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = &slots[i];
+        mine += strcmp(slots[i].skey, newkey) == 0;
+    }
+    qsort(v, n, sizeof *v, slot_cmp);
+    const struct proxy_slot *best = NULL;   /* oldest evictable slot of the biggest holder */
+    size_t best_held = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        const struct proxy_slot *oldest = NULL;
+        for (; j < n && strcmp(v[j]->skey, v[i]->skey) == 0; j++)
+            if (!oldest && v[j]->evictable)
+                oldest = v[j];
+        size_t held = j - i;
+        if (oldest && (held > best_held || (held == best_held && oldest->seq < best->seq))) {
+            best = oldest;
+            best_held = held;
+        }
+        i = j;
+    }
+    ssize_t r = best && mine + 1 < best_held ? best - slots : -1;
+    free(v);
+    return r;
 }
 
 void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_list ap)
