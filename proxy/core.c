@@ -835,6 +835,16 @@ static void qmp_cb(struct ev_loop *loop, ev_io *w, int revents)
     after_event(c);
 }
 
+/* c held its unauthenticated slot until it was closed for that: the auth
+ * helper counts it towards ban_after (AUTHP_REQ_IDLE, best effort). */
+static void report_idle(struct conn *c)
+{
+    if (c->px->auth)
+        auth_client_report_idle(c->px->auth, c->rhost);
+}
+
+static bool conn_evictable(const struct conn *c);
+
 static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct conn *c = w->data;
@@ -846,6 +856,7 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
             conn_fail(c, LOG_LVL_INFO, "closed: no data from the viewer within %llus "
                       "(first_byte_timeout)",
                       (unsigned long long)(cfg->first_byte_timeout_ms / 1000));
+            report_idle(c);
             after_event(c);
             return;
         }
@@ -854,6 +865,10 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_start(loop, w);
         return;
     }
+    /* Only a connection still before its credentials held the slot idly
+     * (not one waiting for a slow helper or a slow VM). */
+    if (conn_evictable(c))
+        report_idle(c);
     conn_fail(c, LOG_LVL_INFO, "login timeout (%llus) in state %s",
               (unsigned long long)(c->px->cfg->login_timeout_ms / 1000), conn_state_name(c));
     after_event(c);
@@ -989,6 +1004,7 @@ bool conn_evict_for(struct proxy *px, const char *rhost, const char *skey)
     }
     conn_fail(c, LOG_LVL_DEBUG, "evicted in state %s (global cap full, source held %u)",
               conn_state_name(c), held);
+    report_idle(c);
     conn_destroy(c);              /* called from the listener, not from c's events */
     return true;
 }
