@@ -60,6 +60,13 @@ void auth_client_set_first_id(struct auth_client *ac, uint32_t id);
  * (over-long field) or peer_fd is negative. */
 int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
                        int peer_fd, auth_cb cb, void *ctx);
+/* Tell the helper that the viewer on peer_fd (rhost: our view, for the
+ * log) held an unauthenticated slot until it was closed for that
+ * (AUTHP_REQ_IDLE; counted towards ban_after, by the source the helper
+ * reads off the socket).  Best effort, never answered: sent at once if the
+ * socket has room, else dropped (a flood that fills the helper socket is
+ * already being counted).  0 sent, -1 not. */
+int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rhost);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

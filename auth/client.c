@@ -436,6 +436,26 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
     return 0;
 }
 
+int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rhost)
+{
+    if (!ac || ac->freeing || ac->dead || !rhost || peer_fd < 0)
+        return -1;
+    struct authp_idle_req q = { .id = 0 };
+    if (snprintf(q.rhost, sizeof q.rhost, "%s", rhost) >= (int)sizeof q.rhost)
+        return -1;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_idle_req(&q, buf, sizeof buf);
+    if (n < 0)
+        return -1;
+    for (;;) {
+        ssize_t w = send_req(ac->fd, buf, (size_t)n, peer_fd);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;      /* full: dropped; gone: the next submit notices */
+    }
+}
+
 void auth_client_cancel(struct auth_client *ac, void *ctx)
 {
     if (!ac)

@@ -87,6 +87,24 @@ void fwguard_tick(struct fwguard *g)
         restore(g);
 }
 
+/* Count one failure (what: for the ban line) from rhost; ban its key when
+ * that crosses ban_after. */
+static void note(struct fwguard *g, const char *rhost, const char *what)
+{
+    if (fw_is_exempt(g->cfg, rhost) != 0)
+        return;
+    char key[BAN_KEY_MAX], err[256];
+    uint64_t ms = ban_note_failure(g->bans, rhost, auth_mono_ms(), key);
+    if (!ms)
+        return;
+    if (fw_ban(key, ms, err, sizeof err) == 0)
+        log_warn("firewall: banned %s for %llus after %u %s within %llus", key,
+                 (unsigned long long)(ms / 1000), g->cfg->fw.ban_after, what,
+                 (unsigned long long)(g->cfg->fw.ban_window_ms / 1000));
+    else
+        log_err("firewall: could not ban %s: %s", key, err);
+}
+
 void fwguard_result(struct fwguard *g, const char *rhost, enum authp_result result)
 {
     if (!g || !g->bans)
@@ -95,16 +113,12 @@ void fwguard_result(struct fwguard *g, const char *rhost, enum authp_result resu
     if (result != AUTHP_BAD_PASSWORD && result != AUTHP_UNKNOWN_USER &&
         result != AUTHP_NOT_ALLOWED && result != AUTHP_ACCOUNT)
         return;
-    if (fw_is_exempt(g->cfg, rhost) != 0)
+    note(g, rhost, "failed logins");
+}
+
+void fwguard_idle(struct fwguard *g, const char *rhost)
+{
+    if (!g || !g->bans)
         return;
-    char key[BAN_KEY_MAX], err[256];
-    uint64_t ms = ban_note_failure(g->bans, rhost, auth_mono_ms(), key);
-    if (!ms)
-        return;
-    if (fw_ban(key, ms, err, sizeof err) == 0)
-        log_warn("firewall: banned %s for %llus after %u failed logins within %llus", key,
-                 (unsigned long long)(ms / 1000), g->cfg->fw.ban_after,
-                 (unsigned long long)(g->cfg->fw.ban_window_ms / 1000));
-    else
-        log_err("firewall: could not ban %s: %s", key, err);
+    note(g, rhost, "failed logins or idle connections");
 }

@@ -26,5 +26,8 @@ int fwguard_timeout(const struct fwguard *g);
 void fwguard_tick(struct fwguard *g);
 /* A login from rhost ended with result (counted when it is a failure). */
 void fwguard_result(struct fwguard *g, const char *rhost, enum authp_result result);
+/* A connection from rhost held an unauthenticated slot until it was closed
+ * for that (AUTHP_REQ_IDLE): counted like a failed login. */
+void fwguard_idle(struct fwguard *g, const char *rhost);
 
 #endif

@@ -2,7 +2,9 @@
  *
  * One process, forked before the network process drops privileges, reads
  * AUTHP_REQ_LOGIN datagrams from its ends of SOCK_SEQPACKET socketpairs (one
- * per network process: `processes = N` gives N).
+ * per network process: `processes = N` gives N).  AUTHP_REQ_IDLE reports
+ * (a connection held an unauthenticated slot until it was closed for it)
+ * are counted towards ban_after at once and never answered.
  * Each request is checked in a short-lived worker process forked for it
  * (at most cfg->auth_workers at once; the rest wait in a bounded FIFO), so
  * a slow PAM module delays only its own login.  The worker answers on the
@@ -601,6 +603,20 @@ static void read_requests(struct helper *h, unsigned sock)
         if (n == 0) {
             sock_closed(h, sock);
             break;
+        }
+        if (!(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
+            authp_peek_type(buf, (size_t)n) == AUTHP_REQ_IDLE) {
+            /* never answered; counted by the source read off the socket */
+            struct authp_idle_req idle;
+            if (authp_decode_idle_req(buf, (size_t)n, &idle) == 0 && peer_rc == 0) {
+                if (q.peer.kind == AUTH_PEER_INET)
+                    fwguard_idle(h->guard, q.peer.addr);
+            } else {
+                log_warn("malformed idle report (%zd bytes)%s%s, ignored", n, why[0] ? ": " : "",
+                         why);
+            }
+            explicit_bzero(&q, sizeof q);
+            continue;
         }
         if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
             authp_decode_login_req(buf, (size_t)n, &q.req) != 0 || peer_rc != 0) {

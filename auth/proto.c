@@ -4,6 +4,7 @@
  *
  *   AUTHP_REQ_LOGIN   header, str vm, str user, str password, str rhost
  *   AUTHP_RESP_LOGIN  header, u8 result, str detail
+ *   AUTHP_REQ_IDLE    header, str rhost
  *
  * where str is a u16 length followed by that many bytes (no NUL).  Nothing
  * here does I/O; buffers that held a password are wiped by whoever owns them,
@@ -209,6 +210,40 @@ int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_r
         return -1;
     }
     return 0;
+}
+
+int authp_encode_idle_req(const struct authp_idle_req *q, uint8_t *buf, size_t cap)
+{
+    if (!q || !buf)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_IDLE, q->id);
+    w_str(&w, q->rhost, sizeof q->rhost, AUTHP_RHOST_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_idle_req(const uint8_t *buf, size_t len, struct authp_idle_req *q)
+{
+    if (!q)
+        return -1;
+    memset(q, 0, sizeof *q);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_IDLE, &q->id);
+    r_str(&r, q->rhost, AUTHP_RHOST_MAX);
+    if (r.bad || r.off != r.len) {
+        memset(q, 0, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_peek_type(const uint8_t *buf, size_t len)
+{
+    if (!buf || len < HDR_LEN || buf[0] != AUTHP_VERSION)
+        return -1;
+    return buf[1];
 }
 
 int authp_peek_id(const uint8_t *buf, size_t len, uint32_t *id)

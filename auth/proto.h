@@ -43,6 +43,10 @@
 enum authp_type {
     AUTHP_REQ_LOGIN = 1,   /* network -> helper: check user/password, then ACL for vm */
     AUTHP_RESP_LOGIN = 2,  /* helper -> network */
+    AUTHP_REQ_IDLE = 3,    /* network -> helper, never answered: a connection from
+                            * rhost held an unauthenticated slot until it was closed
+                            * for that (first_byte_timeout, login_timeout before its
+                            * credentials, or evicted); counts like a failed login */
 };
 
 enum authp_result {
@@ -71,6 +75,11 @@ struct authp_login_resp {
                                             request was submitted (set by auth_client) */
 };
 
+struct authp_idle_req {
+    uint32_t id;
+    char rhost[AUTHP_RHOST_MAX + 1];     /* numeric source address */
+};
+
 /* Encoders return the message length (<= cap) or -1 if a field is over its
  * limit or cap is too small.  Decoders return 0, or -1 on any malformed
  * input (short, long, wrong version/type, over-limit length, NUL inside). */
@@ -78,6 +87,11 @@ int authp_encode_login_req(const struct authp_login_req *r, uint8_t *buf, size_t
 int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *r);
 int authp_encode_login_resp(const struct authp_login_resp *r, uint8_t *buf, size_t cap);
 int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_resp *r);
+int authp_encode_idle_req(const struct authp_idle_req *r, uint8_t *buf, size_t cap);
+int authp_decode_idle_req(const uint8_t *buf, size_t len, struct authp_idle_req *r);
+/* The type byte of a message whose header version is AUTHP_VERSION (len >=
+ * 8; nothing else checked), or -1: lets the helper pick the decoder. */
+int authp_peek_type(const uint8_t *buf, size_t len);
 /* The id of a message that did not decode, when at least its header's
  * version and id are readable (len >= 8, version AUTHP_VERSION; the rest,
  * even the length limit, is not checked): 0, else -1.  Lets the helper

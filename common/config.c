@@ -24,6 +24,7 @@
 #define DEF_PASSWD_FILE    "/etc/vmgate/passwd"
 #define DEF_USER           "vmgate"
 #define DEF_LOGIN_TIMEOUT  (30 * MS_S)
+#define DEF_FIRST_BYTE     (5 * MS_S)
 #define DEF_CLIP_MAX       (256 * KIB)
 #define DEF_MAX_UNAUTH     64
 #define DEF_MAX_UNAUTH_SRC 8
@@ -51,7 +52,7 @@
 enum gw_key {
     GK_ADDRESS, GK_CERT, GK_KEY, GK_AUTH, GK_PAM_SERVICE, GK_PASSWD_FILE, GK_USER,
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
-    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_N
+    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -74,6 +75,7 @@ static const struct key_def gw_keys[] = {
     { "passwd_file", GK_PASSWD_FILE, false },
     { "user", GK_USER, true },
     { "login_timeout", GK_LOGIN_TIMEOUT, false },
+    { "first_byte_timeout", GK_FIRST_BYTE, false },
     { "clipboard", GK_CLIPBOARD, false },
     { "clipboard_max", GK_CLIPBOARD_MAX, false },
     { "max_unauth", GK_MAX_UNAUTH, false },
@@ -722,6 +724,8 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         return set_name(p, line, key, v, c->user, sizeof c->user);
     case GK_LOGIN_TIMEOUT:
         return set_duration(p, line, key, v, MS_S, MS_H, &c->login_timeout_ms);
+    case GK_FIRST_BYTE:         /* at or above login_timeout it changes nothing */
+        return set_duration(p, line, key, v, MS_S, MS_H, &c->first_byte_timeout_ms);
     case GK_CLIPBOARD:
         return set_clip(p, line, v, &c->clipboard);
     case GK_CLIPBOARD_MAX:
@@ -1022,6 +1026,7 @@ static int set_defaults(struct cfg *c)
     snprintf(c->pam_service, sizeof c->pam_service, "%s", DEF_PAM_SERVICE);
     snprintf(c->user, sizeof c->user, "%s", DEF_USER);
     c->login_timeout_ms = DEF_LOGIN_TIMEOUT;
+    c->first_byte_timeout_ms = DEF_FIRST_BYTE;
     c->clipboard = CFG_CLIP_BOTH;
     c->clipboard_max = DEF_CLIP_MAX;
     c->max_unauth = DEF_MAX_UNAUTH;
@@ -1292,6 +1297,7 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "passwd_file", c->passwd_file);
     print_kv(f, "", "user", c->user);
     print_kv(f, "", "login_timeout", fmt_duration(c->login_timeout_ms, a, sizeof a));
+    print_kv(f, "", "first_byte_timeout", fmt_duration(c->first_byte_timeout_ms, a, sizeof a));
     print_kv(f, "", "clipboard", cfg_clip_name(c->clipboard));
     print_kv(f, "", "clipboard_max", fmt_size(c->clipboard_max, a, sizeof a));
     snprintf(num, sizeof num, "%u", c->max_unauth);

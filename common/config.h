@@ -73,6 +73,7 @@ struct cfg {
     char *passwd_file;
     char user[64];                 /* "" = do not switch user */
     uint64_t login_timeout_ms;
+    uint64_t first_byte_timeout_ms;  /* a viewer that sends nothing is closed after it */
     enum cfg_clip clipboard;
     uint64_t clipboard_max;
     unsigned max_unauth;           /* concurrent unauthenticated connections, global */

@@ -838,11 +838,40 @@ static void qmp_cb(struct ev_loop *loop, ev_io *w, int revents)
     after_event(c);
 }
 
+/* c held its unauthenticated slot until it was closed for that: the auth
+ * helper counts it towards ban_after (AUTHP_REQ_IDLE, best effort). */
+static void report_idle(struct conn *c)
+{
+    if (c->px->auth)
+        auth_client_report_idle(c->px->auth, c->fs.fd, c->rhost);
+}
+
+static bool conn_evictable(const struct conn *c);
+
 static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct conn *c = w->data;
-    (void)loop;
     (void)revents;
+    const struct cfg *cfg = c->px->cfg;
+    if (c->fb_pending) {
+        c->fb_pending = false;
+        if (!c->fs.got_data) {
+            conn_fail(c, LOG_LVL_INFO, "closed: no data from the viewer within %llus "
+                      "(first_byte_timeout)",
+                      (unsigned long long)(cfg->first_byte_timeout_ms / 1000));
+            report_idle(c);
+            after_event(c);
+            return;
+        }
+        /* It spoke in time: the rest of login_timeout. */
+        ev_timer_set(w, (double)(cfg->login_timeout_ms - cfg->first_byte_timeout_ms) / 1000.0, 0);
+        ev_timer_start(loop, w);
+        return;
+    }
+    /* Only a connection still before its credentials held the slot idly
+     * (not one waiting for a slow helper or a slow VM). */
+    if (conn_evictable(c))
+        report_idle(c);
     conn_fail(c, LOG_LVL_INFO, "login timeout (%llus) in state %s",
               (unsigned long long)(c->px->cfg->login_timeout_ms / 1000), conn_state_name(c));
     after_event(c);
@@ -919,13 +948,68 @@ static void conn_destroy(struct conn *c)
     free(c);
 }
 
-unsigned conn_unauth_from(const struct proxy *px, const char *rhost)
+unsigned conn_unauth_from(const struct proxy *px, const char *skey)
 {
     unsigned n = 0;
     for (const struct conn *o = px->conns; o; o = o->next)
-        if (o->unauth && strcmp(o->rhost, rhost) == 0)
+        if (o->unauth && strcmp(o->skey, skey) == 0)
             n++;
     return n;
+}
+
+/* May c be evicted for a new connection?  Only while it is still in the
+ * handshake before its credentials went to the auth helper: not once they
+ * are with the helper or failed (auth-wait, fail-delay: the fail delay must
+ * run its course), not once the user is known good (backend connect, QMP,
+ * backend handshake: c->authed), not while a final message lingers
+ * (closing, bounded by CONN_LINGER anyway). */
+static bool conn_evictable(const struct conn *c)
+{
+    return c->unauth && !c->authed && !c->end.dead && c->state != CS_AUTH_WAIT &&
+           c->state != CS_FAIL_DELAY && c->state != CS_CLOSING;
+}
+
+bool conn_evict_for(struct proxy *px, const char *rhost, const char *skey)
+{
+    size_t n = px->n_unauth, k = 0;
+    if (n == 0)
+        return false;
+    struct proxy_slot *slots = calloc(n, sizeof *slots);
+    struct conn **who = calloc(n, sizeof *who);
+    ssize_t v = -1;
+    if (slots && who) {
+        for (struct conn *o = px->conns; o && k < n; o = o->next) {
+            if (!o->unauth)
+                continue;
+            slots[k] = (struct proxy_slot){ .skey = o->skey, .seq = o->id,
+                                            .evictable = conn_evictable(o) };
+            who[k++] = o;
+        }
+        v = proxy_pick_evict(slots, k, skey);
+    }
+    struct conn *c = v >= 0 ? who[v] : NULL;
+    free(slots);
+    free(who);
+    if (!c)
+        return false;
+    unsigned held = conn_unauth_from(px, c->skey);
+    ev_tstamp now = ev_now(px->loop);
+    if (now - px->evict_log_at >= 1.0) {
+        log_warn("evicted conn=%llu from=%s in state %s: its source %s held %u of %u "
+                 "unauthenticated connections; admitting one from %s%s",
+                 (unsigned long long)c->id, c->rhost, conn_state_name(c), c->skey, held,
+                 px->cfg->max_unauth, rhost,
+                 px->evict_suppressed ? " (and more evictions since the last message)" : "");
+        px->evict_log_at = now;
+        px->evict_suppressed = 0;
+    } else {
+        px->evict_suppressed++;
+    }
+    conn_fail(c, LOG_LVL_DEBUG, "evicted in state %s (global cap full, source held %u)",
+              conn_state_name(c), held);
+    report_idle(c);
+    conn_destroy(c);              /* called from the listener, not from c's events */
+    return true;
 }
 
 unsigned conn_count(const struct proxy *px, const struct conn_proto *proto)
@@ -940,9 +1024,10 @@ unsigned conn_count(const struct proxy *px, const struct conn_proto *proto)
 void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
                   int fd, const struct sockaddr *sa)
 {
-    char rhost[INET6_ADDRSTRLEN];
+    char rhost[INET6_ADDRSTRLEN], skey[PROXY_SKEY_MAX];
     proxy_addr_str(sa, rhost, sizeof rhost);
-    if (!proxy_admit(px, rhost, proto->admit_tag)) {
+    proxy_source_key(sa, skey, sizeof skey);
+    if (!proxy_admit(px, rhost, skey, proto->admit_tag)) {
         close(fd);
         return;
     }
@@ -963,6 +1048,7 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     tside_init(&c->fs, fd);
     c->bfd = c->q.fd = c->q.passfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
+    snprintf(c->skey, sizeof c->skey, "%s", skey);
     buf_init(&c->rx, proto->rx_cap);
     buf_init(&c->brx, proto->brx_cap);
     buf_init(&c->d[CONN_C2S].stream, proto->f2b_cap);
@@ -980,8 +1066,14 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->bw.data = c;
     ev_io_init(&c->q.w, qmp_cb, -1, EV_READ);
     c->q.w.data = c;
-    ev_timer_init(&c->login_timer, login_timeout_cb,
-                  (double)px->cfg->login_timeout_ms / 1000.0, 0);
+    /* One timer for both pre-auth limits: first_byte_timeout (when it is the
+     * shorter), then the rest of login_timeout. */
+    uint64_t first = px->cfg->login_timeout_ms;
+    if (px->cfg->first_byte_timeout_ms < first) {
+        first = px->cfg->first_byte_timeout_ms;
+        c->fb_pending = true;
+    }
+    ev_timer_init(&c->login_timer, login_timeout_cb, (double)first / 1000.0, 0);
     c->login_timer.data = c;
     ev_timer_init(&c->delay_timer, delay_cb, 1, 0);
     c->delay_timer.data = c;

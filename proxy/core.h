@@ -150,6 +150,7 @@ struct conn {
     int state;
     int after_tls;                      /* the state after CS_TLS_HANDSHAKE */
     char rhost[INET6_ADDRSTRLEN];
+    char skey[PROXY_SKEY_MAX];          /* what the caps count it under (per /64 for IPv6) */
     char user[CONN_USER_MAX + 1];
     bool authed;                        /* user is known good: log it */
     bool unauth;                        /* counted in px->n_unauth */
@@ -178,7 +179,8 @@ struct conn {
     struct conn_side d[2];
     bool relay_mode;                    /* since the relay: send only ok, then inj */
 
-    ev_timer login_timer;               /* whole pre-auth phase */
+    ev_timer login_timer;               /* whole pre-auth phase (first: first_byte_timeout) */
+    bool fb_pending;                    /* login_timer runs for first_byte_timeout now */
     ev_timer delay_timer;               /* fail delay, close linger */
 
     void *p;                            /* the protocol's own state */

@@ -4,16 +4,24 @@
 #include "proxy/spice.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/loglimit.h"
-
 #include "common/addr.h"
+#include "common/loglimit.h"
 
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
 {
     addr_sockaddr_str(sa, out, outsz);
+}
+
+void proxy_source_key(const struct sockaddr *sa, char *out, size_t outsz)
+{
+    char a[64];
+    proxy_addr_str(sa, a, sizeof a);
+    if (addr_source_key(a, out, outsz) != 0)
+        snprintf(out, outsz, "%s", a);      /* "local" (unix sockets) */
 }
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
@@ -53,18 +61,61 @@ uint64_t proxy_new_id(struct proxy *px)
     return px->next_id++;
 }
 
-bool proxy_admit(struct proxy *px, const char *rhost, const char *proto)
+bool proxy_admit(struct proxy *px, const char *rhost, const char *skey, const char *proto)
 {
-    if (px->n_unauth >= px->cfg->max_unauth) {
-        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
-        return false;
-    }
-    if (conn_unauth_from(px, rhost) >=
-        px->cfg->max_unauth_per_source) {
+    if (conn_unauth_from(px, skey) >= px->cfg->max_unauth_per_source) {
         cap_refused(px, rhost, "per-source", px->cfg->max_unauth_per_source, proto);
         return false;
     }
+    if (px->n_unauth >= px->cfg->max_unauth && !conn_evict_for(px, rhost, skey)) {
+        cap_refused(px, rhost, "global", px->cfg->max_unauth, proto);
+        return false;
+    }
     return true;
+}
+
+/* Slots sorted by source key, then age (oldest first). */
+static int slot_cmp(const void *a, const void *b)
+{
+    const struct proxy_slot *x = *(const struct proxy_slot *const *)a;
+    const struct proxy_slot *y = *(const struct proxy_slot *const *)b;
+    int r = strcmp(x->skey, y->skey);
+    if (r)
+        return r;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+ssize_t proxy_pick_evict(const struct proxy_slot *slots, size_t n, const char *newkey)
+{
+    if (n == 0)
+        return -1;
+    const struct proxy_slot **v = malloc(n * sizeof *v);
+    if (!v)
+        return -1;
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = &slots[i];
+        mine += strcmp(slots[i].skey, newkey) == 0;
+    }
+    qsort(v, n, sizeof *v, slot_cmp);
+    const struct proxy_slot *best = NULL;   /* oldest evictable slot of the biggest holder */
+    size_t best_held = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        const struct proxy_slot *oldest = NULL;
+        for (; j < n && strcmp(v[j]->skey, v[i]->skey) == 0; j++)
+            if (!oldest && v[j]->evictable)
+                oldest = v[j];
+        size_t held = j - i;
+        if (oldest && (held > best_held || (held == best_held && oldest->seq < best->seq))) {
+            best = oldest;
+            best_held = held;
+        }
+        i = j;
+    }
+    ssize_t r = best && mine + 1 < best_held ? best - slots : -1;
+    free(v);
+    return r;
 }
 
 void conn_end_set(struct conn_end *e, enum log_level lvl, const char *fmt, va_list ap)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <ev.h>
 #include <openssl/ssl.h>
 
@@ -35,6 +36,8 @@ struct proxy {
     uint64_t *id_counter;          /* shared by the network processes (processes > 1) */
     ev_tstamp cap_log_at;          /* rate limit for "too many" lines */
     unsigned cap_suppressed;
+    ev_tstamp evict_log_at;        /* rate limit for "evicted" lines */
+    unsigned evict_suppressed;
 };
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
@@ -44,11 +47,13 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
  * when one bites) and starts the handshake. */
 void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct cfg_vm *vm,
                   int fd, const struct sockaddr *sa);
-/* May a new unauthenticated connection from rhost start?  Enforces
- * max_unauth (all protocols) and max_unauth_per_source (VNC and SPICE
- * together), logging a refusal at most once a second.  proto is put before
- * "connection" in that line ("" or "SPICE "). */
-bool proxy_admit(struct proxy *px, const char *rhost, const char *proto);
+/* May a new unauthenticated connection from rhost (counted under source
+ * key skey, see proxy_source_key) start?  Enforces max_unauth (all
+ * protocols; when it is reached, proxy_admit may evict another source's
+ * connection to make room, see conn_evict_for) and max_unauth_per_source
+ * (VNC and SPICE together), logging a refusal at most once a second.
+ * proto is put before "connection" in that line ("" or "SPICE "). */
+bool proxy_admit(struct proxy *px, const char *rhost, const char *skey, const char *proto);
 /* The id for a new connection (unique across the network processes). */
 uint64_t proxy_new_id(struct proxy *px);
 
@@ -61,5 +66,32 @@ void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx);
  * IPv4; "local" for anything else): addr_sockaddr_str(), common/addr.h.
  * Kept under this name for proxy/conn.c and proxy/spice_conn.c. */
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz);
+
+/* The key a source's unauthenticated connections are counted under, the
+ * same one the auth helper bans (auth/bans.c ban_key): an IPv4 address (or
+ * an IPv4-mapped IPv6 one) as "192.0.2.7", an IPv6 address as its /64,
+ * "2001:db8:1:2::/64" (one host usually owns a whole /64, so counting per
+ * address would give it 2^64 times the per-source cap), anything else
+ * (AF_UNIX) as "local".  Pure; out gets at most PROXY_SKEY_MAX bytes.
+ * (common/addr.c may grow the same function; this one can be swapped.) */
+#define PROXY_SKEY_MAX 64
+void proxy_source_key(const struct sockaddr *sa, char *out, size_t outsz);
+
+/* One unauthenticated slot, as the eviction choice sees it. */
+struct proxy_slot {
+    const char *skey;         /* source key (proxy_source_key) */
+    uint64_t seq;             /* accept order (the connection id): lower is older */
+    bool evictable;           /* still before its credentials reached the helper */
+};
+/* The global cap is full and a connection from newkey asks for a slot:
+ * which slot, if any, to evict for it.  The victim is the oldest evictable
+ * slot of the source holding the most slots among the sources that have an
+ * evictable one (ties: the source whose evictable slot is older), and only if newkey holds fewer than that
+ * source would after the move (held(newkey) + 1 < held(victim's source)),
+ * so sources never trade a slot back and forth and a source can never
+ * lose a slot to one that holds as many.  Counts include slots that are
+ * not evictable.  Returns the victim's index in slots[0..n-1], or -1.
+ * Pure; O(n log n) (sorts a copy), run only when the global cap is full. */
+ssize_t proxy_pick_evict(const struct proxy_slot *slots, size_t n, const char *newkey);
 
 #endif

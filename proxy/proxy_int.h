@@ -42,8 +42,13 @@ double proxy_fail_delay(const struct proxy *px);
  * answers at once (overloaded, gone). */
 double proxy_fail_delay_from(const struct proxy *px, double submitted);
 
-/* Unauthenticated connections from rhost, every protocol (core.c). */
-unsigned conn_unauth_from(const struct proxy *px, const char *rhost);
+/* Unauthenticated connections counted under source key skey
+ * (proxy_source_key), every protocol (core.c). */
+unsigned conn_unauth_from(const struct proxy *px, const char *skey);
+/* The global cap is full: evict an unauthenticated connection for a new
+ * one from rhost (source key skey), as proxy_pick_evict chooses, logging
+ * it (rate-limited).  True if a slot was freed (core.c). */
+bool conn_evict_for(struct proxy *px, const char *rhost, const char *skey);
 
 /* Close every connection (core.c). */
 void conn_close_all(struct proxy *px, const char *why);

@@ -80,6 +80,7 @@ static int in_read(BIO *bio, char *buf, int len)
     BIO_clear_retry_flags(bio);
     ssize_t n = read(t->fd, buf, (size_t)len);
     if (n > 0) {
+        t->got_data = true;
         if (n < len)
             t->rd_ready = false;
         return (int)n;
@@ -192,6 +193,7 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
             return 0;                   /* nothing came since it was drained */
         ssize_t n = recv(t->fd, tail, avail, 0);
         if (n > 0) {
+            t->got_data = true;
             if ((size_t)n < avail)
                 t->rd_ready = false;    /* a short read emptied the socket */
             buf_produce(dst, (size_t)n);

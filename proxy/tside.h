@@ -36,6 +36,7 @@ struct tside {
     bool rd_ready;            /* the fd signalled readable and was not drained since */
     bool read_wants_write;    /* SSL_read / the handshake needs the fd writable */
     bool write_wants_read;    /* SSL_write needs the fd readable */
+    bool got_data;            /* at least one byte came from the peer */
     struct buf tlsout;        /* TLS records not yet sent */
 };
 

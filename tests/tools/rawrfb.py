@@ -20,13 +20,13 @@ Subcommands:
   hugeuser  HOST PORT CAFILE [ULEN [PLEN]]  TLS, then username length ULEN (default 0xFFFFFFFF)
                                           and password length PLEN (default 8)
   login     HOST PORT CAFILE USER PASS    full login; prints result=ok + ServerInit, or the failure
-  silent    HOST PORT [AFTER [CAFILE]]    stop sending after AFTER (version|sectype|subtype|tls),
-                                          wait for the close
+  silent    HOST PORT [AFTER [CAFILE]]    stop sending after AFTER (nothing|version|sectype|
+                                          subtype|tls), wait for the close
   tlshalf   HOST PORT                     send half a TLS ClientHello, then close
   tlsstall  HOST PORT                     send half a TLS ClientHello, then wait for the close
-  idle      HOST PORT N [--source ADDR[,ADDR...]] [--hold SECONDS]
+  idle      HOST PORT N [--source ADDR[,ADDR...]] [--hold SECONDS] [--speak]
             open N connections (round robin over the source addresses) that never
-            speak; after 2 s print how many are still open and got the version
+            speak (with --speak: that send the version, then nothing); after 2 s print how many are still open and got the version
             (held=), how many the server closed (refused=); then hold them open
             for SECONDS (default: until killed or stdin hits EOF) and print
             closed_later= when done.
@@ -334,7 +334,9 @@ def cmd_keys(a):
 def cmd_silent(a):
     s = connect(a[0], a[1])
     after = a[2] if len(a) > 2 else "version"
-    if after == "version":
+    if after == "nothing":
+        pass
+    elif after == "version":
         hello(s)
     elif after == "sectype":
         to_sectypes(s)
@@ -366,10 +368,13 @@ def cmd_tlshalf(a, stall=False):
 
 def cmd_idle(a):
     host, port, n = a[0], a[1], int(a[2])
-    sources, hold = [None], None
+    sources, hold, speak = [None], None, False
     rest = a[3:]
     while rest:
-        if rest[0] == "--source":
+        if rest[0] == "--speak":
+            speak = True
+            rest = rest[1:]
+        elif rest[0] == "--source":
             sources = rest[1].split(",")
             rest = rest[2:]
         elif rest[0] == "--hold":
@@ -382,6 +387,8 @@ def cmd_idle(a):
     for i in range(n):
         try:
             s = connect(host, port, sources[i % len(sources)])
+            if speak:
+                s.sendall(b"RFB 003.008\n")
             s.setblocking(False)
             socks.append([s, b"", False])
         except OSError:

@@ -194,7 +194,7 @@ static void test_decode_bad_header(void **state)
         c[0] = versions[i];
         assert_int_equal(authp_decode_login_resp(c, (size_t)ns, &s), -1);
     }
-    static const uint8_t types[] = { 0, 3, 0x7f, 0xff };
+    static const uint8_t types[] = { 0, 4, 0x7f, 0xff };
     for (size_t i = 0; i < sizeof types; i++) {
         uint8_t c[AUTHP_MAX_MSG];
         memcpy(c, buf, (size_t)n);
@@ -591,6 +591,49 @@ static void test_peer_refused(void **state)
     close(sv[1]);
 }
 
+/* AUTHP_REQ_IDLE: round trip, its limits, and the other decoders refuse it
+ * (and it refuses theirs); authp_peek_type tells them apart. */
+static void test_idle_req(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG], lb[AUTHP_MAX_MSG];
+    struct authp_idle_req in = { .id = 42, .rhost = "2001:db8::7" }, out;
+    int n = authp_encode_idle_req(&in, buf, sizeof buf);
+    assert_int_equal(n, 8 + 2 + 11);
+    assert_int_equal(authp_peek_type(buf, (size_t)n), AUTHP_REQ_IDLE);
+    assert_int_equal(authp_decode_idle_req(buf, (size_t)n, &out), 0);
+    assert_int_equal(out.id, 42);
+    assert_string_equal(out.rhost, "2001:db8::7");
+    for (int len = 0; len < n; len++)
+        assert_int_equal(authp_decode_idle_req(buf, (size_t)len, &out), -1);
+    buf[n] = 0;
+    assert_int_equal(authp_decode_idle_req(buf, (size_t)n + 1, &out), -1);   /* trailing */
+    struct authp_login_req lr;
+    struct authp_login_resp rs;
+    assert_int_equal(authp_decode_login_req(buf, (size_t)n, &lr), -1);
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)n, &rs), -1);
+    sample_req(&lr);
+    int ln = enc_req(&lr, lb);
+    assert_int_equal(authp_peek_type(lb, (size_t)ln), AUTHP_REQ_LOGIN);
+    assert_int_equal(authp_decode_idle_req(lb, (size_t)ln, &out), -1);
+    assert_int_equal(authp_peek_type(lb, 7), -1);
+    lb[0] = AUTHP_VERSION - 1;                        /* an old version */
+    assert_int_equal(authp_peek_type(lb, (size_t)ln), -1);
+    memset(in.rhost, 'a', sizeof in.rhost);          /* unterminated */
+    assert_int_equal(authp_encode_idle_req(&in, buf, sizeof buf), -1);
+    memset(in.rhost, 0, sizeof in.rhost);
+    memset(in.rhost, 'a', AUTHP_RHOST_MAX);           /* at the limit */
+    n = authp_encode_idle_req(&in, buf, sizeof buf);
+    assert_int_equal(n, 8 + 2 + AUTHP_RHOST_MAX);
+    assert_int_equal(authp_encode_idle_req(&in, buf, (size_t)n - 1), -1);
+    assert_int_equal(authp_encode_idle_req(&in, buf, (size_t)n), n);   /* (the failure wiped buf) */
+    assert_int_equal(authp_decode_idle_req(buf, (size_t)n, &out), 0);
+    buf[9] = AUTHP_RHOST_MAX + 1;                     /* over the limit */
+    assert_int_equal(authp_decode_idle_req(buf, (size_t)n, &out), -1);
+    assert_int_equal(authp_encode_idle_req(NULL, buf, sizeof buf), -1);
+    assert_int_equal(authp_decode_idle_req(NULL, 0, &out), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_decode_mutations),
         cmocka_unit_test(test_peek_id),
         cmocka_unit_test(test_result_name),
+        cmocka_unit_test(test_idle_req),
     };
     return cmocka_run_group_tests_name("authproto", tests, NULL, NULL);
 }

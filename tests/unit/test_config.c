@@ -141,6 +141,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.passwd_file, "/etc/vmgate/passwd");
     assert_string_equal(c.user, "vmgate");
     assert_int_equal(c.login_timeout_ms, 30000);
+    assert_int_equal(c.first_byte_timeout_ms, 5000);
     assert_int_equal(c.clipboard, CFG_CLIP_BOTH);
     assert_int_equal(c.clipboard_max, 262144);
     assert_int_equal(c.max_unauth, 64);
@@ -198,6 +199,7 @@ static void test_all_gateway_keys(void **state)
                "pam_service = other-svc\n"
                "user =\n"
                "login_timeout = 1h\n"
+               "first_byte_timeout = 1h\n"
                "clipboard = from-vm\n"
                "clipboard_max = 1\n"
                "max_unauth = 100000\n"
@@ -211,6 +213,7 @@ static void test_all_gateway_keys(void **state)
     assert_string_equal(c.pam_service, "other-svc");
     assert_string_equal(c.user, "");
     assert_int_equal(c.login_timeout_ms, 3600000);
+    assert_int_equal(c.first_byte_timeout_ms, 3600000);
     assert_int_equal(c.clipboard, CFG_CLIP_FROM_VM);
     assert_int_equal(c.clipboard_max, 1);
     assert_int_equal(c.max_unauth, 100000);
@@ -542,6 +545,9 @@ static void test_gateway_value_errors(void **state)
     expect_err("[gateway]\nlogin_timeout = 999ms\n", 2, "login_timeout 999ms out of range");
     expect_err("[gateway]\nlogin_timeout = 61m\n", 2, "out of range (1s..1h)");
     expect_err("[gateway]\nlogin_timeout = 10x\n", 2, "bad duration \"10x\" (use s, m, h, d)");
+    expect_err("[gateway]\nfirst_byte_timeout = 0\n", 2,
+               "first_byte_timeout 0 out of range (1s..1h)");
+    expect_err("[gateway]\nfirst_byte_timeout = 2h\n", 2, "out of range (1s..1h)");
 }
 
 static void test_max_unauth_per_source(void **state)
@@ -919,6 +925,7 @@ static void test_print_routes(void **state)
                                 "users=alice,bob groups=kvm clipboard=both/262144\n"));
     assert_non_null(strstr(out, "\n[firewall]\nprotect = 5900-6100\nallow =\n"));
     assert_non_null(strstr(out, "\nlogin_timeout = 30s\n"));
+    assert_non_null(strstr(out, "\nfirst_byte_timeout = 5s\n"));
     assert_non_null(strstr(out, "\nclipboard_max = 256K\n"));
     cfg_free(&c);
     free(out);
