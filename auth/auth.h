@@ -67,6 +67,13 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
  * socket has room, else dropped (a flood that fills the helper socket is
  * already being counted).  0 sent, -1 not. */
 int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rhost);
+/* Ask the helper's QMP broker (auth/qmpb.h) to run operation req->op on
+ * req->vm, with fd (the socket to hand off; -1 none) attached.  The answer
+ * comes like a login's: AUTHP_OK (detail: the status word for
+ * query-status), AUTHP_QMP_REFUSED (QEMU said no; detail its reason) or
+ * AUTHP_ERROR (detail why).  Same contract as auth_client_submit. */
+int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int fd,
+                    auth_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

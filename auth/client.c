@@ -235,7 +235,8 @@ static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* Send one request datagram with fd attached, without blocking. */
+/* Send one request datagram with fd attached (none when fd < 0), without
+ * blocking. */
 static ssize_t send_req(int sock, const uint8_t *msg, size_t len, int fd)
 {
     struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
@@ -246,6 +247,11 @@ static ssize_t send_req(int sock, const uint8_t *msg, size_t len, int fd)
     memset(&ctl, 0, sizeof ctl);
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+    if (fd < 0) {
+        mh.msg_control = NULL;
+        mh.msg_controllen = 0;
+        return sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -365,18 +371,12 @@ void auth_client_free(struct auth_client *ac)
         free(ac);
 }
 
-int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
-                       int peer_fd, auth_cb cb, void *ctx)
+/* Queue or send an encoded request (buf, n bytes, wire id ac->next_id) with
+ * fd attached (none when fd < 0); user_id is echoed in the answer.  Wipes
+ * buf.  0, or -1 (nothing queued). */
+static int submit_msg(struct auth_client *ac, uint8_t *buf, int n, uint32_t user_id, int peer_fd,
+                      auth_cb cb, void *ctx)
 {
-    if (!ac || ac->freeing || !req || !cb || peer_fd < 0)
-        return -1;
-    struct authp_login_req wire = *req;
-    wire.id = ac->next_id;
-    uint8_t buf[AUTHP_MAX_MSG];
-    int n = authp_encode_login_req(&wire, buf, sizeof buf);
-    explicit_bzero(&wire, sizeof wire);
-    if (n < 0)
-        return -1;
     struct pend *p = calloc(1, sizeof *p);
     if (!p) {
         explicit_bzero(buf, (size_t)n);
@@ -387,7 +387,7 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
     p->wire_id = ac->next_id++;
     if (ac->next_id == 0)
         ac->next_id = 1;
-    p->user_id = req->id;
+    p->user_id = user_id;
     p->cb = cb;
     p->ctx = ctx;
     p->prev = ac->tail;
@@ -419,7 +419,7 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
     if (queue) {
         if (ac->n_unsent >= AC_OUTQ_MAX) {
             pend_fail(ac, p, "auth queue full");
-        } else if ((p->pass_fd = fcntl(peer_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        } else if (peer_fd >= 0 && (p->pass_fd = fcntl(peer_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
             pend_fail(ac, p, "cannot keep the viewer's socket");
         } else if (!(p->msg = malloc((size_t)n))) {
             close(p->pass_fd);
@@ -434,6 +434,36 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
     }
     explicit_bzero(buf, (size_t)n);
     return 0;
+}
+
+int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
+                       int peer_fd, auth_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !req || !cb || peer_fd < 0)
+        return -1;
+    struct authp_login_req wire = *req;
+    wire.id = ac->next_id;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_login_req(&wire, buf, sizeof buf);
+    explicit_bzero(&wire, sizeof wire);
+    if (n < 0)
+        return -1;
+    return submit_msg(ac, buf, n, req->id, peer_fd, cb, ctx);
+}
+
+int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int fd,
+                    auth_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !req || !cb)
+        return -1;
+    struct authp_qmp_req wire = *req;
+    wire.id = ac->next_id;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_qmp_req(&wire, buf, sizeof buf);
+    explicit_bzero(&wire, sizeof wire);
+    if (n < 0)
+        return -1;
+    return submit_msg(ac, buf, n, req->id, fd, cb, ctx);
 }
 
 int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rhost)

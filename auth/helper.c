@@ -36,6 +36,7 @@
 #include "auth/fwguard.h"
 #include "auth/auth_int.h"
 #include "auth/peer.h"
+#include "auth/qmpb.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -557,6 +558,120 @@ static int take_peer(struct msghdr *mh, struct auth_peer *peer, char *why, size_
     return rc;
 }
 
+/* The descriptors of a request that may carry at most one (AUTHP_REQ_QMP):
+ * -1 none, -2 malformed (more than one, or other control data: all closed),
+ * else the one fd, left open for the caller. */
+static int take_one_fd(struct msghdr *mh)
+{
+    int got = -1;
+    bool bad = (mh->msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0)) {
+            bad = true;
+            continue;
+        }
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            if (got < 0 && !bad) {
+                got = fd;
+            } else {
+                close(fd);
+                bad = true;
+            }
+        }
+    }
+    if (bad && got >= 0) {
+        close(got);
+        got = -1;
+    }
+    return bad ? -2 : got;
+}
+
+/* The monitor socket vmgate may use for vm: `qmp`, or the vnc = qmp:PATH
+ * backend's.  NULL: none. */
+static const char *vm_qmp_path(const struct cfg_vm *vm)
+{
+    if (vm->qmp[0])
+        return vm->qmp;
+    if (vm->vnc.kind == CFG_BE_QMP)
+        return vm->vnc.path;
+    return NULL;
+}
+
+/* AUTHP_REQ_QMP: the QMP broker.  The network process names a VM and one
+ * of a few fixed operations (auth/qmpb.h); the helper finds the monitor in
+ * its own config, composes the commands itself and runs them in a
+ * grandchild (re-parented at once, so nothing here waits for QEMU), which
+ * answers on sock.  fd: the socket to hand off (closed here). */
+static void qmp_request(struct helper *h, unsigned sock, const uint8_t *buf, size_t n, int fd)
+{
+    struct authp_qmp_req q;
+    char why[160] = "";
+    const char *path = NULL;
+    const struct cfg_vm *vm = NULL;
+    struct qmp_cmd cmds[QMP_RUN_MAX];
+    int nc = -1;
+    if (fd == -2 || authp_decode_qmp_req(buf, n, &q) != 0) {
+        uint32_t id;
+        log_warn("malformed QMP request (%zu bytes)", n);
+        if (authp_peek_id(buf, n, &id) == 0)
+            helper_answer(h, sock, id, AUTHP_ERROR, "malformed request");
+        goto out;
+    }
+    if (!qmpb_op_name(q.op))
+        snprintf(why, sizeof why, "unknown QMP operation %u", q.op);
+    else if (!(vm = cfg_find_vm(h->cfg, q.vm)))
+        snprintf(why, sizeof why, "no vm %s", q.vm);
+    else if (!(path = vm_qmp_path(vm)))
+        snprintf(why, sizeof why, "vm %s has no qmp socket configured", q.vm);
+    else if (qmpb_op_wants_fd(q.op) != (fd >= 0))
+        snprintf(why, sizeof why, "%s %s a socket", qmpb_op_name(q.op),
+                 fd >= 0 ? "takes no" : "needs");
+    else
+        nc = qmpb_script(q.op, q.conn, q.arg, cmds, why, sizeof why);
+    if (nc < 0) {
+        char vmname[AUTHP_VM_MAX + 8];
+        log_warn("QMP request %u refused: %s", q.id, log_safe(vmname, sizeof vmname, why,
+                                                               strlen(why)));
+        helper_answer(h, sock, q.id, AUTHP_ERROR, why);
+        goto out;
+    }
+    pid_t p = fork();
+    if (p == 0) {
+        if (fork() != 0)
+            _exit(0);
+        /* (no PDEATHSIG: our parent exits now; qmpb_run's deadline bounds us) */
+        char res[AUTHP_DETAIL_MAX + 1] = "";
+        bool refused = false;
+        int rc = qmpb_run(path, cmds, (size_t)nc, fd, 5000, res, sizeof res, &refused, why,
+                          sizeof why);
+        struct authp_login_resp r = { .id = q.id };
+        r.result = rc == 0 ? AUTHP_OK : refused ? AUTHP_QMP_REFUSED : AUTHP_ERROR;
+        snprintf(r.detail, sizeof r.detail, "%s", rc == 0 ? res : why);
+        log_info("qmp %s vm=%s conn=%llu: %s%s%s", qmpb_op_name(q.op), vm->name,
+                 (unsigned long long)q.conn, authp_result_name(r.result), r.detail[0] ? ": " : "",
+                 r.detail);
+        uint8_t out[AUTHP_RESP_MAX];
+        int l = authp_encode_login_resp(&r, out, sizeof out);
+        if (l > 0)
+            (void)send(h->fds[sock], out, (size_t)l, MSG_NOSIGNAL);
+        _exit(0);
+    }
+    if (p < 0) {
+        helper_answer(h, sock, q.id, AUTHP_ERROR, "cannot fork");
+    } else {
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+out:
+    explicit_bzero(cmds, sizeof cmds);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* The request's rhost becomes the helper's own view of the peer (what
  * PAM_RHOST and the worker's log use): the inet address, or empty for a
  * unix peer.  A different claim from the network process is logged: it
@@ -596,6 +711,11 @@ static void read_requests(struct helper *h, unsigned sock)
                 sock_closed(h, sock);
             }
             break;
+        }
+        if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
+            authp_peek_type(buf, (size_t)n) == AUTHP_REQ_QMP) {
+            qmp_request(h, sock, buf, (size_t)n, take_one_fd(&mh));
+            continue;
         }
         struct queued q;
         char why[128] = "";

@@ -5,6 +5,7 @@
  *   AUTHP_REQ_LOGIN   header, str vm, str user, str password, str rhost
  *   AUTHP_RESP_LOGIN  header, u8 result, str detail
  *   AUTHP_REQ_IDLE    header, str rhost
+ *   AUTHP_REQ_QMP     header, u8 op, u32 conn high, u32 conn low, str vm, str arg
  *
  * where str is a u16 length followed by that many bytes (no NUL).  Nothing
  * here does I/O; buffers that held a password are wiped by whoever owns them,
@@ -183,7 +184,7 @@ int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_re
 
 int authp_encode_login_resp(const struct authp_login_resp *s, uint8_t *buf, size_t cap)
 {
-    if (!s || !buf || s->result > AUTHP_ERROR)
+    if (!s || !buf || s->result > AUTHP_QMP_REFUSED)
         return -1;
     struct wbuf w = { .p = buf, .cap = cap };
     w_hdr(&w, AUTHP_RESP_LOGIN, s->id);
@@ -202,7 +203,7 @@ int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_r
     struct rbuf r = { .p = buf, .len = len };
     r_hdr(&r, AUTHP_RESP_LOGIN, &s->id);
     s->result = r_u8(&r);
-    if (s->result > AUTHP_ERROR)
+    if (s->result > AUTHP_QMP_REFUSED)
         r.bad = true;
     r_str(&r, s->detail, AUTHP_DETAIL_MAX);
     if (r.bad || r.off != r.len) {
@@ -239,6 +240,41 @@ int authp_decode_idle_req(const uint8_t *buf, size_t len, struct authp_idle_req 
     return 0;
 }
 
+int authp_encode_qmp_req(const struct authp_qmp_req *q, uint8_t *buf, size_t cap)
+{
+    if (!q || !buf)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_QMP, q->id);
+    w_u8(&w, q->op);
+    w_u32(&w, (uint32_t)(q->conn >> 32));
+    w_u32(&w, (uint32_t)q->conn);
+    w_str(&w, q->vm, sizeof q->vm, AUTHP_VM_MAX);
+    w_str(&w, q->arg, sizeof q->arg, AUTHP_QMP_ARG_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *q)
+{
+    if (!q)
+        return -1;
+    memset(q, 0, sizeof *q);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_QMP, &q->id);
+    q->op = r_u8(&r);
+    uint64_t hi = r_u32(&r);
+    q->conn = hi << 32 | r_u32(&r);
+    r_str(&r, q->vm, AUTHP_VM_MAX);
+    r_str(&r, q->arg, AUTHP_QMP_ARG_MAX);
+    if (r.bad || r.off != r.len) {
+        explicit_bzero(q, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
 int authp_peek_type(const uint8_t *buf, size_t len)
 {
     if (!buf || len < HDR_LEN || buf[0] != AUTHP_VERSION)
@@ -264,6 +300,7 @@ const char *authp_result_name(enum authp_result r)
     case AUTHP_NOT_ALLOWED:  return "not allowed";
     case AUTHP_ACCOUNT:      return "account refused";
     case AUTHP_ERROR:        return "error";
+    case AUTHP_QMP_REFUSED:  return "refused by QEMU";
     }
     return "invalid result";
 }

@@ -47,6 +47,9 @@ enum authp_type {
                             * rhost held an unauthenticated slot until it was closed
                             * for that (first_byte_timeout, login_timeout before its
                             * credentials, or evicted); counts like a failed login */
+    AUTHP_REQ_QMP = 4,     /* network -> helper: run a fixed QMP operation on a VM
+                              (auth/qmpb.h); answered with AUTHP_RESP_LOGIN: ok, error,
+                              or qmp-refused, the detail QEMU's reason or the status */
 };
 
 enum authp_result {
@@ -56,6 +59,7 @@ enum authp_result {
     AUTHP_NOT_ALLOWED = 3,    /* credentials fine, user not in the VM's users/groups */
     AUTHP_ACCOUNT = 4,        /* pam_acct_mgmt refused (expired, locked, must change) */
     AUTHP_ERROR = 5,          /* helper-side failure (PAM misconfigured, overloaded) */
+    AUTHP_QMP_REFUSED = 6,    /* AUTHP_REQ_QMP: QEMU answered the operation with an error */
 };
 
 struct authp_login_req {
@@ -91,6 +95,20 @@ int authp_encode_idle_req(const struct authp_idle_req *r, uint8_t *buf, size_t c
 int authp_decode_idle_req(const uint8_t *buf, size_t len, struct authp_idle_req *r);
 /* The type byte of a message whose header version is AUTHP_VERSION (len >=
  * 8; nothing else checked), or -1: lets the helper pick the decoder. */
+/* AUTHP_REQ_QMP: op (enum qmpb_op) on vm; arg its argument (the SPICE
+ * ticket); conn names the handed-off fd.  The socket to hand off, when the
+ * op takes one, is attached (SCM_RIGHTS); the network process never names a
+ * monitor path or sends JSON. */
+#define AUTHP_QMP_ARG_MAX 63
+struct authp_qmp_req {
+    uint32_t id;
+    uint8_t op;
+    uint64_t conn;
+    char vm[AUTHP_VM_MAX + 1];
+    char arg[AUTHP_QMP_ARG_MAX + 1];
+};
+int authp_encode_qmp_req(const struct authp_qmp_req *r, uint8_t *buf, size_t cap);
+int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *r);
 int authp_peek_type(const uint8_t *buf, size_t len);
 /* The id of a message that did not decode, when at least its header's
  * version and id are readable (len >= 8, version AUTHP_VERSION; the rest,

@@ -24,7 +24,6 @@
 
 #include "proxy/backend.h"
 
-#define QRX_CAP (QMP_LINE_MAX + 1)
 
 static const char *const core_state_name[CS_PROTO] = {
     [CS_TLS_HANDSHAKE] = "tls-handshake", [CS_AUTH_WAIT] = "auth-wait",
@@ -335,88 +334,42 @@ void conn_login_failed(struct conn *c) { fail_delay_start(c, 0); }
 /* ---------------------------------------------------------------------- */
 /* QMP exchanges                                                           */
 
-static void qmp_finish(struct conn *c, const char *err)
+/* The broker answered (or failed): leave CS_QMP through q.done. */
+static void qmp_answer(void *ctx, const struct authp_login_resp *resp)
 {
-    struct conn_qmp *q = &c->q;
-    if (ev_is_active(&q->w))
-        ev_io_stop(c->px->loop, &q->w);
-    q->mask = 0;
-    if (q->fd >= 0)
-        close(q->fd);
-    q->fd = -1;
-    buf_free(&q->rx);
-    bool refused = q->run && q->run->refused;
-    char why[200] = "";
-    if (err)
-        snprintf(why, sizeof why, "%s", err);
-    if (q->run) {
-        qmp_run_wipe(q->run);
-        free(q->run);
-        q->run = NULL;
+    struct conn *c = ctx;
+    /* A destroyed connection cancelled its request: c is live here. */
+    if (c->state != CS_QMP)
+        return;
+    void (*done)(struct conn *, const char *, bool) = c->q.done;
+    c->q.done = NULL;
+    if (c->q.passfd >= 0) {
+        close(c->q.passfd);           /* QEMU holds its own copy now, or never will */
+        c->q.passfd = -1;
     }
-    void (*done)(struct conn *, const char *, bool) = q->done;
-    q->done = NULL;
-    if (done)
-        done(c, err ? why : NULL, refused);
+    char det[AUTHP_DETAIL_MAX + 1];
+    log_safe(det, sizeof det, resp->detail, strnlen(resp->detail, sizeof resp->detail));
+    if (resp->result == AUTHP_OK)
+        done(c, NULL, false);
+    else
+        done(c, det[0] ? det : "QMP operation failed", resp->result == AUTHP_QMP_REFUSED);
+    conn_drive(c);
+    after_event(c);
 }
 
-void conn_qmp(struct conn *c, const char *path, const struct qmp_cmd *cmds, size_t n,
+void conn_qmp(struct conn *c, enum qmpb_op op, const char *arg,
               void (*done)(struct conn *c, const char *err, bool refused))
 {
-    struct conn_qmp *q = &c->q;
-    char why[256];
-    int fd = -1;
-    q->done = done;
+    struct authp_qmp_req req = { .op = (uint8_t)op, .conn = c->id };
+    snprintf(req.vm, sizeof req.vm, "%s", c->vm->name);
+    snprintf(req.arg, sizeof req.arg, "%s", arg ? arg : "");
+    c->q.done = done;
     conn_set_state(c, CS_QMP);
-    q->run = malloc(sizeof *q->run);
-    if (!q->run || qmp_run_init(q->run, cmds, n) != 0) {
-        qmp_finish(c, "out of memory");
-        return;
-    }
-    int r = backend_connect_unix(path, &fd, why, sizeof why);
-    if (r < 0) {
-        qmp_finish(c, why);
-        return;
-    }
-    q->fd = fd;
-    q->connecting = r == 1;
-    buf_init(&q->rx, QRX_CAP);
-}
-
-/* CS_QMP: run the script over what the monitor sent.  True on progress. */
-static bool qmp_step(struct conn *c)
-{
-    struct conn_qmp *q = &c->q;
-    if (q->connecting)
-        return false;
-    ssize_t got = backend_read(q->fd, &q->rx, NULL);
-    if (got < 0) {
-        qmp_finish(c, "QMP socket closed");
-        return true;
-    }
-    for (;;) {
-        size_t used;
-        const struct qmp_cmd *send;
-        enum qmp_step st = qmp_run_feed(q->run, (const char *)buf_head(&q->rx), buf_len(&q->rx),
-                                        &used, &send);
-        buf_consume(&q->rx, used);
-        switch (st) {
-        case QMP_NEED:
-            return got > 0;
-        case QMP_SEND:
-            if (backend_send_with_fd(q->fd, send->json, strlen(send->json),
-                                     send->pass_fd ? q->passfd : -1) != 0) {
-                qmp_finish(c, "QMP write failed");
-                return true;
-            }
-            continue;
-        case QMP_DONE:
-            qmp_finish(c, NULL);
-            return true;
-        case QMP_FAIL:
-            qmp_finish(c, q->run->err);
-            return true;
-        }
+    int rc = auth_client_qmp(c->px->auth, &req, c->q.passfd, qmp_answer, c);
+    explicit_bzero(&req, sizeof req);
+    if (rc != 0) {
+        c->q.done = NULL;
+        done(c, "could not submit the QMP request", false);
     }
 }
 
@@ -439,8 +392,6 @@ static void backend_up(struct conn *c)
  * QEMU's now. */
 static void handoff_done(struct conn *c, const char *err, bool refused)
 {
-    close(c->q.passfd);
-    c->q.passfd = -1;
     if (err) {
         close(c->bfd);
         c->bfd = -1;
@@ -450,7 +401,7 @@ static void handoff_done(struct conn *c, const char *err, bool refused)
     backend_up(c);
 }
 
-static void handoff_start(struct conn *c, const char *qmp_path)
+static void handoff_start(struct conn *c)
 {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
@@ -461,17 +412,7 @@ static void handoff_start(struct conn *c, const char *qmp_path)
     fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
     c->bfd = sp[0];
     c->q.passfd = sp[1];
-    struct qmp_cmd cmds[2];
-    memset(cmds, 0, sizeof cmds);
-    snprintf(cmds[0].json, sizeof cmds[0].json,
-             "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"vmgate-%llu\"}}\n",
-             (unsigned long long)c->id);
-    cmds[0].pass_fd = true;
-    snprintf(cmds[1].json, sizeof cmds[1].json,
-             "{\"execute\":\"add_client\",\"arguments\":{\"protocol\":\"vnc\","
-             "\"fdname\":\"vmgate-%llu\",\"skipauth\":true}}\n",
-             (unsigned long long)c->id);
-    conn_qmp(c, qmp_path, cmds, 2, handoff_done);
+    conn_qmp(c, QMPB_VNC_HANDOFF, NULL, handoff_done);
 }
 
 void conn_backend_open(struct conn *c, const struct cfg_backend *be)
@@ -479,7 +420,7 @@ void conn_backend_open(struct conn *c, const struct cfg_backend *be)
     char why[256];
     int fd = -1;
     if (be->kind == CFG_BE_QMP) {
-        handoff_start(c, be->path);
+        handoff_start(c);
         return;
     }
     conn_set_state(c, CS_BACKEND_CONNECT);
@@ -693,13 +634,11 @@ static void conn_drive(struct conn *c)
             return;
         case CS_AUTH_WAIT:
         case CS_FAIL_DELAY:
+        case CS_QMP:                /* the broker's answer comes through the auth client */
         case CS_BACKEND_CONNECT:    /* back_cb sees the connect finish */
             return;
         case CS_TLS_HANDSHAKE:
             progress = tls_step(c);
-            break;
-        case CS_QMP:
-            progress = qmp_step(c);
             break;
         default: {
             const struct conn_state_def *st = &c->proto->states[c->state - CS_PROTO];
@@ -732,16 +671,13 @@ static void set_watch(struct conn *c, ev_io *w, int fd, int *cur, int want)
  * place that starts or stops them). */
 static void conn_update_io(struct conn *c)
 {
-    int fm = 0, bm = 0, qm = 0;
+    int fm = 0, bm = 0;
     switch (c->state) {
     case CS_TLS_HANDSHAKE:
         fm |= EV_READ;
         break;
     case CS_BACKEND_CONNECT:
         bm |= EV_WRITE;
-        break;
-    case CS_QMP:
-        qm = c->q.connecting ? EV_WRITE : EV_READ;
         break;
     case CS_RELAY:
         if (!c->fs.eof && buf_room(side_in(c, CONN_C2S)) > 0)
@@ -778,7 +714,6 @@ static void conn_update_io(struct conn *c)
         fm |= EV_READ;
     set_watch(c, &c->fw, c->fs.fd, &c->fw_mask, fm);
     set_watch(c, &c->bw, c->bfd, &c->bw_mask, bm);
-    set_watch(c, &c->q.w, c->q.fd, &c->q.mask, qm);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -819,20 +754,6 @@ static void back_cb(struct ev_loop *loop, ev_io *w, int revents)
         } else {
             backend_up(c);
         }
-    }
-    conn_drive(c);
-    after_event(c);
-}
-
-static void qmp_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct conn *c = w->data;
-    (void)loop;
-    if (c->state == CS_QMP && c->q.connecting && (revents & EV_WRITE)) {
-        char why[256];
-        c->q.connecting = false;
-        if (backend_connect_result(c->q.fd, why, sizeof why) != 0)
-            qmp_finish(c, why);
     }
     conn_drive(c);
     after_event(c);
@@ -907,7 +828,6 @@ static void conn_destroy(struct conn *c)
         c->proto->destroy(c);
     ev_io_stop(px->loop, &c->fw);
     ev_io_stop(px->loop, &c->bw);
-    ev_io_stop(px->loop, &c->q.w);
     ev_timer_stop(px->loop, &c->login_timer);
     ev_timer_stop(px->loop, &c->delay_timer);
     if (px->auth)
@@ -917,15 +837,8 @@ static void conn_destroy(struct conn *c)
     tside_close(&c->fs);
     if (c->bfd >= 0)
         close(c->bfd);
-    if (c->q.fd >= 0)
-        close(c->q.fd);
     if (c->q.passfd >= 0)
         close(c->q.passfd);
-    if (c->q.run) {
-        qmp_run_wipe(c->q.run);
-        free(c->q.run);
-    }
-    buf_free(&c->q.rx);
     buf_free(&c->rx);
     buf_free(&c->brx);
     for (int d = 0; d < 2; d++) {
@@ -1046,7 +959,7 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->vm = vm;
     c->id = proxy_new_id(px);
     tside_init(&c->fs, fd);
-    c->bfd = c->q.fd = c->q.passfd = -1;
+    c->bfd = c->q.passfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
     snprintf(c->skey, sizeof c->skey, "%s", skey);
     buf_init(&c->rx, proto->rx_cap);
@@ -1055,7 +968,6 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     buf_init(&c->d[CONN_S2C].stream, proto->b2f_cap);
     buf_init(&c->d[CONN_C2S].inj, proto->inj_cap);
     buf_init(&c->d[CONN_S2C].inj, proto->inj_cap);
-    buf_init(&c->q.rx, QRX_CAP);
     if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1064,8 +976,6 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->fw.data = c;
     ev_io_init(&c->bw, back_cb, -1, EV_READ);
     c->bw.data = c;
-    ev_io_init(&c->q.w, qmp_cb, -1, EV_READ);
-    c->q.w.data = c;
     /* One timer for both pre-auth limits: first_byte_timeout (when it is the
      * shorter), then the rest of login_timeout. */
     uint64_t first = px->cfg->login_timeout_ms;

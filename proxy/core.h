@@ -21,7 +21,7 @@
  *   - the login: submit to the auth helper, log the answer, the fail delay
  *     measured from the submission, then the protocol's refusal;
  *   - the backend: connect (unix/tcp) or hand off over QMP, then the
- *     protocol's backend handshake; QMP exchanges run as data (qmp.h);
+ *     protocol's backend handshake; QMP operations go to the privileged broker (auth/qmpb.h);
  *   - the relay loop of both directions with optional per-direction
  *     filters;
  *   - one lingering close for every protocol: the final message, then
@@ -43,7 +43,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "proxy/proxy_int.h"
-#include "common/qmp.h"
+#include "auth/qmpb.h"
 #include "proxy/tside.h"
 
 #define CONN_USER_MAX   255
@@ -55,7 +55,7 @@ enum conn_core_state {
     CS_AUTH_WAIT,       /* the request is with the auth helper */
     CS_FAIL_DELAY,      /* login failed; the answer is held back */
     CS_BACKEND_CONNECT, /* connecting to the VM (unix/tcp) */
-    CS_QMP,             /* a QMP exchange runs (handoff, ticket, ...) */
+    CS_QMP,             /* the QMP broker runs an operation (handoff, ticket, ...) */
     CS_RELAY,
     CS_CLOSING,         /* final message out, then close_notify, FIN, drain */
     CS_PROTO,
@@ -129,15 +129,9 @@ struct conn_side {
     bool inplace;           /* the filter approves stream's bytes in place (advances ok) */
 };
 
-/* A QMP exchange in progress (its own socket and watcher). */
+/* A QMP operation in progress at the broker (auth/qmpb.h). */
 struct conn_qmp {
-    int fd;
-    ev_io w;
-    int mask;
-    bool connecting;
-    int passfd;                         /* fd to attach to the command that asks for it */
-    struct buf rx;
-    struct qmp_run *run;                /* allocated while the exchange runs */
+    int passfd;                         /* the socket to hand off (closed on the answer) */
     void (*done)(struct conn *c, const char *err, bool refused);   /* err NULL: success */
 };
 
@@ -231,11 +225,13 @@ void conn_backend_open(struct conn *c, const struct cfg_backend *be);
 /* Queue bytes for the VM. */
 void conn_back_queue(struct conn *c, const void *p, size_t n);
 
-/* Run QMP commands on the VM's monitor socket path: greeting,
- * qmp_capabilities, then each command in turn (c->q.passfd attached to
- * the commands marked so).  done(c, NULL) on success, done(c, reason) on
- * failure; the state is CS_QMP meanwhile. */
-void conn_qmp(struct conn *c, const char *path, const struct qmp_cmd *cmds, size_t n,
+/* Ask the QMP broker in the privileged auth helper to run op (with arg,
+ * and c->q.passfd attached when the op hands a socket to QEMU) on c's VM:
+ * the network process never opens a monitor.  done(c, NULL, false) on
+ * success, done(c, reason, refused) on failure (refused: QEMU said no);
+ * the state is CS_QMP meanwhile and c->q.passfd is closed when the answer
+ * comes. */
+void conn_qmp(struct conn *c, enum qmpb_op op, const char *arg,
               void (*done)(struct conn *c, const char *err, bool refused));
 
 /* Enter the relay: pipelined handshake bytes in rx/brx go to the streams

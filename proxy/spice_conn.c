@@ -645,16 +645,7 @@ static void after_backend_link(struct conn *c)
         conn_fail(c, LOG_LVL_ERR, "out of memory");
         return;
     }
-    struct qmp_cmd cmds[2];
-    memset(cmds, 0, sizeof cmds);
-    snprintf(cmds[0].json, sizeof cmds[0].json,
-             "{\"execute\":\"set_password\",\"arguments\":{\"protocol\":\"spice\","
-             "\"password\":\"%s\"}}\n", vs->ticket);
-    snprintf(cmds[1].json, sizeof cmds[1].json,
-             "{\"execute\":\"expire_password\",\"arguments\":{\"protocol\":"
-             "\"spice\",\"time\":\"never\"}}\n");
-    conn_qmp(c, c->vm->qmp, cmds, 2, ticket_set);
-    explicit_bzero(cmds, sizeof cmds);
+    conn_qmp(c, QMPB_SPICE_TICKET, vs->ticket, ticket_set);
 }
 
 static void login_ok(struct conn *c)

@@ -153,7 +153,7 @@ static void test_encode_refuses(void **state)
     s.detail[AUTHP_DETAIL_MAX] = '\0';
     assert_true(authp_encode_login_resp(&s, buf, sizeof buf) > 0);
     assert_int_equal(authp_encode_login_resp(&s, buf, 10), -1);
-    s.result = AUTHP_ERROR + 1;
+    s.result = AUTHP_QMP_REFUSED + 1;
     assert_int_equal(authp_encode_login_resp(&s, buf, sizeof buf), -1);
 }
 
@@ -406,7 +406,7 @@ static void test_decode_bad_result(void **state)
     struct authp_login_resp s;
     for (int r = 0; r < 256; r++) {
         m[8] = (uint8_t)r;
-        assert_int_equal(authp_decode_login_resp(m, sizeof m, &s), r <= AUTHP_ERROR ? 0 : -1);
+        assert_int_equal(authp_decode_login_resp(m, sizeof m, &s), r <= AUTHP_QMP_REFUSED ? 0 : -1);
     }
 }
 
