@@ -537,6 +537,20 @@ static int supervise(struct gw *gw)
     return 0;
 }
 
+/* Warn, loudly, when the directory of the server key also holds a CA
+ * private key: whoever reads that directory can then mint certificates
+ * that viewers trusting the CA accept (for any name, if the CA has no name
+ * constraints).  `vmgate certs init` puts it in DIR/ca/ since 0.2. */
+static void warn_ca_key_beside(const struct cfg *cfg)
+{
+    char ca[4096];
+    if (certs_ca_key_beside(cfg->key, ca, sizeof ca))
+        fprintf(stderr, "vmgate: %s: WARNING: a CA private key %s lies beside the server key: "
+                "anyone who can read that directory can mint certificates your viewers "
+                "trust; move it offline (or at least to a 0700 directory elsewhere)\n",
+                cfg->file, ca);
+}
+
 int gateway_run(const char *cfgfile, int verbose)
 {
     static struct gw gw;
@@ -556,6 +570,7 @@ int gateway_run(const char *cfgfile, int verbose)
         fprintf(stderr, "vmgate: cannot load the TLS certificate: %s\n", err);
         return 1;
     }
+    warn_ca_key_beside(cfg);
     size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0);
@@ -650,6 +665,7 @@ int gateway_check(const char *cfgfile)
     } else {
         SSL_CTX_free(ctx);
     }
+    warn_ca_key_beside(&cfg);
     if (cfg.auth == CFG_AUTH_FILE && access(cfg.passwd_file, R_OK) != 0)
         fprintf(stderr, "%s: warning: passwd_file %s: %s\n", cfg.file, cfg.passwd_file,
                 strerror(errno));
