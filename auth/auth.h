@@ -29,7 +29,8 @@ int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid);
 /* The same with n sockets, one per network process (fds[0..n-1]); the
  * helper answers each request on the socket it came on and exits when all
  * of them are closed.  n is 1..AUTH_SOCKETS_MAX. */
-#define AUTH_SOCKETS_MAX CFG_PROCESSES_MAX
+/* one per network process, and one for the supervisor with processes > 1 */
+#define AUTH_SOCKETS_MAX (CFG_PROCESSES_MAX + 1)
 int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid);
 
 /* Check one request synchronously, in the calling process (what a worker
@@ -53,6 +54,16 @@ void auth_client_set_first_id(struct auth_client *ac, uint32_t id);
  * encoded (over-long field). */
 int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
                        auth_cb cb, void *ctx);
+/* Ask the helper for the certificate chain and key (cfg cert = / key =,
+ * read with the helper's privileges: SIGHUP after the privilege drop).
+ * cb(ctx, resp) is called once from the loop with the PEM texts (AUTHP_OK)
+ * or the reason (AUTHP_ERROR); resp's texts live in a buffer that is wiped
+ * when cb returns, so cb must build what it needs at once.  Returns 0, or
+ * -1 with errno EBUSY (one is already under way), EPIPE (the helper is
+ * gone) or EAGAIN (its socket is full). */
+struct authp_cert_resp;
+typedef void (*auth_cert_cb)(void *ctx, const struct authp_cert_resp *resp);
+int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

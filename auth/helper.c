@@ -12,6 +12,13 @@
  * ("overloaded"), worker killed after the timeout ("timeout") or dead
  * without answering.
  *
+ * AUTHP_REQ_CERT (SIGHUP in a network process or the supervisor) goes the
+ * same way: a worker reads the cert = and key = files with the helper's
+ * privileges (the network side, after the privilege drop, cannot read a
+ * 0600 root key) and sends them back in one bounded datagram.  That gives a
+ * network process nothing it does not already hold: the key is in its TLS
+ * context from the start.
+ *
  * The helper loop is poll() on the sockets and a SIGCHLD self-pipe.  It
  * ends when every socket is at EOF (the network side is gone), killing its
  * workers. */
@@ -58,18 +65,22 @@ struct worker {
     bool killed;         /* by us, after the deadline */
     char rhost[AUTHP_RHOST_MAX + 1];   /* for failure accounting */
     unsigned sock;       /* which socket the request came on */
+    bool cert;           /* an AUTHP_REQ_CERT, not a login */
 };
 
+/* The helper's own answers: a login answer or a certificate failure. */
+#define OUTMSG_MAX (AUTHP_RESP_MAX > AUTHP_CERT_ERR_MAX ? AUTHP_RESP_MAX : AUTHP_CERT_ERR_MAX)
 struct outmsg {
     unsigned sock;
     size_t len;
-    uint8_t buf[AUTHP_RESP_MAX];
+    uint8_t buf[OUTMSG_MAX];
 };
 
 /* A request waiting for a worker (holds a password). */
 struct queued {
-    struct authp_login_req req;
+    struct authp_login_req req;      /* for a cert request: only req.id */
     unsigned sock;                   /* the socket it came on */
+    bool cert;
 };
 
 struct helper {
@@ -144,17 +155,24 @@ static void outq_flush(struct helper *h)
 /* Answer request id with result/detail from the helper itself (not a
  * worker).  Queued if the socket is full; dropped with a warning if even
  * the queue is full (the network side then times the login out). */
-static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
-                          enum authp_result result, const char *detail)
+static void helper_answer_as(struct helper *h, unsigned sock, uint32_t id,
+                             enum authp_result result, const char *detail, bool cert)
 {
-    struct authp_login_resp resp = { .id = id, .result = (uint8_t)result };
-    snprintf(resp.detail, sizeof resp.detail, "%s", detail);
     if (h->olen >= OUTQ_MAX) {
         log_warn("answer queue full, dropping answer to request %u", id);
         return;
     }
     struct outmsg *m = &h->outq[(h->ohead + h->olen) % OUTQ_MAX];
-    int n = authp_encode_login_resp(&resp, m->buf, sizeof m->buf);
+    int n;
+    if (cert) {
+        struct authp_cert_resp cr = { .id = id, .result = AUTHP_ERROR };
+        snprintf(cr.detail, sizeof cr.detail, "%s", detail);
+        n = authp_encode_cert_resp(&cr, m->buf, sizeof m->buf);
+    } else {
+        struct authp_login_resp resp = { .id = id, .result = (uint8_t)result };
+        snprintf(resp.detail, sizeof resp.detail, "%s", detail);
+        n = authp_encode_login_resp(&resp, m->buf, sizeof m->buf);
+    }
     if (n < 0) {
         log_err("cannot encode answer to request %u", id);
         return;
@@ -165,10 +183,111 @@ static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
     outq_flush(h);
 }
 
+static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
+                          enum authp_result result, const char *detail)
+{
+    helper_answer_as(h, sock, id, result, detail, false);
+}
+
+/* Read all of path (at most max bytes) into buf.  Returns the length, or -1
+ * with why set ("FILE: reason"). */
+static ssize_t read_bounded(const char *path, uint8_t *buf, size_t max, char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, max + 1 - n);   /* one more: to see "too long" */
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, whylen, "%s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max) {
+            snprintf(why, whylen, "%s: longer than %zu bytes", path, max);
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+    if (n == 0) {
+        snprintf(why, whylen, "%s: empty file", path);
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+/* What a certificate worker does: read cfg->cert and cfg->key with the
+ * helper's privileges, send them as one AUTHP_RESP_CERT (or the reason it
+ * could not), wipe every copy of the key and exit WORKER_SENT + result.
+ * The texts are checked by the receiver, which builds its TLS context
+ * from them; here they are only bounded. */
+static void cert_worker_run(struct helper *h, uint32_t id, unsigned sock)
+{
+    uint8_t *chain = malloc(AUTHP_CERT_CHAIN_MAX + 1);
+    uint8_t *key = malloc(AUTHP_CERT_KEY_MAX + 1);
+    uint8_t *msg = malloc(AUTHP_CERT_RESP_MAX);
+    struct authp_cert_resp resp = { .id = id, .result = AUTHP_ERROR };
+    if (!chain || !key || !msg) {
+        snprintf(resp.detail, sizeof resp.detail, "out of memory");
+    } else {
+        ssize_t cl = read_bounded(h->cfg->cert, chain, AUTHP_CERT_CHAIN_MAX, resp.detail,
+                                  sizeof resp.detail);
+        ssize_t kl = cl < 0 ? -1 : read_bounded(h->cfg->key, key, AUTHP_CERT_KEY_MAX,
+                                                resp.detail, sizeof resp.detail);
+        if (cl > 0 && kl > 0) {
+            resp.result = AUTHP_OK;
+            resp.chain = chain;
+            resp.chain_len = (size_t)cl;
+            resp.key = key;
+            resp.key_len = (size_t)kl;
+        }
+    }
+    int n = -1;
+    if (msg) {
+        n = authp_encode_cert_resp(&resp, msg, AUTHP_CERT_RESP_MAX);
+        if (n < 0 && resp.result == AUTHP_OK) {
+            /* cannot happen (both texts are bounded); say so rather than hang */
+            struct authp_cert_resp e = { .id = id, .result = AUTHP_ERROR };
+            snprintf(e.detail, sizeof e.detail, "cannot encode the certificate");
+            resp.result = AUTHP_ERROR;
+            n = authp_encode_cert_resp(&e, msg, AUTHP_CERT_RESP_MAX);
+        }
+    }
+    if (key)
+        explicit_bzero(key, AUTHP_CERT_KEY_MAX + 1);
+    if (resp.result != AUTHP_OK)
+        log_warn("certificate request %u: %s", id, resp.detail);
+    else
+        log_debug("certificate request %u: sending %s and %s", id, h->cfg->cert, h->cfg->key);
+    int rc = 1;
+    if (n > 0) {
+        for (;;) {
+            ssize_t w = send(h->fds[sock], msg, (size_t)n, MSG_NOSIGNAL);   /* blocking */
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                log_warn("certificate request %u: send: %s", id, strerror(errno));
+            rc = w == n ? WORKER_SENT + resp.result : 1;
+            break;
+        }
+        explicit_bzero(msg, (size_t)n);
+    }
+    _exit(rc);
+}
+
 /* What a worker does: check, answer, exit.  Never returns.  It first drops
  * what it inherited and does not need: the other requests' passwords, the
  * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
-static void worker_run(struct helper *h, struct authp_login_req *req, unsigned sock)
+static void worker_run(struct helper *h, struct authp_login_req *req, unsigned sock, bool cert)
 {
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -188,6 +307,8 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
     for (unsigned i = 0; i < h->nfds; i++)
         if (i != sock)
             close(h->fds[i]);          /* answer only the process that asked */
+    if (cert)
+        cert_worker_run(h, req->id, sock);
 
     struct authp_login_resp resp = { .id = req->id };
     resp.result = (uint8_t)auth_check(h->cfg, req, resp.detail, sizeof resp.detail);
@@ -222,17 +343,18 @@ static void worker_run(struct helper *h, struct authp_login_req *req, unsigned s
     _exit(rc);
 }
 
-/* Fork a worker for req (the caller wipes its copy afterwards). */
-static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned sock)
+/* Fork a worker for req, a login or (cert) a certificate request (the
+ * caller wipes its copy afterwards). */
+static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned sock, bool cert)
 {
     pid_t pid = fork();
     if (pid < 0) {
         log_err("fork: %s", strerror(errno));
-        helper_answer(h, sock, req->id, AUTHP_ERROR, "cannot fork worker");
+        helper_answer_as(h, sock, req->id, AUTHP_ERROR, "cannot fork worker", cert);
         return;
     }
     if (pid == 0)
-        worker_run(h, req, sock);
+        worker_run(h, req, sock, cert);
     (void)setpgid(pid, pid);   /* also done in the child: whichever runs first */
     struct worker *w = &h->workers[h->n_workers++];
     w->pid = pid;
@@ -240,6 +362,7 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req, unsigned
     w->deadline = auth_mono_ms() + g_timeout_ms;
     w->killed = false;
     w->sock = sock;
+    w->cert = cert;
     snprintf(w->rhost, sizeof w->rhost, "%s", req->rhost);
 }
 
@@ -253,7 +376,7 @@ static void dispatch(struct helper *h)
         h->qhead = (h->qhead + 1) % h->qmax;
         h->qlen--;
         if (!h->closed[q.sock])        /* else whoever asked is gone */
-            spawn_worker(h, &q.req, q.sock);
+            spawn_worker(h, &q.req, q.sock, q.cert);
         explicit_bzero(&q, sizeof q);
     }
 }
@@ -274,11 +397,12 @@ static void reap(struct helper *h)
             if (w->killed) {
                 log_warn("request %u: worker %ld killed after %u ms", w->id, (long)w->pid,
                          g_timeout_ms);
-                helper_answer(h, w->sock, w->id, AUTHP_ERROR, "timeout");
+                helper_answer_as(h, w->sock, w->id, AUTHP_ERROR, "timeout", w->cert);
             } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_SENT &&
                        WEXITSTATUS(st) <= WORKER_SENT + AUTHP_ERROR) {
-                fwguard_result(h->guard, w->rhost,
-                               (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
+                if (!w->cert)        /* only logins count towards bans */
+                    fwguard_result(h->guard, w->rhost,
+                                   (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
             } else {
                 char why[64];
                 if (WIFSIGNALED(st))
@@ -286,7 +410,7 @@ static void reap(struct helper *h)
                 else
                     snprintf(why, sizeof why, "worker failed (exit %d)", WEXITSTATUS(st));
                 log_warn("request %u: %s", w->id, why);
-                helper_answer(h, w->sock, w->id, AUTHP_ERROR, why);
+                helper_answer_as(h, w->sock, w->id, AUTHP_ERROR, why, w->cert);
             }
         }
         /* reaped, or not our child any more (ECHILD): forget it */
@@ -341,8 +465,12 @@ static void read_requests(struct helper *h, unsigned sock)
             sock_closed(h, sock);
             break;
         }
-        struct queued q;
-        if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
+        struct queued q = { .cert = false };
+        bool cert = !(mh.msg_flags & MSG_TRUNC) &&
+                    authp_peek_type(buf, (size_t)n) == AUTHP_REQ_CERT;
+        if (cert && authp_decode_cert_req(buf, (size_t)n, &q.req.id) == 0) {
+            q.cert = true;
+        } else if (cert || (mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
             authp_decode_login_req(buf, (size_t)n, &q.req) != 0) {
             uint32_t id;
             if (authp_peek_id(buf, (size_t)n, &id) == 0) {
@@ -359,7 +487,7 @@ static void read_requests(struct helper *h, unsigned sock)
         if (h->qlen >= h->qmax) {
             log_warn("request %u: queue full (%u waiting), answering overloaded", q.req.id,
                      h->qlen);
-            helper_answer(h, sock, q.req.id, AUTHP_ERROR, "overloaded");
+            helper_answer_as(h, sock, q.req.id, AUTHP_ERROR, "overloaded", q.cert);
         } else {
             h->queue[(h->qhead + h->qlen) % h->qmax] = q;
             h->qlen++;

@@ -14,6 +14,13 @@
  * ("FILE: reason"). */
 SSL_CTX *certs_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
+/* The same context from PEM texts in memory (what the auth helper read
+ * from cert = and key = for a reload after the privilege drop).  cert_name
+ * and key_name name the files in errors.  The buffers are only read. */
+SSL_CTX *certs_server_ctx_mem(const void *chain, size_t chain_len, const void *key,
+                              size_t key_len, const char *cert_name, const char *key_name,
+                              char *err, size_t errlen);
+
 /* `vmgate certs init --dir DIR [--name NAME,...] [--days N] [--force]`:
  * argv[0] is "init". Returns the process exit code. */
 int certs_cmd(int argc, char **argv);
