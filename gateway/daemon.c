@@ -354,6 +354,17 @@ static int net_run(struct gw *gw, unsigned k)
     } else {
         log_info("network process %u/%u ready", k + 1, gw->nproc);
     }
+    /* last: every socket, watcher and library state this process needs
+     * exists now; from here on it may only use what the filter allows */
+    char err[256];
+    if (cfg->sandbox) {
+        if (gateway_sandbox(err, sizeof err) != 0)
+            log_fatal("sandbox: %s", err);
+        log_debug("sandbox: seccomp allow-list on");
+    } else {
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        log_warn("sandbox = off: the network process runs without its seccomp filter");
+    }
 
     ev_run(gw->loop, 0);
 
