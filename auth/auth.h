@@ -80,6 +80,11 @@ enum authp_result auth_pwfile_check(const char *file, const char *user, const ch
 int auth_pwfile_set(const char *file, const char *user, const char *password,
                     char *err, size_t errlen);
 
+/* Refuse a password file others could rewrite: writable by group or
+ * others, or (as_root: vmgate runs as root) not owned by root.  Returns 0
+ * (also when the file is missing), or -1 with a message naming the file. */
+int auth_pwfile_check_perms(const char *file, bool as_root, char *err, size_t errlen);
+
 /* ---- ACL ---- */
 /* True if user is listed in vm->users or is a member (primary or
  * supplementary, via getpwnam/getgrnam) of one of vm->groups. */

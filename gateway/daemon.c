@@ -603,18 +603,32 @@ static int supervise(struct gw *gw)
     return 0;
 }
 
-/* Warn, loudly, when the directory of the server key also holds a CA
- * private key: whoever reads that directory can then mint certificates
- * that viewers trusting the CA accept (for any name, if the CA has no name
- * constraints).  `vmgate certs init` puts it in DIR/ca/ since 0.2. */
-static void warn_ca_key_beside(const struct cfg *cfg)
+/* The checks `vmgate run` and `vmgate check` share, printed to stderr as
+ * "CONFIG: ...".  Refused (returns -1): a password file others could
+ * rewrite (auth_pwfile_check_perms).  Warned: a CA private key beside the
+ * server key (whoever reads that directory can mint certificates your
+ * viewers trust; `vmgate certs init` puts it in DIR/ca/), and no
+ * [firewall] section (failed logins are then only delayed, never banned in
+ * the kernel).  Returns 0 otherwise. */
+static int preflight(const struct cfg *cfg)
 {
-    char ca[4096];
-    if (certs_ca_key_beside(cfg->key, ca, sizeof ca))
-        fprintf(stderr, "vmgate: %s: WARNING: a CA private key %s lies beside the server key: "
+    char msg[4096];
+    int rc = 0;
+    if (cfg->auth == CFG_AUTH_FILE &&
+        auth_pwfile_check_perms(cfg->passwd_file, geteuid() == 0, msg, sizeof msg) != 0) {
+        fprintf(stderr, "%s: error: %s\n", cfg->file, msg);
+        rc = -1;
+    }
+    if (certs_ca_key_beside(cfg->key, msg, sizeof msg))
+        fprintf(stderr, "%s: WARNING: a CA private key %s lies beside the server key: "
                 "anyone who can read that directory can mint certificates your viewers "
                 "trust; move it offline (or at least to a 0700 directory elsewhere)\n",
-                cfg->file, ca);
+                cfg->file, msg);
+    if (!cfg->fw.present)
+        fprintf(stderr, "%s: warning: no [firewall] section: failed logins are delayed but "
+                "never banned in the kernel, and the raw console ports are not protected "
+                "(see vmgate(8), [firewall])\n", cfg->file);
+    return rc;
 }
 
 int gateway_run(const char *cfgfile, int verbose)
@@ -636,7 +650,8 @@ int gateway_run(const char *cfgfile, int verbose)
         fprintf(stderr, "vmgate: cannot load the TLS certificate: %s\n", err);
         return 1;
     }
-    warn_ca_key_beside(cfg);
+    if (preflight(cfg) != 0)
+        return 1;
     size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0);
@@ -733,10 +748,13 @@ int gateway_check(const char *cfgfile)
     } else {
         SSL_CTX_free(ctx);
     }
-    warn_ca_key_beside(&cfg);
     if (cfg.auth == CFG_AUTH_FILE && access(cfg.passwd_file, R_OK) != 0)
         fprintf(stderr, "%s: warning: passwd_file %s: %s\n", cfg.file, cfg.passwd_file,
                 strerror(errno));
+    if (preflight(&cfg) != 0) {
+        cfg_free(&cfg);
+        return 1;
+    }
     printf("%s: OK\n", cfg.file);
     cfg_free(&cfg);
     return rc;

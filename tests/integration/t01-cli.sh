@@ -6,7 +6,10 @@
 #    in tls/ca/ (0700), the CA name-constrained (a forged cert is refused);
 #    certs show prints openssl's SHA-256 fingerprint
 #  - passwd: yescrypt hashes from stdin, no clear text in the file, re-set replaces
-#  - check: a good config exits 0 and names the VMs; bad configs exit 1 with FILE:LINE
+#  - check: a good config exits 0 and names the VMs; bad configs exit 1 with FILE:LINE;
+#    a CA key beside the server key and a missing [firewall] are warned of; a
+#    passwd_file writable by group/others or (as root) not owned by root is
+#    refused by check and run, naming the file
 #  - run: a missing cert or a port in use exits non-zero with a message, quickly
 . "$(dirname "$0")/lib.sh"
 need_vmgate
@@ -92,6 +95,37 @@ cp "$T/tls/ca/ca.key" "$T/tls/ca.key"
 grep -q "WARNING: a CA private key $T/tls/ca.key lies beside the server key" "$T/check2.txt" ||
     { cat "$T/check2.txt"; fail "check does not warn of $T/tls/ca.key"; }
 rm -f "$T/tls/ca.key"
+
+# check: no [firewall] -> a warning (no kernel bans); with one -> none
+grep -q "good.conf: warning: no \[firewall\] section" "$T/check.txt" ||
+    { cat "$T/check.txt"; fail "check does not warn of the missing [firewall]"; }
+cp "$T/good.conf" "$T/fw.conf"
+printf '\n[firewall]\nprotect = 5900-6100\n' >>"$T/fw.conf"
+"$VMGATE" check -c "$T/fw.conf" >"$T/check3.txt" 2>&1 || { cat "$T/check3.txt"; fail "check rejected a config with [firewall]"; }
+grep -q 'no \[firewall\]' "$T/check3.txt" && { cat "$T/check3.txt"; fail "check warns of a missing [firewall] that is there"; }
+
+# passwd_file others could rewrite: refused by check and run, naming the file
+passwd_refused() {   # WHAT EXPECTED-TEXT
+    local rc=0
+    "$VMGATE" check -c "$T/good.conf" >"$T/pw.out" 2>&1 || rc=$?
+    [ "$rc" -eq 1 ] || { cat "$T/pw.out"; fail "check with passwd_file $1: exit $rc, expected 1"; }
+    grep -q "error: passwd_file $T/passwd $2" "$T/pw.out" || { cat "$T/pw.out"; fail "check with passwd_file $1: no 'passwd_file $T/passwd $2'"; }
+    rc=0
+    timeout 10 "$VMGATE" run -c "$T/good.conf" >"$T/pw.out" 2>&1 || rc=$?
+    [ "$rc" -eq 1 ] || { cat "$T/pw.out"; fail "run with passwd_file $1: exit $rc, expected 1"; }
+    grep -q "error: passwd_file $T/passwd $2" "$T/pw.out" || { cat "$T/pw.out"; fail "run with passwd_file $1: no message naming the file"; }
+    say "passwd_file $1: refused"
+}
+chmod 664 "$T/passwd"; passwd_refused "mode 664" "is writable by its group"
+chmod 602 "$T/passwd"; passwd_refused "mode 602" "is writable by others"
+chmod 600 "$T/passwd"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    chown nobody "$T/passwd"; passwd_refused "owned by nobody" "is owned by uid $(id -u nobody), not root"
+    chown root "$T/passwd"
+fi
+chmod 640 "$T/passwd"
+"$VMGATE" check -c "$T/good.conf" >"$T/pw.out" 2>&1 || { cat "$T/pw.out"; fail "check refused a 0640 root-owned passwd_file"; }
+chmod 600 "$T/passwd"
 
 # check: bad configs -> exit 1 and FILE:LINE
 bad_config() {   # NAME EXPECTED_LINE : config text on stdin
