@@ -204,24 +204,19 @@ static void reload_done(void *arg, const struct authp_cert_resp *r)
         sup_forward_hup(gw);     /* the network processes reload after us */
 }
 
-/* Start a reload: through the helper, or from the files when there is no
- * helper to ask (it died; the files are then readable only if this
- * process kept the rights to them). */
+/* Start a reload through the helper.  Without a helper there is no
+ * reload: this process may not be able to read the key, and under the
+ * seccomp filter it may not open a file at all. */
 static void reload_cert(struct gw *gw)
 {
     if (auth_client_fetch_cert(gw->auth, reload_done, gw) == 0)
         return;
-    if (errno == EBUSY) {
+    if (errno == EBUSY) {          /* the one under way forwards when done */
         log_warn("SIGHUP: a certificate reload is already under way");
         return;
     }
-    char err[512];
-    log_warn("SIGHUP: cannot ask the auth helper (%s); reading the files myself", strerror(errno));
-    SSL_CTX *ctx = certs_server_ctx(gw->cfg.cert, gw->cfg.key, err, sizeof err);
-    if (ctx)
-        reload_install(gw, ctx);
-    else
-        log_err("SIGHUP: keeping the old certificate: %s", err);
+    log_err("SIGHUP: keeping the old certificate: cannot ask the auth helper (%s)",
+            strerror(errno));
     if (gw->supervisor)
         sup_forward_hup(gw);
 }
