@@ -354,7 +354,7 @@ static int net_run(struct gw *gw, unsigned k)
     char err[256];
     if (cfg->sandbox) {
         if (gateway_sandbox(err, sizeof err) != 0)
-            log_fatal("sandbox: %s", err);
+            log_fatal("sandbox: %s (sandbox = off in [gateway] runs without it)", err);
         log_debug("sandbox: seccomp allow-list on");
     } else {
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
