@@ -13,7 +13,7 @@ HARDEN   = -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protec
 CFLAGS  ?= -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE $(WARN) $(HARDEN) -I. -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS   = -lev -lssl -lcrypto -lpam -lcrypt -lnftables -lz -lsystemd
+LDLIBS   = -lev -lssl -lcrypto -lpam -lcrypt -lnftables -lz -lsystemd -lseccomp
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -U_FORTIFY_SOURCE

@@ -32,7 +32,8 @@ int auth_helper_start(const struct cfg *cfg, int *fd, pid_t *pid);
 /* The same with n sockets, one per network process (fds[0..n-1]); the
  * helper answers each request on the socket it came on and exits when all
  * of them are closed.  n is 1..AUTH_SOCKETS_MAX. */
-#define AUTH_SOCKETS_MAX CFG_PROCESSES_MAX
+/* one per network process, and one for the supervisor with processes > 1 */
+#define AUTH_SOCKETS_MAX (CFG_PROCESSES_MAX + 1)
 int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid);
 
 /* Check one request synchronously, in the calling process (what a worker
@@ -74,6 +75,16 @@ int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rho
  * AUTHP_ERROR (detail why).  Same contract as auth_client_submit. */
 int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int fd,
                     auth_cb cb, void *ctx);
+/* Ask the helper for the certificate chain and key (cfg cert = / key =,
+ * read with the helper's privileges: SIGHUP after the privilege drop).
+ * cb(ctx, resp) is called once from the loop with the PEM texts (AUTHP_OK)
+ * or the reason (AUTHP_ERROR); resp's texts live in a buffer that is wiped
+ * when cb returns, so cb must build what it needs at once.  Returns 0, or
+ * -1 with errno EBUSY (one is already under way), EPIPE (the helper is
+ * gone) or EAGAIN (its socket is full). */
+struct authp_cert_resp;
+typedef void (*auth_cert_cb)(void *ctx, const struct authp_cert_resp *resp);
+int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */
@@ -89,6 +100,11 @@ enum authp_result auth_pwfile_check(const char *file, const char *user, const ch
  * temporary file and rename.  Returns 0 or -1 with a message in err. */
 int auth_pwfile_set(const char *file, const char *user, const char *password,
                     char *err, size_t errlen);
+
+/* Refuse a password file others could rewrite: writable by group or
+ * others, or (as_root: vmgate runs as root) not owned by root.  Returns 0
+ * (also when the file is missing), or -1 with a message naming the file. */
+int auth_pwfile_check_perms(const char *file, bool as_root, char *err, size_t errlen);
 
 /* ---- ACL ---- */
 /* True if user is listed in vm->users or is a member (primary or

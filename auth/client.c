@@ -52,6 +52,13 @@ struct auth_client {
     bool dead;
     unsigned busy;       /* callbacks running */
     bool freeing;        /* auth_client_free called from a callback */
+    uint8_t *rbuf;       /* AUTHP_RECV_MAX + 1: one answer (a cert answer holds a key) */
+    /* at most one certificate request at a time */
+    auth_cert_cb cert_cb;
+    void *cert_ctx;
+    uint32_t cert_id;
+    bool cert_pending, cert_failed;
+    char cert_why[64];
 };
 
 static void pend_drop_msg(struct auth_client *ac, struct pend *p)
@@ -118,7 +125,7 @@ static struct pend *pend_find(struct auth_client *ac, uint32_t wire_id)
     return p;
 }
 
-enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2 };
+enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2, RA_CERT = 3 };
 
 /* Receive one answer datagram: RA_ANSWER with *resp filled, RA_NONE when
  * there is none right now, RA_SKIP for a malformed one, RA_GONE at EOF or on
@@ -126,11 +133,11 @@ enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2 };
  * shows as ECONNRESET and only then gives up the answers it queued before
  * dying: so that error is noted in *reset and reading goes on. */
 static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bool *reset,
-                       const char **why)
+                       const char **why, size_t *certlen)
 {
-    uint8_t buf[AUTHP_MAX_MSG + 1];
+    uint8_t *buf = ac->rbuf;
     for (;;) {
-        ssize_t n = recv(ac->fd, buf, sizeof buf, MSG_DONTWAIT);
+        ssize_t n = recv(ac->fd, buf, AUTHP_RECV_MAX + 1, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -146,6 +153,10 @@ static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bo
         if (n == 0) {
             *why = *reset ? "connection reset" : "end of file";
             return RA_GONE;
+        }
+        if (authp_peek_type(buf, (size_t)n) == AUTHP_RESP_CERT) {
+            *certlen = (size_t)n;      /* left in ac->rbuf for cert_answer() */
+            return RA_CERT;
         }
         if (authp_decode_login_resp(buf, (size_t)n, resp) != 0) {
             log_warn("malformed answer from the auth helper (%zd bytes), ignored", n);
@@ -182,11 +193,19 @@ static void helper_gone(struct auth_client *ac, const char *why)
     const char *w2 = NULL;
     struct authp_login_resp resp;
     for (int i = 0; i < 4096; i++) {
-        int r = recv_answer(ac, &resp, &reset, &w2);
+        size_t cl = 0;
+        int r = recv_answer(ac, &resp, &reset, &w2, &cl);
         if (r == RA_ANSWER)
             pend_keep_answer(ac, &resp);
+        else if (r == RA_CERT)
+            explicit_bzero(ac->rbuf, cl);   /* too late to use it */
         else if (r != RA_SKIP)
             break;
+    }
+    if (ac->cert_pending) {
+        ac->cert_failed = true;
+        snprintf(ac->cert_why, sizeof ac->cert_why, "auth helper gone");
+        arm_defer(ac);
     }
     log_err("auth helper gone (%s); logins will fail", why);
     ev_io_stop(ac->loop, &ac->rio);
@@ -214,9 +233,50 @@ static bool deliver(struct auth_client *ac, struct pend *p, const struct authp_l
     ac->busy--;
     if (!ac->freeing)
         return false;
-    if (ac->busy == 0)
+    if (ac->busy == 0) {
+        free(ac->rbuf);
         free(ac);
+    }
     return true;
+}
+
+/* Hand a certificate answer to whoever asked, once.  Returns true if the
+ * client was freed meanwhile. */
+static bool deliver_cert(struct auth_client *ac, const struct authp_cert_resp *r)
+{
+    auth_cert_cb cb = ac->cert_cb;
+    void *ctx = ac->cert_ctx;
+    ac->cert_pending = ac->cert_failed = false;
+    ac->cert_cb = NULL;
+    ac->busy++;
+    cb(ctx, r);
+    ac->busy--;
+    if (!ac->freeing)
+        return false;
+    if (ac->busy == 0) {
+        free(ac->rbuf);
+        free(ac);
+    }
+    return true;
+}
+
+/* A certificate answer of len bytes sits in ac->rbuf: decode it in place,
+ * deliver it if it is the one we wait for, and wipe the buffer (the key is
+ * in it) whatever happens.  Returns true if the client was freed. */
+static bool cert_answer(struct auth_client *ac, size_t len)
+{
+    struct authp_cert_resp r;
+    bool freed = false;
+    if (authp_decode_cert_resp(ac->rbuf, len, &r) != 0)
+        log_warn("malformed certificate answer from the auth helper (%zu bytes), ignored", len);
+    else if (!ac->cert_pending || ac->cert_failed || r.id != ac->cert_id)
+        log_debug("certificate answer %u nobody waits for, dropped", r.id);
+    else
+        freed = deliver_cert(ac, &r);
+    explicit_bzero(&r, sizeof r);
+    if (!freed)
+        explicit_bzero(ac->rbuf, len);
+    return freed;
 }
 
 /* Deliver entries whose answer is already known (local failures, answers
@@ -226,6 +286,12 @@ static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct auth_client *ac = w->data;
+    if (ac->cert_pending && ac->cert_failed) {
+        struct authp_cert_resp r = { .id = ac->cert_id, .result = AUTHP_ERROR };
+        snprintf(r.detail, sizeof r.detail, "%s", ac->cert_why);
+        if (deliver_cert(ac, &r))
+            return;
+    }
     for (;;) {
         struct pend *p = ac->head;
         while (p && !p->ready)
@@ -302,11 +368,19 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         struct authp_login_resp resp;
         bool reset = false;
         const char *why = NULL;
-        int r = recv_answer(ac, &resp, &reset, &why);
+        size_t certlen = 0;
+        int r = recv_answer(ac, &resp, &reset, &why, &certlen);
         if (r == RA_NONE)
             return;
         if (r == RA_SKIP)
             continue;
+        if (r == RA_CERT) {
+            if (cert_answer(ac, certlen))
+                return;
+            if (!reset)
+                continue;
+            r = RA_SKIP;
+        }
         if (r == RA_GONE || reset) {
             /* helper_gone drains the answers still queued behind a reset */
             if (r == RA_ANSWER)
@@ -332,6 +406,11 @@ struct auth_client *auth_client_new(struct ev_loop *loop, int fd)
     struct auth_client *ac = calloc(1, sizeof *ac);
     if (!ac)
         return NULL;
+    ac->rbuf = malloc(AUTHP_RECV_MAX + 1);
+    if (!ac->rbuf) {
+        free(ac);
+        return NULL;
+    }
     ac->loop = loop;
     ac->fd = fd;
     ac->next_id = 1;
@@ -365,10 +444,52 @@ void auth_client_free(struct auth_client *ac)
         ac->fd = -1;
     }
     ac->dead = true;
-    if (ac->busy)
+    ac->cert_pending = false;
+    explicit_bzero(ac->rbuf, AUTHP_RECV_MAX + 1);
+    if (ac->busy) {
         ac->freeing = true;   /* deliver() frees it when the callback returns */
-    else
+    } else {
+        free(ac->rbuf);
         free(ac);
+    }
+}
+
+/* One request at a time, sent at once or not at all (a full socket means
+ * the helper is swamped: the caller may try again later).  The id comes
+ * from the login id sequence, so it never matches a login answer. */
+int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !cb || ac->dead) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (ac->cert_pending) {
+        errno = EBUSY;
+        return -1;
+    }
+    uint8_t buf[16];
+    uint32_t id = ac->next_id++;
+    if (ac->next_id == 0)
+        ac->next_id = 1;
+    int n = authp_encode_cert_req(id, buf, sizeof buf);
+    if (n < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (;;) {
+        ssize_t w = send(ac->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        return -1;
+    }
+    ac->cert_pending = true;
+    ac->cert_failed = false;
+    ac->cert_id = id;
+    ac->cert_cb = cb;
+    ac->cert_ctx = ctx;
+    return 0;
 }
 
 /* Queue or send an encoded request (buf, n bytes, wire id ac->next_id) with

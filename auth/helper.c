@@ -20,6 +20,12 @@
  * and the failure accounting (bans) use; a request without exactly one
  * socket is malformed.
  *
+ * AUTHP_REQ_CERT (SIGHUP in a network process or the supervisor): a child
+ * reads the cert = and key = files with the helper's privileges (the
+ * network side, after the privilege drop, cannot read a 0600 root key) and
+ * sends them back in one bounded datagram.  AUTHP_REQ_QMP: the QMP broker
+ * (auth/qmpb.h).
+ *
  * Failures are all answered at the same time after the request, so the
  * time of the answer does not tell an unknown user (PAM answers without
  * hashing) from a wrong password or a user outside the VM's ACL: a worker
@@ -558,6 +564,121 @@ static int take_peer(struct msghdr *mh, struct auth_peer *peer, char *why, size_
     return rc;
 }
 
+/* Read all of path (at most max bytes) into buf.  Returns the length, or -1
+ * with why set ("FILE: reason"). */
+static ssize_t read_bounded(const char *path, uint8_t *buf, size_t max, char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, max + 1 - n);   /* one more: to see "too long" */
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, whylen, "%s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > max) {
+            snprintf(why, whylen, "%s: longer than %zu bytes", path, max);
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+    if (n == 0) {
+        snprintf(why, whylen, "%s: empty file", path);
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+/* What a certificate child does: read cfg->cert and cfg->key with the
+ * helper's privileges, send them as one AUTHP_RESP_CERT (or the reason it
+ * could not), wipe every copy of the key and exit.
+ * The texts are checked by the receiver, which builds its TLS context
+ * from them; here they are only bounded. */
+static void cert_worker_run(struct helper *h, uint32_t id, unsigned sock)
+{
+    uint8_t *chain = malloc(AUTHP_CERT_CHAIN_MAX + 1);
+    uint8_t *key = malloc(AUTHP_CERT_KEY_MAX + 1);
+    uint8_t *msg = malloc(AUTHP_CERT_RESP_MAX);
+    struct authp_cert_resp resp = { .id = id, .result = AUTHP_ERROR };
+    if (!chain || !key || !msg) {
+        snprintf(resp.detail, sizeof resp.detail, "out of memory");
+    } else {
+        ssize_t cl = read_bounded(h->cfg->cert, chain, AUTHP_CERT_CHAIN_MAX, resp.detail,
+                                  sizeof resp.detail);
+        ssize_t kl = cl < 0 ? -1 : read_bounded(h->cfg->key, key, AUTHP_CERT_KEY_MAX,
+                                                resp.detail, sizeof resp.detail);
+        if (cl > 0 && kl > 0) {
+            resp.result = AUTHP_OK;
+            resp.chain = chain;
+            resp.chain_len = (size_t)cl;
+            resp.key = key;
+            resp.key_len = (size_t)kl;
+        }
+    }
+    int n = -1;
+    if (msg) {
+        n = authp_encode_cert_resp(&resp, msg, AUTHP_CERT_RESP_MAX);
+        if (n < 0 && resp.result == AUTHP_OK) {
+            /* cannot happen (both texts are bounded); say so rather than hang */
+            struct authp_cert_resp e = { .id = id, .result = AUTHP_ERROR };
+            snprintf(e.detail, sizeof e.detail, "cannot encode the certificate");
+            resp.result = AUTHP_ERROR;
+            n = authp_encode_cert_resp(&e, msg, AUTHP_CERT_RESP_MAX);
+        }
+    }
+    if (key)
+        explicit_bzero(key, AUTHP_CERT_KEY_MAX + 1);
+    if (resp.result != AUTHP_OK)
+        log_warn("certificate request %u: %s", id, resp.detail);
+    else
+        log_debug("certificate request %u: sending %s and %s", id, h->cfg->cert, h->cfg->key);
+    int rc = 0;
+    if (n > 0) {
+        for (;;) {
+            ssize_t w = send(h->fds[sock], msg, (size_t)n, MSG_NOSIGNAL);   /* blocking */
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                log_warn("certificate request %u: send: %s", id, strerror(errno));
+            rc = w == n ? 0 : 1;
+            break;
+        }
+        explicit_bzero(msg, (size_t)n);
+    }
+    _exit(rc);
+}
+
+/* AUTHP_REQ_CERT (SIGHUP after the privilege drop): a re-parented
+ * grandchild reads the files and answers on sock, so nothing here waits on
+ * a slow disk.  That gives a network process nothing it does not already
+ * hold: the key is in its TLS context from the start. */
+static void cert_request(struct helper *h, unsigned sock, uint32_t id)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        if (fork() != 0)
+            _exit(0);
+        cert_worker_run(h, id, sock);
+    }
+    if (p < 0) {
+        log_warn("certificate request %u: cannot fork", id);
+        return;
+    }
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
 /* The descriptors of a request that may carry at most one (AUTHP_REQ_QMP):
  * -1 none, -2 malformed (more than one, or other control data: all closed),
  * else the one fd, left open for the caller. */
@@ -711,6 +832,18 @@ static void read_requests(struct helper *h, unsigned sock)
                 sock_closed(h, sock);
             }
             break;
+        }
+        if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
+            authp_peek_type(buf, (size_t)n) == AUTHP_REQ_CERT) {
+            int fd = take_one_fd(&mh);
+            uint32_t id;
+            if (fd >= 0)
+                close(fd);
+            if (fd != -1 || authp_decode_cert_req(buf, (size_t)n, &id) != 0)
+                log_warn("malformed certificate request (%zd bytes), ignored", n);
+            else
+                cert_request(h, sock, id);
+            continue;
         }
         if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
             authp_peek_type(buf, (size_t)n) == AUTHP_REQ_QMP) {

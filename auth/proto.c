@@ -6,6 +6,9 @@
  *   AUTHP_RESP_LOGIN  header, u8 result, str detail
  *   AUTHP_REQ_IDLE    header, str rhost
  *   AUTHP_REQ_QMP     header, u8 op, u32 conn high, u32 conn low, str vm, str arg
+ *   AUTHP_REQ_CERT    header
+ *   AUTHP_RESP_CERT   header, u8 format (AUTHP_CERT_FORMAT), u8 result,
+ *                     str detail, u32 chain length + chain, u32 key length + key
  *
  * where str is a u16 length followed by that many bytes (no NUL).  Nothing
  * here does I/O; buffers that held a password are wiped by whoever owns them,
@@ -65,6 +68,23 @@ static void w_str(struct wbuf *w, const char *s, size_t field_size, size_t limit
     w->off += n;
 }
 
+/* Append a u32 length and that many bytes (limit checked). */
+static void w_blob(struct wbuf *w, const uint8_t *p, size_t n, size_t limit)
+{
+    if (n > limit || (n && !p)) {
+        w->bad = true;
+        return;
+    }
+    w_u32(w, (uint32_t)n);
+    if (w->bad || w->cap - w->off < n) {
+        w->bad = true;
+        return;
+    }
+    if (n)
+        memcpy(w->p + w->off, p, n);
+    w->off += n;
+}
+
 static void w_hdr(struct wbuf *w, enum authp_type type, uint32_t id)
 {
     w_u8(w, AUTHP_VERSION);
@@ -75,14 +95,19 @@ static void w_hdr(struct wbuf *w, enum authp_type type, uint32_t id)
 
 /* Finish an encoding: the length, or -1 after wiping what was written (it
  * may hold part of a password). */
-static int w_finish(struct wbuf *w)
+static int w_finish_max(struct wbuf *w, size_t max)
 {
-    if (w->bad || w->off > AUTHP_MAX_MSG) {
+    if (w->bad || w->off > max) {
         if (w->p && w->off)
             explicit_bzero(w->p, w->off);
         return -1;
     }
     return (int)w->off;
+}
+
+static int w_finish(struct wbuf *w)
+{
+    return w_finish_max(w, AUTHP_MAX_MSG);
 }
 
 /* ---- reader ---- */
@@ -131,11 +156,25 @@ static void r_str(struct rbuf *r, char *out, size_t limit)
     r->off += n;
 }
 
-/* Check the fixed header (size bounds, version, type, reserved) and return
- * the id through *id. */
-static void r_hdr(struct rbuf *r, enum authp_type want, uint32_t *id)
+/* A u32 length and that many bytes, left in place: *p points into the
+ * message.  The length is checked against limit and the bytes left. */
+static void r_blob(struct rbuf *r, const uint8_t **p, size_t *n, size_t limit)
 {
-    if (r->len < HDR_LEN || r->len > AUTHP_MAX_MSG) {
+    size_t len = r_u32(r);
+    if (r->bad || len > limit || len > r->len - r->off) {
+        r->bad = true;
+        return;
+    }
+    *p = r->p + r->off;
+    *n = len;
+    r->off += len;
+}
+
+/* Check the fixed header (size bounds up to max, version, type, reserved)
+ * and return the id through *id. */
+static void r_hdr_max(struct rbuf *r, enum authp_type want, uint32_t *id, size_t max)
+{
+    if (r->len < HDR_LEN || r->len > max) {
         r->bad = true;
         return;
     }
@@ -145,6 +184,11 @@ static void r_hdr(struct rbuf *r, enum authp_type want, uint32_t *id)
     *id = r_u32(r);
     if (ver != AUTHP_VERSION || type != (uint8_t)want || reserved != 0)
         r->bad = true;
+}
+
+static void r_hdr(struct rbuf *r, enum authp_type want, uint32_t *id)
+{
+    r_hdr_max(r, want, id, AUTHP_MAX_MSG);
 }
 
 /* ---- messages ---- */
@@ -270,6 +314,70 @@ int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *q
     r_str(&r, q->arg, AUTHP_QMP_ARG_MAX);
     if (r.bad || r.off != r.len) {
         explicit_bzero(q, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_encode_cert_req(uint32_t id, uint8_t *buf, size_t cap)
+{
+    if (!buf)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_CERT, id);
+    return w_finish(&w);
+}
+
+int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id)
+{
+    if (!buf || !id)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_CERT, id);
+    return r.bad || r.off != r.len ? -1 : 0;
+}
+
+/* Accepts only the two shapes of struct authp_cert_resp (OK with both
+ * texts, ERROR with neither), so a receiver never sees a half answer. */
+int authp_encode_cert_resp(const struct authp_cert_resp *s, uint8_t *buf, size_t cap)
+{
+    if (!s || !buf)
+        return -1;
+    bool ok = s->result == AUTHP_OK;
+    if (ok ? (s->chain_len == 0 || s->key_len == 0)
+           : (s->result != AUTHP_ERROR || s->chain_len || s->key_len))
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_RESP_CERT, s->id);
+    w_u8(&w, AUTHP_CERT_FORMAT);
+    w_u8(&w, s->result);
+    w_str(&w, s->detail, sizeof s->detail, AUTHP_DETAIL_MAX);
+    w_blob(&w, s->chain, s->chain_len, AUTHP_CERT_CHAIN_MAX);
+    w_blob(&w, s->key, s->key_len, AUTHP_CERT_KEY_MAX);
+    return w_finish_max(&w, AUTHP_CERT_RESP_MAX);
+}
+
+int authp_decode_cert_resp(const uint8_t *buf, size_t len, struct authp_cert_resp *s)
+{
+    if (!s)
+        return -1;
+    memset(s, 0, sizeof *s);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr_max(&r, AUTHP_RESP_CERT, &s->id, AUTHP_CERT_RESP_MAX);
+    if (r_u8(&r) != AUTHP_CERT_FORMAT)
+        r.bad = true;
+    s->result = r_u8(&r);
+    r_str(&r, s->detail, AUTHP_DETAIL_MAX);
+    r_blob(&r, &s->chain, &s->chain_len, AUTHP_CERT_CHAIN_MAX);
+    r_blob(&r, &s->key, &s->key_len, AUTHP_CERT_KEY_MAX);
+    if (!r.bad && (s->result == AUTHP_OK ? (s->chain_len == 0 || s->key_len == 0)
+                                         : (s->result != AUTHP_ERROR || s->chain_len ||
+                                            s->key_len)))
+        r.bad = true;
+    if (r.bad || r.off != r.len) {
+        memset(s, 0, sizeof *s);
         return -1;
     }
     return 0;

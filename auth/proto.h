@@ -40,6 +40,21 @@
 /* The longest AUTHP_RESP_LOGIN: header, result, detail at its limit. */
 #define AUTHP_RESP_MAX    (8 + 1 + 2 + AUTHP_DETAIL_MAX)
 
+/* Certificate material (AUTHP_RESP_CERT): the PEM chain file and the PEM
+ * key file as the helper read them, each at most this long.  The payload
+ * starts with its own format byte, so it can change without a new header
+ * version. */
+#define AUTHP_CERT_FORMAT     1
+#define AUTHP_CERT_CHAIN_MAX  65536
+#define AUTHP_CERT_KEY_MAX    16384
+/* header, format, result, detail, u32 + chain, u32 + key */
+#define AUTHP_CERT_RESP_MAX   (8 + 1 + 1 + 2 + AUTHP_DETAIL_MAX + 4 + AUTHP_CERT_CHAIN_MAX + \
+                               4 + AUTHP_CERT_KEY_MAX)
+/* An AUTHP_RESP_CERT without material (a failure). */
+#define AUTHP_CERT_ERR_MAX    (8 + 1 + 1 + 2 + AUTHP_DETAIL_MAX + 4 + 4)
+/* The longest message either side ever receives. */
+#define AUTHP_RECV_MAX        AUTHP_CERT_RESP_MAX
+
 enum authp_type {
     AUTHP_REQ_LOGIN = 1,   /* network -> helper: check user/password, then ACL for vm */
     AUTHP_RESP_LOGIN = 2,  /* helper -> network */
@@ -50,6 +65,8 @@ enum authp_type {
     AUTHP_REQ_QMP = 4,     /* network -> helper: run a fixed QMP operation on a VM
                               (auth/qmpb.h); answered with AUTHP_RESP_LOGIN: ok, error,
                               or qmp-refused, the detail QEMU's reason or the status */
+    AUTHP_REQ_CERT = 5,    /* network -> helper: read cert = and key = (as root), send them */
+    AUTHP_RESP_CERT = 6,   /* helper -> network: the PEM texts, or why not */
 };
 
 enum authp_result {
@@ -84,6 +101,21 @@ struct authp_idle_req {
     char rhost[AUTHP_RHOST_MAX + 1];     /* numeric source address */
 };
 
+/* An AUTHP_RESP_CERT.  chain/key point at the PEM texts (not NUL
+ * terminated): the encoder's caller owns them; after decoding they point
+ * into the message buffer, which the receiver wipes once it has built its
+ * TLS context (the key is in there).  result is AUTHP_OK with both texts
+ * non-empty, or AUTHP_ERROR with both empty and the reason in detail. */
+struct authp_cert_resp {
+    uint32_t id;
+    uint8_t result;
+    char detail[AUTHP_DETAIL_MAX + 1];
+    const uint8_t *chain;
+    size_t chain_len;
+    const uint8_t *key;
+    size_t key_len;
+};
+
 /* Encoders return the message length (<= cap) or -1 if a field is over its
  * limit or cap is too small.  Decoders return 0, or -1 on any malformed
  * input (short, long, wrong version/type, over-limit length, NUL inside). */
@@ -93,8 +125,6 @@ int authp_encode_login_resp(const struct authp_login_resp *r, uint8_t *buf, size
 int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_resp *r);
 int authp_encode_idle_req(const struct authp_idle_req *r, uint8_t *buf, size_t cap);
 int authp_decode_idle_req(const uint8_t *buf, size_t len, struct authp_idle_req *r);
-/* The type byte of a message whose header version is AUTHP_VERSION (len >=
- * 8; nothing else checked), or -1: lets the helper pick the decoder. */
 /* AUTHP_REQ_QMP: op (enum qmpb_op) on vm; arg its argument (the SPICE
  * ticket); conn names the handed-off fd.  The socket to hand off, when the
  * op takes one, is attached (SCM_RIGHTS); the network process never names a
@@ -109,6 +139,14 @@ struct authp_qmp_req {
 };
 int authp_encode_qmp_req(const struct authp_qmp_req *r, uint8_t *buf, size_t cap);
 int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *r);
+/* AUTHP_REQ_CERT is the header alone. */
+int authp_encode_cert_req(uint32_t id, uint8_t *buf, size_t cap);
+int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id);
+/* At most AUTHP_CERT_RESP_MAX bytes; the encoder wipes buf on failure. */
+int authp_encode_cert_resp(const struct authp_cert_resp *r, uint8_t *buf, size_t cap);
+int authp_decode_cert_resp(const uint8_t *buf, size_t len, struct authp_cert_resp *r);
+/* The type byte of a message with a readable header of our version, else
+ * -1.  Lets a receiver pick the decoder. */
 int authp_peek_type(const uint8_t *buf, size_t len);
 /* The id of a message that did not decode, when at least its header's
  * version and id are readable (len >= 8, version AUTHP_VERSION; the rest,

@@ -893,3 +893,33 @@ int auth_passwd_cmd(int argc, char **argv)
     fflush(stdout);
     return 0;
 }
+
+/* Accepts any path; looks at the file itself (stat follows a symlink: the
+ * file that is read is what matters).  Whoever can write the password
+ * file can give themselves a login, so group/other write access is refused
+ * always, and an owner other than root when vmgate runs as root (that
+ * owner could rewrite it).  A missing file is not this check's business
+ * (the helper reports it at the first login). */
+int auth_pwfile_check_perms(const char *file, bool as_root, char *err, size_t errlen)
+{
+    struct stat st;
+    if (!file || stat(file, &st) != 0)
+        return 0;
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "passwd_file %s is not a regular file", file);
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "passwd_file %s is writable by %s (mode %04o): anyone who can "
+                 "write it can give themselves a login; chmod 600 %s", file,
+                 (st.st_mode & S_IWOTH) ? "others" : "its group",
+                 (unsigned)(st.st_mode & 07777), file);
+        return -1;
+    }
+    if (as_root && st.st_uid != 0) {
+        snprintf(err, errlen, "passwd_file %s is owned by uid %u, not root: its owner can give "
+                 "themselves a login; chown root %s", file, (unsigned)st.st_uid, file);
+        return -1;
+    }
+    return 0;
+}

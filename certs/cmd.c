@@ -1,6 +1,7 @@
 /* certs/cmd.c — `vmgate certs ...` command line (see certs.h). */
 #include "certs/certs.h"
 #include "certs/certs_int.h"
+#include "common/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,18 +15,26 @@
 #define CERTS_DEFAULT_DAYS 825
 
 static const char certs_usage_text[] =
-    "usage: vmgate certs init --dir DIR [--name NAME,...] [--days N] [--force]\n"
+    "usage: vmgate certs init --dir DIR [--ca-dir CADIR] [--name NAME,...] [--days N] [--force]\n"
+    "       vmgate certs show --dir DIR | -c FILE\n"
     "\n"
-    "Create a private CA and a server certificate signed by it:\n"
+    "init: create a private CA and a server certificate signed by it:\n"
     "  DIR/ca.crt       CA certificate; viewers must trust it\n"
-    "  DIR/ca.key       CA private key (mode 0600)\n"
+    "  DIR/ca/ca.key    CA private key (mode 0600, directory 0700; or CADIR/ca.key)\n"
     "  DIR/server.crt   server certificate (\"cert =\" in vmgate.conf)\n"
     "  DIR/server.key   server private key (mode 0600, \"key =\" in vmgate.conf)\n"
-    "Keys are ECDSA P-256, signatures SHA-256.  Existing files are never\n"
-    "overwritten without --force.\n"
+    "Keys are ECDSA P-256, signatures SHA-256.  The CA is name-constrained to\n"
+    "the --name list: it cannot sign a certificate for any other name.  Keep\n"
+    "ca.key offline once the server certificate is made.  Existing files are\n"
+    "never overwritten without --force.\n"
+    "\n"
+    "show: print the server certificate's subject, names, validity and SHA-256\n"
+    "fingerprint (DIR/server.crt, or the cert = file of the config FILE), to\n"
+    "compare with what a viewer shows.\n"
     "\n"
     "options:\n"
     "  --dir DIR         where to write (created if missing)\n"
+    "  --ca-dir CADIR    where to write ca.key (default DIR/ca)\n"
     "  --name NAME,...   DNS names and IP addresses viewers connect to; the\n"
     "                    first is the certificate's CN; may be repeated\n"
     "                    (default: this host's name, localhost, 127.0.0.1, ::1)\n"
@@ -54,8 +63,10 @@ static int certs_usage_err(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    fputs("usage: vmgate certs init --dir DIR [--name NAME,...] [--days N] [--force]\n"
-          "Try 'vmgate certs init --help'.\n",
+    fputs("usage: vmgate certs init --dir DIR [--ca-dir CADIR] [--name NAME,...] [--days N] "
+          "[--force]\n"
+          "       vmgate certs show --dir DIR | -c FILE\n"
+          "Try 'vmgate certs --help'.\n",
           stderr);
     return 2;
 }
@@ -112,7 +123,7 @@ static int certs_split_names(char *buf, const char **names, size_t *n)
  * generates, and prints what it wrote.  Returns the exit code. */
 static int certs_cmd_init(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *ca_dir = NULL;
     const char *names[CERTS_MAX_NAMES + 4];
     char *bufs[CERTS_MAX_NAMES];
     size_t n_names = 0, n_bufs = 0;
@@ -137,6 +148,14 @@ static int certs_cmd_init(int argc, char **argv)
                 goto out;
             }
             dir = val;
+        } else if ((m = certs_opt_value(argc, argv, &i, "--ca-dir", &val)) != 0) {
+            if (m < 0)
+                goto out;
+            if (!*val) {
+                rc = certs_usage_err("--ca-dir: empty directory name");
+                goto out;
+            }
+            ca_dir = val;
         } else if ((m = certs_opt_value(argc, argv, &i, "--days", &val)) != 0) {
             if (m < 0)
                 goto out;
@@ -193,7 +212,7 @@ static int certs_cmd_init(int argc, char **argv)
     n_names = certs_names_dedupe(names, n_names);
 
     char err[512];
-    if (certs_generate(dir, names, n_names, days, force, err, sizeof err) < 0) {
+    if (certs_generate(dir, ca_dir, names, n_names, days, force, err, sizeof err) < 0) {
         certs_cli_err("%s", err);
         rc = 1;
         goto out;
@@ -201,13 +220,18 @@ static int certs_cmd_init(int argc, char **argv)
 
     static const struct { const char *file, *what; } files[] = {
         { "ca.crt", "CA certificate; viewers must trust it" },
-        { "ca.key", "CA private key, mode 0600" },
+        { "ca.key", "CA private key, mode 0600; keep it offline" },
         { "server.crt", "server certificate" },
         { "server.key", "server private key, mode 0600" },
     };
-    char path[PATH_MAX], ca_path[PATH_MAX] = "";
+    char path[PATH_MAX], ca_path[PATH_MAX] = "", ca_dir_buf[PATH_MAX];
+    if (!ca_dir) {
+        if (certs_path_join(ca_dir_buf, sizeof ca_dir_buf, dir, CERTS_CA_SUBDIR) < 0)
+            ca_dir_buf[0] = '\0'; /* cannot happen: certs_generate built it */
+        ca_dir = ca_dir_buf;
+    }
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        if (certs_path_join(path, sizeof path, dir, files[i].file) < 0)
+        if (certs_path_join(path, sizeof path, i == 1 ? ca_dir : dir, files[i].file) < 0)
             continue; /* cannot happen: certs_generate built the same paths */
         if (i == 0)
             memcpy(ca_path, path, sizeof path);
@@ -235,6 +259,69 @@ out:
     return rc;
 }
 
+/* `certs show --dir DIR | -c FILE`: argv[0] is "show".  The certificate is
+ * DIR/server.crt, or the config's cert = (the config is parsed in full, so
+ * a broken one is reported as such).  With --dir the CA's fingerprint is
+ * printed too when DIR/ca.crt is there.  Returns the exit code. */
+static int certs_cmd_show(int argc, char **argv)
+{
+    const char *dir = NULL, *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        int m;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(certs_usage_text, stdout);
+            fflush(stdout);
+            return 0;
+        }
+        if ((m = certs_opt_value(argc, argv, &i, "--dir", &val)) != 0) {
+            if (m < 0)
+                return 2;
+            dir = val;
+        } else if ((m = certs_opt_value(argc, argv, &i, "-c", &val)) != 0 ||
+                   (m = certs_opt_value(argc, argv, &i, "--config", &val)) != 0) {
+            if (m < 0)
+                return 2;
+            file = val;
+        } else {
+            return certs_usage_err("unknown argument '%s'", a);
+        }
+    }
+    if ((dir != NULL) == (file != NULL))
+        return certs_usage_err("show needs exactly one of --dir DIR and -c FILE");
+    if (dir && !*dir)
+        return certs_usage_err("--dir: empty directory name");
+
+    char path[PATH_MAX], ca[PATH_MAX], err[1024];
+    if (file) {
+        struct cfg cfg;
+        if (cfg_load(file, &cfg, err, sizeof err) != 0) {
+            certs_cli_err("%s", err);
+            return 1;
+        }
+        snprintf(path, sizeof path, "%s", cfg.cert);
+        cfg_free(&cfg);
+    } else if (certs_path_join(path, sizeof path, dir, "server.crt") < 0 ||
+               certs_path_join(ca, sizeof ca, dir, "ca.crt") < 0) {
+        certs_cli_err("%s: path too long", dir);
+        return 1;
+    }
+    if (certs_show(path, stdout, err, sizeof err) < 0) {
+        certs_cli_err("%s", err);
+        return 1;
+    }
+    char fp[128];
+    if (dir && access(ca, F_OK) == 0) {
+        if (certs_fingerprint(ca, fp, sizeof fp, err, sizeof err) < 0) {
+            certs_cli_err("%s", err);
+            return 1;
+        }
+        printf("CA %s SHA-256 fingerprint: %s\n", ca, fp);
+    }
+    fflush(stdout);
+    return 0;
+}
+
 int certs_cmd(int argc, char **argv)
 {
     if (argc < 1 || !argv[0])
@@ -247,5 +334,7 @@ int certs_cmd(int argc, char **argv)
     }
     if (strcmp(argv[0], "init") == 0)
         return certs_cmd_init(argc, argv);
+    if (strcmp(argv[0], "show") == 0)
+        return certs_cmd_show(argc, argv);
     return certs_usage_err("unknown subcommand '%s'", argv[0]);
 }

@@ -156,6 +156,60 @@ fail:
     return NULL;
 }
 
+/* The CA's nameConstraints: one permitted subtree per name, so the CA can
+ * sign for nothing else.  A DNS name permits itself and its subdomains
+ * (RFC 5280 4.2.1.10; a "*.x" wildcard permits x), an address permits
+ * exactly itself (/32 or /128).  Built as ASN.1 objects like the SANs.
+ * names are already checked and de-duplicated. */
+static NAME_CONSTRAINTS *certs_make_constraints(const char *const *names, size_t n)
+{
+    NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+    if (!nc || !(nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null()))
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char addr[32];
+        int kind = certs_name_kind(names[i], NULL, 0);
+        GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+        if (!st)
+            goto fail;
+        GENERAL_NAME *g = st->base;
+        if (kind == CERTS_NAME_IP4 || kind == CERTS_NAME_IP6) {
+            /* iPAddress subtree: address then mask, all ones */
+            int len = kind == CERTS_NAME_IP6 ? 16 : 4;
+            ASN1_OCTET_STRING *o = ASN1_OCTET_STRING_new();
+            if (!o || inet_pton(len == 16 ? AF_INET6 : AF_INET, names[i], addr) != 1) {
+                ASN1_OCTET_STRING_free(o);
+                GENERAL_SUBTREE_free(st);
+                goto fail;
+            }
+            memset(addr + len, 0xff, (size_t)len);
+            if (!ASN1_OCTET_STRING_set(o, addr, 2 * len)) {
+                ASN1_OCTET_STRING_free(o);
+                GENERAL_SUBTREE_free(st);
+                goto fail;
+            }
+            GENERAL_NAME_set0_value(g, GEN_IPADD, o);
+        } else {
+            const char *dns = strncmp(names[i], "*.", 2) == 0 ? names[i] + 2 : names[i];
+            ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+            if (!s || !ASN1_STRING_set(s, dns, (int)strlen(dns))) {
+                ASN1_IA5STRING_free(s);
+                GENERAL_SUBTREE_free(st);
+                goto fail;
+            }
+            GENERAL_NAME_set0_value(g, GEN_DNS, s);
+        }
+        if (!sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, st)) {
+            GENERAL_SUBTREE_free(st);
+            goto fail;
+        }
+    }
+    return nc;
+fail:
+    NAME_CONSTRAINTS_free(nc);
+    return NULL;
+}
+
 /* Add one extension given in openssl.cnf syntax (constant strings only). */
 static int certs_add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
 {
@@ -206,10 +260,11 @@ static X509_NAME *certs_make_name(const char *org, const char *cn)
 
 /* One X.509 v3 certificate for key, named subject, valid from an hour ago
  * (clock skew between host and viewer) for days days.  With ca_cert NULL it
- * is the self-signed CA (signed by key itself); otherwise it is the server
- * leaf signed by ca_key, carrying sans. */
+ * is the self-signed CA (signed by key itself) carrying the critical name
+ * constraints nc; otherwise it is the server leaf signed by ca_key,
+ * carrying sans. */
 static X509 *certs_make_cert(EVP_PKEY *key, X509_NAME *subject, X509 *ca_cert, EVP_PKEY *ca_key,
-                             int days, GENERAL_NAMES *sans)
+                             int days, GENERAL_NAMES *sans, NAME_CONSTRAINTS *nc)
 {
     X509 *x = X509_new();
     if (!x)
@@ -229,7 +284,8 @@ static X509 *certs_make_cert(EVP_PKEY *key, X509_NAME *subject, X509 *ca_cert, E
     if (is_ca) {
         if (certs_add_ext(x, &v3, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
             certs_add_ext(x, &v3, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-            certs_add_ext(x, &v3, NID_subject_key_identifier, "hash") < 0)
+            certs_add_ext(x, &v3, NID_subject_key_identifier, "hash") < 0 ||
+            X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT) != 1)
             goto fail;
     } else {
         if (certs_add_ext(x, &v3, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
@@ -253,6 +309,7 @@ fail:
 enum { OUT_CA_CRT, OUT_CA_KEY, OUT_SRV_CRT, OUT_SRV_KEY, OUT_N };
 
 struct certs_out {
+    const char *dir;     /* where it goes: the server's directory, or the CA's */
     const char *name;
     mode_t mode;
     BIO *bio;            /* PEM text; keys live in a secure-memory BIO */
@@ -306,8 +363,12 @@ static int certs_fill(int fd, const struct certs_out *o, const char *shown, char
     return 0;
 }
 
-/* Make dir if it is missing (one level, mode 0755); refuse a non-directory. */
-static int certs_ensure_dir(const char *dir, char *err, size_t errlen)
+/* Make dir if it is missing (one level, mode exactly `mode`, whatever the
+ * umask); refuse a non-directory.  With private set (the CA's directory) an
+ * existing directory that others may write to or list is refused too: the
+ * CA key must not sit where another user can reach it. */
+static int certs_ensure_dir(const char *dir, mode_t mode, int private, char *err,
+                            size_t errlen)
 {
     struct stat st;
     if (stat(dir, &st) == 0) {
@@ -315,9 +376,15 @@ static int certs_ensure_dir(const char *dir, char *err, size_t errlen)
             certs_seterr(err, errlen, "%s: %s", dir, strerror(ENOTDIR));
             return -1;
         }
+        if (private && (st.st_mode & 077)) {
+            certs_seterr(err, errlen, "%s: the CA key directory is accessible to others "
+                         "(mode %04o; want 0700)", dir, (unsigned)(st.st_mode & 07777));
+            return -1;
+        }
         return 0;
     }
-    if (errno != ENOENT || (mkdir(dir, 0755) < 0 && errno != EEXIST)) {
+    if (errno != ENOENT || (mkdir(dir, mode) < 0 && errno != EEXIST) ||
+        chmod(dir, mode) < 0) {
         certs_seterr(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
@@ -329,8 +396,7 @@ static int certs_ensure_dir(const char *dir, char *err, size_t errlen)
  * of them are removed again if any step fails.  With force each goes to a
  * fresh temp file in the same directory first, then all are renamed over the
  * old ones; a failure before the renames leaves the old set intact. */
-static int certs_write_outputs(const char *dir, struct certs_out *out, int force, char *err,
-                               size_t errlen)
+static int certs_write_outputs(struct certs_out *out, int force, char *err, size_t errlen)
 {
     for (int i = 0; i < OUT_N; i++) {
         struct certs_out *o = &out[i];
@@ -339,13 +405,13 @@ static int certs_write_outputs(const char *dir, struct certs_out *out, int force
             char base[PATH_MAX];
             int n = snprintf(base, sizeof base, ".%s.XXXXXX", o->name);
             if (n < 0 || (size_t)n >= sizeof base ||
-                certs_path_join(o->tmp, sizeof o->tmp, dir, base) < 0) {
-                certs_seterr(err, errlen, "%s: path too long", dir);
+                certs_path_join(o->tmp, sizeof o->tmp, o->dir, base) < 0) {
+                certs_seterr(err, errlen, "%s: path too long", o->dir);
                 goto rollback;
             }
             fd = mkostemp(o->tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
             if (fd < 0) {
-                certs_seterr(err, errlen, "%s: cannot create temp file: %s", dir,
+                certs_seterr(err, errlen, "%s: cannot create temp file: %s", o->dir,
                              strerror(errno));
                 o->tmp[0] = '\0';
                 goto rollback;
@@ -378,10 +444,12 @@ static int certs_write_outputs(const char *dir, struct certs_out *out, int force
         }
     }
     /* Make the new directory entries durable; failure here is harmless. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
+    for (int i = 0; i < OUT_N; i++) {
+        int dfd = open(out[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
     }
     return 0;
 
@@ -401,9 +469,10 @@ rollback:
  * one also becomes the server's CN) and days in 1..36500.  Everything is
  * generated in memory before the first file is touched, so a crypto failure
  * never leaves a half-written set behind. */
-int certs_generate(const char *dir, const char *const *names, size_t n_names, int days,
-                   int force, char *err, size_t errlen)
+int certs_generate(const char *dir, const char *ca_dir, const char *const *names,
+                   size_t n_names, int days, int force, char *err, size_t errlen)
 {
+    char ca_dir_buf[PATH_MAX];
     int rc = -1;
     const char *uniq[CERTS_MAX_NAMES];
     size_t n = 0;
@@ -411,6 +480,7 @@ int certs_generate(const char *dir, const char *const *names, size_t n_names, in
     X509_NAME *ca_name = NULL, *srv_name = NULL;
     X509 *ca = NULL, *srv = NULL;
     GENERAL_NAMES *sans = NULL;
+    NAME_CONSTRAINTS *nc = NULL;
     struct certs_out out[OUT_N] = {
         [OUT_CA_CRT] = { .name = "ca.crt", .mode = 0644 },
         [OUT_CA_KEY] = { .name = "ca.key", .mode = 0600 },
@@ -441,11 +511,22 @@ int certs_generate(const char *dir, const char *const *names, size_t n_names, in
     }
     n = certs_names_dedupe(uniq, n_names);
 
-    if (certs_ensure_dir(dir, err, errlen) < 0)
+    /* The CA key never lies beside the server key: whoever can read the
+     * server's directory (a backup, a config-management copy) must not get
+     * a key that mints certificates. */
+    if (!ca_dir || !*ca_dir) {
+        if (certs_path_join(ca_dir_buf, sizeof ca_dir_buf, dir, CERTS_CA_SUBDIR) < 0) {
+            certs_seterr(err, errlen, "%s: path too long", dir);
+            return -1;
+        }
+        ca_dir = ca_dir_buf;
+    }
+    if (certs_ensure_dir(dir, 0755, 0, err, errlen) < 0)
         return -1;
     for (int i = 0; i < OUT_N; i++) {
-        if (certs_path_join(out[i].path, sizeof out[i].path, dir, out[i].name) < 0) {
-            certs_seterr(err, errlen, "%s: path too long", dir);
+        out[i].dir = i == OUT_CA_KEY ? ca_dir : dir;
+        if (certs_path_join(out[i].path, sizeof out[i].path, out[i].dir, out[i].name) < 0) {
+            certs_seterr(err, errlen, "%s: path too long", out[i].dir);
             return -1;
         }
     }
@@ -468,7 +549,18 @@ int certs_generate(const char *dir, const char *const *names, size_t n_names, in
     ERR_clear_error();
     char ca_cn[CERTS_CN_MAX + 1];
     snprintf(ca_cn, sizeof ca_cn, "vmgate CA %s", uniq[0]);
-    const char *srv_cn = strlen(uniq[0]) <= CERTS_CN_MAX ? uniq[0] : "vmgate server";
+    /* The server's CN is the first DNS name: OpenSSL checks a CN that looks
+     * like a host name ("127.0.0.1" does) against the CA's DNS constraints,
+     * so an address there would make the chain fail whenever DNS names are
+     * constrained too.  Viewers match the SANs anyway. */
+    const char *srv_cn = uniq[0];
+    for (size_t i = 0; i < n; i++)
+        if (certs_name_kind(uniq[i], NULL, 0) == CERTS_NAME_DNS) {
+            srv_cn = uniq[i];
+            break;
+        }
+    if (strlen(srv_cn) > CERTS_CN_MAX)
+        srv_cn = "vmgate server";
 
     ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -480,13 +572,14 @@ int certs_generate(const char *dir, const char *const *names, size_t n_names, in
     ca_name = certs_make_name("vmgate", ca_cn);
     srv_name = certs_make_name(NULL, srv_cn);
     sans = certs_make_sans(uniq, n);
-    if (!ca_name || !srv_name || !sans) {
+    nc = certs_make_constraints(uniq, n);
+    if (!ca_name || !srv_name || !sans || !nc) {
         certs_seterr(err, errlen, "cannot build certificate names: %s",
                      certs_ossl_reason("out of memory"));
         goto out;
     }
-    ca = certs_make_cert(ca_key, ca_name, NULL, NULL, days, NULL);
-    srv = ca ? certs_make_cert(srv_key, srv_name, ca, ca_key, days, sans) : NULL;
+    ca = certs_make_cert(ca_key, ca_name, NULL, NULL, days, NULL, nc);
+    srv = ca ? certs_make_cert(srv_key, srv_name, ca, ca_key, days, sans, NULL) : NULL;
     if (!ca || !srv) {
         certs_seterr(err, errlen, "cannot create %s certificate: %s", ca ? "server" : "CA",
                      certs_ossl_reason("unknown error"));
@@ -511,7 +604,10 @@ int certs_generate(const char *dir, const char *const *names, size_t n_names, in
         goto out;
     }
 
-    rc = certs_write_outputs(dir, out, force, err, errlen);
+    /* made only now: a refusal above leaves nothing behind */
+    if (certs_ensure_dir(ca_dir, 0700, 1, err, errlen) < 0)
+        goto out;
+    rc = certs_write_outputs(out, force, err, errlen);
 
 out:
     for (int i = 0; i < OUT_N; i++)
@@ -523,6 +619,7 @@ out:
     X509_NAME_free(ca_name);
     X509_NAME_free(srv_name);
     GENERAL_NAMES_free(sans);
+    NAME_CONSTRAINTS_free(nc);
     ERR_clear_error();
     return rc;
 }

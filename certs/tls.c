@@ -3,6 +3,7 @@
 #include "certs/certs_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,18 +131,12 @@ static int certs_no_passphrase(char *buf, int size, int rwflag, void *userdata)
     return 0;
 }
 
-/* Accepts the paths of a PEM certificate chain (leaf first, then any
- * intermediates) and of its PEM private key (unencrypted).  Every setting
- * here is part of the contract in certs.h; in particular the ticket count
- * must stay 0 or TigerVNC 1.12 hangs after the handshake. */
-SSL_CTX *certs_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen)
+/* A context with every setting of the contract in certs.h but no
+ * certificate yet; in particular the ticket count must stay 0 or TigerVNC
+ * 1.12 hangs after the handshake.  NULL with err set. */
+static SSL_CTX *certs_base_ctx(char *err, size_t errlen)
 {
-    if (!cert_file || !*cert_file || !key_file || !*key_file) {
-        certs_seterr(err, errlen, "no certificate or key file given");
-        return NULL;
-    }
     ERR_clear_error();
-
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         certs_seterr(err, errlen, "cannot create TLS context: %s",
@@ -175,6 +170,24 @@ SSL_CTX *certs_server_ctx(const char *cert_file, const char *key_file, char *err
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return NULL;
+}
+
+/* Accepts the paths of a PEM certificate chain (leaf first, then any
+ * intermediates) and of its PEM private key (unencrypted). */
+SSL_CTX *certs_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+    if (!cert_file || !*cert_file || !key_file || !*key_file) {
+        certs_seterr(err, errlen, "no certificate or key file given");
+        return NULL;
+    }
+    SSL_CTX *ctx = certs_base_ctx(err, errlen);
+    if (!ctx)
+        return NULL;
     SSL_CTX_set_default_passwd_cb(ctx, certs_no_passphrase);
 
     if (certs_check_readable(cert_file, err, errlen) < 0)
@@ -211,6 +224,82 @@ SSL_CTX *certs_server_ctx(const char *cert_file, const char *key_file, char *err
     return ctx;
 
 fail:
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return NULL;
+}
+
+/* Accepts the texts of the two files certs_server_ctx() reads (the auth
+ * helper read them as root); cert_name/key_name only word the errors.  The
+ * chain is the leaf then any intermediates, like
+ * SSL_CTX_use_certificate_chain_file; the key must be unencrypted.  The
+ * buffers are only read: the caller wipes the key text. */
+SSL_CTX *certs_server_ctx_mem(const void *chain, size_t chain_len, const void *key,
+                              size_t key_len, const char *cert_name, const char *key_name,
+                              char *err, size_t errlen)
+{
+    if (!chain || !chain_len || !key || !key_len || chain_len > INT_MAX || key_len > INT_MAX) {
+        certs_seterr(err, errlen, "no certificate or key given");
+        return NULL;
+    }
+    SSL_CTX *ctx = certs_base_ctx(err, errlen);
+    if (!ctx)
+        return NULL;
+    EVP_PKEY *pk = NULL;
+    X509 *x = NULL;
+    BIO *cb = BIO_new_mem_buf(chain, (int)chain_len);
+    BIO *kb = BIO_new_mem_buf(key, (int)key_len);
+    if (!cb || !kb) {
+        certs_seterr(err, errlen, "out of memory");
+        goto fail;
+    }
+    x = PEM_read_bio_X509_AUX(cb, NULL, certs_no_passphrase, NULL);
+    if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
+        certs_seterr(err, errlen, "%s: cannot load certificate: %s", cert_name,
+                     certs_ossl_reason("no PEM certificate in the file"));
+        goto fail;
+    }
+    for (;;) {
+        X509 *ca = PEM_read_bio_X509(cb, NULL, certs_no_passphrase, NULL);
+        if (!ca)
+            break;
+        if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+            X509_free(ca);
+            certs_seterr(err, errlen, "%s: cannot add a chain certificate: %s", cert_name,
+                         certs_ossl_reason("unknown error"));
+            goto fail;
+        }
+    }
+    /* the end of the chain ends with "no start line"; anything else is bad */
+    unsigned long e = ERR_peek_last_error();
+    if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+        certs_seterr(err, errlen, "%s: cannot load a chain certificate: %s", cert_name,
+                     certs_ossl_reason("unknown error"));
+        goto fail;
+    }
+    ERR_clear_error();
+    pk = PEM_read_bio_PrivateKey(kb, NULL, certs_no_passphrase, NULL);
+    if (!pk) {
+        certs_seterr(err, errlen, "%s: cannot load private key: %s", key_name,
+                     certs_ossl_reason("no PEM private key in the file"));
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey(ctx, pk) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        certs_seterr(err, errlen, "%s: key does not match certificate %s", key_name, cert_name);
+        goto fail;
+    }
+    EVP_PKEY_free(pk);   /* the context holds its own reference */
+    X509_free(x);
+    BIO_free(cb);
+    BIO_free(kb);
+    return ctx;
+
+fail:
+    EVP_PKEY_free(pk);
+    X509_free(x);
+    BIO_free(cb);
+    BIO_free(kb);
     SSL_CTX_free(ctx);
     ERR_clear_error();
     return NULL;

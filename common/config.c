@@ -52,7 +52,7 @@
 enum gw_key {
     GK_ADDRESS, GK_CERT, GK_KEY, GK_AUTH, GK_PAM_SERVICE, GK_PASSWD_FILE, GK_USER,
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
-    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_N
+    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -83,6 +83,7 @@ static const struct key_def gw_keys[] = {
     { "fail_delay", GK_FAIL_DELAY, false },
     { "auth_workers", GK_AUTH_WORKERS, false },
     { "processes", GK_PROCESSES, false },
+    { "sandbox", GK_SANDBOX, false },
     { NULL, 0, false }
 };
 
@@ -744,6 +745,12 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
             return 0;
         }
         return set_unsigned(p, line, key, v, 1, CFG_PROCESSES_MAX, &c->processes);
+    case GK_SANDBOX:
+        if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+            c->sandbox = strcmp(v, "on") == 0;
+            return 0;
+        }
+        return fail(p, line, "sandbox: expected on or off, not '%s'", v);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1034,6 +1041,7 @@ static int set_defaults(struct cfg *c)
     c->fail_delay_ms = DEF_FAIL_DELAY;
     c->auth_workers = DEF_AUTH_WORKERS;
     c->processes = 1;
+    c->sandbox = true;
     c->fw.protect_lo = DEF_PROTECT_LO;
     c->fw.protect_hi = DEF_PROTECT_HI;
     c->fw.ban_after = DEF_BAN_AFTER;
@@ -1312,6 +1320,7 @@ void cfg_print(const struct cfg *c, FILE *f)
     else
         snprintf(num, sizeof num, "auto  ; %u here", cfg_processes(c));
     print_kv(f, "", "processes", num);
+    print_kv(f, "", "sandbox", c->sandbox ? "on" : "off  ; debugging only: no seccomp filter");
 
     const char *px = c->fw.present ? "" : "# ";
     fprintf(f, "\n%s[firewall]%s\n", px, c->fw.present ? "" : "  (no section: defaults)");

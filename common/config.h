@@ -82,6 +82,7 @@ struct cfg {
     unsigned auth_workers;         /* concurrent PAM/crypt workers in the auth helper */
     unsigned processes;            /* network-facing processes sharing the listeners;
                                       0 = auto: see cfg_processes() */
+    bool sandbox;                  /* seccomp filter in the network processes (default on) */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
 };

@@ -54,7 +54,7 @@ struct gw {
     struct ev_loop *loop;
     SSL_CTX *ssl_ctx;
     struct proxy px;
-    struct auth_client *auth;
+    struct auth_client *auth;            /* a network process's; the supervisor's */
     pid_t auth_pid;
     struct listener *ls;
     size_t n_ls;
@@ -77,6 +77,7 @@ struct gw {
         ev_timer respawn;                /* a quick death waits before the next start */
     } np[AUTH_SOCKETS_MAX];
     bool stopping;
+    bool supervisor;                     /* this is the parent of the network processes */
     ev_timer stop_timer;                 /* SIGKILL what SIGTERM did not end */
     uint64_t *id_counter;                /* connection ids, shared (MAP_SHARED) */
 };
@@ -194,35 +195,79 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 /* SIGHUP: reload the certificate and key for new connections; live
- * sessions keep the context they started with (SSL objects hold a ref). */
-/* Load cfg.cert/cfg.key into a new context and make it gw->ssl_ctx.
- * Returns it, or NULL with err set (the old one stays). */
-static SSL_CTX *reload_cert(struct gw *gw, char *err, size_t errlen)
-{
-    SSL_CTX *ctx = certs_server_ctx(gw->cfg.cert, gw->cfg.key, err, errlen);
-    if (ctx) {
-        SSL_CTX_free(gw->ssl_ctx);
-        gw->ssl_ctx = ctx;
-    }
-    return ctx;
-}
+ * sessions keep the context they started with (SSL objects hold a ref).
+ * After the privilege drop this process cannot read a 0600 root key, so the
+ * auth helper (which keeps root) reads both files and sends the PEM texts;
+ * the new context is built here, and the helper's message (the key in it)
+ * is wiped when reload_done returns. */
 
-static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static void sup_forward_hup(struct gw *gw);
+
+/* Make ctx (new, owned) the context of new connections: the network
+ * process's relay, or (supervisor) the one future network processes
+ * inherit. */
+static void reload_install(struct gw *gw, SSL_CTX *ctx)
 {
-    struct gw *gw = w->data;
-    (void)loop;
-    (void)revents;
-    char err[512];
-    notify_reloading();
-    SSL_CTX *ctx = reload_cert(gw, err, sizeof err);
-    if (!ctx) {
-        log_err("SIGHUP: keeping the old certificate: %s", err);
-        notify_ready(gw, "reload failed, old certificate kept");
+    SSL_CTX_free(gw->ssl_ctx);
+    gw->ssl_ctx = ctx;
+    if (gw->supervisor) {
+        log_debug("SIGHUP: certificate %s reloaded for new network processes", gw->cfg.cert);
         return;
     }
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
     notify_ready(gw, "reloaded");
+}
+
+/* The helper's answer to our AUTHP_REQ_CERT. */
+static void reload_done(void *arg, const struct authp_cert_resp *r)
+{
+    struct gw *gw = arg;
+    char err[512];
+    SSL_CTX *ctx = NULL;
+    if (r->result == AUTHP_OK)
+        ctx = certs_server_ctx_mem(r->chain, r->chain_len, r->key, r->key_len, gw->cfg.cert,
+                                   gw->cfg.key, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "auth helper: %s", r->detail);
+    if (ctx) {
+        reload_install(gw, ctx);
+    } else {
+        log_err("SIGHUP: keeping the old certificate: %s", err);
+        if (!gw->supervisor)
+            notify_ready(gw, "reload failed, old certificate kept");
+    }
+    if (gw->supervisor)
+        sup_forward_hup(gw);     /* the network processes reload after us */
+}
+
+/* Start a reload through the helper.  Without a helper there is no
+ * reload: this process may not be able to read the key, and under the
+ * seccomp filter it may not open a file at all. */
+static void reload_cert(struct gw *gw)
+{
+    /* before the first READY=1 a reload must not announce anything */
+    if (!gw->supervisor || gw->notified_ready)
+        notify_reloading();
+    if (auth_client_fetch_cert(gw->auth, reload_done, gw) == 0)
+        return;
+    if (errno == EBUSY) {          /* the one under way forwards when done */
+        log_warn("SIGHUP: a certificate reload is already under way");
+        return;
+    }
+    log_err("SIGHUP: keeping the old certificate: cannot ask the auth helper (%s)",
+            strerror(errno));
+    if (gw->supervisor)
+        sup_forward_hup(gw);
+    else
+        notify_ready(gw, "reload failed, old certificate kept");
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    reload_cert(w->data);
 }
 
 /* Every login allocates and frees TLS handshake buffers, the auth request,
@@ -351,6 +396,17 @@ static int net_run(struct gw *gw, unsigned k)
         if (getppid() == notify_pid)
             kill(notify_pid, SIGUSR1);
     }
+    /* last: every socket, watcher and library state this process needs
+     * exists now; from here on it may only use what the filter allows */
+    char err[256];
+    if (cfg->sandbox) {
+        if (gateway_sandbox(err, sizeof err) != 0)
+            log_fatal("sandbox: %s (sandbox = off in [gateway] runs without it)", err);
+        log_debug("sandbox: seccomp allow-list on");
+    } else {
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        log_warn("sandbox = off: the network process runs without its seccomp filter");
+    }
 
     ev_run(gw->loop, 0);
 
@@ -449,6 +505,9 @@ static void start_netproc(struct netproc *p)
             if (i != p->k)
                 close(gw->afds[i]);
         }
+        auth_client_free(gw->auth);        /* the supervisor's socket: not ours */
+        gw->auth = NULL;
+        gw->supervisor = false;
         ev_loop_fork(loop);
         char tag[16];
         snprintf(tag, sizeof tag, "net%u", p->k + 1);
@@ -499,19 +558,8 @@ static void sup_stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
         ev_timer_start(loop, &gw->stop_timer);
 }
 
-static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+static void sup_forward_hup(struct gw *gw)
 {
-    struct gw *gw = w->data;
-    (void)loop;
-    (void)revents;
-    /* a network process started later (a replacement) must get the new
-     * certificate too; the network processes log the reload themselves */
-    char err[512];
-    /* before the first READY=1 a reload must not announce readiness */
-    if (gw->notified_ready)
-        notify_reloading();
-    if (!reload_cert(gw, err, sizeof err))
-        log_debug("SIGHUP: replacements keep the old certificate: %s", err);
     for (unsigned i = 0; i < gw->nproc; i++)
         if (gw->np[i].pid)
             kill(gw->np[i].pid, SIGHUP);
@@ -531,6 +579,17 @@ static void sup_ready_cb(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     gw->notified_ready = true;
     notify_ready(gw, "serving");
+}
+
+/* A network process started later (a replacement) must get the new
+ * certificate too: the supervisor reloads first, over its own socket to
+ * the helper, and forwards SIGHUP once it has (reload_done); the network
+ * processes log the reload themselves. */
+static void sup_hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    reload_cert(w->data);
 }
 
 /* The parent with processes > 1: start the network processes, forward
@@ -568,6 +627,10 @@ static int supervise(struct gw *gw)
     ev_child_start(gw->loop, &gw->auth_child);
     ev_timer_init(&gw->stop_timer, stop_timer_cb, 5.0, 0);
     gw->stop_timer.data = gw;
+    gw->supervisor = true;
+    gw->auth = auth_client_new(gw->loop, gw->afds[gw->nproc]);   /* for SIGHUP */
+    if (!gw->auth)
+        log_fatal("out of memory");
     for (unsigned i = 0; i < gw->nproc; i++) {
         struct netproc *p = &gw->np[i];
         p->gw = gw;
@@ -588,6 +651,7 @@ static int supervise(struct gw *gw)
 
     ev_timer_stop(gw->loop, &gw->stop_timer);
     ev_child_stop(gw->loop, &gw->auth_child);
+    auth_client_free(gw->auth);
     for (unsigned i = 0; i < gw->nproc; i++)
         close(gw->afds[i]);           /* every socket closed: the helper exits */
     reap_helper(gw->auth_pid);
@@ -598,6 +662,34 @@ static int supervise(struct gw *gw)
     cfg_free(cfg);
     log_info("stopped");
     return 0;
+}
+
+/* The checks `vmgate run` and `vmgate check` share, printed to stderr as
+ * "CONFIG: ...".  Refused (returns -1): a password file others could
+ * rewrite (auth_pwfile_check_perms).  Warned: a CA private key beside the
+ * server key (whoever reads that directory can mint certificates your
+ * viewers trust; `vmgate certs init` puts it in DIR/ca/), and no
+ * [firewall] section (failed logins are then only delayed, never banned in
+ * the kernel).  Returns 0 otherwise. */
+static int preflight(const struct cfg *cfg)
+{
+    char msg[4096];
+    int rc = 0;
+    if (cfg->auth == CFG_AUTH_FILE &&
+        auth_pwfile_check_perms(cfg->passwd_file, geteuid() == 0, msg, sizeof msg) != 0) {
+        fprintf(stderr, "%s: error: %s\n", cfg->file, msg);
+        rc = -1;
+    }
+    if (certs_ca_key_beside(cfg->key, msg, sizeof msg))
+        fprintf(stderr, "%s: WARNING: a CA private key %s lies beside the server key: "
+                "anyone who can read that directory can mint certificates your viewers "
+                "trust; move it offline (or at least to a 0700 directory elsewhere)\n",
+                cfg->file, msg);
+    if (!cfg->fw.present)
+        fprintf(stderr, "%s: warning: no [firewall] section: failed logins are delayed but "
+                "never banned in the kernel, and the raw console ports are not protected "
+                "(see vmgate(8), [firewall])\n", cfg->file);
+    return rc;
 }
 
 int gateway_run(const char *cfgfile, int verbose)
@@ -620,6 +712,8 @@ int gateway_run(const char *cfgfile, int verbose)
         fprintf(stderr, "vmgate: cannot load the TLS certificate: %s\n", err);
         return 1;
     }
+    if (preflight(cfg) != 0)
+        return 1;
     size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0);
@@ -676,7 +770,9 @@ int gateway_run(const char *cfgfile, int verbose)
     }
 
     unsigned nproc = cfg_processes(cfg);
-    if (auth_helper_start_n(cfg, gw.afds, nproc, &gw.auth_pid) != 0) {
+    /* with processes > 1 the supervisor has a socket too (the last one),
+     * to fetch the certificate on SIGHUP */
+    if (auth_helper_start_n(cfg, gw.afds, nproc > 1 ? nproc + 1 : 1, &gw.auth_pid) != 0) {
         fprintf(stderr, "vmgate: cannot start the auth helper: %s\n", strerror(errno));
         return 1;
     }
@@ -728,6 +824,10 @@ int gateway_check(const char *cfgfile)
     if (cfg.auth == CFG_AUTH_FILE && access(cfg.passwd_file, R_OK) != 0)
         fprintf(stderr, "%s: warning: passwd_file %s: %s\n", cfg.file, cfg.passwd_file,
                 strerror(errno));
+    if (preflight(&cfg) != 0) {
+        cfg_free(&cfg);
+        return 1;
+    }
     printf("%s: OK\n", cfg.file);
     cfg_free(&cfg);
     return rc;

@@ -43,7 +43,12 @@ trap 'exit 0' INT TERM
 
 port_in_use() { ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; }
 
-# 1. certificates (kept across runs, so a viewer that trusts the CA keeps working)
+# 1. certificates (kept across runs, so a viewer that trusts the CA keeps working).
+# The CA key lives in tls/ca/ (0700), not beside server.key; a demo directory
+# from before that layout has its CA key moved there (vmgate warns otherwise).
+if [ -e "$DEMO/tls/ca.key" ]; then
+    mkdir -p -m 700 "$DEMO/tls/ca" && mv "$DEMO/tls/ca.key" "$DEMO/tls/ca/ca.key"
+fi
 if [ ! -s "$DEMO/tls/ca.crt" ] || [ ! -s "$DEMO/tls/server.crt" ]; then
     "$VMGATE" certs init --dir "$DEMO/tls" --name localhost,127.0.0.1,::1 --force >/dev/null
 fi

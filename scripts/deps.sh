@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential pkg-config clang
-    libev-dev libssl-dev libpam0g-dev libcrypt-dev libnftables-dev zlib1g-dev libsystemd-dev
+    libev-dev libssl-dev libpam0g-dev libcrypt-dev libnftables-dev zlib1g-dev libsystemd-dev libseccomp-dev
     # unit tests
     libcmocka-dev
     # integration tests and demo

@@ -2,9 +2,14 @@
 # t01-cli: the admin commands without a VM.
 #  - vmgate --help names the subcommands
 #  - certs init: ECDSA P-256 CA + server cert with the requested SANs, keys 0600,
-#    server cert verifies against the CA, no overwrite without --force
+#    server cert verifies against the CA, no overwrite without --force; ca.key
+#    in tls/ca/ (0700), the CA name-constrained (a forged cert is refused);
+#    certs show prints openssl's SHA-256 fingerprint
 #  - passwd: yescrypt hashes from stdin, no clear text in the file, re-set replaces
-#  - check: a good config exits 0 and names the VMs; bad configs exit 1 with FILE:LINE
+#  - check: a good config exits 0 and names the VMs; bad configs exit 1 with FILE:LINE;
+#    a CA key beside the server key and a missing [firewall] are warned of; a
+#    passwd_file writable by group/others or (as root) not owned by root is
+#    refused by check and run, naming the file
 #  - run: a missing cert or a port in use exits non-zero with a message, quickly
 . "$(dirname "$0")/lib.sh"
 need_vmgate
@@ -17,13 +22,31 @@ done
 
 # certs init
 make_certs
-for f in ca.crt ca.key server.crt server.key; do
+for f in ca.crt ca/ca.key server.crt server.key; do
     [ -s "$T/tls/$f" ] || fail "certs init did not write $f"
 done
-for f in ca.key server.key; do
+for f in ca/ca.key server.key; do
     m=$(stat -c %a "$T/tls/$f")
     [ "$m" = 600 ] || fail "$f has mode $m, expected 600"
 done
+[ ! -e "$T/tls/ca.key" ] || fail "certs init put ca.key beside server.key"
+[ "$(stat -c %a "$T/tls/ca")" = 700 ] || fail "the CA key directory is not mode 0700"
+# the CA is name-constrained: a certificate it signs for another name fails
+openssl x509 -in "$T/tls/ca.crt" -noout -ext nameConstraints 2>/dev/null | grep -q 'critical' ||
+    fail "ca.crt has no critical nameConstraints"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/evil.key" \
+    -subj /CN=evil.example -addext subjectAltName=DNS:evil.example -out "$T/evil.csr" 2>/dev/null &&
+    openssl x509 -req -in "$T/evil.csr" -CA "$T/tls/ca.crt" -CAkey "$T/tls/ca/ca.key" \
+        -CAcreateserial -days 1 -copy_extensions copyall -out "$T/evil.crt" 2>/dev/null ||
+    fail "cannot sign a test certificate with the CA key"
+if openssl verify -CAfile "$T/tls/ca.crt" "$T/evil.crt" >"$T/o.txt" 2>&1; then
+    fail "a certificate for evil.example signed by the vmgate CA verifies"
+fi
+grep -q 'permitted subtree violation' "$T/o.txt" || { cat "$T/o.txt"; fail "evil.crt refused for another reason"; }
+# certs show: the fingerprint viewers show, as openssl computes it
+"$VMGATE" certs show --dir "$T/tls" >"$T/show.txt" 2>&1 || { cat "$T/show.txt"; fail "certs show failed"; }
+fp=$(openssl x509 -in "$T/tls/server.crt" -noout -fingerprint -sha256 | sed 's/^.*=//')
+grep -qx "SHA-256 fingerprint: $fp" "$T/show.txt" || { cat "$T/show.txt"; fail "certs show fingerprint != openssl's $fp"; }
 openssl verify -CAfile "$T/tls/ca.crt" "$T/tls/server.crt" >/dev/null 2>&1 ||
     fail "server.crt does not verify against ca.crt"
 san=$(openssl x509 -in "$T/tls/server.crt" -noout -ext subjectAltName 2>/dev/null)
@@ -35,14 +58,14 @@ openssl x509 -in "$T/tls/server.crt" -noout -text | grep -Eq 'prime256v1|P-256' 
 openssl pkey -in "$T/tls/server.key" -pubout >"$T/k.pub" 2>/dev/null &&
     openssl x509 -in "$T/tls/server.crt" -noout -pubkey >"$T/c.pub" &&
     cmp -s "$T/k.pub" "$T/c.pub" || fail "server.key does not belong to server.crt"
-sum1=$(cat "$T"/tls/* | sha256sum)
+sum1=$(cat "$T"/tls/*.* "$T"/tls/ca/* | sha256sum)
 if "$VMGATE" certs init --dir "$T/tls" --name localhost >"$T/o.txt" 2>&1; then
     fail "certs init overwrote existing files without --force"
 fi
-[ "$(cat "$T"/tls/* | sha256sum)" = "$sum1" ] || fail "certs init without --force changed the files"
+[ "$(cat "$T"/tls/*.* "$T"/tls/ca/* | sha256sum)" = "$sum1" ] || fail "certs init without --force changed the files"
 "$VMGATE" certs init --dir "$T/tls" --name localhost,127.0.0.1 --force >"$T/o.txt" 2>&1 ||
     { cat "$T/o.txt"; fail "certs init --force failed"; }
-[ "$(cat "$T"/tls/* | sha256sum)" != "$sum1" ] || fail "certs init --force did not replace the files"
+[ "$(cat "$T"/tls/*.* "$T"/tls/ca/* | sha256sum)" != "$sum1" ] || fail "certs init --force did not replace the files"
 say "certs init ok"
 
 # passwd
@@ -70,6 +93,45 @@ grep -q "good.conf:[0-9]*: warning: vm one has no qmp socket" "$T/check.txt" ||
 write_config "$T/qmp.conf" -- vm one vnc=qmp:/run/nonexistent/one.qmp vnc_port=5990 users=alice
 "$VMGATE" check -c "$T/qmp.conf" >"$T/check2.txt" 2>&1 || { cat "$T/check2.txt"; fail "check rejected a good config"; }
 grep -q "no qmp socket" "$T/check2.txt" && { cat "$T/check2.txt"; fail "check warned about a VM with qmp"; }
+
+grep -q 'CA private key' "$T/check.txt" && { cat "$T/check.txt"; fail "check warns of a CA key that is not there"; }
+# check: a CA key beside the server key (the old layout) -> a loud warning
+cp "$T/tls/ca/ca.key" "$T/tls/ca.key"
+"$VMGATE" check -c "$T/good.conf" >"$T/check2.txt" 2>&1 || { cat "$T/check2.txt"; fail "check failed with ca.key beside"; }
+grep -q "WARNING: a CA private key $T/tls/ca.key lies beside the server key" "$T/check2.txt" ||
+    { cat "$T/check2.txt"; fail "check does not warn of $T/tls/ca.key"; }
+rm -f "$T/tls/ca.key"
+
+# check: no [firewall] -> a warning (no kernel bans); with one -> none
+grep -q "good.conf: warning: no \[firewall\] section" "$T/check.txt" ||
+    { cat "$T/check.txt"; fail "check does not warn of the missing [firewall]"; }
+cp "$T/good.conf" "$T/fw.conf"
+printf '\n[firewall]\nprotect = 5900-6100\n' >>"$T/fw.conf"
+"$VMGATE" check -c "$T/fw.conf" >"$T/check3.txt" 2>&1 || { cat "$T/check3.txt"; fail "check rejected a config with [firewall]"; }
+grep -q 'no \[firewall\]' "$T/check3.txt" && { cat "$T/check3.txt"; fail "check warns of a missing [firewall] that is there"; }
+
+# passwd_file others could rewrite: refused by check and run, naming the file
+passwd_refused() {   # WHAT EXPECTED-TEXT
+    local rc=0
+    "$VMGATE" check -c "$T/good.conf" >"$T/pw.out" 2>&1 || rc=$?
+    [ "$rc" -eq 1 ] || { cat "$T/pw.out"; fail "check with passwd_file $1: exit $rc, expected 1"; }
+    grep -q "error: passwd_file $T/passwd $2" "$T/pw.out" || { cat "$T/pw.out"; fail "check with passwd_file $1: no 'passwd_file $T/passwd $2'"; }
+    rc=0
+    timeout 10 "$VMGATE" run -c "$T/good.conf" >"$T/pw.out" 2>&1 || rc=$?
+    [ "$rc" -eq 1 ] || { cat "$T/pw.out"; fail "run with passwd_file $1: exit $rc, expected 1"; }
+    grep -q "error: passwd_file $T/passwd $2" "$T/pw.out" || { cat "$T/pw.out"; fail "run with passwd_file $1: no message naming the file"; }
+    say "passwd_file $1: refused"
+}
+chmod 664 "$T/passwd"; passwd_refused "mode 664" "is writable by its group"
+chmod 602 "$T/passwd"; passwd_refused "mode 602" "is writable by others"
+chmod 600 "$T/passwd"
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    chown nobody "$T/passwd"; passwd_refused "owned by nobody" "is owned by uid $(id -u nobody), not root"
+    chown root "$T/passwd"
+fi
+chmod 640 "$T/passwd"
+"$VMGATE" check -c "$T/good.conf" >"$T/pw.out" 2>&1 || { cat "$T/pw.out"; fail "check refused a 0640 root-owned passwd_file"; }
+chmod 600 "$T/passwd"
 
 # check: bad configs -> exit 1 and FILE:LINE
 bad_config() {   # NAME EXPECTED_LINE : config text on stdin

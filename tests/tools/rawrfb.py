@@ -22,6 +22,8 @@ Subcommands:
   login     HOST PORT CAFILE USER PASS    full login; prints result=ok + ServerInit, or the failure
   silent    HOST PORT [AFTER [CAFILE]]    stop sending after AFTER (nothing|version|sectype|
                                           subtype|tls), wait for the close
+  certfp    HOST PORT                     VeNCrypt up to TLS, print the served certificate's
+                                          SHA-256 fingerprint (fp=AB:CD:...; not verified)
   tlshalf   HOST PORT                     send half a TLS ClientHello, then close
   tlsstall  HOST PORT                     send half a TLS ClientHello, then wait for the close
   idle      HOST PORT N [--source ADDR[,ADDR...]] [--hold SECONDS] [--speak]
@@ -331,6 +333,21 @@ def cmd_keys(a):
     drain(t, limit=1.0)
 
 
+def cmd_certfp(a):
+    import hashlib
+    s = connect(a[0], a[1])
+    to_subtypes(s)
+    s.sendall(struct.pack(">I", 262))
+    out("subtype_ack", recv_exact(s, 1)[0])
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+    der = t.getpeercert(binary_form=True)
+    out("fp", ":".join("%02X" % b for b in hashlib.sha256(der).digest()))
+    t.close()
+
+
 def cmd_silent(a):
     s = connect(a[0], a[1])
     after = a[2] if len(a) > 2 else "version"
@@ -445,7 +462,7 @@ def poll_socks(socks, wait, watch_stdin=False):
 CMDS = {
     "version": cmd_version, "garbage": cmd_garbage, "oldver": cmd_oldver,
     "sectype": cmd_sectype, "vencver": cmd_vencver, "subtype": cmd_subtype,
-    "hugeuser": cmd_hugeuser, "login": cmd_login, "silent": cmd_silent,
+    "hugeuser": cmd_hugeuser, "login": cmd_login, "silent": cmd_silent, "certfp": cmd_certfp,
     "tlshalf": cmd_tlshalf, "tlsstall": lambda a: cmd_tlshalf(a, stall=True),
     "idle": cmd_idle, "keys": cmd_keys,
 }

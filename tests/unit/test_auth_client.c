@@ -1042,6 +1042,78 @@ static void test_helper_many(void **state)
     real_stop(&h);
 }
 
+
+/* ---- certificate fetch (SIGHUP after the privilege drop) ---- */
+
+struct certrec {
+    int calls;
+    uint8_t result;
+    char detail[AUTHP_DETAIL_MAX + 1];
+    char chain[256], key[256];
+};
+
+static void cert_cb(void *ctx, const struct authp_cert_resp *resp)
+{
+    struct certrec *c = ctx;
+    c->calls++;
+    g_calls++;
+    c->result = resp->result;
+    snprintf(c->detail, sizeof c->detail, "%s", resp->detail);
+    snprintf(c->chain, sizeof c->chain, "%.*s", (int)resp->chain_len, (const char *)resp->chain);
+    snprintf(c->key, sizeof c->key, "%.*s", (int)resp->key_len, (const char *)resp->key);
+}
+
+/* The helper reads cfg cert = and key = and sends both texts; a login in
+ * flight on the same socket still gets its own answer; a second fetch
+ * while one is under way is EBUSY; a missing key comes back as AUTHP_ERROR
+ * naming the file. */
+static void test_helper_cert_fetch(void **state)
+{
+    (void)state;
+    char crt[320], key[320];
+    snprintf(crt, sizeof crt, "%s/server.crt", g_dir);
+    snprintf(key, sizeof key, "%s/server.key", g_dir);
+    FILE *f = fopen(crt, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN CERTIFICATE-----\nchain text\n", f);
+    fclose(f);
+    f = fopen(key, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN PRIVATE KEY-----\nkey text\n", f);
+    fclose(f);
+    chmod(key, 0600);
+    g_cfg.cert = crt;
+    g_cfg.key = key;
+
+    struct real h;
+    real_start(&h);
+    struct certrec c = { 0 };
+    struct rec r = { 0 };
+    assert_int_equal(auth_client_fetch_cert(h.ac, cert_cb, &c), 0);
+    assert_int_equal(auth_client_fetch_cert(h.ac, cert_cb, &c), -1);
+    assert_int_equal(errno, EBUSY);
+    assert_int_equal(submit(h.ac, 20, "dev0", "alice", "alice-pw", &r), 0);
+    assert_true(run_until(h.loop, &g_calls, 2, 10.0));
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.result, AUTHP_OK);
+    assert_string_equal(c.chain, "-----BEGIN CERTIFICATE-----\nchain text\n");
+    assert_string_equal(c.key, "-----BEGIN PRIVATE KEY-----\nkey text\n");
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.resp.result, AUTHP_OK);
+
+    unlink(key);
+    g_calls = 0;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(auth_client_fetch_cert(h.ac, cert_cb, &c), 0);
+    assert_true(run_until(h.loop, &g_calls, 1, 10.0));
+    /* the helper forked before the unlink still reads the current file */
+    assert_int_equal(c.result, AUTHP_ERROR);
+    assert_non_null(strstr(c.detail, "server.key: No such file or directory"));
+    assert_string_equal(c.key, "");
+    real_stop(&h);
+    g_cfg.cert = g_cfg.key = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1061,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_helper_overload_and_exit),
         cmocka_unit_test(test_helper_death),
         cmocka_unit_test(test_helper_many),
+        cmocka_unit_test(test_helper_cert_fetch),
     };
     return cmocka_run_group_tests_name("auth_client", tests, group_setup, group_teardown);
 }

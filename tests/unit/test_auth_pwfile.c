@@ -119,6 +119,41 @@ static void test_set_then_check(void **state)
     assert_int_equal(auth_pwfile_check(g_file, "alice", "correct horse", NULL, 0), AUTHP_OK);
 }
 
+
+/* A password file others could rewrite is refused, naming the file: group
+ * or other write bits always, an owner other than root only as root; a
+ * missing file is left to the first login. */
+static void test_check_perms(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    assert_int_equal(auth_pwfile_check_perms(g_file, true, err, sizeof err), 0);  /* missing */
+    write_text(g_file, "alice:$y$j9T$x$y\n");
+    assert_int_equal(chmod(g_file, 0600), 0);
+    assert_int_equal(auth_pwfile_check_perms(g_file, false, err, sizeof err), 0);
+    assert_int_equal(chmod(g_file, 0640), 0);
+    assert_int_equal(auth_pwfile_check_perms(g_file, false, err, sizeof err), 0);
+    assert_int_equal(chmod(g_file, 0620), 0);
+    assert_int_equal(auth_pwfile_check_perms(g_file, false, err, sizeof err), -1);
+    assert_non_null(strstr(err, g_file));
+    assert_non_null(strstr(err, "writable by its group (mode 0620)"));
+    assert_int_equal(chmod(g_file, 0602), 0);
+    assert_int_equal(auth_pwfile_check_perms(g_file, false, err, sizeof err), -1);
+    assert_non_null(strstr(err, "writable by others"));
+    assert_int_equal(chmod(g_file, 0600), 0);
+    if (getuid() == 0) {
+        assert_int_equal(chown(g_file, 65534, (gid_t)-1), 0);
+        assert_int_equal(auth_pwfile_check_perms(g_file, false, err, sizeof err), 0);
+        assert_int_equal(auth_pwfile_check_perms(g_file, true, err, sizeof err), -1);
+        assert_non_null(strstr(err, "owned by uid 65534, not root"));
+        assert_non_null(strstr(err, g_file));
+        assert_int_equal(chown(g_file, 0, (gid_t)-1), 0);
+        assert_int_equal(auth_pwfile_check_perms(g_file, true, err, sizeof err), 0);
+    }
+    assert_int_equal(auth_pwfile_check_perms(g_dir, false, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
 static void test_mode_0600(void **state)
 {
     (void)state;
@@ -557,6 +592,7 @@ int main(void)
         cmocka_unit_test_setup(test_dummy_matches_costliest, fresh),
         cmocka_unit_test_setup(test_passwd_cmd, fresh),
         cmocka_unit_test(test_ct_streq),
+        cmocka_unit_test_setup(test_check_perms, fresh),
     };
     return cmocka_run_group_tests_name("auth_pwfile", tests, setup, teardown);
 }

@@ -450,6 +450,74 @@ static void test_peek_id(void **state)
     assert_int_equal(authp_peek_id(m, 8, &id), -1);
 }
 
+
+/* ---- certificate messages ---- */
+
+/* AUTHP_REQ_CERT is the bare header; AUTHP_RESP_CERT carries the two PEM
+ * texts at their full limits, decoded in place (pointers into the
+ * message); every truncation, an over-limit length, a wrong format byte and
+ * a half answer (OK without a key, ERROR with one) are refused. */
+static void test_cert_messages(void **state)
+{
+    (void)state;
+    uint8_t small[16];
+    uint32_t id = 0;
+    int n = authp_encode_cert_req(77, small, sizeof small);
+    assert_int_equal(n, 8);
+    assert_int_equal(authp_peek_type(small, (size_t)n), AUTHP_REQ_CERT);
+    assert_int_equal(authp_decode_cert_req(small, (size_t)n, &id), 0);
+    assert_int_equal(id, 77);
+    assert_int_equal(authp_decode_cert_req(small, (size_t)n - 1, &id), -1);
+    struct authp_login_req lr;
+    assert_int_equal(authp_decode_login_req(small, (size_t)n, &lr), -1);
+
+    static uint8_t chain[AUTHP_CERT_CHAIN_MAX + 1], key[AUTHP_CERT_KEY_MAX + 1];
+    memset(chain, 'c', sizeof chain);
+    memset(key, 'k', sizeof key);
+    uint8_t *buf = malloc(AUTHP_CERT_RESP_MAX + 64);
+    assert_non_null(buf);
+    struct authp_cert_resp r = { .id = 9, .result = AUTHP_OK, .chain = chain,
+                                 .chain_len = AUTHP_CERT_CHAIN_MAX, .key = key,
+                                 .key_len = AUTHP_CERT_KEY_MAX }, d;
+    n = authp_encode_cert_resp(&r, buf, AUTHP_CERT_RESP_MAX);
+    assert_true(n > 0 && n <= AUTHP_CERT_RESP_MAX);
+    assert_int_equal(authp_peek_type(buf, (size_t)n), AUTHP_RESP_CERT);
+    assert_int_equal(authp_decode_cert_resp(buf, (size_t)n, &d), 0);
+    assert_int_equal(d.id, 9);
+    assert_int_equal(d.result, AUTHP_OK);
+    assert_int_equal(d.chain_len, AUTHP_CERT_CHAIN_MAX);
+    assert_int_equal(d.key_len, AUTHP_CERT_KEY_MAX);
+    assert_true(d.key >= buf && d.key + d.key_len <= buf + n);   /* in place */
+    assert_memory_equal(d.key, key, d.key_len);
+    for (int cut = 0; cut < n; cut += cut < 200 ? 1 : 997)
+        assert_int_equal(authp_decode_cert_resp(buf, (size_t)cut, &d), -1);
+    buf[n] = 0;
+    assert_int_equal(authp_decode_cert_resp(buf, (size_t)n + 1, &d), -1);   /* trailing */
+    buf[8] = AUTHP_CERT_FORMAT + 1;
+    assert_int_equal(authp_decode_cert_resp(buf, (size_t)n, &d), -1);      /* format */
+    /* a login decoder never takes it */
+    struct authp_login_resp lresp;
+    buf[8] = AUTHP_CERT_FORMAT;
+    assert_int_equal(authp_decode_login_resp(buf, (size_t)n, &lresp), -1);
+
+    r.key_len = AUTHP_CERT_KEY_MAX + 1;                                      /* over limit */
+    assert_int_equal(authp_encode_cert_resp(&r, buf, AUTHP_CERT_RESP_MAX + 64), -1);
+    r.key_len = 0;                                                           /* OK, no key */
+    assert_int_equal(authp_encode_cert_resp(&r, buf, AUTHP_CERT_RESP_MAX), -1);
+    struct authp_cert_resp e = { .id = 3, .result = AUTHP_ERROR };
+    snprintf(e.detail, sizeof e.detail, "server.key: No such file or directory");
+    n = authp_encode_cert_resp(&e, buf, AUTHP_CERT_RESP_MAX);
+    assert_true(n > 0 && n <= AUTHP_CERT_ERR_MAX);
+    assert_int_equal(authp_decode_cert_resp(buf, (size_t)n, &d), 0);
+    assert_int_equal(d.result, AUTHP_ERROR);
+    assert_string_equal(d.detail, e.detail);
+    assert_int_equal(d.chain_len + d.key_len, 0);
+    e.key = key;                                                             /* ERROR + key */
+    e.key_len = 10;
+    assert_int_equal(authp_encode_cert_resp(&e, buf, AUTHP_CERT_RESP_MAX), -1);
+    free(buf);
+}
+
 static void test_result_name(void **state)
 {
     (void)state;
@@ -657,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_peek_id),
         cmocka_unit_test(test_result_name),
         cmocka_unit_test(test_idle_req),
+        cmocka_unit_test(test_cert_messages),
     };
     return cmocka_run_group_tests_name("authproto", tests, NULL, NULL);
 }

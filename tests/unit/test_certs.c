@@ -78,7 +78,7 @@ static const char *const default_names[] = { "localhost", "127.0.0.1", "::1" };
 static void gen_default(const struct fixture *f)
 {
     char err[512] = "";
-    int rc = certs_generate(f->dir, default_names, 3, 30, 0, err, sizeof err);
+    int rc = certs_generate(f->dir, NULL, default_names, 3, 30, 0, err, sizeof err);
     if (rc != 0)
         fail_msg("certs_generate: %s", err);
 }
@@ -177,7 +177,7 @@ static void test_generate_files_and_modes(void **state)
     mode_t old = umask(077);
     gen_default(f);
     umask(old);
-    assert_int_equal(mode_of(path_in(f, "ca.key")), 0600);
+    assert_int_equal(mode_of(path_in(f, "ca/ca.key")), 0600);
     assert_int_equal(mode_of(path_in(f, "server.key")), 0600);
     assert_int_equal(mode_of(path_in(f, "ca.crt")), 0644);
     assert_int_equal(mode_of(path_in(f, "server.crt")), 0644);
@@ -187,10 +187,10 @@ static void test_generate_files_and_modes(void **state)
     snprintf(sub, sizeof sub, "%s/loose", f->dir);
     old = umask(0);
     char err[512] = "";
-    assert_int_equal(certs_generate(sub, default_names, 3, 30, 0, err, sizeof err), 0);
+    assert_int_equal(certs_generate(sub, NULL, default_names, 3, 30, 0, err, sizeof err), 0);
     umask(old);
     assert_int_equal(mode_of(sub), 0755);
-    snprintf(sub, sizeof sub, "%s/loose/ca.key", f->dir);
+    snprintf(sub, sizeof sub, "%s/loose/ca/ca.key", f->dir);
     assert_int_equal(mode_of(sub), 0600);
     snprintf(sub, sizeof sub, "%s/loose/server.key", f->dir);
     assert_int_equal(mode_of(sub), 0600);
@@ -206,7 +206,7 @@ static void test_refuse_overwrite_without_force(void **state)
 {
     struct fixture *f = *state;
     gen_default(f);
-    const char *files[] = { "ca.crt", "ca.key", "server.crt", "server.key" };
+    const char *files[] = { "ca.crt", "ca/ca.key", "server.crt", "server.key" };
     char *before[4];
     struct stat st_before[4];
     for (int i = 0; i < 4; i++) {
@@ -215,7 +215,7 @@ static void test_refuse_overwrite_without_force(void **state)
         assert_int_equal(stat(path_in(f, files[i]), &st_before[i]), 0);
     }
     char err[512] = "";
-    assert_int_equal(certs_generate(f->dir, default_names, 3, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, default_names, 3, 30, 0, err, sizeof err), -1);
     assert_non_null(strstr(err, "exists (use --force to overwrite)"));
     for (int i = 0; i < 4; i++) {
         char *after = slurp(path_in(f, files[i]), NULL);
@@ -237,7 +237,7 @@ static void test_refuse_if_any_exists(void **state)
     struct fixture *f = *state;
     write_file(path_in(f, "server.key"), "mine\n");
     char err[512] = "", want[PATH_MAX + 64];
-    assert_int_equal(certs_generate(f->dir, default_names, 3, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, default_names, 3, 30, 0, err, sizeof err), -1);
     snprintf(want, sizeof want, "%s/server.key exists (use --force to overwrite)", f->dir);
     assert_string_equal(err, want);
     assert_int_equal(count_entries(f->dir), 1);
@@ -253,12 +253,14 @@ static void test_refuse_dangling_symlink(void **state)
     struct fixture *f = *state;
     char target[PATH_MAX];
     snprintf(target, sizeof target, "%s/elsewhere", f->dir);
-    assert_int_equal(symlink(target, path_in(f, "ca.key")), 0);
+    assert_int_equal(mkdir(path_in(f, "ca"), 0700), 0);
+    assert_int_equal(symlink(target, path_in(f, "ca/ca.key")), 0);
     char err[512] = "";
-    assert_int_equal(certs_generate(f->dir, default_names, 3, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, default_names, 3, 30, 0, err, sizeof err), -1);
     assert_non_null(strstr(err, "ca.key exists (use --force to overwrite)"));
     assert_false(exists(target));
     assert_int_equal(count_entries(f->dir), 1);
+    assert_int_equal(count_entries(path_in(f, "ca")), 1);
 }
 
 static void test_force_overwrites(void **state)
@@ -269,12 +271,12 @@ static void test_force_overwrites(void **state)
     char *key1 = slurp(path_in(f, "server.key"), NULL);
     char err[512] = "";
     const char *names[] = { "gw.example", "10.0.0.7" };
-    assert_int_equal(certs_generate(f->dir, names, 2, 10, 1, err, sizeof err), 0);
+    assert_int_equal(certs_generate(f->dir, NULL, names, 2, 10, 1, err, sizeof err), 0);
     char *ca2 = slurp(path_in(f, "ca.crt"), NULL);
     char *key2 = slurp(path_in(f, "server.key"), NULL);
     assert_string_not_equal(ca1, ca2);
     assert_string_not_equal(key1, key2);
-    assert_int_equal(mode_of(path_in(f, "ca.key")), 0600);
+    assert_int_equal(mode_of(path_in(f, "ca/ca.key")), 0600);
     assert_int_equal(mode_of(path_in(f, "server.key")), 0600);
     assert_int_equal(mode_of(path_in(f, "server.crt")), 0644);
     assert_int_equal(count_entries(f->dir), 4); /* no temp files left */
@@ -291,29 +293,206 @@ static void test_bad_arguments(void **state)
 {
     struct fixture *f = *state;
     char err[512] = "";
-    assert_int_equal(certs_generate(f->dir, default_names, 3, 0, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, default_names, 3, 0, 0, err, sizeof err), -1);
     assert_non_null(strstr(err, "days"));
-    assert_int_equal(certs_generate(f->dir, default_names, 3, 36501, 0, err, sizeof err), -1);
-    assert_int_equal(certs_generate(f->dir, default_names, 0, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, default_names, 3, 36501, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, default_names, 0, 30, 0, err, sizeof err), -1);
     const char *bad1[] = { "foo bar" };
-    assert_int_equal(certs_generate(f->dir, bad1, 1, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, bad1, 1, 30, 0, err, sizeof err), -1);
     assert_string_equal(err, "not a valid DNS name or IP address: foo bar");
     const char *bad2[] = { "localhost", "127.1" };
-    assert_int_equal(certs_generate(f->dir, bad2, 2, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, bad2, 2, 30, 0, err, sizeof err), -1);
     const char *bad3[] = { "a..b" };
-    assert_int_equal(certs_generate(f->dir, bad3, 1, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, bad3, 1, 30, 0, err, sizeof err), -1);
     const char *bad4[] = { "x,DNS:evil.example" };
-    assert_int_equal(certs_generate(f->dir, bad4, 1, 30, 0, err, sizeof err), -1);
+    assert_int_equal(certs_generate(f->dir, NULL, bad4, 1, 30, 0, err, sizeof err), -1);
     assert_int_equal(count_entries(f->dir), 0);
 
     /* A file where the directory should be. */
     write_file(path_in(f, "file"), "x");
-    assert_int_equal(certs_generate(path_in(f, "file"), default_names, 3, 30, 0, err,
+    assert_int_equal(certs_generate(path_in(f, "file"), NULL, default_names, 3, 30, 0, err,
                                     sizeof err), -1);
     assert_non_null(strstr(err, "Not a directory"));
     /* 36500 days is allowed. */
-    assert_int_equal(certs_generate(path_in(f, "long"), default_names, 3, 36500, 0, err,
+    assert_int_equal(certs_generate(path_in(f, "long"), NULL, default_names, 3, 36500, 0, err,
                                     sizeof err), 0);
+}
+
+
+/* ------------------------------------------------- CA name constraints */
+
+/* The CA carries one critical nameConstraints extension whose permitted
+ * subtrees are exactly the --name list (addresses with all-ones masks), and
+ * no excluded subtrees. */
+static void test_ca_name_constraints(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = { "gw.example", "*.vm.example", "192.0.2.7", "2001:db8::1" };
+    char err[512] = "";
+    assert_int_equal(certs_generate(f->dir, NULL, names, 4, 30, 0, err, sizeof err), 0);
+    X509 *ca = load_cert(path_in(f, "ca.crt"));
+    int idx = X509_get_ext_by_NID(ca, NID_name_constraints, -1);
+    assert_true(idx >= 0);
+    assert_int_equal(X509_EXTENSION_get_critical(X509_get_ext(ca, idx)), 1);
+    int crit = 0;
+    NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, &crit, NULL);
+    assert_non_null(nc);
+    assert_null(nc->excludedSubtrees);
+    assert_int_equal(sk_GENERAL_SUBTREE_num(nc->permittedSubtrees), 4);
+    static const unsigned char ip4[8] = { 192, 0, 2, 7, 255, 255, 255, 255 };
+    unsigned char ip6[32];
+    memset(ip6, 0, 16);
+    ip6[0] = 0x20; ip6[1] = 0x01; ip6[2] = 0x0d; ip6[3] = 0xb8; ip6[15] = 1;
+    memset(ip6 + 16, 0xff, 16);
+    for (int i = 0; i < 4; i++) {
+        GENERAL_SUBTREE *st = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, i);
+        int type = 0;
+        const ASN1_STRING *v = GENERAL_NAME_get0_value(st->base, &type);
+        const char *dns = i == 0 ? "gw.example" : "vm.example";
+        if (i < 2) {
+            assert_int_equal(type, GEN_DNS);
+            assert_int_equal(ASN1_STRING_length(v), (int)strlen(dns));
+            assert_memory_equal(ASN1_STRING_get0_data(v), dns, strlen(dns));
+        } else {
+            assert_int_equal(type, GEN_IPADD);
+            assert_int_equal(ASN1_STRING_length(v), i == 2 ? 8 : 32);
+            assert_memory_equal(ASN1_STRING_get0_data(v), i == 2 ? ip4 : ip6, i == 2 ? 8 : 32);
+        }
+    }
+    NAME_CONSTRAINTS_free(nc);
+    X509_free(ca);
+}
+
+/* Sign a leaf for san (DNS or IP, openssl.cnf syntax "DNS:x") with the
+ * CA key in ca_key_path, and verify it against ca.crt with OpenSSL's
+ * verifier.  Returns the verify error (X509_V_OK when accepted). */
+static int verify_forged(const struct fixture *f, const char *san, const char *host)
+{
+    X509 *ca = load_cert(path_in(f, "ca.crt"));
+    EVP_PKEY *cakey = load_key(path_in(f, "ca/ca.key"));
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(k);
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+    X509_NAME *n = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)host, -1, -1, 0);
+    X509_set_subject_name(x, n);
+    X509_NAME_free(n);
+    X509_set_issuer_name(x, X509_get_subject_name(ca));
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_nconf_nid(NULL, &v3, NID_subject_alt_name, san);
+    assert_non_null(e);
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    e = X509V3_EXT_nconf_nid(NULL, &v3, NID_ext_key_usage, "serverAuth");
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    assert_true(X509_sign(x, cakey, EVP_sha256()) > 0);
+
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_add_cert(store, ca);
+    X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+    assert_int_equal(X509_STORE_CTX_init(vctx, store, x, NULL), 1);
+    X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_SERVER);
+    int ok = X509_verify_cert(vctx);
+    int verr = X509_STORE_CTX_get_error(vctx);
+    X509_STORE_CTX_free(vctx);
+    X509_STORE_free(store);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(cakey);
+    X509_free(ca);
+    return ok == 1 ? X509_V_OK : verr;
+}
+
+/* Whoever steals ca.key gets a CA that signs only for the names it was made
+ * for: a leaf for another DNS name or address fails OpenSSL's verification
+ * with X509_V_ERR_PERMITTED_VIOLATION; one for a permitted name (a
+ * subdomain too) still verifies. */
+static void test_ca_cannot_sign_other_names(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = { "gw.example", "127.0.0.1", "::1" };
+    char err[512] = "";
+    assert_int_equal(certs_generate(f->dir, NULL, names, 3, 30, 0, err, sizeof err), 0);
+    assert_int_equal(verify_forged(f, "DNS:bank.example", "bank.example"),
+                     X509_V_ERR_PERMITTED_VIOLATION);
+    assert_int_equal(verify_forged(f, "DNS:gw.example.evil", "gw.example.evil"),
+                     X509_V_ERR_PERMITTED_VIOLATION);
+    /* (a permitted CN: the address SAN alone is what is refused) */
+    assert_int_equal(verify_forged(f, "IP:10.0.0.1", "gw.example"),
+                     X509_V_ERR_PERMITTED_VIOLATION);
+    assert_int_equal(verify_forged(f, "IP:127.0.0.2", "gw.example"),
+                     X509_V_ERR_PERMITTED_VIOLATION);
+    assert_int_equal(verify_forged(f, "IP:::2", "gw.example"), X509_V_ERR_PERMITTED_VIOLATION);
+    /* the permitted ones pass: the test above is not failing for another reason */
+    assert_int_equal(verify_forged(f, "DNS:gw.example", "gw.example"), X509_V_OK);
+    assert_int_equal(verify_forged(f, "DNS:a.gw.example", "a.gw.example"), X509_V_OK);
+    assert_int_equal(verify_forged(f, "IP:127.0.0.1", "gw.example"), X509_V_OK);
+
+    /* an address first: the server certificate still verifies (its CN is
+     * the first DNS name, not the address) */
+    char sub[PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/ipfirst", f->dir);
+    const char *ipfirst[] = { "192.0.2.7", "gw.example" };
+    assert_int_equal(certs_generate(sub, NULL, ipfirst, 2, 30, 0, err, sizeof err), 0);
+    X509 *ca = load_cert(path_in(f, "ipfirst/ca.crt"));
+    X509 *srv = load_cert(path_in(f, "ipfirst/server.crt"));
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_add_cert(store, ca);
+    X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+    assert_int_equal(X509_STORE_CTX_init(vctx, store, srv, NULL), 1);
+    X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_SERVER);
+    X509_VERIFY_PARAM_set1_ip_asc(X509_STORE_CTX_get0_param(vctx), "192.0.2.7");
+    if (X509_verify_cert(vctx) != 1)
+        fail_msg("verify: %s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+    X509_STORE_CTX_free(vctx);
+    X509_STORE_free(store);
+    X509_free(ca);
+    X509_free(srv);
+}
+
+/* ca.key is written to DIR/ca/ (0700), never to the server's directory;
+ * --ca-dir puts it elsewhere; and a group/world-accessible CA directory is
+ * refused. */
+static void test_ca_key_not_in_server_dir(void **state)
+{
+    struct fixture *f = *state;
+    gen_default(f);
+    assert_false(exists(path_in(f, "ca.key")));
+    assert_true(exists(path_in(f, "ca/ca.key")));
+    assert_int_equal(mode_of(path_in(f, "ca")), 0700);
+    assert_int_equal(count_entries(path_in(f, "ca")), 1);
+    char found[PATH_MAX];
+    assert_int_equal(certs_ca_key_beside(path_in(f, "server.key"), found, sizeof found), 0);
+
+    char srv[PATH_MAX], cad[PATH_MAX], err[512] = "";
+    snprintf(srv, sizeof srv, "%s/srv", f->dir);
+    snprintf(cad, sizeof cad, "%s/offline", f->dir);
+    assert_int_equal(certs_generate(srv, cad, default_names, 3, 30, 0, err, sizeof err), 0);
+    assert_int_equal(count_entries(srv), 3);       /* ca.crt server.crt server.key */
+    assert_true(exists(path_in(f, "offline/ca.key")));
+    assert_int_equal(mode_of(cad), 0700);
+
+    /* the old layout (or a hand-made one) is detected */
+    write_file(path_in(f, "srv/ca.key"), "old\n");
+    assert_int_equal(certs_ca_key_beside(path_in(f, "srv/server.key"), found, sizeof found), 1);
+    assert_string_equal(found, path_in(f, "srv/ca.key"));
+
+    snprintf(cad, sizeof cad, "%s/open", f->dir);
+    assert_int_equal(mkdir(cad, 0755), 0);
+    assert_int_equal(chmod(cad, 0755), 0);
+    snprintf(srv, sizeof srv, "%s/srv2", f->dir);
+    assert_int_equal(certs_generate(srv, cad, default_names, 3, 30, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "accessible to others"));
+    assert_int_equal(count_entries(cad), 0);
 }
 
 /* --------------------------------------------------- certificate content */
@@ -341,7 +520,7 @@ static void test_chain_verifies(void **state)
     /* A certificate from another run's CA must not verify against this one. */
     char other[PATH_MAX], err[512];
     snprintf(other, sizeof other, "%s/other", f->dir);
-    assert_int_equal(certs_generate(other, default_names, 3, 30, 0, err, sizeof err), 0);
+    assert_int_equal(certs_generate(other, NULL, default_names, 3, 30, 0, err, sizeof err), 0);
     snprintf(other, sizeof other, "%s/other/server.crt", f->dir);
     X509 *foreign = load_cert(other);
     vctx = X509_STORE_CTX_new();
@@ -361,7 +540,7 @@ static void test_sans_and_cn(void **state)
     /* Duplicates in any spelling collapse to one SAN. */
     const char *names[] = { "localhost", "127.0.0.1", "::1", "LOCALHOST", "0::1", "127.0.0.1" };
     char err[512] = "";
-    assert_int_equal(certs_generate(f->dir, names, 6, 30, 0, err, sizeof err), 0);
+    assert_int_equal(certs_generate(f->dir, NULL, names, 6, 30, 0, err, sizeof err), 0);
     X509 *srv = load_cert(path_in(f, "server.crt"));
 
     GENERAL_NAMES *gens = X509_get_ext_d2i(srv, NID_subject_alt_name, NULL, NULL);
@@ -402,7 +581,7 @@ static void test_keys_are_p256(void **state)
 {
     struct fixture *f = *state;
     gen_default(f);
-    const char *keys[] = { "ca.key", "server.key" };
+    const char *keys[] = { "ca/ca.key", "server.key" };
     for (int i = 0; i < 2; i++) {
         EVP_PKEY *k = load_key(path_in(f, keys[i]));
         assert_true(EVP_PKEY_is_a(k, "EC"));
@@ -417,7 +596,7 @@ static void test_keys_are_p256(void **state)
     X509 *srv = load_cert(path_in(f, "server.crt"));
     X509 *ca = load_cert(path_in(f, "ca.crt"));
     EVP_PKEY *sk = load_key(path_in(f, "server.key"));
-    EVP_PKEY *ck = load_key(path_in(f, "ca.key"));
+    EVP_PKEY *ck = load_key(path_in(f, "ca/ca.key"));
     assert_int_equal(X509_check_private_key(srv, sk), 1);
     assert_int_equal(X509_check_private_key(ca, ck), 1);
     assert_int_equal(X509_get_signature_nid(srv), NID_ecdsa_with_SHA256);
@@ -433,7 +612,7 @@ static void test_extensions_serial_validity(void **state)
     struct fixture *f = *state;
     const char *names[] = { "localhost" };
     char err[512] = "";
-    assert_int_equal(certs_generate(f->dir, names, 1, 100, 0, err, sizeof err), 0);
+    assert_int_equal(certs_generate(f->dir, NULL, names, 1, 100, 0, err, sizeof err), 0);
     X509 *ca = load_cert(path_in(f, "ca.crt"));
     X509 *srv = load_cert(path_in(f, "server.crt"));
 
@@ -551,11 +730,11 @@ static void test_server_ctx_mismatched_key(void **state)
     struct fixture *f = *state;
     gen_default(f);
     char err[512] = "", want[PATH_MAX * 2 + 64];
-    SSL_CTX *ctx = certs_server_ctx(path_in(f, "server.crt"), path_in(f, "ca.key"), err,
+    SSL_CTX *ctx = certs_server_ctx(path_in(f, "server.crt"), path_in(f, "ca/ca.key"), err,
                                     sizeof err);
     assert_null(ctx);
     snprintf(want, sizeof want, "%s: key does not match certificate %s",
-             path_in(f, "ca.key"), path_in(f, "server.crt"));
+             path_in(f, "ca/ca.key"), path_in(f, "server.crt"));
     assert_string_equal(err, want);
     assert_int_equal(ERR_peek_error(), 0);
 
@@ -841,7 +1020,7 @@ static void test_handshake_untrusted_ca_fails(void **state)
     int n = snprintf(other.dir, sizeof other.dir, "%s/other", f->dir);
     assert_true(n > 0 && (size_t)n < sizeof other.dir);
     char err[512];
-    assert_int_equal(certs_generate(other.dir, default_names, 3, 30, 0, err, sizeof err), 0);
+    assert_int_equal(certs_generate(other.dir, NULL, default_names, 3, 30, 0, err, sizeof err), 0);
     SSL_CTX *sctx = server_ctx(f), *cctx = client_ctx(&other, 0);
     struct tls_pair p;
     assert_int_equal(handshake(&p, sctx, cctx, "localhost"), 0);
@@ -1015,7 +1194,7 @@ static void test_cli_init(void **state)
                               "--name=::1", "--days=10");
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.err, "");
-    const char *files[] = { "ca.crt", "ca.key", "server.crt", "server.key" };
+    const char *files[] = { "ca.crt", "ca/ca.key", "server.crt", "server.key" };
     for (int i = 0; i < 4; i++) {
         snprintf(want, sizeof want, "wrote %s/%s", sub, files[i]);
         assert_non_null(strstr(r.out, want));
@@ -1060,6 +1239,59 @@ static void test_cli_init(void **state)
     free(before);
 }
 
+
+/* `certs show --dir DIR` prints the server certificate's fingerprint exactly
+ * as `openssl x509 -fingerprint -sha256` does, its names and validity; -c
+ * FILE finds the certificate through cert = in the config. */
+static void test_cli_show(void **state)
+{
+    struct fixture *f = *state;
+    gen_default(f);
+    struct cli_result r = RUN(f, "show", "--dir", f->dir);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+
+    char cmd[PATH_MAX + 128], line[256] = "";
+    snprintf(cmd, sizeof cmd, "openssl x509 -noout -fingerprint -sha256 -in %s",
+             path_in(f, "server.crt"));
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_int_equal(pclose(p), 0);
+    /* "sha256 Fingerprint=AB:CD:..." (the prefix's case varies by version) */
+    char *eq = strchr(line, '=');
+    assert_non_null(eq);
+    eq[1 + strcspn(eq + 1, "\n")] = '\0';
+    char want[256];
+    snprintf(want, sizeof want, "SHA-256 fingerprint: %s\n", eq + 1);
+    assert_non_null(strstr(r.out, want));
+    assert_non_null(strstr(r.out, "names:       DNS:localhost, IP:127.0.0.1, IP:::1\n"));
+    assert_non_null(strstr(r.out, "subject:     CN = localhost\n"));
+    assert_non_null(strstr(r.out, "not after:   "));
+    assert_non_null(strstr(r.out, "(29 days left)") ? "ok" : strstr(r.out, "(30 days left)"));
+    assert_non_null(strstr(r.out, "CA "));
+    cli_free(&r);
+
+    char conf[PATH_MAX];
+    snprintf(conf, sizeof conf, "%s/vmgate.conf", f->dir);
+    char text[2 * PATH_MAX + 128];
+    snprintf(text, sizeof text, "[gateway]\ncert = %s\nkey = %s\nauth = file\npasswd_file = %s\n",
+             path_in(f, "server.crt"), path_in(f, "server.key"), path_in(f, "passwd"));
+    write_file(conf, text);
+    r = RUN(f, "show", "-c", conf);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, want));
+    cli_free(&r);
+
+    r = RUN(f, "show");
+    assert_int_equal(r.rc, 2);
+    cli_free(&r);
+    r = RUN(f, "show", "--dir", (char *)path_in(f, "nope"));
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "No such file or directory"));
+    cli_free(&r);
+}
+
 static void test_cli_default_names(void **state)
 {
     struct fixture *f = *state;
@@ -1093,6 +1325,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuse_dangling_symlink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_force_overwrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_name_constraints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_cannot_sign_other_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_key_not_in_server_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sans_and_cn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_are_p256, setup, teardown),
@@ -1112,6 +1347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_default_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_show, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -229,6 +229,16 @@ static void test_all_gateway_keys(void **state)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     assert_int_equal(cfg_processes(&c), n < 1 ? 1 : n > 64 ? 64 : n);
     cfg_free(&c);
+    /* sandbox: on unless turned off */
+    must_parse("[gateway]\n", &c);
+    assert_true(c.sandbox);
+    cfg_free(&c);
+    must_parse("[gateway]\nsandbox = off\n", &c);
+    assert_false(c.sandbox);
+    cfg_free(&c);
+    must_parse("[gateway]\nsandbox = on\n", &c);
+    assert_true(c.sandbox);
+    cfg_free(&c);
 }
 
 /* ---- lexical rules ---- */
@@ -540,6 +550,7 @@ static void test_gateway_value_errors(void **state)
     expect_err("[gateway]\nprocesses = 0\n", 2, "processes 0 out of range (1..64)");
     expect_err("[gateway]\nprocesses = automatic\n", 2, "bad number \"automatic\"");
     expect_err("[gateway]\nprocesses = 65\n", 2, "processes 65 out of range (1..64)");
+    expect_err("[gateway]\nsandbox = maybe\n", 2, "sandbox: expected on or off, not 'maybe'");
     expect_err("[gateway]\nfail_delay = 61s\n", 2, "fail_delay 61s out of range (0s..1m)");
     expect_err("[gateway]\nlogin_timeout = 0\n", 2, "login_timeout 0 out of range (1s..1h)");
     expect_err("[gateway]\nlogin_timeout = 999ms\n", 2, "login_timeout 999ms out of range");

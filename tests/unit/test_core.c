@@ -244,7 +244,7 @@ static int setup(const struct conn_proto *proto, enum backend_mode bm, const cha
     assert_non_null(mkdtemp(H.dir));
     static const char *const names[] = { "localhost", "127.0.0.1" };
     char err[256], a[256], b[256];
-    assert_int_equal(certs_generate(H.dir, names, 2, 1, 0, err, sizeof err), 0);
+    assert_int_equal(certs_generate(H.dir, NULL, names, 2, 1, 0, err, sizeof err), 0);
     char text[2048];
     snprintf(text, sizeof text,
              "[gateway]\naddress = 127.0.0.1\ncert = %s/server.crt\nkey = %s/server.key\n"
