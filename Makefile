@@ -1,4 +1,5 @@
-# vmgate — plain GNU make. `make`, `make check`, `make demo`, `make install`, `make clean`.
+# vmgate — plain GNU make. `make`, `make check`, `make demo`, `make fuzz`, `make install`,
+# `make clean`.
 # Each top-level folder builds one static library; build/vmgate and the tests link them all.
 
 PREFIX  ?= /usr/local
@@ -83,6 +84,14 @@ bench: deps
 	@$(MAKE) --no-print-directory all tools
 	@bench/run.sh
 
+# The fuzzing campaign (not part of check): every tests/fuzz/fuzz_*.c built
+# with clang -fsanitize=fuzzer,address,undefined, run one at a time under
+# nice -n 19 until FUZZ_RUNS executions (default 10^7) or FUZZ_TIME seconds
+# (default 1800) per target; FUZZ_TARGETS="clip qmp" picks some.  The
+# corpora in tests/fuzz/corpus/ are merged (-merge=1) and written back.
+fuzz:
+	@BUILD=$(BUILD) tests/fuzz/campaign.sh
+
 install: $(BUILD)/vmgate
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BUILD)/vmgate $(DESTDIR)$(PREFIX)/sbin/vmgate
@@ -91,6 +100,6 @@ install: $(BUILD)/vmgate
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit tools deps check demo bench install clean
+.PHONY: all unit tools deps check demo bench fuzz install clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
