@@ -185,6 +185,35 @@ static void test_json(void **state)
     assert_non_null(strstr(err, "nested too deeply"));
 }
 
+/* Fractions and exponents are accepted and truncated, but a value outside
+ * int64 is refused: converting it would be undefined behaviour (found by
+ * fuzz_fwjson, tests/fuzz/regress/fwjson/). */
+static void test_json_number_range(void **state)
+{
+    (void)state;
+    char err[128];
+    struct fwj *v = fwj_parse("[1.5, -2.9e3, 9.2e18, -9.2e18, 0.0]", err, sizeof err);
+    assert_non_null(v);
+    assert_int_equal(v->n, 5);
+    assert_true(v->kids[0].num == 1);
+    assert_true(v->kids[1].num == -2900);
+    assert_true(v->kids[2].num == INT64_C(9200000000000000000));
+    assert_true(v->kids[3].num == -INT64_C(9200000000000000000));
+    assert_true(v->kids[4].num == 0);
+    fwj_free(v);
+
+    static const char *const out_of_range[] = {
+        "1e999", "-1e999", "[1.0e400]", "9.3e18", "-9.3e18", "1e19", "9223372036854775808.0",
+        "{\"a\": 1.5e300}",
+    };
+    for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
+        v = fwj_parse(out_of_range[i], err, sizeof err);
+        if (v)
+            fail_msg("accepted out-of-range number #%zu: %s", i, out_of_range[i]);
+        assert_non_null(strstr(err, "bad number"));
+    }
+}
+
 /* ---- live listing ---- */
 
 /* The plan of the config the fixture was applied from. */
@@ -442,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_net_relations),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_number_range),
         cmocka_unit_test(test_live_parse),
         cmocka_unit_test(test_diff_runtime_allow),
         cmocka_unit_test(test_diff_layout),
