@@ -305,6 +305,30 @@ def fwaddr_seeds():
         write("fwaddr", f"pair-{i}", u8(0x81) + a + b"\n" + b)
 
 
+# ------------------------------------------------------------- config
+
+def config_seeds():
+    example = (b"[gateway]\naddress = 0.0.0.0   ; listen\ncert = /etc/vmgate/tls/server.crt\n"
+               b"key  = /etc/vmgate/tls/server.key\nauth = pam\npam_service = vmgate\n"
+               b"passwd_file = /etc/vmgate/passwd\nuser = vmgate\nlogin_timeout = 30s\n"
+               b"clipboard = both\nclipboard_max = 256K\n\n[firewall]\nprotect = 5900-6100\n"
+               b"allow =\nban_after = 5\nban_window = 10m\nban_time = 15m\n\n[vm dev0]\n"
+               b"vnc = unix:/run/vmgate/dev0.vnc\nvnc_port = 5902\nspice = unix:/run/vmgate/dev0.spice\n"
+               b"spice_port = 5932\nqmp = /run/vmgate/dev0.qmp\nusers = alice bob\ngroups = kvm\n"
+               b"clipboard = both\nclipboard_max = 256K\n")
+    write("config", "design-example", example)
+    write("config", "gateway-keys", b"[gateway]\naddress = ::\nauth = file\npasswd_file = /srv/pw\n"
+          b"pam_service = other-svc\nuser =\nlogin_timeout = 1h\nclipboard = from-vm\nclipboard_max = 1\n"
+          b"max_unauth = 100000\nmax_unauth_per_source = 100000\nfail_delay = 0\nauth_workers = 64\n"
+          b"processes = auto\n")
+    write("config", "vms", b"# two VMs\n[vm a]\nvnc = 127.0.0.1:5901\nvnc_port = 6001\n"
+          b"[vm b-2]\nvnc = [::1]:5902\nvnc_port = 6002\nspice = qmp:/run/b.qmp\nspice_port = 6003\n"
+          b"clipboard = to-vm\nclipboard_max = 1G\n[firewall]\nprotect = 6000-6010\n"
+          b"allow = 10.0.0.0/8 2001:db8::/32 192.0.2.7\nban_time = 1d\nban_window = 500ms\n")
+    write("config", "values", b"1500ms\n256K\nlocalhost:5900\n[gateway]\n")
+    write("config", "crlf-comments", b"[gateway]   ; c\r\n; x\r\n# y\r\naddress = 127.0.0.1 # z\r\n")
+
+
 if __name__ == "__main__":
     s2c_seeds()
     c2s_seeds()
@@ -314,3 +338,4 @@ if __name__ == "__main__":
     qmp_seeds()
     fwjson_seeds()
     fwaddr_seeds()
+    config_seeds()
