@@ -214,6 +214,42 @@ static void test_json_number_range(void **state)
     }
 }
 
+/* An element of another family than its set's type (a prefix in a port
+ * set, IPv6 in an ipv4_addr set, a mapped address in an ipv6_addr set) is
+ * not taken as an element of the wrong family but counted as unreadable
+ * (found by fuzz_fwjson). */
+static void test_live_set_family(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *elems;
+        size_t n_el;
+        int family;
+    } cases[] = {
+        { "ipv4_addr", "\"10.0.0.1\", \"2001:db8::1\", {\"prefix\": {\"addr\": \"2001:db8::\", \"len\": 32}}",
+          1, 4 },
+        { "ipv6_addr", "\"2001:db8::1\", \"::ffff:10.0.0.1\", {\"elem\": {\"val\": \"10.0.0.2\", \"timeout\": 5}}",
+          1, 6 },
+        { "inet_service", "5900, {\"prefix\": {\"addr\": \"10.0.0.0\", \"len\": 8}}, {\"range\": [\"::1\", \"::2\"]}",
+          1, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512], err[128];
+        snprintf(json, sizeof json,
+                 "{\"nftables\": [{\"set\": {\"family\": \"inet\", \"name\": \"s\", \"table\": \"vmgate\","
+                 " \"type\": \"%s\", \"flags\": [\"interval\"], \"elem\": [%s]}}]}",
+                 cases[i].type, cases[i].elems);
+        struct fw_live_set s;
+        assert_int_equal(fw_live_parse_set(json, &s, err, sizeof err), 0);
+        if (s.n_el != cases[i].n_el)
+            fail_msg("case %zu (%s): %zu elements read, want %zu", i, cases[i].type, s.n_el,
+                     cases[i].n_el);
+        assert_int_equal(s.el[0].family, cases[i].family);
+        assert_true(s.el_bad);
+        fw_live_set_free(&s);
+    }
+}
+
 /* ---- live listing ---- */
 
 /* The plan of the config the fixture was applied from. */
@@ -473,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_json_number_range),
         cmocka_unit_test(test_live_parse),
+        cmocka_unit_test(test_live_set_family),
         cmocka_unit_test(test_diff_runtime_allow),
         cmocka_unit_test(test_diff_layout),
         cmocka_unit_test(test_live_elements),
