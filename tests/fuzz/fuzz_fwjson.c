@@ -1,4 +1,4 @@
-// fuzz-sources: firewall/fw_json.c
+// fuzz-sources: firewall/fw_json.c firewall/fw_live.c firewall/fw_addr.c firewall/fw_render.c common/log.c common/config.c
 // fuzz-libs:
 /* tests/fuzz/fuzz_fwjson.c — the JSON reader of the firewall
  * (firewall/fw_json.c), which reads what `nft -j` prints.  nft's output is
@@ -13,13 +13,20 @@
  *     escaped, numbers as integers) and parsed again: the two trees must be
  *     equal (types, keys, strings, numbers, order) and writing the second
  *     gives the same text;
- *   - fwj_get/fwj_str/fwj_num agree with a linear walk over every object. */
+ *   - fwj_get/fwj_str/fwj_num agree with a linear walk over every object.
+ * The same text then goes through what reads nft's listings
+ * (firewall/fw_live.c): fw_live_parse, fw_live_parse_set and
+ * fw_foreign_drops, and an accepted table is compared with a fixed plan
+ * (fw_diff).  Accepted sets have their elements sorted, of the family their
+ * type says, names NUL-terminated; fw_live_find_set finds each set. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
+#include "firewall/fw_int.h"
 #include "firewall/fw_json.h"
 
 #define FUZZ_CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (%s:%d)\n", #c, \
@@ -132,6 +139,74 @@ static void check_lookups(const struct fwj *v)
         check_lookups(&v->kids[i]);
 }
 
+static void check_set(const struct fw_live_set *s)
+{
+    FUZZ_CHECK(memchr(s->name, '\0', sizeof s->name) && memchr(s->type, '\0', sizeof s->type));
+    int fam = strcmp(s->type, "inet_service") == 0 ? 0 : strcmp(s->type, "ipv4_addr") == 0 ? 4
+            : strcmp(s->type, "ipv6_addr") == 0 ? 6 : -1;
+    FUZZ_CHECK(s->n_el == 0 || s->el != NULL);
+    for (size_t i = 0; i < s->n_el; i++) {
+        FUZZ_CHECK(s->el[i].family == fam);
+        if (i)
+            FUZZ_CHECK(fw_iv_cmp(&s->el[i - 1], &s->el[i]) <= 0);
+        char buf[128];
+        fw_iv_str(&s->el[i], buf, sizeof buf);
+    }
+}
+
+/* A plan to compare live tables with: one VM, a firewall section. */
+static const struct fw_plan *fixed_plan(void)
+{
+    static struct fw_plan plan;
+    static int state;   /* 0 = not built, 1 = built, -1 = failed */
+    if (state == 0) {
+        static const char conf[] = "[firewall]\nprotect = 5900-6100\nallow = 10.0.0.0/8 2001:db8::/32\n"
+                                   "[vm a]\nvnc = 127.0.0.1:5901\nvnc_port = 6001\n";
+        struct cfg c;
+        char err[256];
+        FUZZ_CHECK(cfg_parse("plan.conf", conf, sizeof conf - 1, &c, err, sizeof err) == 0);
+        state = fw_plan_build(&c, &plan, err, sizeof err) == 0 ? 1 : -1;
+        if (state < 0)
+            fprintf(stderr, "fixed plan: %s\n", err);
+        FUZZ_CHECK(state == 1);
+        /* the plan keeps no pointer into c (fw_plan_build copies) */
+        cfg_free(&c);
+    }
+    return &plan;
+}
+
+static void live_readers(const char *text, char *err, size_t errlen)
+{
+    struct fw_live l;
+    if (fw_live_parse(text, &l, errlen ? err : NULL, errlen) == 0) {
+        for (size_t i = 0; i < l.n_sets; i++) {
+            check_set(&l.sets[i]);
+            const struct fw_live_set *f = fw_live_find_set(&l, l.sets[i].name);
+            FUZZ_CHECK(f != NULL && f <= &l.sets[i] && strcmp(f->name, l.sets[i].name) == 0);
+        }
+        for (size_t i = 0; i < l.n_counters; i++)
+            FUZZ_CHECK(fw_live_find_counter(&l, l.counters[i].name) != NULL);
+        bool schema_ok = false;
+        struct fw_sb rep = { 0 };
+        int nd = fw_diff(fixed_plan(), &l, &schema_ok, &rep);
+        FUZZ_CHECK(nd >= 0);
+        FUZZ_CHECK(nd == 0 || rep.oom || (rep.s && rep.len == strlen(rep.s)));
+        fw_sb_free(&rep);
+        fw_live_free(&l);
+    } else if (errlen) {
+        FUZZ_CHECK(memchr(err, '\0', errlen) != NULL);
+    }
+    struct fw_live_set s;
+    if (fw_live_parse_set(text, &s, errlen ? err : NULL, errlen) == 0) {
+        check_set(&s);
+        fw_live_set_free(&s);
+    }
+    struct fw_sb out = { 0 };
+    int n = fw_foreign_drops(text, &out, errlen ? err : NULL, errlen);
+    FUZZ_CHECK(n >= -1);
+    fw_sb_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 1);
@@ -165,6 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(b.p);
         fwj_free(v);
     }
+    live_readers(text, err, errlen);
     free(err);
     free(text);
     return 0;

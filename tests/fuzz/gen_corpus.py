@@ -283,6 +283,12 @@ def qmp_seeds():
 # ------------------------------------------------------------- firewall
 
 def fwjson_seeds():
+    # the captured listings the unit tests use
+    fwdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firewall")
+    for name in sorted(os.listdir(fwdir)):
+        if name.endswith(".json"):
+            with open(os.path.join(fwdir, name), "rb") as f:
+                write("fwjson", name[:-5], f.read())
     write("fwjson", "nft-table", (
         b'{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5",'
         b' "json_schema_version": 1}}, {"table": {"family": "inet", "name": "vmgate", "handle": 3,'
