@@ -274,7 +274,8 @@ static int jp_number(struct jp *p, struct fwj *v)
     if (*e == '.' || *e == 'e' || *e == 'E') {
         char *e2 = NULL;
         double d = strtod(b, &e2);
-        if (e2 == b) {
+        /* Out of int64 range (or inf): the cast would be undefined. */
+        if (e2 == b || !(d >= -0x1p63 && d < 0x1p63)) {
             jp_fail(p, "bad number");
             return -1;
         }

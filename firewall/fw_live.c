@@ -103,13 +103,23 @@ static int elem_value(const struct fwj *v, enum fw_set_kind k, struct fw_iv *iv)
     return -1;
 }
 
+/* The family an element of a set of kind k must have (ports: 0). */
+static int kind_family(enum fw_set_kind k)
+{
+    return k == FW_SK_PORTS ? 0 : k == FW_SK_ADDR4 ? 4 : k == FW_SK_ADDR6 ? 6 : -1;
+}
+
+/* Accepts a bare value or {"elem": {"val": V, "timeout": .., "expires": ..}},
+ * and only of the set's own family: a prefix in a port set, an IPv6
+ * address in an ipv4_addr set or ::ffff:a.b.c.d in an ipv6_addr set (which
+ * fw_net_parse() reads as IPv4) is an element we cannot read. */
 static int parse_elem(const struct fwj *e, enum fw_set_kind k, struct fw_iv *iv)
 {
     const struct fwj *w = e->type == FWJ_OBJ ? fwj_get(e, "elem") : NULL;
     if (!w)
-        return elem_value(e, k, iv);
+        return elem_value(e, k, iv) == 0 && iv->family == kind_family(k) ? 0 : -1;
     const struct fwj *val = fwj_get(w, "val");
-    if (!val || elem_value(val, k, iv) < 0)
+    if (!val || elem_value(val, k, iv) < 0 || iv->family != kind_family(k))
         return -1;
     int64_t t;
     if (fwj_num(w, "timeout", &t) && t >= 0) {

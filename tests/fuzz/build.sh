@@ -7,8 +7,7 @@
 # Needs clang with libFuzzer (Debian 12: the clang package ships
 # libclang_rt.fuzzer).  Without it this prints "SKIP fuzz build: <reason>"
 # and exits 0 so the rest of `make check` still runs; FUZZ_STRICT=1 turns
-# that into exit 1.  FUZZ_CC overrides the compiler, FUZZ_CFLAGS adds flags
-# (e.g. -DFUZZ_SMALL_CAP, see fuzz_handshake.c).
+# that into exit 1.  FUZZ_CC overrides the compiler, FUZZ_CFLAGS adds flags.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"

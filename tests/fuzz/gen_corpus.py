@@ -249,8 +249,99 @@ def handshake_seeds():
     write("handshake", "u32", u32(262))
 
 
+# ------------------------------------------------------------- auth helper protocol
+
+def authp_str(b): return u16(len(b)) + b
+
+
+def authp_seeds():
+    hdr = lambda t, i: u8(1) + u8(t) + u16(0) + u32(i)
+    write("authp", "req-login", hdr(1, 7) + authp_str(b"web1") + authp_str(b"alice") +
+          authp_str(b"s3cret pass") + authp_str(b"192.0.2.10"))
+    write("authp", "req-empty", hdr(1, 0) + authp_str(b"") * 4)
+    write("authp", "req-long", hdr(1, 0xffffffff) + authp_str(b"v" * 63) + authp_str(b"u" * 255) +
+          authp_str(b"p" * 1024) + authp_str(b"2001:db8::1"))
+    for r in range(6):
+        write("authp", f"resp-{r}", hdr(2, 9) + u8(r) + authp_str(b"pam: detail %d" % r))
+    write("authp", "resp-long", hdr(2, 1) + u8(0) + authp_str(b"d" * 127))
+
+
+# ------------------------------------------------------------- QMP
+
+def qmp_seeds():
+    greet = (b'{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""},'
+             b' "capabilities": ["oob"]}}\r\n')
+    write("qmp", "session", u8(40) + greet + b'{"return": {}}\r\n' +
+          b'{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "VNC_CONNECTED", "data": {}}\r\n' +
+          b'{"return": {}}\r\n')
+    write("qmp", "error", u8(63) + b'{"error": {"class": "GenericError", "desc": "No file descriptor'
+          b' supplied via SCM_RIGHTS"}}\r\n')
+    write("qmp", "error-short-desc", u8(3) + b'{"id": 1, "error": {"desc": "\x01\x7fx"}}\n')
+    write("qmp", "event-first", u8(0) + b'{"event": "STOP", "timestamp": {}}\n{"return"')
+
+
+# ------------------------------------------------------------- firewall
+
+def fwjson_seeds():
+    # the captured listings the unit tests use
+    fwdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "firewall")
+    for name in sorted(os.listdir(fwdir)):
+        if name.endswith(".json"):
+            with open(os.path.join(fwdir, name), "rb") as f:
+                write("fwjson", name[:-5], f.read())
+    write("fwjson", "nft-table", (
+        b'{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5",'
+        b' "json_schema_version": 1}}, {"table": {"family": "inet", "name": "vmgate", "handle": 3,'
+        b' "comment": "vmgate schema 1"}}, {"set": {"family": "inet", "name": "ban4", "table": "vmgate",'
+        b' "type": "ipv4_addr", "handle": 4, "flags": ["interval", "timeout"], "elem": [{"elem":'
+        b' {"val": {"prefix": {"addr": "192.0.2.0", "len": 24}}, "timeout": 600, "expires": 598}},'
+        b' {"range": ["10.0.0.1", "10.0.0.9"]}]}}, {"rule": {"family": "inet", "table": "vmgate",'
+        b' "chain": "input", "handle": 7, "comment": "vmgate: drop banned", "expr": [{"match":'
+        b' {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right":'
+        b' {"set": [{"range": [5900, 6100]}]}}}, {"drop": null}]}}]}\n'))
+    write("fwjson", "escapes", b'["a\\"\\\\\\/\\b\\f\\n\\r\\t", "\\u00e9\\ud83d\\ude00\\udc00",'
+          b' -0, 12345678901234, 1.5, -2e3, true, false, null, {}, []]')
+
+
+def fwaddr_seeds():
+    for i, (a, b) in enumerate([(b"192.0.2.7", b"192.0.2.0/24"), (b"10.0.0.0/8", b"10.1.2.3/31"),
+                                (b"2001:db8::1", b"2001:db8::/32"), (b"::ffff:192.0.2.1", b"::ffff:0:0/96"),
+                                (b"127.0.0.1", b"::1"), (b"0.0.0.0/0", b"::/0"), (b"fe80::1%eth0", b"1.2.3.4/033"),
+                                (b"10.0.0.1/33", b"192.0.2.255/25")]):
+        write("fwaddr", f"pair-{i}", u8(0x81) + a + b"\n" + b)
+
+
+# ------------------------------------------------------------- config
+
+def config_seeds():
+    example = (b"[gateway]\naddress = 0.0.0.0   ; listen\ncert = /etc/vmgate/tls/server.crt\n"
+               b"key  = /etc/vmgate/tls/server.key\nauth = pam\npam_service = vmgate\n"
+               b"passwd_file = /etc/vmgate/passwd\nuser = vmgate\nlogin_timeout = 30s\n"
+               b"clipboard = both\nclipboard_max = 256K\n\n[firewall]\nprotect = 5900-6100\n"
+               b"allow =\nban_after = 5\nban_window = 10m\nban_time = 15m\n\n[vm dev0]\n"
+               b"vnc = unix:/run/vmgate/dev0.vnc\nvnc_port = 5902\nspice = unix:/run/vmgate/dev0.spice\n"
+               b"spice_port = 5932\nqmp = /run/vmgate/dev0.qmp\nusers = alice bob\ngroups = kvm\n"
+               b"clipboard = both\nclipboard_max = 256K\n")
+    write("config", "design-example", example)
+    write("config", "gateway-keys", b"[gateway]\naddress = ::\nauth = file\npasswd_file = /srv/pw\n"
+          b"pam_service = other-svc\nuser =\nlogin_timeout = 1h\nclipboard = from-vm\nclipboard_max = 1\n"
+          b"max_unauth = 100000\nmax_unauth_per_source = 100000\nfail_delay = 0\nauth_workers = 64\n"
+          b"processes = auto\n")
+    write("config", "vms", b"# two VMs\n[vm a]\nvnc = 127.0.0.1:5901\nvnc_port = 6001\n"
+          b"[vm b-2]\nvnc = [::1]:5902\nvnc_port = 6002\nspice = qmp:/run/b.qmp\nspice_port = 6003\n"
+          b"clipboard = to-vm\nclipboard_max = 1G\n[firewall]\nprotect = 6000-6010\n"
+          b"allow = 10.0.0.0/8 2001:db8::/32 192.0.2.7\nban_time = 1d\nban_window = 500ms\n")
+    write("config", "values", b"1500ms\n256K\nlocalhost:5900\n[gateway]\n")
+    write("config", "crlf-comments", b"[gateway]   ; c\r\n; x\r\n# y\r\naddress = 127.0.0.1 # z\r\n")
+
+
 if __name__ == "__main__":
     s2c_seeds()
     c2s_seeds()
     clip_seeds()
     handshake_seeds()
+    authp_seeds()
+    qmp_seeds()
+    fwjson_seeds()
+    fwaddr_seeds()
+    config_seeds()

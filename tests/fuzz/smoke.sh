@@ -7,6 +7,9 @@
 # tests/fuzz/corpus/<target without "fuzz_">/.  New inputs go to a
 # temporary directory, never into the committed corpus.
 #
+# Files under tests/fuzz/regress/<target without "fuzz_">/ (inputs that
+# once found a bug) are replayed before the run.
+#
 # Prints one line per target: "PASS fuzz_x (N runs)", "FAIL fuzz_x" (with
 # the end of libFuzzer's log and where the crashing input was saved) or
 # "SKIP fuzz_x: reason".  Exit status 1 if any target failed.
@@ -56,6 +59,21 @@ for t in "${TARGETS[@]}"; do
     fi
     corpus=tests/fuzz/corpus/${t#fuzz_}
     mkdir -p "$tmp/$t.new" "$tmp/$t.art"
+    # Inputs that once crashed the target (tests/fuzz/regress/<name>/) are
+    # replayed one by one first: a fix that regresses fails here.
+    regress=()
+    for f in tests/fuzz/regress/${t#fuzz_}/*; do
+        [ -f "$f" ] && regress+=("$f")
+    done
+    if [ ${#regress[@]} -gt 0 ]; then
+        rlog=$tmp/$t.regress.log
+        if ! timeout -k 5 120 "$bin" -timeout=10 -rss_limit_mb=2048 "${regress[@]}" >"$rlog" 2>&1 </dev/null; then
+            failed=1
+            echo "FAIL $t (a regression input in tests/fuzz/regress/${t#fuzz_}/ fails again)"
+            tail -n 40 "$rlog" | sed 's/^/    | /'
+            continue
+        fi
+    fi
     dirs=("$tmp/$t.new")
     [ -d "$corpus" ] && dirs+=("$corpus")
     log=$tmp/$t.log

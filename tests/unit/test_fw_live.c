@@ -110,6 +110,71 @@ static void test_json(void **state)
     assert_non_null(strstr(err, "nested too deeply"));
 }
 
+/* Fractions and exponents are accepted and truncated, but a value outside
+ * int64 is refused: converting it would be undefined behaviour (found by
+ * fuzz_fwjson, tests/fuzz/regress/fwjson/). */
+static void test_json_number_range(void **state)
+{
+    (void)state;
+    char err[128];
+    struct fwj *v = fwj_parse("[1.5, -2.9e3, 9.2e18, -9.2e18, 0.0]", err, sizeof err);
+    assert_non_null(v);
+    assert_int_equal(v->n, 5);
+    assert_true(v->kids[0].num == 1);
+    assert_true(v->kids[1].num == -2900);
+    assert_true(v->kids[2].num == INT64_C(9200000000000000000));
+    assert_true(v->kids[3].num == -INT64_C(9200000000000000000));
+    assert_true(v->kids[4].num == 0);
+    fwj_free(v);
+
+    static const char *const out_of_range[] = {
+        "1e999", "-1e999", "[1.0e400]", "9.3e18", "-9.3e18", "1e19", "9223372036854775808.0",
+        "{\"a\": 1.5e300}",
+    };
+    for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
+        v = fwj_parse(out_of_range[i], err, sizeof err);
+        if (v)
+            fail_msg("accepted out-of-range number #%zu: %s", i, out_of_range[i]);
+        assert_non_null(strstr(err, "bad number"));
+    }
+}
+
+/* An element of another family than its set's type (a prefix in a port
+ * set, IPv6 in an ipv4_addr set, a mapped address in an ipv6_addr set) is
+ * not taken as an element of the wrong family but counted as unreadable
+ * (found by fuzz_fwjson). */
+static void test_live_set_family(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *type, *elems;
+        size_t n_el;
+        int family;
+    } cases[] = {
+        { "ipv4_addr", "\"10.0.0.1\", \"2001:db8::1\", {\"prefix\": {\"addr\": \"2001:db8::\", \"len\": 32}}",
+          1, 4 },
+        { "ipv6_addr", "\"2001:db8::1\", \"::ffff:10.0.0.1\", {\"elem\": {\"val\": \"10.0.0.2\", \"timeout\": 5}}",
+          1, 6 },
+        { "inet_service", "5900, {\"prefix\": {\"addr\": \"10.0.0.0\", \"len\": 8}}, {\"range\": [\"::1\", \"::2\"]}",
+          1, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512], err[128];
+        snprintf(json, sizeof json,
+                 "{\"nftables\": [{\"set\": {\"family\": \"inet\", \"name\": \"s\", \"table\": \"vmgate\","
+                 " \"type\": \"%s\", \"flags\": [\"interval\"], \"elem\": [%s]}}]}",
+                 cases[i].type, cases[i].elems);
+        struct fw_live_set s;
+        assert_int_equal(fw_live_parse_set(json, &s, err, sizeof err), 0);
+        if (s.n_el != cases[i].n_el)
+            fail_msg("case %zu (%s): %zu elements read, want %zu", i, cases[i].type, s.n_el,
+                     cases[i].n_el);
+        assert_int_equal(s.el[0].family, cases[i].family);
+        assert_true(s.el_bad);
+        fw_live_set_free(&s);
+    }
+}
+
 /* ---- live listing ---- */
 
 /* The plan of the config the fixture was applied from. */
@@ -365,7 +430,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_number_range),
         cmocka_unit_test(test_live_parse),
+        cmocka_unit_test(test_live_set_family),
         cmocka_unit_test(test_diff_runtime_allow),
         cmocka_unit_test(test_diff_layout),
         cmocka_unit_test(test_live_elements),
