@@ -41,6 +41,9 @@ static const char *const sandbox_allow[] = {
      * and its restart after a signal, randomness (OpenSSL, SPICE tickets),
      * log lines carry the pid, futex inside libraries */
     "clock_gettime", "clock_nanosleep", "restart_syscall", "getrandom", "getpid", "futex",
+    /* sd_notify (processes = 1: the main process is the network process)
+     * puts our credentials in its datagram */
+    "getuid", "geteuid", "getgid", "getegid",
     /* leaving: exit, SIGKILL to a helper that does not exit; abort()
      * (error paths) */
     "exit", "exit_group", "kill", "tgkill", "gettid", "rt_sigprocmask", "rt_sigaction",

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t21-reload-privdrop: SIGHUP reloads a root-owned 0600 key after the
+# t24-reload-privdrop: SIGHUP reloads a root-owned 0600 key after the
 # privilege drop.  vmgate starts as root with user = nobody; the network
 # process (nobody) cannot read the key, so the auth helper (root) reads the
 # certificate and key and sends them down.  Proves, for processes = 1 and

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t22-monitor-escape: a QEMU started without -qmp/-monitor keeps its HMP monitor
+# t25-monitor-escape: a QEMU started without -qmp/-monitor keeps its HMP monitor
 # on a virtual console, and its VNC server switches to it on Ctrl-Alt-2; typing
 # "quit" there ends QEMU (and "migrate exec:..." would run host commands).
 # vmgate drops the key-downs that would switch (qemu_consoles = block, default).
