@@ -47,12 +47,11 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "proxy/clip.h"
 #include "proxy/spice_link.h"
 #include "proxy/spice_main.h"
+#include "proxy/spice_reg.h"
 
 #define RX_CAP          (64 * 1024)
 #define BRX_CAP         (64 * 1024)
@@ -62,12 +61,10 @@
  * presents the session's user and password within this many seconds of the
  * session's last login (sliding: every accepted channel renews it). */
 #define LOGIN_WINDOW    30.0
-#define TICKET_BYTES    24               /* 48 hex characters, SPICE allows 60 */
 /* Channels one session may have at once (main included, links still
  * logging in included): spice-gtk opens main, display and cursor per
  * monitor, inputs, playback, record and one per USB device or port. */
 #define SPICE_MAX_CHANNELS 16
-#define N_CHAN_TYPES    (SPICE_CH_WEBDAV + 1)
 #define BE_LINK_MAX     (SPICE_LINK_HDR_LEN + SPICE_LINK_MESS_LEN + 4 + 4 * SPICE_CAPS_MAX)
 
 enum sc_state {
@@ -78,28 +75,6 @@ enum sc_state {
     SS_SASL_STEP,
     SS_BACKEND_LINK,
     SS_BACKEND_AUTH,
-};
-
-/* Per VM: the backend ticket (random, for this process's lifetime) and
- * the channel caps its SPICE server announced in the last backend link of
- * each channel type (what the next viewer of that type is promised). */
-struct spice_vmstate {
-    struct spice_vmstate *next;
-    const struct cfg_vm *vm;
-    char ticket[2 * TICKET_BYTES + 1];
-    bool caps_known[N_CHAN_TYPES];
-    struct spice_chan_caps caps[N_CHAN_TYPES];
-};
-
-/* A SPICE session: the main channel's login, for the channels that follow. */
-struct spice_session {
-    struct spice_session *next;
-    const struct cfg_vm *vm;
-    uint32_t id;                       /* connection_id = INIT session_id */
-    char user[SPICE_SASL_USER_MAX + 1];
-    uint8_t secret[32];                /* SHA-256(salt, user, password) */
-    ev_tstamp login_at;
-    struct conn *main;
 };
 
 /* A SPICE channel's own state (c->p). */
@@ -121,67 +96,10 @@ struct sconn {
 
 #define S(c) ((struct sconn *)(c)->p)
 
-static struct {
-    struct spice_session *sessions;
-    struct spice_vmstate *vms;
-    uint8_t salt[32];
-    bool salted;
-} g;
-
-
 static const char *chan_str(struct conn *c, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s:%u", spice_channel_name(S(c)->ch_type), S(c)->ch_id);
     return out;
-}
-
-static void random_hex(char *out, size_t nbytes)
-{
-    uint8_t r[64];
-    if (nbytes > sizeof r || RAND_bytes(r, (int)nbytes) != 1)
-        log_fatal("cannot get random bytes for a SPICE ticket");
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[r[i] >> 4];
-        out[2 * i + 1] = hex[r[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
-    explicit_bzero(r, sizeof r);
-}
-
-static struct spice_vmstate *vmstate(const struct cfg_vm *vm)
-{
-    for (struct spice_vmstate *s = g.vms; s; s = s->next)
-        if (s->vm == vm)
-            return s;
-    struct spice_vmstate *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    s->vm = vm;
-    random_hex(s->ticket, TICKET_BYTES);
-    s->next = g.vms;
-    g.vms = s;
-    return s;
-}
-
-static struct spice_session *session_find(const struct cfg_vm *vm, uint32_t id)
-{
-    for (struct spice_session *s = g.sessions; s; s = s->next)
-        if (s->vm == vm && s->id == id)
-            return s;
-    return NULL;
-}
-
-static void session_remove(struct spice_session *s)
-{
-    for (struct spice_session **pp = &g.sessions; *pp; pp = &(*pp)->next) {
-        if (*pp == s) {
-            *pp = s->next;
-            explicit_bzero(s, sizeof *s);
-            free(s);
-            return;
-        }
-    }
 }
 
 /* Channels of session id on c's VM other than c: live or still linking
@@ -194,23 +112,6 @@ static unsigned session_channels(const struct conn *c, uint32_t id)
             !o->end.dead && S(o)->conn_id == id)
             n++;
     return n;
-}
-
-static void secret_hash(const char *user, const char *pass, uint8_t out[32])
-{
-    if (!g.salted) {
-        if (RAND_bytes(g.salt, sizeof g.salt) != 1)
-            log_fatal("cannot get random bytes");
-        g.salted = true;
-    }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned l = 0;
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(md, g.salt, sizeof g.salt) != 1 ||
-        EVP_DigestUpdate(md, user, strlen(user) + 1) != 1 ||
-        EVP_DigestUpdate(md, pass, strlen(pass)) != 1 || EVP_DigestFinal_ex(md, out, &l) != 1)
-        RAND_bytes(out, 32);     /* never matches anything */
-    EVP_MD_CTX_free(md);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -303,7 +204,7 @@ static void handle_link(struct conn *c, const struct spice_link_mess *m)
             refuse_link(c, SPICE_LINK_ERR_VERSION_MISMATCH);
             return;
         }
-    } else if (!session_find(c->vm, m->connection_id)) {
+    } else if (!spice_session_find(c->vm, m->connection_id)) {
         conn_log(c, LOG_LVL_INFO, "refused %s channel for unknown session 0x%08x", ch,
                  m->connection_id);
         refuse_link(c, SPICE_LINK_ERR_BAD_CONNECTION_ID);
@@ -322,7 +223,7 @@ static void handle_link(struct conn *c, const struct spice_link_mess *m)
                                       SPICE_CAP_AUTH_SELECTION |
                                       (m->common0 & SPICE_CAP_MINI_HEADER));
     /* The viewer's answer, from what we know of the VM without asking it. */
-    struct spice_vmstate *vs = vmstate(c->vm);
+    struct spice_vmstate *vs = spice_vm_state(c->vm);
     if (!vs) {
         conn_fail(c, LOG_LVL_ERR, "out of memory");
         return;
@@ -441,12 +342,12 @@ static void handle_plain(struct conn *c, const uint8_t *data, uint32_t len)
         refuse_sasl(c, SPICE_LINK_ERR_PERMISSION_DENIED);
         return;
     }
-    secret_hash(c->user, pass, sc->secret);
+    spice_secret_hash(c->user, pass, sc->secret);
     char user[SPICE_SASL_USER_MAX + 1], ch[32];
     log_safe(user, sizeof user, c->user, sizeof c->user);
     chan_str(c, ch, sizeof ch);
     if (!sc->is_main) {
-        struct spice_session *s = session_find(c->vm, sc->conn_id);
+        struct spice_session *s = spice_session_find(c->vm, sc->conn_id);
         if (!s) {
             explicit_bzero(pass, sizeof pass);
             conn_log(c, LOG_LVL_INFO, "refused %s channel: session 0x%08x ended", ch,
@@ -556,7 +457,7 @@ static bool st_backend_link(struct conn *c)
     }
     struct spice_chan_caps have;
     spice_chan_caps_from_reply(&rep, &have);
-    struct spice_vmstate *vs = vmstate(c->vm);
+    struct spice_vmstate *vs = spice_vm_state(c->vm);
     if (!vs) {
         conn_fail(c, LOG_LVL_ERR, "out of memory");
         return false;
@@ -591,7 +492,7 @@ static void backend_auth(struct conn *c)
     const char *ticket = "";
     conn_set_state(c, SS_BACKEND_AUTH);
     if (c->vm->qmp[0]) {
-        struct spice_vmstate *vs = vmstate(c->vm);
+        struct spice_vmstate *vs = spice_vm_state(c->vm);
         if (!vs) {
             conn_fail(c, LOG_LVL_ERR, "out of memory");
             return;
@@ -640,7 +541,7 @@ static void after_backend_link(struct conn *c)
         backend_auth(c);
         return;
     }
-    struct spice_vmstate *vs = vmstate(c->vm);
+    struct spice_vmstate *vs = spice_vm_state(c->vm);
     if (!vs) {
         conn_fail(c, LOG_LVL_ERR, "out of memory");
         return;
@@ -652,7 +553,7 @@ static void login_ok(struct conn *c)
 {
     struct sconn *sc = S(c);
     if (!sc->is_main) {
-        struct spice_session *s = session_find(c->vm, sc->conn_id);
+        struct spice_session *s = spice_session_find(c->vm, sc->conn_id);
         if (s && strcmp(s->user, c->user) == 0) {
             memcpy(s->secret, sc->secret, sizeof s->secret);
             s->login_at = ev_now(c->px->loop);
@@ -675,25 +576,13 @@ static void login_tag(struct conn *c, char *out, size_t outsz)
 static void main_on_init(void *ctx, uint32_t session_id)
 {
     struct conn *c = ctx;
-    struct spice_session *s = session_find(c->vm, session_id);
-    if (s) {
-        if (s->main && s->main != c)
-            S(s->main)->conn_id = 0;
-    } else {
-        s = calloc(1, sizeof *s);
-        if (!s) {
-            conn_fail(c, LOG_LVL_ERR, "out of memory");
-            return;
-        }
-        s->next = g.sessions;
-        g.sessions = s;
+    struct spice_session *s = spice_session_find(c->vm, session_id);
+    if (s && s->main && s->main != c)
+        S(s->main)->conn_id = 0;          /* a reconnect: the old main channel lets go */
+    if (!spice_session_put(c->vm, session_id, c->user, S(c)->secret, ev_now(c->px->loop), c)) {
+        conn_fail(c, LOG_LVL_ERR, "out of memory");
+        return;
     }
-    s->vm = c->vm;
-    s->id = session_id;
-    snprintf(s->user, sizeof s->user, "%s", c->user);
-    memcpy(s->secret, S(c)->secret, sizeof s->secret);
-    s->login_at = ev_now(c->px->loop);
-    s->main = c;
     S(c)->conn_id = session_id;
     conn_log(c, LOG_LVL_DEBUG, "SPICE session 0x%08x", session_id);
 }
@@ -805,13 +694,8 @@ static void start(struct conn *c) { conn_start_tls(c, SS_READ_LINK); }
 static void destroy(struct conn *c)
 {
     struct sconn *sc = S(c);
-    if (sc->is_main) {
-        for (struct spice_session *s = g.sessions; s; s = s->next)
-            if (s->main == c) {
-                session_remove(s);
-                break;
-            }
-    }
+    if (sc->is_main)
+        spice_session_drop_main(c);
     if (sc->mainf) {
         spice_main_free(sc->mainf);
         free(sc->mainf);
@@ -841,15 +725,3 @@ const struct conn_proto spice_proto = {
     .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
     .destroy = destroy,
 };
-
-void spice_forget_all(void)
-{
-    while (g.sessions)
-        session_remove(g.sessions);
-    while (g.vms) {
-        struct spice_vmstate *s = g.vms;
-        g.vms = s->next;
-        explicit_bzero(s, sizeof *s);
-        free(s);
-    }
-}
