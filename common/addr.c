@@ -20,13 +20,12 @@ static void set_why(char *why, size_t whylen, const char *msg)
         snprintf(why, whylen, "%s", msg);
 }
 
-static unsigned fam_bits(int family)
+unsigned addr_fam_bits(int family)
 {
     return family == 4 ? 32u : 128u;
 }
 
-/* The network bits of byte i of an address with prefix length plen. */
-static uint8_t net_bits(unsigned plen, unsigned i)
+uint8_t addr_net_bits(unsigned plen, unsigned i)
 {
     if (plen >= (i + 1) * 8)
         return 0xFF;
@@ -40,7 +39,7 @@ static bool mask_host(uint8_t *a, unsigned plen, unsigned bits)
 {
     bool had = false;
     for (unsigned i = 0; i < bits / 8; i++) {
-        uint8_t keep = net_bits(plen, i);
+        uint8_t keep = addr_net_bits(plen, i);
         if (a[i] & ~keep)
             had = true;
         a[i] &= keep;
@@ -102,7 +101,7 @@ int addr_net_parse(const char *s, bool allow_prefix, struct addr_net *n, char *e
                      log_shown(s, shown, sizeof shown));
         return -1;
     }
-    unsigned bits = fam_bits(n->family);
+    unsigned bits = addr_fam_bits(n->family);
     if (slash) {
         const char *ps = slash + 1;
         size_t pl = strlen(ps);
@@ -163,7 +162,7 @@ void addr_net_str(const struct addr_net *n, char *out, size_t cap)
         return;
     if (!inet_ntop(n->family == 4 ? AF_INET : AF_INET6, n->a, a, sizeof a))
         snprintf(a, sizeof a, "?");
-    if (n->plen == fam_bits(n->family))
+    if (n->plen == addr_fam_bits(n->family))
         snprintf(out, cap, "%s", a);
     else
         snprintf(out, cap, "%s/%u", a, n->plen);
@@ -175,8 +174,8 @@ bool addr_net_contains(const struct addr_net *outer, const struct addr_net *inne
         return false;
     uint8_t t[16];
     memcpy(t, inner->a, sizeof t);
-    mask_host(t, outer->plen, fam_bits(outer->family));
-    return memcmp(t, outer->a, fam_bits(outer->family) / 8) == 0;
+    mask_host(t, outer->plen, addr_fam_bits(outer->family));
+    return memcmp(t, outer->a, addr_fam_bits(outer->family) / 8) == 0;
 }
 
 bool addr_net_overlaps(const struct addr_net *a, const struct addr_net *b)
@@ -200,7 +199,7 @@ bool addr_net_touches_loopback(const struct addr_net *n)
 bool addr_net_is_unspecified(const struct addr_net *n)
 {
     static const uint8_t zero[16];
-    return n->plen == fam_bits(n->family) && memcmp(n->a, zero, sizeof zero) == 0;
+    return n->plen == addr_fam_bits(n->family) && memcmp(n->a, zero, sizeof zero) == 0;
 }
 
 int addr_net_cmp(const struct addr_net *a, const struct addr_net *b)

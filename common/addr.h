@@ -110,5 +110,9 @@ void addr_sockaddr_str_port(const struct sockaddr *sa, char *out, size_t cap);
  * text that addr_net_parse(.., true, ..) reads back.  addr is a single
  * numeric address.  0, or -1 (not an address, or key too small). */
 int addr_source_key(const char *addr, char *key, size_t keylen);
+/* Bits of an address of family 4 or 6 (32, 128). */
+unsigned addr_fam_bits(int family);
+/* The network bits of byte i of an address with prefix length plen. */
+uint8_t addr_net_bits(unsigned plen, unsigned i);
 
 #endif

@@ -9,20 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static unsigned fam_bits(int family)
-{
-    return family == 4 ? 32u : 128u;
-}
-
-/* The network bits of byte i of an address with prefix length plen. */
-static uint8_t net_bits(unsigned plen, unsigned i)
-{
-    if (plen >= (i + 1) * 8)
-        return 0xFF;
-    if (plen <= i * 8)
-        return 0x00;
-    return (uint8_t)(0xFF << (8 - (plen - i * 8)));
-}
 
 /* ---- intervals ---- */
 
@@ -30,11 +16,11 @@ void fw_iv_from_net(const struct addr_net *n, struct fw_iv *iv)
 {
     memset(iv, 0, sizeof *iv);
     iv->family = n->family;
-    unsigned bits = fam_bits(n->family);
+    unsigned bits = addr_fam_bits(n->family);
     memcpy(iv->lo, n->a, sizeof iv->lo);
     memcpy(iv->hi, n->a, sizeof iv->hi);
     for (unsigned i = 0; i < bits / 8; i++)
-        iv->hi[i] |= (uint8_t)~net_bits(n->plen, i);
+        iv->hi[i] |= (uint8_t)~addr_net_bits(n->plen, i);
 }
 
 void fw_iv_from_port(unsigned lo, unsigned hi, struct fw_iv *iv)
@@ -52,7 +38,7 @@ bool fw_iv_to_net(const struct fw_iv *iv, struct addr_net *n)
 {
     if (iv->family != 4 && iv->family != 6)
         return false;
-    unsigned bytes = fam_bits(iv->family) / 8;
+    unsigned bytes = addr_fam_bits(iv->family) / 8;
     unsigned plen = 0;
     bool in_host = false;
     for (unsigned i = 0; i < bytes; i++) {
