@@ -66,9 +66,10 @@ class Conn:
         else:
             self.proc.stdin.close()
             try:
-                self.proc.wait(5)
+                print("exit=%d" % self.proc.wait(10))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                print("exit=killed")
 
 
 class Reader:
