@@ -207,10 +207,20 @@ static int listen_unix(const char *dir, const char *path, char *why, size_t whyl
     return fd;
 }
 
+/* "port 5902", or "vm dev0's socket" for a socket_dir listener (logs). */
+static const char *listener_name(const struct listener *l, char *out, size_t outsz)
+{
+    if (l->local)
+        snprintf(out, outsz, "vm %s's socket", l->vm->name);
+    else
+        snprintf(out, outsz, "port %u", l->spice ? l->vm->spice_port : l->vm->vnc_port);
+    return out;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+    char where[CFG_NAME_MAX + 32];
     struct listener *l = (struct listener *)w;
-    unsigned port = l->local ? 0 : l->spice ? l->vm->spice_port : l->vm->vnc_port;
     (void)revents;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -218,12 +228,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("accept on port %u: %s; pausing this listener for 100 ms",
-                         port, strerror(errno));
+                log_warn("accept on %s: %s; pausing this listener for 100 ms",
+                         listener_name(l, where, sizeof where), strerror(errno));
                 ev_io_stop(loop, &l->io);
                 ev_timer_start(loop, &l->pause);
             } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                log_warn("accept on port %u: %s", port, strerror(errno));
+                log_warn("accept on %s: %s", listener_name(l, where, sizeof where),
+                         strerror(errno));
             }
             return;
         }
