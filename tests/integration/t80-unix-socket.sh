@@ -9,7 +9,8 @@
 #   i.e. the ssh user's).
 #   Bad input on the socket: garbage (closed at once), a silent client
 #   (closed at first_byte_timeout), silent after its version (login_timeout).
-#   RFB 3.3/3.7/3.8 handshakes (tests/tools/localrfb.py).  vmgate check
+#   RFB 3.3/3.7/3.8 handshakes (tests/tools/localrfb.py); processes = 2
+#   (the listener shared, the stale socket replaced).  vmgate check
 #   refuses a socket_dir that holds QEMU's own socket.
 . "$(dirname "$0")/lib.sh"
 need_vmgate
@@ -113,4 +114,18 @@ CASE="after bad input"
 raw after runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
 has 'result=ok'
 say "garbage closed at once, silent clients at first_byte_timeout / login_timeout"
+stop_vmgate
+
+# --- processes = 2: both network processes serve the shared socket (a stale
+# socket from the run above is replaced)
+write_config "$T/p2.conf" processes=2 -- vm a vnc="${QEMU_BACKEND[a]}" users="$ALLOWED"
+start_vmgate "$T/p2.conf" 1
+for i in 1 2 3 4; do
+    CASE="processes=2 #$i"
+    raw p2.$i runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
+    has 'result=ok'
+    raw p2n.$i runuser -u "$DENIED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
+    has "reason=user $DENIED may not open VM a"
+done
+say "processes = 2: the socket is served, allowed and refused as before"
 stop_vmgate
