@@ -10,7 +10,9 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/types.h>
 
 /* True if group g (by name) is user's primary group or lists user as a
@@ -49,4 +51,74 @@ bool auth_acl_allows(const struct cfg_vm *vm, const char *user)
         if (vm->groups[i] && *vm->groups[i] && in_group(vm->groups[i], user, have_gid, gid))
             return true;
     return false;
+}
+
+/* A getpw / getgr buffer size: sysconf's hint, at least 16 KiB. */
+static size_t nss_bufsz(int which)
+{
+    long n = sysconf(which);
+    return n < 16384 ? 16384 : (size_t)n;
+}
+
+bool auth_acl_allows_uid(const struct cfg_vm *vm, uid_t uid, char *name, size_t namesz)
+{
+    if (!name || namesz < 2)
+        return false;
+    name[0] = '\0';
+    size_t bl = nss_bufsz(_SC_GETPW_R_SIZE_MAX);
+    char *buf = malloc(bl);
+    if (!buf)
+        return false;
+    struct passwd pw, *res = NULL;
+    if (getpwuid_r(uid, &pw, buf, bl, &res) != 0 || !res || !res->pw_name[0] ||
+        strlen(res->pw_name) >= namesz) {
+        free(buf);
+        return false;
+    }
+    memcpy(name, res->pw_name, strlen(res->pw_name) + 1);
+    gid_t primary = res->pw_gid;
+    free(buf);
+    if (!vm)
+        return false;
+    for (size_t i = 0; i < vm->n_users; i++)
+        if (vm->users[i] && strcmp(vm->users[i], name) == 0)
+            return true;
+    if (vm->n_groups == 0)
+        return false;
+
+    int ng = 64;
+    gid_t *gids = NULL;
+    for (int tries = 0; tries < 4; tries++) {
+        gid_t *g = realloc(gids, (size_t)ng * sizeof *g);
+        if (!g) {
+            free(gids);
+            return false;
+        }
+        gids = g;
+        int n = ng;
+        if (getgrouplist(name, primary, gids, &n) >= 0) {
+            ng = n;
+            break;
+        }
+        ng = n > ng ? n : ng * 2;
+        if (tries == 3)
+            ng = 0;
+    }
+    bool ok = false;
+    size_t gl = nss_bufsz(_SC_GETGR_R_SIZE_MAX);
+    char *gbuf = malloc(gl);
+    for (size_t i = 0; gbuf && !ok && i < vm->n_groups; i++) {
+        struct group gr, *gres = NULL;
+        if (!vm->groups[i] || !*vm->groups[i] ||
+            getgrnam_r(vm->groups[i], &gr, gbuf, gl, &gres) != 0 || !gres)
+            continue;
+        for (int j = 0; j < ng; j++)
+            if (gids[j] == gres->gr_gid) {
+                ok = true;
+                break;
+            }
+    }
+    free(gbuf);
+    free(gids);
+    return ok;
 }

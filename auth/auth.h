@@ -41,6 +41,23 @@ int auth_helper_start_n(const struct cfg *cfg, int *fds, unsigned n, pid_t *pid)
 enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req *req,
                              char *detail, size_t detaillen);
 
+/* The check for a request that came with the viewer's socket: without a
+ * user name from a unix peer (a local user on socket_dir/VM.vnc)
+ * auth_check_uid; otherwise the password check, auth_check (an empty user
+ * or password fails there like any wrong one, whatever the peer). */
+struct auth_peer;
+enum authp_result auth_check_peer(const struct cfg *cfg, const struct authp_login_req *req,
+                                  const struct auth_peer *peer, char *detail, size_t detaillen);
+/* A login by the connecting uid, no password: the request's user and
+ * password must be empty; the socket the viewer came in on must be
+ * cfg->socket_dir/VM.vnc for the requested VM (so a network process cannot
+ * pass some other socket); the uid is resolved to its user name and groups
+ * and the VM's users/groups ACL applied (root is the name "root", no
+ * bypass).  detail: on AUTHP_OK and AUTHP_NOT_ALLOWED the user's name, on
+ * AUTHP_UNKNOWN_USER "uid N", else a reason (log only). */
+enum authp_result auth_check_uid(const struct cfg *cfg, const struct authp_login_req *req,
+                                 const struct auth_peer *peer, char *detail, size_t detaillen);
+
 /* ---- network side ---- */
 struct auth_client;
 typedef void (*auth_cb)(void *ctx, const struct authp_login_resp *resp);
@@ -110,6 +127,11 @@ int auth_pwfile_check_perms(const char *file, bool as_root, char *err, size_t er
 /* True if user is listed in vm->users or is a member (primary or
  * supplementary, via getpwnam/getgrnam) of one of vm->groups. */
 bool auth_acl_allows(const struct cfg_vm *vm, const char *user);
+/* The same for uid: its name (getpwuid_r) into name (namesz >= 2; "" when
+ * the uid has no passwd entry, then false), in vm->users, or one of its
+ * groups (getgrouplist: primary and supplementary) named in vm->groups.
+ * No exception for root: uid 0 is the user "root". */
+bool auth_acl_allows_uid(const struct cfg_vm *vm, uid_t uid, char *name, size_t namesz);
 
 /* `vmgate passwd FILE USER` */
 int auth_passwd_cmd(int argc, char **argv);

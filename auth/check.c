@@ -2,6 +2,7 @@
  * (a helper worker, or a unit test). */
 #include "auth/auth.h"
 #include "auth/auth_int.h"
+#include "auth/peer.h"
 #include "common/log.h"
 
 #include <stdio.h>
@@ -103,4 +104,53 @@ enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req
         return AUTHP_NOT_ALLOWED;
     }
     return AUTHP_OK;
+}
+
+enum authp_result auth_check_uid(const struct cfg *cfg, const struct authp_login_req *req,
+                                 const struct auth_peer *peer, char *detail, size_t detaillen)
+{
+    char dummy[8];
+    if (!detail || detaillen == 0) {
+        detail = dummy;
+        detaillen = sizeof dummy;
+    }
+    detail[0] = '\0';
+    if (!cfg || !req || !peer || peer->kind != AUTH_PEER_UNIX) {
+        snprintf(detail, detaillen, "not a unix peer");
+        return AUTHP_ERROR;
+    }
+    if (req->user[0] || req->password[0]) {
+        snprintf(detail, detaillen, "credentials on a unix socket");
+        return AUTHP_ERROR;
+    }
+    const struct cfg_vm *vm = req->vm[0] ? cfg_find_vm(cfg, req->vm) : NULL;
+    if (!vm) {
+        snprintf(detail, detaillen, "no such vm");
+        return AUTHP_ERROR;
+    }
+    char want[CFG_PATH_MAX + 1];
+    if (cfg_socket_path(cfg, vm->name, "vnc", want, sizeof want) != 0 ||
+        strcmp(peer->local, want) != 0) {
+        char got[64];
+        log_safe(got, sizeof got, peer->local, strlen(peer->local));
+        snprintf(detail, detaillen, "socket %s is not %s", got[0] ? got : "(unnamed)",
+                 want[0] ? want : "(no socket_dir)");
+        return AUTHP_ERROR;
+    }
+    char name[AUTHP_USER_MAX + 1];
+    bool ok = auth_acl_allows_uid(vm, peer->uid, name, sizeof name);
+    if (!name[0]) {
+        snprintf(detail, detaillen, "uid %lu", (unsigned long)peer->uid);
+        return AUTHP_UNKNOWN_USER;
+    }
+    snprintf(detail, detaillen, "%s", name);
+    return ok ? AUTHP_OK : AUTHP_NOT_ALLOWED;
+}
+
+enum authp_result auth_check_peer(const struct cfg *cfg, const struct authp_login_req *req,
+                                  const struct auth_peer *peer, char *detail, size_t detaillen)
+{
+    if (peer && peer->kind == AUTH_PEER_UNIX && req && !req->user[0])
+        return auth_check_uid(cfg, req, peer, detail, detaillen);
+    return auth_check(cfg, req, detail, detaillen);
 }

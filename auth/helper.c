@@ -263,7 +263,7 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
             close(h->fds[i]);          /* answer only the process that asked */
 
     struct authp_login_resp resp = { .id = req->id };
-    resp.result = (uint8_t)auth_check(h->cfg, req, resp.detail, sizeof resp.detail);
+    resp.result = (uint8_t)auth_check_peer(h->cfg, req, peer, resp.detail, sizeof resp.detail);
     if (resp.result != AUTHP_OK || log_get_level() >= LOG_LVL_DEBUG) {
         char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
         log_safe(u, sizeof u, req->user, strlen(req->user));

@@ -3,10 +3,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 /* An inet peer's address as text; a v4-mapped IPv6 address becomes plain
  * IPv4, like proxy_addr_str and ban_key, so the helper, the log and the
@@ -86,6 +88,21 @@ int auth_peer_from_fd(int fd, struct auth_peer *p, char *err, size_t errlen)
         if (uc.pid == 0 && uc.uid == (uid_t)-1) {
             snprintf(err, errlen, "unix socket not connected");
             return -1;
+        }
+        struct sockaddr_un sun;
+        socklen_t sl = sizeof sun;
+        memset(&sun, 0, sizeof sun);
+        if (getsockname(fd, (struct sockaddr *)&sun, &sl) != 0) {
+            snprintf(err, errlen, "getsockname: %s", strerror(errno));
+            return -1;
+        }
+        /* a pathname address (not abstract, not unnamed), NUL-terminated */
+        if (sl > offsetof(struct sockaddr_un, sun_path) && sun.sun_path[0]) {
+            size_t n = strnlen(sun.sun_path, sl - offsetof(struct sockaddr_un, sun_path));
+            if (n >= sizeof p->local)
+                n = sizeof p->local - 1;
+            memcpy(p->local, sun.sun_path, n);
+            p->local[n] = '\0';
         }
         p->kind = AUTH_PEER_UNIX;
         p->uid = uc.uid;

@@ -28,11 +28,14 @@ struct auth_peer {
     uid_t uid;                     /* AUTH_PEER_UNIX: SO_PEERCRED */
     gid_t gid;
     pid_t pid;
+    char local[108];               /* AUTH_PEER_UNIX: the socket's own path (getsockname:
+                                      the listener it was accepted on), "" if unnamed */
 };
 
 /* Fill *p from the connected socket fd: getpeername() for a TCP socket
  * (AF_INET/AF_INET6, SOCK_STREAM), SO_PEERCRED for an AF_UNIX stream or
- * seqpacket socket.  Anything else (not a socket, UDP, unconnected, another
+ * seqpacket socket (and its own path from getsockname, so the helper can
+ * check which of vmgate's sockets it came in on).  Anything else (not a socket, UDP, unconnected, another
  * family) is refused.  Returns 0, or -1 with a reason in err.  fd is not
  * closed. */
 int auth_peer_from_fd(int fd, struct auth_peer *p, char *err, size_t errlen);

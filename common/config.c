@@ -23,6 +23,7 @@
 #define DEF_PAM_SERVICE    "vmgate"
 #define DEF_PASSWD_FILE    "/etc/vmgate/passwd"
 #define DEF_USER           "vmgate"
+#define DEF_SOCKET_DIR     "/run/vmgate"
 #define DEF_LOGIN_TIMEOUT  (30 * MS_S)
 #define DEF_FIRST_BYTE     (5 * MS_S)
 #define DEF_CLIP_MAX       (256 * KIB)
@@ -52,7 +53,8 @@
 enum gw_key {
     GK_ADDRESS, GK_CERT, GK_KEY, GK_AUTH, GK_PAM_SERVICE, GK_PASSWD_FILE, GK_USER,
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
-    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX, GK_N
+    GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
+    GK_SOCKET_DIR, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -84,6 +86,7 @@ static const struct key_def gw_keys[] = {
     { "auth_workers", GK_AUTH_WORKERS, false },
     { "processes", GK_PROCESSES, false },
     { "sandbox", GK_SANDBOX, false },
+    { "socket_dir", GK_SOCKET_DIR, true },
     { NULL, 0, false }
 };
 
@@ -751,6 +754,20 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
             return 0;
         }
         return fail(p, line, "sandbox: expected on or off, not '%s'", v);
+    case GK_SOCKET_DIR: {       /* "" turns the local sockets off */
+        char why[128], tmp[CFG_PATH_MAX + 1];
+        if (!*v) {
+            c->socket_dir[0] = '\0';
+            return 0;
+        }
+        if (check_sock_path(v, tmp, why, sizeof why) < 0)
+            return fail(p, line, "bad socket_dir \"%s\": %s", shown(p, v), why);
+        size_t n = strlen(tmp);
+        while (n > 1 && tmp[n - 1] == '/')
+            tmp[--n] = '\0';
+        memcpy(c->socket_dir, tmp, n + 1);
+        return 0;
+    }
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -984,6 +1001,47 @@ static int parse_line(struct parser *p, int line, char *s)
     return parse_keyval(p, line, s);
 }
 
+/* True if dir is path's directory or one of its ancestors ("/run/vmgate"
+ * holds "/run/vmgate/dev0.vnc" and "/run/vmgate/q/dev0.vnc"). */
+static bool dir_holds(const char *dir, const char *path)
+{
+    size_t n = strlen(dir);
+    if (n == 1 && dir[0] == '/')
+        return true;
+    return strncmp(dir, path, n) == 0 && path[n] == '/';
+}
+
+/* socket_dir: every VM's NAME.serial (the longest name) must fit sun_path,
+ * and it must not be (or contain) the directory of a VM's own QEMU
+ * sockets: vmgate replaces stale sockets there, and a QEMU socket beside
+ * the gateway's would let a local user skip the gateway. */
+static int check_socket_dir(struct parser *p)
+{
+    const struct cfg *c = p->c;
+    if (!c->socket_dir[0])
+        return 0;
+    int dline = p->gw_key[GK_SOCKET_DIR] ? p->gw_key[GK_SOCKET_DIR] : p->gw_hdr;
+    for (size_t i = 0; i < c->n_vms; i++) {
+        const struct cfg_vm *vm = &c->vms[i];
+        const int *k = p->vml[i].key;
+        if (strlen(c->socket_dir) + 1 + strlen(vm->name) + strlen(".serial") > CFG_PATH_MAX)
+            return fail(p, dline, "socket_dir %s: the socket of vm %s would be longer than %d "
+                        "bytes", c->socket_dir, vm->name, CFG_PATH_MAX);
+        const struct { const char *key; int line; const char *path; } own[] = {
+            { "vnc", k[VK_VNC], vm->vnc.kind != CFG_BE_TCP ? vm->vnc.path : "" },
+            { "spice", k[VK_SPICE], vm->spice.kind == CFG_BE_UNIX ? vm->spice.path : "" },
+            { "qmp", k[VK_QMP], vm->qmp },
+        };
+        for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
+            if (own[j].path[0] && dir_holds(c->socket_dir, own[j].path))
+                return fail(p, own[j].line ? own[j].line : vm->line,
+                            "vm %s: %s socket %s is inside socket_dir %s (vmgate's own "
+                            "sockets); move QEMU's sockets elsewhere, e.g. /run/qemu",
+                            vm->name, own[j].key, own[j].path, c->socket_dir);
+    }
+    return 0;
+}
+
 /* Checks that need the whole file, and defaults that depend on other keys. */
 static int finish(struct parser *p)
 {
@@ -998,14 +1056,14 @@ static int finish(struct parser *p)
     }
     c->fw.present = p->fw_hdr != 0;
     c->fw.line = p->fw_hdr;
+    if (check_socket_dir(p) < 0)
+        return -1;
 
     for (size_t i = 0; i < c->n_vms; i++) {
         struct cfg_vm *vm = &c->vms[i];
         const int *k = p->vml[i].key;
         if (!k[VK_VNC] && !k[VK_SPICE])
             return fail(p, vm->line, "vm %s: needs at least one of vnc, spice", vm->name);
-        if (k[VK_VNC] && !k[VK_VNC_PORT])
-            return fail(p, vm->line, "vm %s: vnc is set but vnc_port is missing", vm->name);
         if (!k[VK_VNC] && k[VK_VNC_PORT])
             return fail(p, vm->line, "vm %s: vnc_port is set but vnc is missing", vm->name);
         if (k[VK_SPICE] && !k[VK_SPICE_PORT])
@@ -1032,6 +1090,7 @@ static int set_defaults(struct cfg *c)
     c->auth = CFG_AUTH_PAM;
     snprintf(c->pam_service, sizeof c->pam_service, "%s", DEF_PAM_SERVICE);
     snprintf(c->user, sizeof c->user, "%s", DEF_USER);
+    snprintf(c->socket_dir, sizeof c->socket_dir, "%s", DEF_SOCKET_DIR);
     c->login_timeout_ms = DEF_LOGIN_TIMEOUT;
     c->first_byte_timeout_ms = DEF_FIRST_BYTE;
     c->clipboard = CFG_CLIP_BOTH;
@@ -1213,6 +1272,16 @@ int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen)
     return r;
 }
 
+int cfg_socket_path(const struct cfg *c, const char *vm, const char *ext, char *out,
+                    size_t outsz)
+{
+    if (!c || !c->socket_dir[0] || !vm || !ext || !out)
+        return -1;
+    int n = snprintf(out, outsz, "%s/%s.%s", strcmp(c->socket_dir, "/") ? c->socket_dir : "",
+                     vm, ext);
+    return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
 unsigned cfg_processes(const struct cfg *c)
 {
     if (c->processes)
@@ -1288,6 +1357,20 @@ static void print_route(FILE *f, const struct cfg *c, const struct cfg_vm *vm,
             (unsigned long long)vm->clipboard_max);
 }
 
+/* "vm NAME: vnc unix PATH -> BACKEND  users=... groups=...": the local
+ * socket, authorized by the caller's uid. */
+static void print_local_route(FILE *f, const struct cfg_vm *vm, const char *path,
+                              const struct cfg_backend *be)
+{
+    char b[CFG_PATH_MAX + CFG_HOST_MAX + 16];
+    cfg_backend_str(be, b, sizeof b);
+    fprintf(f, "vm %s: vnc unix %s -> %s  ", vm->name, path, b);
+    print_list(f, "", "users", vm->users, vm->n_users, ',');
+    print_list(f, " ", "groups", vm->groups, vm->n_groups, ',');
+    fprintf(f, " clipboard=%s/%llu\n", cfg_clip_name(vm->clipboard),
+            (unsigned long long)vm->clipboard_max);
+}
+
 /* The effective config as INI (every key, defaults filled in, so the part
  * before "# routes" parses back to the same config), then one line per
  * listener: "vm NAME: PROTO LISTEN -> BACKEND  users=a,b groups=g
@@ -1321,6 +1404,7 @@ void cfg_print(const struct cfg *c, FILE *f)
         snprintf(num, sizeof num, "auto  ; %u here", cfg_processes(c));
     print_kv(f, "", "processes", num);
     print_kv(f, "", "sandbox", c->sandbox ? "on" : "off  ; debugging only: no seccomp filter");
+    print_kv(f, "", "socket_dir", c->socket_dir);
 
     const char *px = c->fw.present ? "" : "# ";
     fprintf(f, "\n%s[firewall]%s\n", px, c->fw.present ? "" : "  (no section: defaults)");
@@ -1343,8 +1427,10 @@ void cfg_print(const struct cfg *c, FILE *f)
         if (vm->vnc.kind != CFG_BE_NONE) {
             cfg_backend_str(&vm->vnc, b, sizeof b);
             print_kv(f, "", "vnc", b);
-            snprintf(num, sizeof num, "%u", (unsigned)vm->vnc_port);
-            print_kv(f, "", "vnc_port", num);
+            if (vm->vnc_port) {
+                snprintf(num, sizeof num, "%u", (unsigned)vm->vnc_port);
+                print_kv(f, "", "vnc_port", num);
+            }
         }
         if (vm->spice.kind != CFG_BE_NONE) {
             cfg_backend_str(&vm->spice, b, sizeof b);
@@ -1371,8 +1457,12 @@ void cfg_print(const struct cfg *c, FILE *f)
         fprintf(f, "# (no [vm] sections)\n");
     for (size_t i = 0; i < c->n_vms; i++) {
         const struct cfg_vm *vm = &c->vms[i];
-        if (vm->vnc.kind != CFG_BE_NONE)
+        if (vm->vnc.kind != CFG_BE_NONE && vm->vnc_port)
             print_route(f, c, vm, "vnc", vm->vnc_port, &vm->vnc);
+        char sp[CFG_PATH_MAX + 1];
+        if (vm->vnc.kind != CFG_BE_NONE &&
+            cfg_socket_path(c, vm->name, "vnc", sp, sizeof sp) == 0)
+            print_local_route(f, vm, sp, &vm->vnc);
         if (vm->spice.kind != CFG_BE_NONE)
             print_route(f, c, vm, "spice", vm->spice_port, &vm->spice);
     }

@@ -72,6 +72,7 @@ struct cfg {
     char pam_service[64];
     char *passwd_file;
     char user[64];                 /* "" = do not switch user */
+    char socket_dir[CFG_PATH_MAX + 1];  /* per-VM unix sockets NAME.vnc; "" = none */
     uint64_t login_timeout_ms;
     uint64_t first_byte_timeout_ms;  /* a viewer that sends nothing is closed after it */
     enum cfg_clip clipboard;
@@ -90,6 +91,13 @@ struct cfg {
 /* The effective `processes`: the configured number, or with `auto` the
  * online CPUs (1..CFG_PROCESSES_MAX). */
 unsigned cfg_processes(const struct cfg *c);
+
+/* The unix socket path of vm's console of kind ext ("vnc") in socket_dir:
+ * "SOCKET_DIR/NAME.EXT".  Returns 0, or -1 when socket_dir is empty or the
+ * path does not fit outsz (the parser keeps every VM's paths within
+ * CFG_PATH_MAX). */
+int cfg_socket_path(const struct cfg *c, const char *vm, const char *ext, char *out,
+                    size_t outsz);
 
 /* Parse text (len bytes, need not be NUL-terminated) named fname in errors.
  * On success returns 0 and fills *out (free with cfg_free).  On failure

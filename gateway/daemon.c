@@ -23,6 +23,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +49,7 @@ struct listener {
     const struct cfg_vm *vm;
     struct gw *gw;
     bool spice;              /* a spice_port listener (else vnc_port) */
+    bool local;              /* socket_dir/NAME.vnc (vnc_local_proto) */
 };
 
 struct gw {
@@ -154,10 +157,71 @@ static void notify_ready(const struct gw *gw, const char *what)
     notify(msg);
 }
 
+/* Bind the unix socket path for a local listener: the directory is created
+ * 0755 if missing, a stale socket at path is replaced (anything else there
+ * is an error), the socket is 0666 (any local user may connect; the auth
+ * helper authorizes the uid).  Returns the fd, or -1 with why set and
+ * *perm true when the error is a permission one (not running as root). */
+static int listen_unix(const char *dir, const char *path, char *why, size_t whylen, bool *perm)
+{
+    struct stat st;
+    *perm = false;
+    if (stat(dir, &st) != 0) {
+        if (errno != ENOENT || mkdir(dir, 0755) != 0 || chmod(dir, 0755) != 0) {
+            *perm = errno == EACCES || errno == EPERM || errno == EROFS;
+            snprintf(why, whylen, "socket_dir %s: %s", dir, strerror(errno));
+            return -1;
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "socket_dir %s is not a directory", dir);
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(why, whylen, "%s exists and is not a socket", path);
+            return -1;
+        }
+        if (unlink(path) != 0) {
+            *perm = errno == EACCES || errno == EPERM || errno == EROFS;
+            snprintf(why, whylen, "cannot replace %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sun.sun_path) {
+        snprintf(why, whylen, "%s: path too long", path);
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(why, whylen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 || chmod(path, 0666) == -1 ||
+        listen(fd, 128) == -1) {
+        *perm = errno == EACCES || errno == EPERM || errno == EROFS;
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* "port 5902", or "vm dev0's socket" for a socket_dir listener (logs). */
+static const char *listener_name(const struct listener *l, char *out, size_t outsz)
+{
+    if (l->local)
+        snprintf(out, outsz, "vm %s's socket", l->vm->name);
+    else
+        snprintf(out, outsz, "port %u", l->spice ? l->vm->spice_port : l->vm->vnc_port);
+    return out;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+    char where[CFG_NAME_MAX + 32];
     struct listener *l = (struct listener *)w;
-    unsigned port = l->spice ? l->vm->spice_port : l->vm->vnc_port;
     (void)revents;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -165,17 +229,19 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("accept on port %u: %s; pausing this listener for 100 ms",
-                         port, strerror(errno));
+                log_warn("accept on %s: %s; pausing this listener for 100 ms",
+                         listener_name(l, where, sizeof where), strerror(errno));
                 ev_io_stop(loop, &l->io);
                 ev_timer_start(loop, &l->pause);
             } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                log_warn("accept on port %u: %s", port, strerror(errno));
+                log_warn("accept on %s: %s", listener_name(l, where, sizeof where),
+                         strerror(errno));
             }
             return;
         }
-        proxy_accept(&l->gw->px, l->spice ? &spice_proto : &vnc_proto, l->vm, fd,
-                     (struct sockaddr *)&ss);
+        proxy_accept(&l->gw->px,
+                     l->local ? &vnc_local_proto : l->spice ? &spice_proto : &vnc_proto, l->vm,
+                     fd, (struct sockaddr *)&ss);
     }
 }
 
@@ -318,6 +384,12 @@ static int drop_privileges(const struct cfg *cfg, const struct passwd *pw)
 static void log_listening(const struct gw *gw, const struct listener *l)
 {
     char a[ADDR_PORT_MAX];
+    if (l->local) {
+        char p[CFG_PATH_MAX + 1];
+        if (cfg_socket_path(&gw->cfg, l->vm->name, "vnc", p, sizeof p) == 0)
+            log_info("listening for vm %s (vnc) on unix:%s", l->vm->name, p);
+        return;
+    }
     addr_hostport_str(gw->cfg.address, l->spice ? l->vm->spice_port : l->vm->vnc_port, a,
                       sizeof a);
     log_info("listening for vm %s (%s) on %s", l->vm->name, l->spice ? "spice" : "vnc", a);
@@ -716,7 +788,8 @@ int gateway_run(const char *cfgfile, int verbose)
         return 1;
     size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
-        n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0);
+        n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0) +
+                   (cfg->socket_dir[0] && cfg->vms[i].vnc.kind != CFG_BE_NONE);
     gw.ls = calloc(n_ports ? n_ports : 1, sizeof *gw.ls);
     if (!gw.ls)
         log_fatal("out of memory");
@@ -739,6 +812,30 @@ int gateway_run(const char *cfgfile, int verbose)
             l->gw = &gw;
             l->spice = sp;
         }
+    }
+    /* socket_dir/NAME.vnc for every VM with a vnc backend (bound as root,
+     * before the privilege drop, shared by every network process) */
+    for (size_t i = 0; i < cfg->n_vms && cfg->socket_dir[0]; i++) {
+        const struct cfg_vm *vm = &cfg->vms[i];
+        char path[CFG_PATH_MAX + 1];
+        bool perm;
+        if (vm->vnc.kind == CFG_BE_NONE ||
+            cfg_socket_path(cfg, vm->name, "vnc", path, sizeof path) != 0)
+            continue;
+        int fd = listen_unix(cfg->socket_dir, path, err, sizeof err, &perm);
+        if (fd < 0 && perm && geteuid() != 0) {
+            log_warn("%s; no local sockets (run as root, or set socket_dir)", err);
+            break;
+        }
+        if (fd < 0) {
+            fprintf(stderr, "vmgate: cannot listen for vm %s: %s\n", vm->name, err);
+            return 1;
+        }
+        struct listener *l = &gw.ls[gw.n_ls++];
+        l->fd = fd;
+        l->vm = vm;
+        l->gw = &gw;
+        l->local = true;
     }
     if (gw.n_ls == 0)
         log_warn("no [vm] with a vnc_port or spice_port: nothing to listen on");

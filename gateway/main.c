@@ -7,6 +7,7 @@
 #include "certs/certs.h"
 #include "common/config.h"
 #include "firewall/firewall.h"
+#include "gateway/console.h"
 #include "gateway/gateway.h"
 
 #define VMGATE_VERSION "0.1.0"
@@ -24,6 +25,8 @@ static const char usage_text[] =
     "  certs show --dir DIR | -c FILE\n"
     "                             print the server certificate's names and fingerprint\n"
     "  passwd FILE USER           set USER's password in a vmgate password file\n"
+    "  console [-c FILE | --socket-dir DIR] VM\n"
+    "                             join stdin/stdout to VM's console socket (RFB, by your uid)\n"
     "  firewall apply|remove|status|show [-c FILE]\n"
     "  firewall allow|deny CIDR   change the allowlist for the raw console ports\n"
     "  firewall ban|unban ADDR [--for DURATION]\n"
@@ -115,6 +118,11 @@ static int cmd_firewall(int argc, char **argv)
     return fw_cmd(argc - 1, argv + 1);
 }
 
+static int cmd_console(int argc, char **argv)
+{
+    return console_cmd(argc, argv);
+}
+
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
@@ -131,7 +139,7 @@ static const struct {
 } commands[] = {
     { "run", cmd_run },           { "check", cmd_check },   { "certs", cmd_certs },
     { "passwd", cmd_passwd },     { "firewall", cmd_firewall }, { "version", cmd_version },
-    { "help", cmd_help },
+    { "console", cmd_console },   { "help", cmd_help },
 };
 
 static int cmd_help(int argc, char **argv)

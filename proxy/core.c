@@ -293,6 +293,8 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
     /* A destroyed connection cancelled its request: c is live here. */
     if (c->state != CS_AUTH_WAIT)
         return;
+    if (c->proto->login_answer)
+        c->proto->login_answer(c, resp);
     char user[CONN_USER_MAX + 1];
     log_safe(user, sizeof user, c->user, sizeof c->user);
     if (resp->result == AUTHP_OK) {
@@ -940,6 +942,17 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     char rhost[INET6_ADDRSTRLEN], skey[PROXY_SKEY_MAX];
     proxy_addr_str(sa, rhost, sizeof rhost);
     proxy_source_key(sa, skey, sizeof skey);
+    if (sa->sa_family == AF_UNIX) {
+        /* a local user (socket_dir): named and capped by uid */
+        struct ucred uc;
+        socklen_t l = sizeof uc;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) != 0) {
+            close(fd);
+            return;
+        }
+        snprintf(rhost, sizeof rhost, "uid:%lu via=unix", (unsigned long)uc.uid);
+        snprintf(skey, sizeof skey, "uid:%lu", (unsigned long)uc.uid);
+    }
     if (!proxy_admit(px, rhost, skey, proto->admit_tag)) {
         close(fd);
         return;

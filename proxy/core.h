@@ -90,6 +90,9 @@ struct conn_proto {
     /* Start the handshake on a new connection (queue a greeting, or
      * conn_start_tls). */
     void (*start)(struct conn *c);
+    /* The helper's answer, before the core logs it (may be NULL): a login
+     * by the connecting uid learns the user's name here (resp->detail). */
+    void (*login_answer)(struct conn *c, const struct authp_login_resp *resp);
     /* The auth helper said yes (the core logged it): go on. */
     void (*login_ok)(struct conn *c);
     /* A failed login's answer is due (after the fail delay): queue the

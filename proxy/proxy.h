@@ -23,6 +23,8 @@ struct conn;
 /* The protocols a listener can speak (proxy/vnc_conn.c, proxy/spice_conn.c). */
 struct conn_proto;
 extern const struct conn_proto vnc_proto, spice_proto;
+/* RFB with security None on socket_dir/VM.vnc, authorized by the peer's uid. */
+extern const struct conn_proto vnc_local_proto;
 
 struct proxy {
     struct ev_loop *loop;

@@ -24,20 +24,31 @@
 
 #define REASON_AUTH     "Authentication failed"
 
+/* The first two states are shared by both tables (vnc_proto over TLS,
+ * vnc_local_proto on socket_dir), so they have the same numbers in both. */
 enum vnc_state {
-    VS_READ_VERSION = CS_PROTO, /* sent "RFB 003.008\n", waiting for the viewer's */
+    VS_BACKEND_HANDSHAKE = CS_PROTO, /* RFB version/security None with the VM */
+    VS_READ_CLIENTINIT,         /* SecurityResult OK sent, waiting for ClientInit */
+    VS_READ_VERSION,            /* sent "RFB 003.008\n", waiting for the viewer's */
     VS_READ_SECTYPE,            /* offered [19], waiting for the choice */
     VS_READ_VC_VERSION,         /* sent VeNCrypt 0.2, waiting for the viewer's */
     VS_READ_VC_SUBTYPE,         /* offered [262], waiting for the choice */
     VS_SEND_ACK,                /* the 01 ack is queued; TLS starts once it left */
     VS_READ_CREDS,              /* inside TLS: U32 ulen, U32 plen, user, pass */
-    VS_BACKEND_HANDSHAKE,       /* RFB version/security None with the VM */
-    VS_READ_CLIENTINIT,         /* SecurityResult OK sent, waiting for ClientInit */
+};
+
+/* vnc_local_proto's own states (after the shared ones). */
+enum vnc_local_state {
+    LS_READ_VERSION = VS_READ_CLIENTINIT + 1,  /* sent "RFB 003.008\n"; then the helper */
+    LS_READ_SECTYPE,            /* allowed: offered [1] None, waiting for the choice */
 };
 
 enum bh_state { BH_VERSION, BH_SECTYPES, BH_SECRESULT };
 
 struct vnc {
+    bool local;                   /* vnc_local_proto: security None, SecurityResult 3.8 only */
+    enum authp_result result;     /* local: the helper's answer */
+    char who[AUTHP_DETAIL_MAX + 8];               /* local: "user bob" or "uid 1234", for a refusal */
     int minor;                    /* viewer's RFB minor version */
     int be_minor;                 /* backend's */
     enum bh_state bh;
@@ -197,6 +208,12 @@ static bool st_creds(struct conn *c)
 static void vm_unavailable(struct conn *c, const char *detail, bool refused)
 {
     char reason[128];
+    if (V(c)->local && V(c)->minor != 8) {
+        /* security None was agreed and 3.3/3.7 has no SecurityResult:
+         * nothing can carry the reason */
+        conn_fail(c, LOG_LVL_WARN, "vm %s is not available (%s)", c->vm->name, detail);
+        return;
+    }
     if (refused) {
         conn_log(c, LOG_LVL_WARN, "QMP refused the console handoff: %s", detail);
         snprintf(reason, sizeof reason, "VM %s console is not available", c->vm->name);
@@ -217,10 +234,15 @@ static void backend_up(struct conn *c)
     conn_set_state(c, VS_BACKEND_HANDSHAKE);
 }
 
-/* The VM accepted us: tell the viewer, then wait for its ClientInit. */
+/* The VM accepted us: tell the viewer, then wait for its ClientInit.  With
+ * security None only 3.8 has a SecurityResult. */
 static bool backend_secure(struct conn *c)
 {
     static const uint8_t ok[4] = { 0, 0, 0, 0 };
+    if (V(c)->local && V(c)->minor != 8) {
+        conn_set_state(c, VS_READ_CLIENTINIT);
+        return true;
+    }
     return reply(c, ok, sizeof ok, VS_READ_CLIENTINIT);
 }
 
@@ -349,6 +371,118 @@ static bool st_clientinit(struct conn *c)
 }
 
 /* ---------------------------------------------------------------------- */
+/* socket_dir: RFB with security None, authorized by the peer's uid        */
+
+/* The viewer's version: ask the helper about the uid on the socket (no
+ * user, no password; the helper reads the peer and checks the socket's
+ * path itself). */
+static bool ls_version(struct conn *c)
+{
+    char why[200];
+    ssize_t n = conn_front_read(c, &c->rx, RFB_VERSION_LEN - buf_len(&c->rx));
+    if (n < 0)
+        return false;
+    int r = rfb_parse_client_version(buf_head(&c->rx), buf_len(&c->rx), &V(c)->minor, why,
+                                     sizeof why);
+    if (r == RFB_NEED)
+        return n > 0;
+    if (r < 0) {
+        conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
+        return false;
+    }
+    buf_consume(&c->rx, (size_t)r);
+    c->user[0] = '\0';
+    conn_login(c, "");
+    return true;
+}
+
+/* The helper's answer: the user's name for the log and the refusal. */
+static void ls_login_answer(struct conn *c, const struct authp_login_resp *resp)
+{
+    V(c)->result = (enum authp_result)resp->result;
+    char name[AUTHP_DETAIL_MAX + 1];
+    log_safe_word(name, sizeof name, resp->detail, strnlen(resp->detail, sizeof resp->detail));
+    if (resp->result == AUTHP_OK || resp->result == AUTHP_NOT_ALLOWED) {
+        snprintf(c->user, sizeof c->user, "%s", resp->detail);
+        snprintf(V(c)->who, sizeof V(c)->who, "user %s", name);
+    } else if (resp->result == AUTHP_UNKNOWN_USER) {
+        snprintf(V(c)->who, sizeof V(c)->who, "%s", name);
+    }
+}
+
+static void ls_login_tag(struct conn *c, char *out, size_t outsz)
+{
+    (void)c;
+    snprintf(out, outsz, " by uid");
+}
+
+/* Allowed: offer None.  3.3 has no choice: the server names the type. */
+static void ls_login_ok(struct conn *c)
+{
+    if (V(c)->minor == 3) {
+        uint8_t t[4];
+        rfb_put_u32(t, RFB_SEC_NONE);
+        conn_front_queue(c, t, sizeof t);
+        conn_backend_open(c, &c->vm->vnc);
+        return;
+    }
+    static const uint8_t types[] = { 1, RFB_SEC_NONE };
+    reply(c, types, sizeof types, LS_READ_SECTYPE);
+}
+
+/* Refused: "no security types" and the reason (3.3: type 0 + reason),
+ * naming the user and the VM. */
+static void ls_login_refuse(struct conn *c)
+{
+    char reason[AUTHP_DETAIL_MAX + CFG_NAME_MAX + 48];
+    if (V(c)->result == AUTHP_ERROR || !V(c)->who[0])
+        snprintf(reason, sizeof reason, "vmgate could not check who may open VM %s",
+                 c->vm->name);
+    else
+        snprintf(reason, sizeof reason, "%s may not open VM %s", V(c)->who, c->vm->name);
+    uint8_t msg[8 + sizeof reason];
+    size_t n;
+    if (V(c)->minor == 3) {
+        n = rfb_put_sec33_failure(msg, sizeof msg, reason);
+    } else {
+        size_t l = strlen(reason);
+        msg[0] = 0;
+        rfb_put_u32(msg + 1, (uint32_t)l);
+        memcpy(msg + 5, reason, l);
+        n = 5 + l;
+    }
+    conn_front_queue(c, msg, n);
+    conn_close_after(c);
+}
+
+static bool ls_sectype(struct conn *c)
+{
+    if (conn_front_read_exact(c, 1) <= 0)
+        return false;
+    unsigned t = buf_head(&c->rx)[0];
+    buf_consume(&c->rx, 1);
+    if (t != RFB_SEC_NONE) {
+        conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose security type %u, "
+                 "only None (1) is offered", t);
+        if (V(c)->minor == 8)
+            refuse(c, "Only security type None is offered here");
+        else
+            conn_close_after(c);
+        return true;
+    }
+    conn_backend_open(c, &c->vm->vnc);
+    return true;
+}
+
+static void ls_start(struct conn *c)
+{
+    V(c)->local = true;
+    static const char version[] = "RFB 003.008\n";
+    conn_front_queue(c, version, RFB_VERSION_LEN);
+    conn_set_state(c, LS_READ_VERSION);
+}
+
+/* ---------------------------------------------------------------------- */
 /* the relay filter and the table                                          */
 
 static int filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
@@ -368,16 +502,25 @@ static void start(struct conn *c)
 
 static void destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
 
+#define SHARED_STATES                                                                      \
+    [VS_BACKEND_HANDSHAKE - CS_PROTO] = { "backend-handshake", CSF_BACK_IO, st_backend_handshake, \
+                                          "VM closed the console during handshake" },      \
+    [VS_READ_CLIENTINIT - CS_PROTO] = { "client-init", CSF_FRONT_READ, st_clientinit, NULL }
+
 static const struct conn_state_def vnc_states[] = {
+    SHARED_STATES,
     [VS_READ_VERSION - CS_PROTO] = { "version", CSF_FRONT_READ, st_version, NULL },
     [VS_READ_SECTYPE - CS_PROTO] = { "security-type", CSF_FRONT_READ, st_sectype, NULL },
     [VS_READ_VC_VERSION - CS_PROTO] = { "vencrypt-version", CSF_FRONT_READ, st_vc_version, NULL },
     [VS_READ_VC_SUBTYPE - CS_PROTO] = { "vencrypt-subtype", CSF_FRONT_READ, st_vc_subtype, NULL },
     [VS_SEND_ACK - CS_PROTO] = { "vencrypt-ack", 0, st_send_ack, NULL },
     [VS_READ_CREDS - CS_PROTO] = { "credentials", CSF_FRONT_READ, st_creds, NULL },
-    [VS_BACKEND_HANDSHAKE - CS_PROTO] = { "backend-handshake", CSF_BACK_IO, st_backend_handshake,
-                                          "VM closed the console during handshake" },
-    [VS_READ_CLIENTINIT - CS_PROTO] = { "client-init", CSF_FRONT_READ, st_clientinit, NULL },
+};
+
+static const struct conn_state_def vnc_local_states[] = {
+    SHARED_STATES,
+    [LS_READ_VERSION - CS_PROTO] = { "version", CSF_FRONT_READ, ls_version, NULL },
+    [LS_READ_SECTYPE - CS_PROTO] = { "security-type", CSF_FRONT_READ, ls_sectype, NULL },
 };
 
 /* The viewer starts in the clear (VeNCrypt), TLS comes after the ack; the
@@ -388,6 +531,20 @@ const struct conn_proto vnc_proto = {
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
     .priv_size = sizeof(struct vnc), .inj_cap = RFBFILTER_INJECT_CAP,
     .start = start, .login_ok = login_ok, .login_refuse = login_refuse,
+    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
+    .destroy = destroy,
+};
+
+/* socket_dir/VM.vnc: plain RFB, security None once the helper has allowed
+ * the peer's uid; the same backend handshake, ClientInit and relay filter. */
+const struct conn_proto vnc_local_proto = {
+    .name = "vnc", .accept_tag = " (unix socket)", .admit_tag = "",
+    .states = vnc_local_states,
+    .n_states = sizeof vnc_local_states / sizeof vnc_local_states[0],
+    .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
+    .priv_size = sizeof(struct vnc), .inj_cap = RFBFILTER_INJECT_CAP,
+    .start = ls_start, .login_answer = ls_login_answer, .login_ok = ls_login_ok,
+    .login_refuse = ls_login_refuse, .login_tag = ls_login_tag,
     .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
     .destroy = destroy,
 };

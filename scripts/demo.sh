@@ -78,6 +78,8 @@ passwd_file = $DEMO/passwd
 ; empty: run as whoever started vmgate (so it can reach QEMU's QMP socket)
 user =
 login_timeout = 30s
+; local users: vncviewer -SecurityTypes None $DEMO/run/demo.vnc (by uid, no password)
+socket_dir = $DEMO/run
 
 [vm demo]
 vnc = qmp:$DEMO/demo.qmp

@@ -26,6 +26,8 @@ PACKAGES=(
     # service and package tests (t70-t74): systemd-analyze, man(1) for its
     # Documentation= check, dpkg-buildpackage with debhelper, lintian
     systemd man-db dpkg-dev debhelper lintian
+    # ssh way in (t80-t81): a private sshd on a loopback port, ssh -L to socket_dir
+    openssh-server openssh-client
 )
 
 missing=()

@@ -190,10 +190,11 @@ write_config() {
     local -A gw=(
         [address]=127.0.0.1 [cert]=$T/tls/server.crt [key]=$T/tls/server.key
         [auth]=file [passwd_file]=$T/passwd [user]= [login_timeout]=10s
-        [fail_delay]=0
+        [fail_delay]=0 [socket_dir]=$T/run
     )
     local order=(address cert key auth pam_service passwd_file user login_timeout
-        fail_delay max_unauth max_unauth_per_source auth_workers clipboard clipboard_max)
+        fail_delay max_unauth max_unauth_per_source auth_workers clipboard clipboard_max
+        socket_dir)
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         kv=$1; shift
         if [ "${kv#-}" != "$kv" ]; then   # -key: leave the key out
@@ -753,4 +754,93 @@ except socket.timeout:
 except OSError as e:
     print("ERROR-%d" % e.errno)
 EOF
+}
+
+# ------------------------------------------------ local users, sshd (t8x)
+
+# make_user VAR: create a throwaway user (no password, "*" so sshd does not
+# take it for locked; home $T/home.NAME) removed at exit; its name goes to VAR
+make_user() {
+    local name home
+    need_root "creating throwaway users"
+    name=vmg$1$$
+    name=${name:0:30}
+    home=$T/home.$name
+    useradd -M -d "$home" -p '*' -s /bin/sh -c "vmgate test $TEST_NAME" "$name" ||
+        fail "useradd $name failed"
+    at_cleanup "userdel -f '$name'"
+    mkdir -p "$home"
+    chown "$name" "$home"
+    printf -v "$1" '%s' "$name"
+}
+
+# start_sshd USER...: a private sshd on a loopback port ($SSHD_PORT), its own
+# host key, keys in $T/ssh (USER's private key: $T/ssh/id.USER); local
+# stream forwarding allowed, nothing else.  Killed at exit.
+SSHD_PORT=
+start_sshd() {
+    local u
+    [ -x /usr/sbin/sshd ] || skip "no /usr/sbin/sshd (openssh-server, scripts/deps.sh)"
+    need_root "sshd"
+    mkdir -p "$T/ssh/keys" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host_key" || fail "ssh-keygen failed"
+    for u in "$@"; do
+        ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/id.$u" || fail "ssh-keygen failed"
+        cp "$T/ssh/id.$u.pub" "$T/ssh/keys/$u"
+        chmod 644 "$T/ssh/keys/$u"
+    done
+    SSHD_PORT=$(free_port)
+    cat >"$T/ssh/sshd_config" <<CFG
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $T/ssh/host_key
+PidFile $T/ssh/sshd.pid
+AuthorizedKeysFile $T/ssh/keys/%u
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowUsers $*
+AllowStreamLocalForwarding yes
+AllowTcpForwarding local
+X11Forwarding no
+PermitTTY yes
+LogLevel VERBOSE
+CFG
+    add_log "$T/sshd.log"
+    /usr/sbin/sshd -D -e -f "$T/ssh/sshd_config" >"$T/sshd.log" 2>&1 </dev/null &
+    track $!
+    wait_for 10 port_listening 127.0.0.1 "$SSHD_PORT" || fail "sshd did not start"
+    say "sshd on 127.0.0.1:$SSHD_PORT for $*"
+}
+
+# ssh_as USER ARGS...: ssh to the private sshd as USER (no known_hosts, batch)
+ssh_as() {
+    local u=$1
+    shift
+    ssh -F /dev/null -i "$T/ssh/id.$u" -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ExitOnForwardFailure=yes \
+        -p "$SSHD_PORT" "$u@127.0.0.1" "$@"
+}
+
+# vncviewer_none ID TARGET [USER]: TigerVNC with security None (socket_dir,
+# ssh -L) under its own Xvfb; TARGET is a unix socket path or HOST::PORT;
+# run as USER when given (runuser)
+vncviewer_none() {
+    local id=$1 target=$2 user=${3:-} home=$T/home.vv.$1
+    [ -n "${XV_DISPLAY[$id]:-}" ] || start_xvfb "$id"
+    mkdir -p "$home"
+    local pre=()
+    if [ -n "$user" ]; then
+        chown "$user" "$home"
+        pre=(runuser -u "$user" --)
+    fi
+    VV_LOG[$id]=$T/vv.$id.log
+    add_log "${VV_LOG[$id]}"
+    "${pre[@]}" env HOME="$home" DISPLAY="${XV_DISPLAY[$id]}" \
+        vncviewer -SecurityTypes None -ReconnectOnError=0 -AlertOnFatalError=0 -Shared \
+        -Log '*:stderr:30' "$target" >"${VV_LOG[$id]}" 2>&1 </dev/null &
+    VV_PID[$id]=$!
+    track "${VV_PID[$id]}"
+    say "viewer $id: ${user:-root} -> $target (pid ${VV_PID[$id]})"
 }

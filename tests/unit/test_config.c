@@ -35,11 +35,11 @@ static const char example_conf[] =
     "ban_time = 15m               ; ... put it in the kernel ban set this long (doubling for repeat offenders)\n"
     "\n"
     "[vm dev0]\n"
-    "vnc = unix:/run/vmgate/dev0.vnc    ; or 127.0.0.1:5902, or qmp:/run/vmgate/dev0.qmp\n"
+    "vnc = unix:/run/qemu/dev0.vnc    ; or 127.0.0.1:5902, or qmp:/run/qemu/dev0.qmp\n"
     "vnc_port = 5902                    ; vmgate's own VeNCrypt/TLS listener for this VM\n"
-    "spice = unix:/run/vmgate/dev0.spice\n"
+    "spice = unix:/run/qemu/dev0.spice\n"
     "spice_port = 5932                  ; vmgate's SPICE/TLS listener for this VM\n"
-    "qmp = /run/vmgate/dev0.qmp         ; QEMU monitor socket, when vmgate may use it\n"
+    "qmp = /run/qemu/dev0.qmp         ; QEMU monitor socket, when vmgate may use it\n"
     "users = alice bob                  ; who may open this VM (empty and no groups = nobody)\n"
     "groups = kvm\n"
     "clipboard = both                   ; both | to-vm | from-vm | none\n"
@@ -111,12 +111,12 @@ static void test_example(void **state)
     assert_non_null(vm);
     assert_int_equal(vm->line, 20);
     assert_int_equal(vm->vnc.kind, CFG_BE_UNIX);
-    assert_string_equal(vm->vnc.path, "/run/vmgate/dev0.vnc");
+    assert_string_equal(vm->vnc.path, "/run/qemu/dev0.vnc");
     assert_int_equal(vm->vnc_port, 5902);
     assert_int_equal(vm->spice.kind, CFG_BE_UNIX);
-    assert_string_equal(vm->spice.path, "/run/vmgate/dev0.spice");
+    assert_string_equal(vm->spice.path, "/run/qemu/dev0.spice");
     assert_int_equal(vm->spice_port, 5932);
-    assert_string_equal(vm->qmp, "/run/vmgate/dev0.qmp");
+    assert_string_equal(vm->qmp, "/run/qemu/dev0.qmp");
     assert_int_equal(vm->n_users, 2);
     assert_string_equal(vm->users[0], "alice");
     assert_string_equal(vm->users[1], "bob");
@@ -388,13 +388,50 @@ static void test_vm_required_keys(void **state)
 {
     expect_err("[gateway]\n\n[vm dev0]\nqmp = /q\nusers = alice\n", 3,
                "vm dev0: needs at least one of vnc, spice");
-    expect_err("[vm dev0]\nvnc = unix:/v\n[gateway]\n", 1,
-               "vm dev0: vnc is set but vnc_port is missing");
     expect_err(MINI_VM "[vm b]\nvnc_port = 5\nspice = unix:/s\nspice_port = 6\n", 4,
                "vm b: vnc_port is set but vnc is missing");
     expect_err("[vm c]\nspice = unix:/s\n", 1, "vm c: spice is set but spice_port is missing");
     expect_err("[vm c]\nvnc = unix:/v\nvnc_port = 5\nspice_port = 6\n", 1,
                "vm c: spice_port is set but spice is missing");
+}
+
+/* socket_dir: default /run/vmgate, "" = off, trailing slashes dropped,
+ * vnc_port optional (the VM may be reachable only through the socket),
+ * and never the directory (or an ancestor of it) of a VM's QEMU sockets. */
+static void test_socket_dir(void **state)
+{
+    (void)state;
+    struct cfg c;
+    char p[CFG_PATH_MAX + 1];
+    must_parse("[vm dev0]\nvnc = unix:/run/qemu/dev0.vnc\nusers = bob\n", &c);
+    assert_string_equal(c.socket_dir, "/run/vmgate");
+    assert_int_equal(c.vms[0].vnc_port, 0);
+    assert_int_equal(cfg_socket_path(&c, "dev0", "vnc", p, sizeof p), 0);
+    assert_string_equal(p, "/run/vmgate/dev0.vnc");
+    assert_int_equal(cfg_socket_path(&c, "dev0", "vnc", p, 10), -1);
+    cfg_free(&c);
+    must_parse("[gateway]\nsocket_dir = /srv/gw//\n" MINI_VM, &c);
+    assert_string_equal(c.socket_dir, "/srv/gw");
+    cfg_free(&c);
+    must_parse("[gateway]\nsocket_dir =\n" MINI_VM, &c);
+    assert_string_equal(c.socket_dir, "");
+    assert_int_equal(cfg_socket_path(&c, "a", "vnc", p, sizeof p), -1);
+    cfg_free(&c);
+    expect_err("[gateway]\nsocket_dir = run\n", 2, "bad socket_dir \"run\": path must be absolute");
+    expect_err("[gateway]\nsocket_dir = /run/q\n[vm a]\nvnc = unix:/run/q/a.vnc\n", 4,
+               "vm a: vnc socket /run/q/a.vnc is inside socket_dir /run/q");
+    expect_err("[gateway]\nsocket_dir = /run\n[vm a]\nvnc = qmp:/run/q/a.qmp\n", 4,
+               "vm a: vnc socket /run/q/a.qmp is inside socket_dir /run");
+    expect_err("[vm a]\nvnc = 127.0.0.1:5901\nspice = unix:/run/vmgate/s\nspice_port = 9\n", 3,
+               "vm a: spice socket /run/vmgate/s is inside socket_dir /run/vmgate");
+    expect_err("[vm a]\nvnc = 127.0.0.1:5901\nqmp = /run/vmgate/x/a.qmp\n", 3,
+               "vm a: qmp socket /run/vmgate/x/a.qmp is inside socket_dir /run/vmgate");
+    /* a sibling directory with the same prefix is not inside */
+    must_parse("[gateway]\nsocket_dir = /run/q\n[vm a]\nvnc = unix:/run/qemu/a.vnc\n", &c);
+    cfg_free(&c);
+    char big[400];
+    snprintf(big, sizeof big, "[gateway]\nsocket_dir = /%0100d\n" MINI_VM, 0);
+    expect_err(big, 2, "the socket of vm a would be longer than 107 bytes");
 }
 
 static void test_port_conflicts(void **state)
@@ -452,11 +489,11 @@ static void test_backend_errors_in_config(void **state)
 static void test_qmp_from_vnc(void **state)
 {
     struct cfg c;
-    must_parse("[vm a]\nvnc = qmp:/run/vmgate/a.qmp\nvnc_port = 1\n"
+    must_parse("[vm a]\nvnc = qmp:/run/qemu/a.qmp\nvnc_port = 1\n"
                "[vm b]\nvnc = qmp:/run/b.qmp\nvnc_port = 2\nqmp = /run/b-other.qmp\n", &c);
     assert_int_equal(c.vms[0].vnc.kind, CFG_BE_QMP);
-    assert_string_equal(c.vms[0].vnc.path, "/run/vmgate/a.qmp");
-    assert_string_equal(c.vms[0].qmp, "/run/vmgate/a.qmp");
+    assert_string_equal(c.vms[0].vnc.path, "/run/qemu/a.qmp");
+    assert_string_equal(c.vms[0].qmp, "/run/qemu/a.qmp");
     assert_string_equal(c.vms[1].qmp, "/run/b-other.qmp");
     cfg_free(&c);
 }
@@ -779,8 +816,8 @@ static void check_backend(const char *s, enum cfg_backend_kind kind, const char 
 
 static void test_parse_backend_ok(void **state)
 {
-    check_backend("unix:/run/vmgate/dev0.vnc", CFG_BE_UNIX, "/run/vmgate/dev0.vnc", "", 0);
-    check_backend("qmp:/run/vmgate/dev0.qmp", CFG_BE_QMP, "/run/vmgate/dev0.qmp", "", 0);
+    check_backend("unix:/run/qemu/dev0.vnc", CFG_BE_UNIX, "/run/qemu/dev0.vnc", "", 0);
+    check_backend("qmp:/run/qemu/dev0.qmp", CFG_BE_QMP, "/run/qemu/dev0.qmp", "", 0);
     check_backend("127.0.0.1:5902", CFG_BE_TCP, "", "127.0.0.1", 5902);
     check_backend("localhost:1", CFG_BE_TCP, "", "localhost", 1);
     check_backend("[::1]:65535", CFG_BE_TCP, "", "::1", 65535);
@@ -930,9 +967,9 @@ static void test_print_routes(void **state)
     struct cfg c;
     must_parse(example_conf, &c);
     char *out = print_to_string(&c);
-    assert_non_null(strstr(out, "\nvm dev0: vnc 0.0.0.0:5902 -> unix:/run/vmgate/dev0.vnc  "
+    assert_non_null(strstr(out, "\nvm dev0: vnc 0.0.0.0:5902 -> unix:/run/qemu/dev0.vnc  "
                                 "users=alice,bob groups=kvm clipboard=both/262144\n"));
-    assert_non_null(strstr(out, "\nvm dev0: spice 0.0.0.0:5932 -> unix:/run/vmgate/dev0.spice  "
+    assert_non_null(strstr(out, "\nvm dev0: spice 0.0.0.0:5932 -> unix:/run/qemu/dev0.spice  "
                                 "users=alice,bob groups=kvm clipboard=both/262144\n"));
     assert_non_null(strstr(out, "\n[firewall]\nprotect = 5900-6100\nallow =\n"));
     assert_non_null(strstr(out, "\nlogin_timeout = 30s\n"));
@@ -1038,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_vm_names),
         cmocka_unit_test(test_vm_required_keys),
+        cmocka_unit_test(test_socket_dir),
         cmocka_unit_test(test_port_conflicts),
         cmocka_unit_test(test_listen_port_values),
         cmocka_unit_test(test_backend_errors_in_config),

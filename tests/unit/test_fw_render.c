@@ -171,12 +171,12 @@ static void test_via_cfg_parse(void **state)
         "[vm dev0]\n"
         "vnc = 127.0.0.1:5999\n"
         "vnc_port = 5902\n"
-        "spice = unix:/run/vmgate/dev0.spice\n"
+        "spice = unix:/run/qemu/dev0.spice\n"
         "spice_port = 5932\n"
         "users = alice\n"
         "\n"
         "[vm dev1]\n"
-        "spice = unix:/run/vmgate/dev1.spice\n"
+        "spice = unix:/run/qemu/dev1.spice\n"
         "spice_port = 5933\n"
         "users = bob\n";
     struct cfg c;

@@ -1,0 +1,290 @@
+/* gateway/console.c — `vmgate console`; see console.h.
+ *
+ * Needs no privileges: it only connects to socket_dir/VM.vnc, where vmgate
+ * authorizes the caller's uid.  The relay is non-blocking in both
+ * directions with a bounded buffer each way (a consumer that stops reading
+ * one side never blocks the other), and passes every byte unchanged; the
+ * watcher only looks at the first ones. */
+#include "gateway/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/config.h"
+
+#define RELAY_BUF (64 * 1024)
+
+/* ---- the watcher (pure) ---- */
+
+void console_watch_init(struct console_watch *w)
+{
+    memset(w, 0, sizeof *w);
+    w->sneed = 12 + 1;            /* version, then the count (3.3: first byte of the type) */
+}
+
+/* Decide once the client's version and enough of the server's bytes are
+ * known. */
+static enum console_watch_state watch_step(struct console_watch *w)
+{
+    if (w->state != CW_WATCHING || w->minor == 0)
+        return w->state;
+    size_t head = w->minor == 3 ? 4 : 1;   /* 3.3: U32 type; else U8 count */
+    if (w->slen < 12 + head)
+        return w->state;
+    const uint8_t *m = w->sbuf + 12;
+    bool refused = w->minor == 3 ? (m[0] | m[1] | m[2] | m[3]) == 0 : m[0] == 0;
+    if (!refused)
+        return w->state = CW_PASSED;
+    if (w->slen < 12 + head + 4)
+        return w->state;
+    const uint8_t *l = m + head;
+    uint32_t len = (uint32_t)l[0] << 24 | (uint32_t)l[1] << 16 | (uint32_t)l[2] << 8 | l[3];
+    size_t want = len > CONSOLE_REASON_MAX ? CONSOLE_REASON_MAX : len;
+    if (w->slen < 12 + head + 4 + want)
+        return w->state;
+    size_t k = 0;
+    for (size_t i = 0; i < want; i++) {
+        unsigned char ch = l[4 + i];
+        w->reason[k++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    w->reason[k] = '\0';
+    return w->state = CW_REFUSED;
+}
+
+enum console_watch_state console_watch_c2s(struct console_watch *w, const uint8_t *p, size_t n)
+{
+    if (w->state != CW_WATCHING || w->minor)
+        return w->state;
+    size_t take = sizeof w->cbuf - w->clen < n ? sizeof w->cbuf - w->clen : n;
+    memcpy(w->cbuf + w->clen, p, take);
+    w->clen += take;
+    if (w->clen < sizeof w->cbuf)
+        return w->state;
+    if (memcmp(w->cbuf, "RFB 003.", 8) != 0 || w->cbuf[11] != '\n')
+        return w->state = CW_BAD;
+    int minor = 0;
+    for (int i = 8; i < 11; i++) {
+        if (w->cbuf[i] < '0' || w->cbuf[i] > '9')
+            return w->state = CW_BAD;
+        minor = minor * 10 + (w->cbuf[i] - '0');
+    }
+    /* as vmgate reads it: 3.7 and 3.8 are themselves, above 3.8 is 3.8,
+     * the rest (3.3-3.6, Apple's 3.889) is 3.3 */
+    w->minor = minor == 7 ? 7 : (minor >= 8 && minor != 889) ? 8 : 3;
+    return watch_step(w);
+}
+
+enum console_watch_state console_watch_s2c(struct console_watch *w, const uint8_t *p, size_t n)
+{
+    if (w->state != CW_WATCHING)
+        return w->state;
+    size_t take = sizeof w->sbuf - w->slen < n ? sizeof w->sbuf - w->slen : n;
+    memcpy(w->sbuf + w->slen, p, take);
+    w->slen += take;
+    if (w->slen >= 12 && memcmp(w->sbuf, "RFB ", 4) != 0)
+        return w->state = CW_BAD;
+    return watch_step(w);
+}
+
+/* ---- the command ---- */
+
+static const char console_help[] =
+    "usage: vmgate console [-c FILE | --socket-dir DIR] VM\n"
+    "\n"
+    "Join stdin/stdout to VM's console socket in socket_dir (read from the config\n"
+    "file, default " CFG_DEFAULT_FILE ", which must be readable by you; or given\n"
+    "with --socket-dir, default /run/vmgate).  The stream is RFB with security\n"
+    "type None; vmgate allows it when your user (or one of your groups) is in the\n"
+    "VM's users/groups.  So an RFB client can use ssh as its transport:\n"
+    "    ssh host vmgate console dev0\n"
+    "A refusal is one line on stderr naming the user and the VM, exit status 1.\n";
+
+/* A VM name as the config allows it (so it cannot leave socket_dir). */
+static bool vm_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CFG_NAME_MAX || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* One direction's buffer. */
+struct pipe_buf {
+    uint8_t b[RELAY_BUF];
+    size_t len;
+    bool eof;          /* the reading side is done */
+};
+
+/* Move bytes: read from in (when there is room), write to out.  -1 on an
+ * error of out (the peer went away). */
+static int pump_read(int in, struct pipe_buf *pb)
+{
+    ssize_t r = read(in, pb->b + pb->len, sizeof pb->b - pb->len);
+    if (r > 0) {
+        pb->len += (size_t)r;
+        return (int)r;
+    }
+    if (r == 0 || (errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK))
+        pb->eof = true;
+    return 0;
+}
+
+static int pump_write(int out, struct pipe_buf *pb)
+{
+    ssize_t w = write(out, pb->b, pb->len);
+    if (w > 0) {
+        memmove(pb->b, pb->b + w, pb->len - (size_t)w);
+        pb->len -= (size_t)w;
+        return 0;
+    }
+    return w < 0 && (errno == EAGAIN || errno == EINTR || errno == EWOULDBLOCK) ? 0 : -1;
+}
+
+static void set_nonblock(int fd, int *saved)
+{
+    *saved = fcntl(fd, F_GETFL);
+    if (*saved >= 0)
+        (void)fcntl(fd, F_SETFL, *saved | O_NONBLOCK);
+}
+
+/* The relay between stdin/stdout and the socket; returns the exit status. */
+static int relay(int sock)
+{
+    static struct pipe_buf up, down;            /* up: stdin -> sock; down: sock -> stdout */
+    struct console_watch w;
+    console_watch_init(&w);
+    int fl_in, fl_out;
+    set_nonblock(0, &fl_in);
+    set_nonblock(1, &fl_out);
+    bool up_shut = false;
+    int rc = 0;
+    for (;;) {
+        if (up.eof && up.len == 0 && !up_shut) {
+            shutdown(sock, SHUT_WR);
+            up_shut = true;
+        }
+        if (down.eof && down.len == 0)
+            break;
+        struct pollfd p[3] = {
+            { .fd = !up.eof && up.len < sizeof up.b ? 0 : -1, .events = POLLIN },
+            { .fd = sock, .events = (short)((!down.eof && down.len < sizeof down.b ? POLLIN : 0) |
+                                            (up.len ? POLLOUT : 0)) },
+            { .fd = down.len ? 1 : -1, .events = POLLOUT },
+        };
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = 1;
+            break;
+        }
+        if (p[0].revents) {
+            size_t before = up.len;
+            pump_read(0, &up);
+            console_watch_c2s(&w, up.b + before, up.len - before);
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            size_t before = down.len;
+            if (!down.eof)
+                pump_read(sock, &down);
+            console_watch_s2c(&w, down.b + before, down.len - before);
+        }
+        if ((p[1].revents & POLLOUT) && up.len && pump_write(sock, &up) < 0)
+            up.len = 0, up.eof = true;
+        if ((p[2].revents & (POLLOUT | POLLERR | POLLHUP)) && down.len && pump_write(1, &down) < 0)
+            break;                                /* nobody reads stdout any more */
+        if (w.state == CW_REFUSED && rc == 0) {
+            fprintf(stderr, "vmgate console: %s\n", w.reason);
+            rc = 1;
+        }
+    }
+    if (fl_in >= 0)
+        (void)fcntl(0, F_SETFL, fl_in);
+    if (fl_out >= 0)
+        (void)fcntl(1, F_SETFL, fl_out);
+    return rc;
+}
+
+int console_cmd(int argc, char **argv)
+{
+    const char *file = NULL, *dir = NULL, *vm = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+            file = argv[++i];
+        } else if (strcmp(a, "--socket-dir") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(console_help, stdout);
+            return 0;
+        } else if (strcmp(a, "--serial") == 0) {
+            fprintf(stderr, "vmgate console: --serial is not supported by this vmgate yet\n");
+            return 2;
+        } else if (a[0] != '-' && !vm) {
+            vm = a;
+        } else {
+            fprintf(stderr, "vmgate console: unknown argument '%s'\n\n%s", a, console_help);
+            return 2;
+        }
+    }
+    if (!vm || (file && dir)) {
+        fputs(console_help, stderr);
+        return 2;
+    }
+    if (!vm_name_ok(vm)) {
+        fprintf(stderr, "vmgate console: bad VM name \"%s\"\n", vm);
+        return 2;
+    }
+    char path[CFG_PATH_MAX + 1];
+    if (dir) {
+        if (snprintf(path, sizeof path, "%s/%s.vnc", dir, vm) >= (int)sizeof path) {
+            fprintf(stderr, "vmgate console: --socket-dir %s: path too long\n", dir);
+            return 2;
+        }
+    } else {
+        struct cfg cfg;
+        char err[1024];
+        if (cfg_load(file ? file : CFG_DEFAULT_FILE, &cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "vmgate console: %s (or give --socket-dir DIR)\n", err);
+            return 1;
+        }
+        int r = cfg_socket_path(&cfg, vm, "vnc", path, sizeof path);
+        bool known = cfg_find_vm(&cfg, vm) != NULL;
+        cfg_free(&cfg);
+        if (r != 0) {
+            fprintf(stderr, "vmgate console: %s has no socket_dir\n", file ? file : CFG_DEFAULT_FILE);
+            return 1;
+        }
+        if (!known) {
+            fprintf(stderr, "vmgate console: no VM %s\n", vm);
+            return 1;
+        }
+    }
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        fprintf(stderr, "vmgate console: cannot connect to %s: %s\n", path, strerror(errno));
+        if (s >= 0)
+            close(s);
+        return 1;
+    }
+    (void)fcntl(s, F_SETFL, O_NONBLOCK);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = relay(s);
+    close(s);
+    return rc;
+}

@@ -1,0 +1,131 @@
+#!/bin/bash
+# t80-unix-socket: socket_dir/NAME.vnc, authorized by the connecting uid.
+#   A VM with no vnc_port at all, reachable only through $T/run/a.vnc (0666).
+#   TigerVNC (security None) run as an allowed throwaway user on the socket
+#   path shows QEMU's screen; as a user outside the ACL it is refused with
+#   "user NAME may not open VM a" in its log; the log says via=unix + user.
+#   Through a private sshd: ssh -L PORT:$T/run/a.vnc as each user, then
+#   vncviewer localhost::PORT: the same answers (the uid is sshd's child's,
+#   i.e. the ssh user's).
+#   Bad input on the socket: garbage (closed at once), a silent client
+#   (closed at first_byte_timeout), silent after its version (login_timeout).
+#   RFB 3.3/3.7/3.8 handshakes (tests/tools/localrfb.py); processes = 2
+#   (the listener shared, the stale socket replaced).  vmgate check
+#   refuses a socket_dir that holds QEMU's own socket.
+. "$(dirname "$0")/lib.sh"
+need_vmgate
+need_root "throwaway users and sshd"
+
+make_certs
+make_passwd nobody-here 'unused'
+make_user ALLOWED
+make_user DENIED
+start_qemu a unix
+write_config "$T/a.conf" first_byte_timeout=2s login_timeout=4s -- \
+    vm a vnc="${QEMU_BACKEND[a]}" users="$ALLOWED"
+# socket_dir holding QEMU's own socket ($T/a.vnc) is refused by vmgate check
+write_config "$T/bad.conf" socket_dir="$T" -- vm a vnc="${QEMU_BACKEND[a]}" users="$ALLOWED"
+if "$VMGATE" check -c "$T/bad.conf" >"$T/check.out" 2>&1; then
+    cat "$T/check.out"; fail "vmgate check accepted socket_dir = the directory of QEMU's socket"
+fi
+grep -q "vnc socket $T/a.vnc is inside socket_dir $T" "$T/check.out" ||
+    { cat "$T/check.out"; fail "vmgate check: no clear message for socket_dir"; }
+start_vmgate "$T/a.conf" 1
+SOCK=$T/run/a.vnc
+expect_log "listening for vm a \(vnc\) on unix:$SOCK"
+[ -S "$SOCK" ] || fail "$SOCK is not a socket"
+[ "$(stat -c %a "$SOCK")" = 666 ] || fail "$SOCK has mode $(stat -c %a "$SOCK"), expected 666"
+[ "$(stat -c %a "$T/run")" = 755 ] || fail "$T/run has mode $(stat -c %a "$T/run"), expected 755"
+wait_guest_stable a
+
+raw() {   # OUTFILE [runuser USER] ARGS...: localrfb, output to $T/raw.OUTFILE
+    local out=$T/raw.$1
+    shift
+    "$@" >"$out" 2>&1 || true
+    add_log "$out"
+    RAW=$out
+}
+has() { grep -Eqx -- "$1" "$RAW" || { cat "$RAW"; fail "$CASE: expected a line '$1'"; }; }
+val() { sed -n "s/^$1=//p" "$RAW" | tail -n 1; }
+between() { "$PY" -c "import sys; sys.exit(0 if $2 <= float('$1') <= $3 else 1)"; }
+
+# --- handshakes, each RFB version, as each user
+for v in 003.008 003.007 003.003; do
+    CASE="allowed $v"
+    raw ok.$v runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK" "$v"
+    has 'result=ok'; has 'width=720'; has 'name=QEMU \(a\)'
+    CASE="denied $v"
+    raw no.$v runuser -u "$DENIED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK" "$v"
+    has 'result=refused'; has "reason=user $DENIED may not open VM a"
+done
+say "RFB 3.8/3.7/3.3: $ALLOWED gets ServerInit, $DENIED is refused with the reason"
+expect_log "conn=[0-9]+ vm=a user=$ALLOWED from=uid:$(id -u "$ALLOWED") via=unix: session started"
+expect_log "vm=a from=uid:$(id -u "$DENIED") via=unix: login failed for user \"$DENIED\""
+
+# --- TigerVNC on the socket path
+vncviewer_none good "$SOCK" "$ALLOWED"
+expect_viewer_connected good
+expect_viewer_shows good a
+stop_viewer good
+vncviewer_none bad "$SOCK" "$DENIED"
+r=$(vncviewer_result bad)
+[ "$r" != connected ] || fail "viewer of $DENIED got in"
+wait_for 10 viewer_log_has bad "user $DENIED may not open VM a" ||
+    fail "viewer of $DENIED: no reason in its log: $r"
+say "TigerVNC as $DENIED: $(grep -E "may not open" "${VV_LOG[bad]}" | tail -n 1)"
+
+# --- through sshd: ssh -L PORT:SOCKET, vncviewer localhost::PORT
+start_sshd "$ALLOWED" "$DENIED"
+ssh_fwd() {   # USER LPORT: a background ssh -N -L LPORT:$SOCK
+    ssh_as "$1" -N -L "127.0.0.1:$2:$SOCK" >"$T/ssh.$1.log" 2>&1 </dev/null &
+    track $!
+    add_log "$T/ssh.$1.log"
+    wait_for 15 port_listening 127.0.0.1 "$2" || fail "ssh -L for $1 did not come up"
+}
+PA=$(free_port); ssh_fwd "$ALLOWED" "$PA"
+PD=$(free_port); ssh_fwd "$DENIED" "$PD"
+vncviewer_none sshgood "localhost::$PA"
+expect_viewer_connected sshgood
+expect_viewer_shows sshgood a
+stop_viewer sshgood
+vncviewer_none sshbad "localhost::$PD"
+r=$(vncviewer_result sshbad)
+[ "$r" != connected ] || fail "viewer through $DENIED's ssh got in"
+wait_for 10 viewer_log_has sshbad "user $DENIED may not open VM a" ||
+    fail "viewer through $DENIED's ssh: no reason in its log: $r"
+say "through ssh -L: $ALLOWED sees the screen, $DENIED is refused"
+
+# --- bad input on the socket; vmgate stays up and serves
+CASE=garbage
+raw garbage "$PY" "$TOOLS/localrfb.py" garbage "unix:$SOCK"
+has 'closed=yes'
+between "$(val elapsed)" 0 1.5 || fail "garbage: closed after $(val elapsed)s, expected at once"
+CASE=silent
+raw silent "$PY" "$TOOLS/localrfb.py" silent "unix:$SOCK"
+has 'closed=yes'
+between "$(val elapsed)" 1.5 3.5 || fail "silent: closed after $(val elapsed)s, expected ~2s"
+CASE="silent after version"
+raw silentv runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" silent "unix:$SOCK" version
+has 'closed=yes'
+between "$(val elapsed)" 3 5.5 || fail "silent after version: closed after $(val elapsed)s, expected ~4s"
+expect_log "login timeout"
+vmgate_alive || fail "vmgate died"
+CASE="after bad input"
+raw after runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
+has 'result=ok'
+say "garbage closed at once, silent clients at first_byte_timeout / login_timeout"
+stop_vmgate
+
+# --- processes = 2: both network processes serve the shared socket (a stale
+# socket from the run above is replaced)
+write_config "$T/p2.conf" processes=2 -- vm a vnc="${QEMU_BACKEND[a]}" users="$ALLOWED"
+start_vmgate "$T/p2.conf" 1
+for i in 1 2 3 4; do
+    CASE="processes=2 #$i"
+    raw p2.$i runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
+    has 'result=ok'
+    raw p2n.$i runuser -u "$DENIED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
+    has "reason=user $DENIED may not open VM a"
+done
+say "processes = 2: the socket is served, allowed and refused as before"
+stop_vmgate
