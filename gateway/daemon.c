@@ -38,6 +38,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "firewall/firewall.h"
+#include "proxy/audit.h"
 #include "proxy/proxy.h"
 
 struct listener {
@@ -60,6 +61,8 @@ struct gw {
     size_t n_ls;
     ev_signal sig_int, sig_term, sig_hup;
     ev_signal sig_ready;                 /* processes > 1: SIGUSR1 from a network process */
+    ev_signal sig_usr1;                  /* network process: reopen the audit file */
+    struct audit *audit;                 /* opened as root; NULL: off */
     bool notified_ready;                 /* READY=1 sent once (supervisor) */
     ev_child auth_child;
     ev_timer trim_timer;     /* hand freed heap back to the kernel */
@@ -217,12 +220,25 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     SSL_CTX *ctx = reload_cert(gw, err, sizeof err);
     if (!ctx) {
         log_err("SIGHUP: keeping the old certificate: %s", err);
+        struct audit_kv kv[] = { AUDIT_S("result", "failed"), AUDIT_S("reason", err) };
+        audit_emit(gw->audit, "reload", NULL, kv, 2);
         notify_ready(gw, "reload failed, old certificate kept");
         return;
     }
+    struct audit_kv kv[] = { AUDIT_S("result", "ok"), AUDIT_S("reason", NULL) };
+    audit_emit(gw->audit, "reload", NULL, kv, 2);
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
     notify_ready(gw, "reloaded");
+}
+
+/* SIGUSR1 in a network process: logrotate moved the audit file. */
+static void usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)loop;
+    (void)revents;
+    audit_reopen(gw->audit);
 }
 
 /* Every login allocates and frees TLS handshake buffers, the auth request,
@@ -312,6 +328,8 @@ static int net_run(struct gw *gw, unsigned k)
     }
     proxy_init(&gw->px, gw->loop, cfg, gw->ssl_ctx, gw->auth);
     gw->px.id_counter = gw->id_counter;   /* NULL with one process */
+    gw->px.audit = gw->audit;
+    audit_attach(gw->audit, gw->loop);
 
     for (size_t i = 0; i < gw->n_ls; i++) {
         struct listener *l = &gw->ls[i];
@@ -336,6 +354,9 @@ static int net_run(struct gw *gw, unsigned k)
         signal(SIGINT, SIG_IGN);   /* a terminal's ^C reaches the parent, which stops us */
     ev_signal_start(gw->loop, &gw->sig_term);
     ev_signal_start(gw->loop, &gw->sig_hup);
+    ev_signal_init(&gw->sig_usr1, usr1_cb, SIGUSR1);
+    gw->sig_usr1.data = gw;
+    ev_signal_start(gw->loop, &gw->sig_usr1);
     ev_timer_init(&gw->trim_timer, trim_cb, 5.0, 5.0);
     ev_timer_start(gw->loop, &gw->trim_timer);
     if (single) {
@@ -360,6 +381,10 @@ static int net_run(struct gw *gw, unsigned k)
         close(gw->ls[i].fd);
     }
     proxy_close_all(&gw->px, "gateway shutting down");
+    ev_signal_stop(gw->loop, &gw->sig_usr1);
+    audit_close(gw->audit);
+    gw->audit = gw->px.audit = NULL;
+    proxy_fini(&gw->px);
     if (single)
         ev_child_stop(gw->loop, &gw->auth_child);
     auth_client_free(gw->auth);      /* closes the socket: the helper exits */
@@ -527,8 +552,16 @@ static void sup_ready_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw *gw = w->data;
     (void)loop;
     (void)revents;
-    if (gw->notified_ready || gw->stopping)
+    if (gw->stopping)
         return;
+    if (gw->notified_ready) {
+        /* logrotate's SIGUSR1 (or a replacement's hello): the network
+         * processes reopen the audit file */
+        for (unsigned i = 0; i < gw->nproc; i++)
+            if (gw->np[i].pid)
+                kill(gw->np[i].pid, SIGUSR1);
+        return;
+    }
     gw->notified_ready = true;
     notify_ready(gw, "serving");
 }
@@ -675,6 +708,17 @@ int gateway_run(const char *cfgfile, int verbose)
         }
     }
 
+    /* The audit file is opened as root and handed to the network user, so
+     * it can reopen it after logrotate (SIGUSR1). */
+    gw.audit = audit_open(cfg->audit, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1,
+                          err, sizeof err);
+    if (cfg->audit[0] && !gw.audit) {
+        fprintf(stderr, "vmgate: %s: %s\n", cfg->file, err);
+        return 1;
+    }
+    /* SIGUSR1 (logrotate) must not kill the helper: it inherits "ignore";
+     * the network processes install their handler */
+    signal(SIGUSR1, SIG_IGN);
     unsigned nproc = cfg_processes(cfg);
     if (auth_helper_start_n(cfg, gw.afds, nproc, &gw.auth_pid) != 0) {
         fprintf(stderr, "vmgate: cannot start the auth helper: %s\n", strerror(errno));
