@@ -10,6 +10,7 @@
  * firewall) happens first; then the network-facing process becomes
  * cfg->user before it reads a single byte from the network. */
 #include "gateway/gateway.h"
+#include "gateway/control.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -63,6 +64,10 @@ struct gw {
     ev_signal sig_ready;                 /* processes > 1: SIGUSR1 from a network process */
     ev_signal sig_usr1;                  /* network process: reopen the audit file */
     struct audit *audit;                 /* opened as root; NULL: off */
+    int ctl_fd;                          /* control socket (-1: none), served by net1 */
+    bool have_admin_gid;
+    gid_t admin_gid;
+    struct ctl_server *ctl;
     bool notified_ready;                 /* READY=1 sent once (supervisor) */
     ev_child auth_child;
     ev_timer trim_timer;     /* hand freed heap back to the kernel */
@@ -330,6 +335,14 @@ static int net_run(struct gw *gw, unsigned k)
     gw->px.id_counter = gw->id_counter;   /* NULL with one process */
     gw->px.audit = gw->audit;
     audit_attach(gw->audit, gw->loop);
+    /* One network process serves the control socket: the first; it sees
+     * only its own sessions (README: processes > 1). */
+    if (gw->ctl_fd >= 0 && k == 0) {
+        gw->ctl = ctl_server_new(gw->loop, gw->ctl_fd, &gw->px, cfg, gw->have_admin_gid,
+                                 gw->admin_gid, gw->nproc ? gw->nproc : 1);
+        if (!gw->ctl)
+            log_fatal("out of memory");
+    }
 
     for (size_t i = 0; i < gw->n_ls; i++) {
         struct listener *l = &gw->ls[i];
@@ -380,6 +393,10 @@ static int net_run(struct gw *gw, unsigned k)
         ev_timer_stop(gw->loop, &gw->ls[i].pause);
         close(gw->ls[i].fd);
     }
+    ctl_server_free(gw->ctl);
+    gw->ctl = NULL;
+    if (gw->ctl_fd >= 0)
+        close(gw->ctl_fd);
     proxy_close_all(&gw->px, "gateway shutting down");
     ev_signal_stop(gw->loop, &gw->sig_usr1);
     audit_close(gw->audit);
@@ -708,14 +725,6 @@ int gateway_run(const char *cfgfile, int verbose)
         }
     }
 
-    /* The audit file is opened as root and handed to the network user, so
-     * it can reopen it after logrotate (SIGUSR1). */
-    gw.audit = audit_open(cfg->audit, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1,
-                          err, sizeof err);
-    if (cfg->audit[0] && !gw.audit) {
-        fprintf(stderr, "vmgate: %s: %s\n", cfg->file, err);
-        return 1;
-    }
     /* SIGUSR1 (logrotate) must not kill the helper: it inherits "ignore";
      * the network processes install their handler */
     signal(SIGUSR1, SIG_IGN);
@@ -723,6 +732,38 @@ int gateway_run(const char *cfgfile, int verbose)
     if (auth_helper_start_n(cfg, gw.afds, nproc, &gw.auth_pid) != 0) {
         fprintf(stderr, "vmgate: cannot start the auth helper: %s\n", strerror(errno));
         return 1;
+    }
+    /* After the helper started (it must not inherit these fds), before
+     * the privilege drop. */
+    /* The audit file is opened as root and handed to the network user, so
+     * it can reopen it after logrotate (SIGUSR1). */
+    gw.audit = audit_open(cfg->audit, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1,
+                          err, sizeof err);
+    if (cfg->audit[0] && !gw.audit) {
+        fprintf(stderr, "vmgate: %s: %s\n", cfg->file, err);
+        kill(gw.auth_pid, SIGTERM);
+        return 1;
+    }
+    /* The control socket: bound as root (its directory is root's); a
+     * failure leaves vmgate without one, with a warning (a second vmgate
+     * on the host must not take the first one's socket). */
+    gw.ctl_fd = -1;
+    if (cfg->control[0]) {
+        gw.ctl_fd = ctl_listen(cfg->control, err, sizeof err);
+        if (gw.ctl_fd < 0)
+            log_warn("no control socket (vmgate status/kick will not work): %s", err);
+        else
+            log_info("control socket %s", cfg->control);
+        if (cfg->admin_group[0]) {
+            struct group *g = getgrnam(cfg->admin_group);
+            if (g) {
+                gw.have_admin_gid = true;
+                gw.admin_gid = g->gr_gid;
+            } else {
+                log_warn("admin_group %s does not exist: only root may use the control socket",
+                         cfg->admin_group);
+            }
+        }
     }
     if (drop_privileges(cfg, pw) != 0) {
         kill(gw.auth_pid, SIGTERM);

@@ -1242,6 +1242,29 @@ void proxy_sessions_json(const struct proxy *px, struct jw *w)
     jw_close(w, ']');
 }
 
+void proxy_sessions_text(const struct proxy *px, struct jw *w)
+{
+    char line[1600];
+    snprintf(line, sizeof line, "%-6s %-16s %-20s %-24s %-5s %-20s %12s %12s\n", "ID", "VM",
+             "USER", "SOURCE", "VIA", "SINCE", "TO_VM", "FROM_VM");
+    jw_raw(w, line);
+    for (const struct conn *c = px->conns; c; c = c->next) {
+        if (!is_session(c))
+            continue;
+        struct tm tm;
+        char user[CONN_USER_MAX * 4 + 1];
+        time_t t = c->started_wall.tv_sec;
+        gmtime_r(&t, &tm);
+        log_safe(user, sizeof user, c->user, sizeof c->user);
+        snprintf(line, sizeof line,
+                 "%-6llu %-16s %-20s %-24s %-5s %04d-%02d-%02dT%02d:%02d:%02dZ %12llu %12llu\n",
+                 (unsigned long long)c->id, c->vm->name, user, c->rhost, c->via,
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned long long)c->bytes[CONN_C2S], (unsigned long long)c->bytes[CONN_S2C]);
+        jw_raw(w, line);
+    }
+}
+
 unsigned proxy_vm_sessions(const struct proxy *px, const char *vm)
 {
     unsigned n = 0;

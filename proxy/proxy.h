@@ -81,6 +81,8 @@ void proxy_fini(struct proxy *px);
  * written with common/json.h's writer. */
 struct jw;
 void proxy_sessions_json(const struct proxy *px, struct jw *w);
+/* The same as a table, one line per session (user names escaped). */
+void proxy_sessions_text(const struct proxy *px, struct jw *w);
 /* Sessions of vm (by name) now. */
 unsigned proxy_vm_sessions(const struct proxy *px, const char *vm);
 /* End the sessions that match: id (0: any), user and vm (NULL: any); at
