@@ -11,6 +11,7 @@
  * cfg->user before it reads a single byte from the network. */
 #include "gateway/gateway.h"
 #include "gateway/control.h"
+#include "gateway/metrics.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -68,6 +69,8 @@ struct gw {
     bool have_admin_gid;
     gid_t admin_gid;
     struct ctl_server *ctl;
+    int metrics_fd;                      /* /metrics listener (-1: off), served by net1 */
+    struct metrics_server *metrics;
     bool notified_ready;                 /* READY=1 sent once (supervisor) */
     ev_child auth_child;
     ev_timer trim_timer;     /* hand freed heap back to the kernel */
@@ -343,6 +346,11 @@ static int net_run(struct gw *gw, unsigned k)
         if (!gw->ctl)
             log_fatal("out of memory");
     }
+    if (gw->metrics_fd >= 0 && k == 0) {
+        gw->metrics = metrics_server_new(gw->loop, gw->metrics_fd, &gw->px);
+        if (!gw->metrics)
+            log_fatal("out of memory");
+    }
 
     for (size_t i = 0; i < gw->n_ls; i++) {
         struct listener *l = &gw->ls[i];
@@ -395,6 +403,10 @@ static int net_run(struct gw *gw, unsigned k)
     }
     ctl_server_free(gw->ctl);
     gw->ctl = NULL;
+    metrics_server_free(gw->metrics);
+    gw->metrics = NULL;
+    if (gw->metrics_fd >= 0)
+        close(gw->metrics_fd);
     if (gw->ctl_fd >= 0)
         close(gw->ctl_fd);
     proxy_close_all(&gw->px, "gateway shutting down");
@@ -743,6 +755,17 @@ int gateway_run(const char *cfgfile, int verbose)
         fprintf(stderr, "vmgate: %s: %s\n", cfg->file, err);
         kill(gw.auth_pid, SIGTERM);
         return 1;
+    }
+    /* metrics: a port in use is fatal like a VM port */
+    gw.metrics_fd = -1;
+    if (cfg->metrics[0]) {
+        gw.metrics_fd = metrics_listen(cfg->metrics, err, sizeof err);
+        if (gw.metrics_fd < 0) {
+            fprintf(stderr, "vmgate: %s: cannot listen for metrics: %s\n", cfg->file, err);
+            kill(gw.auth_pid, SIGTERM);
+            return 1;
+        }
+        log_info("metrics on http://%s/metrics", cfg->metrics);
     }
     /* The control socket: bound as root (its directory is root's); a
      * failure leaves vmgate without one, with a warning (a second vmgate

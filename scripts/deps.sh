@@ -26,6 +26,8 @@ PACKAGES=(
     # service and package tests (t70-t74): systemd-analyze, man(1) for its
     # Documentation= check, dpkg-buildpackage with debhelper, lintian
     systemd man-db dpkg-dev debhelper lintian
+    # metrics test (t82): the Prometheus text format parser
+    python3-prometheus-client
 )
 
 missing=()
