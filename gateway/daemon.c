@@ -229,12 +229,12 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     if (!ctx) {
         log_err("SIGHUP: keeping the old certificate: %s", err);
         struct audit_kv kv[] = { AUDIT_S("result", "failed"), AUDIT_S("reason", err) };
-        audit_emit(gw->audit, "reload", NULL, kv, 2);
+        atrail_emit(gw->audit, "reload", NULL, kv, 2);
         notify_ready(gw, "reload failed, old certificate kept");
         return;
     }
     struct audit_kv kv[] = { AUDIT_S("result", "ok"), AUDIT_S("reason", NULL) };
-    audit_emit(gw->audit, "reload", NULL, kv, 2);
+    atrail_emit(gw->audit, "reload", NULL, kv, 2);
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
     notify_ready(gw, "reloaded");
@@ -246,7 +246,7 @@ static void usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw *gw = w->data;
     (void)loop;
     (void)revents;
-    audit_reopen(gw->audit);
+    atrail_reopen(gw->audit);
 }
 
 /* Every login allocates and frees TLS handshake buffers, the auth request,
@@ -337,7 +337,7 @@ static int net_run(struct gw *gw, unsigned k)
     proxy_init(&gw->px, gw->loop, cfg, gw->ssl_ctx, gw->auth);
     gw->px.id_counter = gw->id_counter;   /* NULL with one process */
     gw->px.audit = gw->audit;
-    audit_attach(gw->audit, gw->loop);
+    atrail_attach(gw->audit, gw->loop);
     /* One network process serves the control socket: the first; it sees
      * only its own sessions (README: processes > 1). */
     if (gw->ctl_fd >= 0 && k == 0) {
@@ -411,7 +411,7 @@ static int net_run(struct gw *gw, unsigned k)
         close(gw->ctl_fd);
     proxy_close_all(&gw->px, "gateway shutting down");
     ev_signal_stop(gw->loop, &gw->sig_usr1);
-    audit_close(gw->audit);
+    atrail_close(gw->audit);
     gw->audit = gw->px.audit = NULL;
     proxy_fini(&gw->px);
     if (single)
@@ -749,7 +749,7 @@ int gateway_run(const char *cfgfile, int verbose)
      * the privilege drop. */
     /* The audit file is opened as root and handed to the network user, so
      * it can reopen it after logrotate (SIGUSR1). */
-    gw.audit = audit_open(cfg->audit, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1,
+    gw.audit = atrail_open(cfg->audit, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1,
                           err, sizeof err);
     if (cfg->audit[0] && !gw.audit) {
         fprintf(stderr, "vmgate: %s: %s\n", cfg->file, err);

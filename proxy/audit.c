@@ -27,7 +27,7 @@ struct audit {
     uint64_t dropped, dropped_reported;
 };
 
-size_t audit_format(char *out, size_t cap, const struct timespec *now, const char *event,
+size_t atrail_format(char *out, size_t cap, const struct timespec *now, const char *event,
                     const struct audit_who *who, const struct audit_kv *kv, size_t n)
 {
     struct jw w;
@@ -79,7 +79,7 @@ static int open_file(const char *path, uid_t uid, gid_t gid)
     return fd;
 }
 
-struct audit *audit_open(const char *spec, uid_t uid, gid_t gid, char *err, size_t errlen)
+struct audit *atrail_open(const char *spec, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     if (!spec || !*spec)
         return NULL;
@@ -142,7 +142,7 @@ static void report_drops(struct audit *a)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct audit_kv kv[] = { AUDIT_U("dropped", lost) };
-    size_t len = audit_format(line, sizeof line - 1, &now, "audit-dropped", NULL, kv, 1);
+    size_t len = atrail_format(line, sizeof line - 1, &now, "audit-dropped", NULL, kv, 1);
     line[len++] = '\n';
     put_line(a, line, len);
 }
@@ -210,7 +210,7 @@ static void put_line(struct audit *a, const char *line, size_t len)
     update_watch(a);
 }
 
-void audit_attach(struct audit *a, struct ev_loop *loop)
+void atrail_attach(struct audit *a, struct ev_loop *loop)
 {
     if (!a || a->journal)
         return;
@@ -220,7 +220,7 @@ void audit_attach(struct audit *a, struct ev_loop *loop)
     update_watch(a);
 }
 
-int audit_reopen(struct audit *a)
+int atrail_reopen(struct audit *a)
 {
     if (!a || a->journal)
         return 0;
@@ -295,7 +295,7 @@ static void journal_send(const char *line, const char *event, const struct audit
     free(msg);
 }
 
-void audit_emit(struct audit *a, const char *event, const struct audit_who *who,
+void atrail_emit(struct audit *a, const char *event, const struct audit_who *who,
                 const struct audit_kv *kv, size_t n)
 {
     if (!a)
@@ -303,7 +303,7 @@ void audit_emit(struct audit *a, const char *event, const struct audit_who *who,
     char line[AUDIT_LINE_MAX];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    size_t len = audit_format(line, sizeof line - 1, &now, event, who, kv, n);
+    size_t len = atrail_format(line, sizeof line - 1, &now, event, who, kv, n);
     if (len == 0) {
         a->dropped++;
         log_warn("audit: %s event too long to record", event);
@@ -317,9 +317,9 @@ void audit_emit(struct audit *a, const char *event, const struct audit_who *who,
     put_line(a, line, len);
 }
 
-uint64_t audit_dropped(const struct audit *a) { return a ? a->dropped : 0; }
+uint64_t atrail_dropped(const struct audit *a) { return a ? a->dropped : 0; }
 
-void audit_close(struct audit *a)
+void atrail_close(struct audit *a)
 {
     if (!a)
         return;

@@ -13,7 +13,11 @@
  * each event is one write() of a whole line; what the kernel does not take
  * waits in a bounded queue flushed when the fd is writable.  An event that
  * does not fit the queue is dropped and counted; the count is logged and
- * written as an "audit-dropped" event once the queue drains. */
+ * written as an "audit-dropped" event once the queue drains.
+ *
+ * The functions are atrail_*, not audit_*: libaudit (which libpam loads
+ * into the auth helper's workers) exports audit_open and audit_close, and
+ * an executable's symbol of the same name would interpose on them. */
 #ifndef VMGATE_PROXY_AUDIT_H
 #define VMGATE_PROXY_AUDIT_H
 
@@ -50,25 +54,25 @@ struct audit;
 /* Format one event as a JSON object (no newline) into out.  now: the
  * event's wall-clock time.  Returns the length, or 0 if it does not fit
  * cap.  Pure. */
-size_t audit_format(char *out, size_t cap, const struct timespec *now, const char *event,
+size_t atrail_format(char *out, size_t cap, const struct timespec *now, const char *event,
                     const struct audit_who *who, const struct audit_kv *kv, size_t n);
 
 /* Open the trail named by spec ("journal" or an absolute path; "" gives
  * NULL and no error).  As root with uid/gid != -1, a file (and its
  * directory, when this creates it) is given to that user, mode 0640, so the
  * network process can reopen it.  NULL with err set on failure. */
-struct audit *audit_open(const char *spec, uid_t uid, gid_t gid, char *err, size_t errlen);
+struct audit *atrail_open(const char *spec, uid_t uid, gid_t gid, char *err, size_t errlen);
 /* Attach to the network process's loop (the write watcher). */
-void audit_attach(struct audit *a, struct ev_loop *loop);
+void atrail_attach(struct audit *a, struct ev_loop *loop);
 /* SIGUSR1: reopen the file by its path (after logrotate moved it); the
  * queued events go to the new file.  0, or -1 (the old fd stays; logged). */
-int audit_reopen(struct audit *a);
+int atrail_reopen(struct audit *a);
 /* Record one event (a == NULL: nothing). */
-void audit_emit(struct audit *a, const char *event, const struct audit_who *who,
+void atrail_emit(struct audit *a, const char *event, const struct audit_who *who,
                 const struct audit_kv *kv, size_t n);
 /* Events dropped so far (queue full, too long). */
-uint64_t audit_dropped(const struct audit *a);
+uint64_t atrail_dropped(const struct audit *a);
 /* Write what is queued (best effort, bounded) and free a. */
-void audit_close(struct audit *a);
+void atrail_close(struct audit *a);
 
 #endif

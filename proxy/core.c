@@ -84,7 +84,7 @@ static void conn_audit(struct conn *c, const char *event, const struct audit_kv 
     if (!c->px->audit)
         return;
     struct audit_who who = { c->id, c->vm->name, c->user[0] ? c->user : NULL, c->rhost, c->via };
-    audit_emit(c->px->audit, event, &who, kv, n);
+    atrail_emit(c->px->audit, event, &who, kv, n);
 }
 
 void conn_session_started(struct conn *c)

@@ -111,7 +111,7 @@ void proxy_metrics_text(const struct proxy *px, struct jw *w)
             (unsigned long long)st->tls_failed);
     jw_raw(w, "# HELP vmgate_audit_dropped_total Audit events lost (queue full).\n"
               "# TYPE vmgate_audit_dropped_total counter\n");
-    mprintf(w, "vmgate_audit_dropped_total %llu\n", (unsigned long long)audit_dropped(px->audit));
+    mprintf(w, "vmgate_audit_dropped_total %llu\n", (unsigned long long)atrail_dropped(px->audit));
 }
 
 void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx) { px->ssl_ctx = ctx; }
