@@ -8,7 +8,9 @@
 # its size and sha256; SIGHUP gives reload ok; after logrotate's move and
 # SIGUSR1 the next events go to the new file (mode 0640).  Every line parses
 # as JSON, starts with the common keys in order, and "time" is RFC 3339 UTC
-# with milliseconds.
+# with milliseconds.  Started as root with user = nobody, the file and the
+# directory vmgate creates belong to nobody (0640, 0750) and the
+# unprivileged process reopens the file after a move.
 . "$(dirname "$0")/lib.sh"
 need_vmgate
 
@@ -105,3 +107,24 @@ for ev in login session-open session-close reload; do
     grep -q "\"event\":\"$ev\"" "$T/all.jsonl" || fail "no $ev event"
 done
 say "audit: $(wc -l <"$T/all.jsonl") events"
+
+# started as root with user = nobody: the file (and the directory vmgate
+# creates) belong to nobody, mode 0640, and the unprivileged process reopens
+# it after a move
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    A2=$T/log2/audit.jsonl
+    write_config "$T/vmgate2.conf" audit="$A2" user=nobody -- \
+        vm a vnc=127.0.0.1:1 vnc_port="$PORT" users=alice
+    start_vmgate "$T/vmgate2.conf"
+    expect_log "network-facing process runs as nobody"
+    [ "$(stat -c %U:%a "$A2")" = nobody:640 ] || fail "audit file is $(stat -c %U:%a "$A2"), expected nobody:640"
+    [ "$(stat -c %U:%a "$T/log2")" = nobody:750 ] || fail "audit dir is $(stat -c %U:%a "$T/log2")"
+    mv "$A2" "$A2.1"
+    kill -USR1 "$VMGATE_PID"
+    expect_log 'audit: reopened'
+    "$PY" "$TOOLS/rawrfb.py" login 127.0.0.1 "$PORT" "$CA" alice wrong >/dev/null 2>&1 || true
+    expect_audit "$A2" 'e["event"] == "login" and e["result"] == "failed"'
+    [ "$(stat -c %U:%a "$A2")" = nobody:640 ] || fail "reopened file is $(stat -c %U:%a "$A2")"
+    stop_vmgate
+    say "user = nobody: audit file owned by nobody, reopened unprivileged"
+fi
