@@ -407,8 +407,13 @@ static int net_run(struct gw *gw, unsigned k)
     gw->metrics = NULL;
     if (gw->metrics_fd >= 0)
         close(gw->metrics_fd);
-    if (gw->ctl_fd >= 0)
+    if (gw->ctl_fd >= 0) {
         close(gw->ctl_fd);
+        /* best effort (the unprivileged process may not); a stale socket
+         * is replaced at the next start anyway */
+        if (single)
+            unlink(cfg->control);
+    }
     proxy_close_all(&gw->px, "gateway shutting down");
     ev_signal_stop(gw->loop, &gw->sig_usr1);
     atrail_close(gw->audit);
