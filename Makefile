@@ -104,14 +104,16 @@ fuzz:
 # Installs what the Debian package ships (debian/rules calls this with PREFIX=/usr):
 # the binary in $(PREFIX)/bin (users run `vmgate console` over ssh), the man pages, the
 # systemd unit (ExecStart pointed at $(BINDIR)), and, only when absent, the default
-# config and the PAM service (never overwriting an admin's files).
+# config, the PAM service and the logrotate file for the audit trail (never overwriting an
+# admin's files).
 BINDIR         ?= $(PREFIX)/bin
 MANDIR         ?= $(PREFIX)/share/man
 SYSCONFDIR     ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 install: $(BUILD)/vmgate
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmgate $(DESTDIR)$(SYSCONFDIR)/pam.d
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmgate $(DESTDIR)$(SYSCONFDIR)/pam.d \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	install -m 0755 $(BUILD)/vmgate $(DESTDIR)$(BINDIR)/vmgate
 	install -m 0644 docs/vmgate.8 $(DESTDIR)$(MANDIR)/man8/vmgate.8
 	install -m 0644 docs/vmgate.conf.5 $(DESTDIR)$(MANDIR)/man5/vmgate.conf.5
@@ -121,6 +123,8 @@ install: $(BUILD)/vmgate
 	    install -m 0644 dist/vmgate.conf $(DESTDIR)$(SYSCONFDIR)/vmgate/vmgate.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/pam.d/vmgate ] || \
 	    install -m 0644 dist/vmgate.pam $(DESTDIR)$(SYSCONFDIR)/pam.d/vmgate
+	[ -e $(DESTDIR)$(SYSCONFDIR)/logrotate.d/vmgate ] || \
+	    install -m 0644 dist/vmgate.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/vmgate
 
 # The Debian package (debian/): build/deb/vmgate_*.deb, built in a copy of the tree so
 # the working tree and build/ stay as they are.  Needs debhelper (not in scripts/deps.sh's

@@ -18,6 +18,8 @@
 #include "common/addr.h"
 
 #define DEF_ADDRESS        "0.0.0.0"
+#define DEF_CONTROL        "/run/vmgate/control"
+#define DEF_ADMIN_GROUP    "vmgate-admin"
 #define DEF_CERT           "/etc/vmgate/tls/server.crt"
 #define DEF_KEY            "/etc/vmgate/tls/server.key"
 #define DEF_PAM_SERVICE    "vmgate"
@@ -54,7 +56,7 @@ enum gw_key {
     GK_ADDRESS, GK_CERT, GK_KEY, GK_AUTH, GK_PAM_SERVICE, GK_PASSWD_FILE, GK_USER,
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
     GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
-    GK_SOCKET_DIR, GK_N
+    GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -87,6 +89,10 @@ static const struct key_def gw_keys[] = {
     { "processes", GK_PROCESSES, false },
     { "sandbox", GK_SANDBOX, false },
     { "socket_dir", GK_SOCKET_DIR, true },
+    { "audit", GK_AUDIT, true },
+    { "control", GK_CONTROL, true },
+    { "admin_group", GK_ADMIN_GROUP, true },
+    { "metrics", GK_METRICS, true },
     { NULL, 0, false }
 };
 
@@ -496,6 +502,19 @@ static int set_name(struct parser *p, int line, const char *key, const char *v,
     return 0;
 }
 
+/* audit / control: an absolute path that fits a unix socket address (the
+ * daemon opens them before it changes user, whatever its working
+ * directory). */
+static int set_abs_path(struct parser *p, int line, const char *key, const char *v, char *out,
+                        size_t outsz)
+{
+    if (v[0] != '/' || strlen(v) >= outsz)
+        return fail(p, line, "bad %s \"%s\" (need an absolute path of at most %zu bytes)", key,
+                    shown(p, v), outsz - 1);
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
 /* cert / key / passwd_file: an absolute path is kept; a relative one is
  * joined to the config file's directory, so the daemon finds the same file
  * whatever its working directory.  Leading "./" components are dropped. */
@@ -766,6 +785,40 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         while (n > 1 && tmp[n - 1] == '/')
             tmp[--n] = '\0';
         memcpy(c->socket_dir, tmp, n + 1);
+        return 0;
+    }
+    case GK_AUDIT:              /* "" = off, "journal", or a file */
+        if (!*v || strcmp(v, "journal") == 0) {
+            snprintf(c->audit, sizeof c->audit, "%s", v);
+            return 0;
+        }
+        return set_abs_path(p, line, key, v, c->audit, sizeof c->audit);
+    case GK_CONTROL:            /* "" = no control socket */
+        if (!*v) {
+            c->control[0] = '\0';
+            return 0;
+        }
+        return set_abs_path(p, line, key, v, c->control, sizeof c->control);
+    case GK_ADMIN_GROUP:
+        if (!*v) {
+            c->admin_group[0] = '\0';
+            return 0;
+        }
+        return set_name(p, line, key, v, c->admin_group, sizeof c->admin_group);
+    case GK_METRICS: {          /* "" = off; numeric ADDR:PORT */
+        char host[CFG_HOST_MAX + 1], why[160];
+        struct addr_net n;
+        uint16_t port;
+        if (!*v) {
+            c->metrics[0] = '\0';
+            return 0;
+        }
+        if (strlen(v) >= sizeof c->metrics ||
+            addr_hostport_parse(v, host, sizeof host, &port, why, sizeof why) < 0 ||
+            addr_ip_parse(host, &n) < 0 || port == 0)
+            return fail(p, line, "bad metrics \"%s\" (need a numeric ADDR:PORT, [V6]:PORT)",
+                        shown(p, v));
+        memcpy(c->metrics, v, strlen(v) + 1);
         return 0;
     }
     }
@@ -1101,6 +1154,8 @@ static int set_defaults(struct cfg *c)
     c->auth_workers = DEF_AUTH_WORKERS;
     c->processes = 1;
     c->sandbox = true;
+    snprintf(c->control, sizeof c->control, "%s", DEF_CONTROL);
+    snprintf(c->admin_group, sizeof c->admin_group, "%s", DEF_ADMIN_GROUP);
     c->fw.protect_lo = DEF_PROTECT_LO;
     c->fw.protect_hi = DEF_PROTECT_HI;
     c->fw.ban_after = DEF_BAN_AFTER;
@@ -1405,6 +1460,10 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "processes", num);
     print_kv(f, "", "sandbox", c->sandbox ? "on" : "off  ; debugging only: no seccomp filter");
     print_kv(f, "", "socket_dir", c->socket_dir);
+    print_kv(f, "", "audit", c->audit);
+    print_kv(f, "", "control", c->control);
+    print_kv(f, "", "admin_group", c->admin_group);
+    print_kv(f, "", "metrics", c->metrics);
 
     const char *px = c->fw.present ? "" : "# ";
     fprintf(f, "\n%s[firewall]%s\n", px, c->fw.present ? "" : "  (no section: defaults)");

@@ -84,6 +84,10 @@ struct cfg {
     unsigned processes;            /* network-facing processes sharing the listeners;
                                       0 = auto: see cfg_processes() */
     bool sandbox;                  /* seccomp filter in the network processes (default on) */
+    char audit[CFG_PATH_MAX + 1];  /* "" = off, "journal", or an absolute file path */
+    char control[CFG_PATH_MAX + 1];/* control socket path; "" = none */
+    char admin_group[64];          /* may use status/kick/reload; "" = root only */
+    char metrics[CFG_HOST_MAX + 8];/* "ADDR:PORT" of the /metrics listener; "" = off */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
 };

@@ -10,6 +10,8 @@
  * firewall) happens first; then the network-facing process becomes
  * cfg->user before it reads a single byte from the network. */
 #include "gateway/gateway.h"
+#include "gateway/control.h"
+#include "gateway/metrics.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -40,6 +42,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "firewall/firewall.h"
+#include "proxy/audit.h"
 #include "proxy/proxy.h"
 
 struct listener {
@@ -63,6 +66,14 @@ struct gw {
     size_t n_ls;
     ev_signal sig_int, sig_term, sig_hup;
     ev_signal sig_ready;                 /* processes > 1: SIGUSR1 from a network process */
+    ev_signal sig_usr1;                  /* network process: reopen the audit file */
+    struct audit *audit;                 /* opened as root; NULL: off */
+    int ctl_fd;                          /* control socket (-1: none), served by net1 */
+    bool have_admin_gid;
+    gid_t admin_gid;
+    struct ctl_server *ctl;
+    int metrics_fd;                      /* /metrics listener (-1: off), served by net1 */
+    struct metrics_server *metrics;
     bool notified_ready;                 /* READY=1 sent once (supervisor) */
     ev_child auth_child;
     ev_timer trim_timer;     /* hand freed heap back to the kernel */
@@ -280,6 +291,8 @@ static void reload_install(struct gw *gw, SSL_CTX *ctx)
         log_debug("SIGHUP: certificate %s reloaded for new network processes", gw->cfg.cert);
         return;
     }
+    struct audit_kv kv[] = { AUDIT_S("result", "ok"), AUDIT_S("reason", NULL) };
+    atrail_emit(gw->audit, "reload", NULL, kv, 2);
     proxy_set_ssl_ctx(&gw->px, ctx);
     log_info("SIGHUP: reloaded certificate %s", gw->cfg.cert);
     notify_ready(gw, "reloaded");
@@ -300,8 +313,11 @@ static void reload_done(void *arg, const struct authp_cert_resp *r)
         reload_install(gw, ctx);
     } else {
         log_err("SIGHUP: keeping the old certificate: %s", err);
-        if (!gw->supervisor)
+        if (!gw->supervisor) {
+            struct audit_kv kv[] = { AUDIT_S("result", "failed"), AUDIT_S("reason", err) };
+            atrail_emit(gw->audit, "reload", NULL, kv, 2);
             notify_ready(gw, "reload failed, old certificate kept");
+        }
     }
     if (gw->supervisor)
         sup_forward_hup(gw);     /* the network processes reload after us */
@@ -334,6 +350,15 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     reload_cert(w->data);
+}
+
+/* SIGUSR1 in a network process: logrotate moved the audit file. */
+static void usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)loop;
+    (void)revents;
+    atrail_reopen(gw->audit);
 }
 
 /* Every login allocates and frees TLS handshake buffers, the auth request,
@@ -429,6 +454,21 @@ static int net_run(struct gw *gw, unsigned k)
     }
     proxy_init(&gw->px, gw->loop, cfg, gw->ssl_ctx, gw->auth);
     gw->px.id_counter = gw->id_counter;   /* NULL with one process */
+    gw->px.audit = gw->audit;
+    atrail_attach(gw->audit, gw->loop);
+    /* One network process serves the control socket: the first; it sees
+     * only its own sessions (README: processes > 1). */
+    if (gw->ctl_fd >= 0 && k == 0) {
+        gw->ctl = ctl_server_new(gw->loop, gw->ctl_fd, &gw->px, cfg, gw->have_admin_gid,
+                                 gw->admin_gid, gw->nproc ? gw->nproc : 1);
+        if (!gw->ctl)
+            log_fatal("out of memory");
+    }
+    if (gw->metrics_fd >= 0 && k == 0) {
+        gw->metrics = metrics_server_new(gw->loop, gw->metrics_fd, &gw->px);
+        if (!gw->metrics)
+            log_fatal("out of memory");
+    }
 
     for (size_t i = 0; i < gw->n_ls; i++) {
         struct listener *l = &gw->ls[i];
@@ -453,6 +493,9 @@ static int net_run(struct gw *gw, unsigned k)
         signal(SIGINT, SIG_IGN);   /* a terminal's ^C reaches the parent, which stops us */
     ev_signal_start(gw->loop, &gw->sig_term);
     ev_signal_start(gw->loop, &gw->sig_hup);
+    ev_signal_init(&gw->sig_usr1, usr1_cb, SIGUSR1);
+    gw->sig_usr1.data = gw;
+    ev_signal_start(gw->loop, &gw->sig_usr1);
     ev_timer_init(&gw->trim_timer, trim_cb, 5.0, 5.0);
     ev_timer_start(gw->loop, &gw->trim_timer);
     if (single) {
@@ -487,7 +530,24 @@ static int net_run(struct gw *gw, unsigned k)
         ev_timer_stop(gw->loop, &gw->ls[i].pause);
         close(gw->ls[i].fd);
     }
+    ctl_server_free(gw->ctl);
+    gw->ctl = NULL;
+    metrics_server_free(gw->metrics);
+    gw->metrics = NULL;
+    if (gw->metrics_fd >= 0)
+        close(gw->metrics_fd);
+    if (gw->ctl_fd >= 0) {
+        close(gw->ctl_fd);
+        /* best effort (the unprivileged process may not); a stale socket
+         * is replaced at the next start anyway */
+        if (single)
+            unlink(cfg->control);
+    }
     proxy_close_all(&gw->px, "gateway shutting down");
+    ev_signal_stop(gw->loop, &gw->sig_usr1);
+    atrail_close(gw->audit);
+    gw->audit = gw->px.audit = NULL;
+    proxy_fini(&gw->px);
     if (single)
         ev_child_stop(gw->loop, &gw->auth_child);
     auth_client_free(gw->auth);      /* closes the socket: the helper exits */
@@ -647,8 +707,16 @@ static void sup_ready_cb(struct ev_loop *loop, ev_signal *w, int revents)
     struct gw *gw = w->data;
     (void)loop;
     (void)revents;
-    if (gw->notified_ready || gw->stopping)
+    if (gw->stopping)
         return;
+    if (gw->notified_ready) {
+        /* logrotate's SIGUSR1 (or a replacement's hello): the network
+         * processes reopen the audit file */
+        for (unsigned i = 0; i < gw->nproc; i++)
+            if (gw->np[i].pid)
+                kill(gw->np[i].pid, SIGUSR1);
+        return;
+    }
     gw->notified_ready = true;
     notify_ready(gw, "serving");
 }
@@ -866,12 +934,58 @@ int gateway_run(const char *cfgfile, int verbose)
         }
     }
 
+    /* SIGUSR1 (logrotate) must not kill the helper: it inherits "ignore";
+     * the network processes install their handler */
+    signal(SIGUSR1, SIG_IGN);
     unsigned nproc = cfg_processes(cfg);
     /* with processes > 1 the supervisor has a socket too (the last one),
      * to fetch the certificate on SIGHUP */
     if (auth_helper_start_n(cfg, gw.afds, nproc > 1 ? nproc + 1 : 1, &gw.auth_pid) != 0) {
         fprintf(stderr, "vmgate: cannot start the auth helper: %s\n", strerror(errno));
         return 1;
+    }
+    /* After the helper started (it must not inherit these fds), before
+     * the privilege drop. */
+    /* The audit file is opened as root and handed to the network user, so
+     * it can reopen it after logrotate (SIGUSR1). */
+    gw.audit = atrail_open(cfg->audit, pw ? pw->pw_uid : (uid_t)-1, pw ? pw->pw_gid : (gid_t)-1,
+                          err, sizeof err);
+    if (cfg->audit[0] && !gw.audit) {
+        fprintf(stderr, "vmgate: %s: %s\n", cfg->file, err);
+        kill(gw.auth_pid, SIGTERM);
+        return 1;
+    }
+    /* metrics: a port in use is fatal like a VM port */
+    gw.metrics_fd = -1;
+    if (cfg->metrics[0]) {
+        gw.metrics_fd = metrics_listen(cfg->metrics, err, sizeof err);
+        if (gw.metrics_fd < 0) {
+            fprintf(stderr, "vmgate: %s: cannot listen for metrics: %s\n", cfg->file, err);
+            kill(gw.auth_pid, SIGTERM);
+            return 1;
+        }
+        log_info("metrics on http://%s/metrics", cfg->metrics);
+    }
+    /* The control socket: bound as root (its directory is root's); a
+     * failure leaves vmgate without one, with a warning (a second vmgate
+     * on the host must not take the first one's socket). */
+    gw.ctl_fd = -1;
+    if (cfg->control[0]) {
+        gw.ctl_fd = ctl_listen(cfg->control, err, sizeof err);
+        if (gw.ctl_fd < 0)
+            log_warn("no control socket (vmgate status/kick will not work): %s", err);
+        else
+            log_info("control socket %s", cfg->control);
+        if (cfg->admin_group[0]) {
+            struct group *g = getgrnam(cfg->admin_group);
+            if (g) {
+                gw.have_admin_gid = true;
+                gw.admin_gid = g->gr_gid;
+            } else {
+                log_warn("admin_group %s does not exist: only root may use the control socket",
+                         cfg->admin_group);
+            }
+        }
     }
     if (drop_privileges(cfg, pw) != 0) {
         kill(gw.auth_pid, SIGTERM);

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "firewall/firewall.h"
 #include "gateway/console.h"
+#include "gateway/control.h"
 #include "gateway/gateway.h"
 
 #define VMGATE_VERSION "0.1.0"
@@ -30,6 +31,10 @@ static const char usage_text[] =
     "  firewall apply|remove|status|show [-c FILE]\n"
     "  firewall allow|deny CIDR   change the allowlist for the raw console ports\n"
     "  firewall ban|unban ADDR [--for DURATION]\n"
+    "  status [--json] [-c FILE | --socket PATH]\n"
+    "                             live sessions and VMs (root, admin_group)\n"
+    "  kick ID|--user U|--vm V [--reason TEXT] [-c FILE | --socket PATH]\n"
+    "                             end sessions (root, admin_group)\n"
     "  help [COMMAND]             show this text, or a command's help\n"
     "  version                    print the version\n"
     "\n"
@@ -139,7 +144,8 @@ static const struct {
 } commands[] = {
     { "run", cmd_run },           { "check", cmd_check },   { "certs", cmd_certs },
     { "passwd", cmd_passwd },     { "firewall", cmd_firewall }, { "version", cmd_version },
-    { "console", cmd_console },   { "help", cmd_help },
+    { "console", cmd_console },   { "status", ctl_status_cmd }, { "kick", ctl_kick_cmd },
+    { "help", cmd_help },
 };
 
 static int cmd_help(int argc, char **argv)

@@ -22,7 +22,10 @@
 
 #include <openssl/err.h>
 
+#include "proxy/audit.h"
 #include "proxy/backend.h"
+#include "proxy/clip.h"
+#include "common/json.h"
 
 
 static const char *const core_state_name[CS_PROTO] = {
@@ -71,6 +74,60 @@ void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
     va_start(ap, fmt);
     conn_end_set(&c->end, lvl, fmt, ap);
     va_end(ap);
+}
+
+/* One audit event about c with its common keys (user: the name given, once
+ * there is one). */
+static void conn_audit(struct conn *c, const char *event, const struct audit_kv *kv, size_t n)
+{
+    if (!c->px->audit)
+        return;
+    struct audit_who who = { c->id, c->vm->name, c->user[0] ? c->user : NULL, c->rhost, c->via };
+    atrail_emit(c->px->audit, event, &who, kv, n);
+}
+
+void conn_session_started(struct conn *c)
+{
+    c->logged_start = true;
+    c->started = ev_now(c->px->loop);
+    clock_gettime(CLOCK_REALTIME, &c->started_wall);
+    conn_audit(c, "session-open", NULL, 0);
+}
+
+/* The session is over (logged_start is cleared by the caller). */
+static void session_closed(struct conn *c, const char *reason)
+{
+    struct audit_kv kv[] = {
+        AUDIT_U("bytes_to_vm", c->bytes[CONN_C2S]),
+        AUDIT_U("bytes_from_vm", c->bytes[CONN_S2C]),
+        AUDIT_U("seconds", (uint64_t)(ev_now(c->px->loop) - c->started + 0.5)),
+        AUDIT_S("reason", reason),
+    };
+    conn_audit(c, "session-close", kv, sizeof kv / sizeof kv[0]);
+}
+
+void conn_clip_event(struct conn *c, const struct clip_event *ev)
+{
+    char line[512], hex[65];
+    conn_log(c, LOG_LVL_INFO, "%s", clip_event_format(ev, line, sizeof line));
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ev->sha256[i]);
+    const char *dir = ev->to_vm ? "to-vm" : "from-vm";
+    if (ev->kind == CLIP_EV_OFFER) {
+        struct audit_kv kv[] = { AUDIT_S("dir", dir), AUDIT_S("kind", "offer"),
+                                 AUDIT_S("result", "dropped"), AUDIT_S("reason", ev->reason) };
+        conn_audit(c, "clipboard", kv, sizeof kv / sizeof kv[0]);
+        return;
+    }
+    struct audit_kv kv[] = {
+        AUDIT_S("dir", dir),
+        AUDIT_U("bytes", ev->bytes),
+        AUDIT_S("type", ev->type),
+        AUDIT_S("sha256", ev->hashed ? hex : NULL),
+        AUDIT_S("result", ev->reason ? "dropped" : "allowed"),
+        AUDIT_S("reason", ev->reason),
+    };
+    conn_audit(c, "clipboard", kv, sizeof kv / sizeof kv[0]);
 }
 
 static void unauth_done(struct conn *c)
@@ -146,6 +203,12 @@ static size_t out_pending(const struct conn *c, const struct conn_side *s)
 static void sent(struct conn *c, struct conn_side *s, struct buf *b, size_t n)
 {
     buf_consume(b, n);
+    if (c->relay_mode) {
+        int dir = s == &c->d[CONN_C2S] ? CONN_C2S : CONN_S2C;
+        c->bytes[dir] += n;
+        if (c->px->st.vm_bytes)
+            c->px->st.vm_bytes[2 * (size_t)(c->vm - c->px->cfg->vms) + (size_t)dir] += n;
+    }
     if (b == &s->stream && c->relay_mode)
         s->ok -= n;
 }
@@ -204,6 +267,7 @@ static bool tls_step(struct conn *c)
     char why[160];
     int r = tside_handshake(&c->fs, why, sizeof why);
     if (r < 0) {
+        c->px->st.tls_failed++;
         conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
         return false;
     }
@@ -287,6 +351,30 @@ static void fail_delay_start(struct conn *c, double submitted)
     ev_timer_start(c->px->loop, &c->delay_timer);
 }
 
+/* A login was answered: the metrics and the audit trail. */
+static void login_account(struct conn *c, bool ok, const char *reason)
+{
+    struct proxy_stats *st = &c->px->st;
+    if (ok)
+        st->logins_ok++;
+    else
+        st->logins_failed++;
+    if (c->login_at > 0) {
+        double secs = ev_now(c->px->loop) - c->login_at;
+        if (secs < 0)
+            secs = 0;
+        st->login_count++;
+        st->login_sum += secs;
+        for (int i = 0; i < PROXY_LOGIN_BUCKETS; i++)
+            if (secs <= proxy_login_buckets[i]) {
+                st->login_le[i]++;
+                break;
+            }
+    }
+    struct audit_kv kv[] = { AUDIT_S("result", ok ? "ok" : "failed"), AUDIT_S("reason", reason) };
+    conn_audit(c, "login", kv, 2);
+}
+
 static void auth_done(void *ctx, const struct authp_login_resp *resp)
 {
     struct conn *c = ctx;
@@ -297,6 +385,8 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
         c->proto->login_answer(c, resp);
     char user[CONN_USER_MAX + 1];
     log_safe(user, sizeof user, c->user, sizeof c->user);
+    login_account(c, resp->result == AUTHP_OK,
+                  resp->result == AUTHP_OK ? NULL : proxy_login_reason(resp->result));
     if (resp->result == AUTHP_OK) {
         char tag[64] = "";
         if (c->proto->login_tag)
@@ -331,7 +421,11 @@ void conn_login(struct conn *c, const char *pass)
     explicit_bzero(&req, sizeof req);
 }
 
-void conn_login_failed(struct conn *c) { fail_delay_start(c, 0); }
+void conn_login_failed(struct conn *c)
+{
+    login_account(c, false, "refused");
+    fail_delay_start(c, 0);
+}
 
 /* ---------------------------------------------------------------------- */
 /* QMP exchanges                                                           */
@@ -528,6 +622,7 @@ void conn_vm_gone(struct conn *c)
     if (c->logged_start) {
         c->logged_start = false;
         conn_log(c, LOG_LVL_INFO, "session ended: VM closed the console");
+        session_closed(c, "VM closed the console");
     }
     close(c->bfd);
     c->bfd = -1;
@@ -822,8 +917,10 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void conn_destroy(struct conn *c)
 {
     struct proxy *px = c->px;
-    if (c->logged_start)
+    if (c->logged_start) {
         conn_log(c, LOG_LVL_INFO, "session ended: %s", c->end.why[0] ? c->end.why : "closed");
+        session_closed(c, c->end.why[0] ? c->end.why : "closed");
+    }
     else if (c->end.why[0])
         conn_log(c, c->quiet_end ? LOG_LVL_DEBUG : c->end.level, "%s", c->end.why);
     if (c->proto->destroy)
@@ -971,6 +1068,7 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->px = px;
     c->vm = vm;
     c->id = proxy_new_id(px);
+    c->via = "tls";
     tside_init(&c->fs, fd);
     c->bfd = c->q.passfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
@@ -1022,4 +1120,98 @@ void conn_close_all(struct proxy *px, const char *why)
         conn_fail(c, LOG_LVL_INFO, "%s", why);
         conn_destroy(c);
     }
+}
+
+void conn_kick(struct conn *c, const char *by, const char *reason)
+{
+    char r[256];
+    log_safe(r, sizeof r, reason, strlen(reason));
+    struct audit_kv kv[] = { AUDIT_S("by", by), AUDIT_S("reason", reason) };
+    conn_audit(c, "kick", kv, 2);
+    conn_fail(c, LOG_LVL_INFO, "kicked by %s: %s", by, r);
+    if (c->state == CS_RELAY || c->state == CS_CLOSING)
+        tside_shutdown(&c->fs);             /* best effort close_notify */
+    conn_destroy(c);                        /* called from the control socket, not c's events */
+}
+
+/* Is c a session `vmgate status` lists? */
+static bool is_session(const struct conn *c) { return c->logged_start && !c->end.dead; }
+
+void proxy_sessions_json(const struct proxy *px, struct jw *w)
+{
+    jw_open(w, '[');
+    for (const struct conn *c = px->conns; c; c = c->next) {
+        if (!is_session(c))
+            continue;
+        struct tm tm;
+        char since[96];
+        time_t t = c->started_wall.tv_sec;
+        gmtime_r(&t, &tm);
+        snprintf(since, sizeof since, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        jw_elem(w);
+        jw_open(w, '{');
+        jw_ku64(w, "id", c->id);
+        jw_kstr(w, "vm", c->vm->name);
+        jw_kstr(w, "user", c->user);
+        jw_kstr(w, "source", c->rhost);
+        jw_kstr(w, "via", c->via);
+        jw_kstr(w, "protocol", c->proto->name);
+        jw_kstr(w, "since", since);
+        jw_ku64(w, "bytes_to_vm", c->bytes[CONN_C2S]);
+        jw_ku64(w, "bytes_from_vm", c->bytes[CONN_S2C]);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+}
+
+void proxy_sessions_text(const struct proxy *px, struct jw *w)
+{
+    char line[1600];
+    snprintf(line, sizeof line, "%-6s %-16s %-20s %-24s %-5s %-20s %12s %12s\n", "ID", "VM",
+             "USER", "SOURCE", "VIA", "SINCE", "TO_VM", "FROM_VM");
+    jw_raw(w, line);
+    for (const struct conn *c = px->conns; c; c = c->next) {
+        if (!is_session(c))
+            continue;
+        struct tm tm;
+        char user[CONN_USER_MAX * 4 + 1];
+        time_t t = c->started_wall.tv_sec;
+        gmtime_r(&t, &tm);
+        log_safe(user, sizeof user, c->user, sizeof c->user);
+        snprintf(line, sizeof line,
+                 "%-6llu %-16s %-20s %-24s %-5s %04d-%02d-%02dT%02d:%02d:%02dZ %12llu %12llu\n",
+                 (unsigned long long)c->id, c->vm->name, user, c->rhost, c->via,
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (unsigned long long)c->bytes[CONN_C2S], (unsigned long long)c->bytes[CONN_S2C]);
+        jw_raw(w, line);
+    }
+}
+
+unsigned proxy_vm_sessions(const struct proxy *px, const char *vm)
+{
+    unsigned n = 0;
+    for (const struct conn *c = px->conns; c; c = c->next)
+        if (is_session(c) && strcmp(c->vm->name, vm) == 0)
+            n++;
+    return n;
+}
+
+unsigned proxy_kick(struct proxy *px, uint64_t id, const char *user, const char *vm,
+                    const char *by, const char *reason)
+{
+    unsigned n = 0;
+    if (!id && !user && !vm)
+        return 0;
+    struct conn *c = px->conns;
+    while (c) {
+        struct conn *next = c->next;
+        if (is_session(c) && (!id || c->id == id) && (!user || strcmp(c->user, user) == 0) &&
+            (!vm || strcmp(c->vm->name, vm) == 0)) {
+            conn_kick(c, by, reason);
+            n++;
+        }
+        c = next;
+    }
+    return n;
 }

@@ -36,6 +36,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <ev.h>
 
@@ -155,6 +156,11 @@ struct conn {
     bool quiet_end;                     /* log the end at debug level */
     struct conn_end end;                /* set by conn_fail() */
     ev_tstamp login_at;                 /* when the login was submitted */
+    const char *via;                    /* "tls", "web", "unix": audit, status */
+    uint64_t bytes[2];                  /* relayed since the session started: [CONN_C2S] to
+                                           the VM, [CONN_S2C] to the viewer */
+    ev_tstamp started;                  /* loop time of the session start */
+    struct timespec started_wall;       /* the same, wall clock (status "since") */
 
     /* front: the viewer */
     struct tside fs;
@@ -242,6 +248,15 @@ void conn_qmp(struct conn *c, enum qmpb_op op, const char *arg,
 void conn_relay_start(struct conn *c);
 /* The VM closed the console during the relay: flush, then close. */
 void conn_vm_gone(struct conn *c);
+/* The session is relaying (the protocol logged "session started"): it
+ * shows in `vmgate status`, the audit trail gets session-open. */
+void conn_session_started(struct conn *c);
+/* A clipboard event of c: one log line and one audit event, same fields. */
+struct clip_event;
+void conn_clip_event(struct conn *c, const struct clip_event *ev);
+/* End c now (vmgate kick): log and audit who and why, then close. */
+void conn_kick(struct conn *c, const char *by, const char *reason);
+
 /* Live connections of proto (NULL: all). */
 unsigned conn_count(const struct proxy *px, const struct conn_proto *proto);
 

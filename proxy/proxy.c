@@ -3,13 +3,17 @@
 #include "proxy/proxy_int.h"
 #include "proxy/spice.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/addr.h"
+#include "common/json.h"
 #include "common/loglimit.h"
+#include "proxy/audit.h"
+#include "proxy/core.h"
 
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz)
 {
@@ -34,6 +38,80 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
     px->auth = auth;
     px->next_id = 1;
     px->id_counter = NULL;
+    px->st.vm_bytes = calloc(2 * (cfg->n_vms ? cfg->n_vms : 1), sizeof *px->st.vm_bytes);
+}
+
+void proxy_fini(struct proxy *px)
+{
+    free(px->st.vm_bytes);
+    px->st.vm_bytes = NULL;
+}
+
+const double proxy_login_buckets[PROXY_LOGIN_BUCKETS] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+
+/* printf into the metrics text. */
+static void mprintf(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mprintf(struct jw *w, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    jw_raw(w, line);
+}
+
+void proxy_metrics_text(const struct proxy *px, struct jw *w)
+{
+    static const char *const vias[] = { "tls", "web", "unix" };
+    const struct cfg *cfg = px->cfg;
+    const struct proxy_stats *st = &px->st;
+    jw_raw(w, "# HELP vmgate_sessions Console sessions open now.\n"
+              "# TYPE vmgate_sessions gauge\n");
+    for (size_t i = 0; i < cfg->n_vms; i++)
+        for (size_t v = 0; v < sizeof vias / sizeof vias[0]; v++) {
+            unsigned n = 0;
+            for (const struct conn *c = px->conns; c; c = c->next)
+                if (c->vm == &cfg->vms[i] && c->logged_start && !c->end.dead &&
+                    strcmp(c->via, vias[v]) == 0)
+                    n++;
+            mprintf(w, "vmgate_sessions{vm=\"%s\",via=\"%s\"} %u\n", cfg->vms[i].name,
+                    vias[v], n);
+        }
+    jw_raw(w, "# HELP vmgate_connections Viewer connections open now (any state).\n"
+              "# TYPE vmgate_connections gauge\n");
+    mprintf(w, "vmgate_connections %u\n", px->n_conns);
+    jw_raw(w, "# HELP vmgate_logins_total Logins answered, by result.\n"
+              "# TYPE vmgate_logins_total counter\n");
+    mprintf(w, "vmgate_logins_total{result=\"ok\"} %llu\n", (unsigned long long)st->logins_ok);
+    mprintf(w, "vmgate_logins_total{result=\"failed\"} %llu\n",
+            (unsigned long long)st->logins_failed);
+    jw_raw(w, "# HELP vmgate_bytes_total Bytes relayed, by VM and direction.\n"
+              "# TYPE vmgate_bytes_total counter\n");
+    for (size_t i = 0; i < cfg->n_vms; i++)
+        for (int d = 0; d < 2; d++)
+            mprintf(w, "vmgate_bytes_total{vm=\"%s\",direction=\"%s\"} %llu\n",
+                    cfg->vms[i].name, d ? "from_vm" : "to_vm",
+                    (unsigned long long)(st->vm_bytes ? st->vm_bytes[2 * i + (size_t)d] : 0));
+    jw_raw(w, "# HELP vmgate_login_seconds Time from the credentials to the helper's answer.\n"
+              "# TYPE vmgate_login_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < PROXY_LOGIN_BUCKETS; i++) {
+        cum += st->login_le[i];
+        mprintf(w, "vmgate_login_seconds_bucket{le=\"%g\"} %llu\n", proxy_login_buckets[i],
+                (unsigned long long)cum);
+    }
+    mprintf(w, "vmgate_login_seconds_bucket{le=\"+Inf\"} %llu\n",
+            (unsigned long long)st->login_count);
+    mprintf(w, "vmgate_login_seconds_sum %.6f\n", st->login_sum);
+    mprintf(w, "vmgate_login_seconds_count %llu\n", (unsigned long long)st->login_count);
+    jw_raw(w, "# HELP vmgate_handshake_failures_total Viewer handshakes that failed, by kind.\n"
+              "# TYPE vmgate_handshake_failures_total counter\n");
+    mprintf(w, "vmgate_handshake_failures_total{kind=\"tls\"} %llu\n",
+            (unsigned long long)st->tls_failed);
+    jw_raw(w, "# HELP vmgate_audit_dropped_total Audit events lost (queue full).\n"
+              "# TYPE vmgate_audit_dropped_total counter\n");
+    mprintf(w, "vmgate_audit_dropped_total %llu\n", (unsigned long long)atrail_dropped(px->audit));
 }
 
 void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx) { px->ssl_ctx = ctx; }

@@ -26,6 +26,20 @@ extern const struct conn_proto vnc_proto, spice_proto;
 /* RFB with security None on socket_dir/VM.vnc, authorized by the peer's uid. */
 extern const struct conn_proto vnc_local_proto;
 
+/* Counters for the metrics (since start; this network process). */
+#define PROXY_LOGIN_BUCKETS 8
+extern const double proxy_login_buckets[PROXY_LOGIN_BUCKETS];   /* seconds, ascending */
+struct proxy_stats {
+    uint64_t logins_ok, logins_failed;
+    uint64_t login_le[PROXY_LOGIN_BUCKETS];  /* logins answered within bucket i (not cumulative) */
+    uint64_t login_count;
+    double login_sum;                        /* seconds */
+    uint64_t tls_failed;                     /* TLS handshakes that failed */
+    uint64_t *vm_bytes;                      /* [2 * vm index + dir]: to_vm, from_vm */
+};
+
+struct audit;
+
 struct proxy {
     struct ev_loop *loop;
     const struct cfg *cfg;
@@ -40,6 +54,8 @@ struct proxy {
     unsigned cap_suppressed;
     ev_tstamp evict_log_at;        /* rate limit for "evicted" lines */
     unsigned evict_suppressed;
+    struct audit *audit;           /* NULL: no audit trail (proxy/audit.h) */
+    struct proxy_stats st;
 };
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
@@ -58,6 +74,27 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
 bool proxy_admit(struct proxy *px, const char *rhost, const char *skey, const char *proto);
 /* The id for a new connection (unique across the network processes). */
 uint64_t proxy_new_id(struct proxy *px);
+
+/* Free what proxy_init allocated (after proxy_close_all). */
+void proxy_fini(struct proxy *px);
+
+/* The live sessions (past the login, relaying) as a JSON array of objects
+ * {"id","vm","user","source","via","since","bytes_to_vm","bytes_from_vm"}
+ * written with common/json.h's writer. */
+struct jw;
+void proxy_sessions_json(const struct proxy *px, struct jw *w);
+/* The same as a table, one line per session (user names escaped). */
+void proxy_sessions_text(const struct proxy *px, struct jw *w);
+/* Sessions of vm (by name) now. */
+unsigned proxy_vm_sessions(const struct proxy *px, const char *vm);
+/* End the sessions that match: id (0: any), user and vm (NULL: any); at
+ * least one must be given.  by and reason go to the log and the audit
+ * trail.  Returns how many ended. */
+unsigned proxy_kick(struct proxy *px, uint64_t id, const char *user, const char *vm,
+                    const char *by, const char *reason);
+/* Prometheus text format of the counters and gauges into w's buffer
+ * (raw text, not JSON: only jw_raw is used). */
+void proxy_metrics_text(const struct proxy *px, struct jw *w);
 
 /* Close every connection and forget every SPICE session (shutdown). */
 void proxy_close_all(struct proxy *px, const char *why);

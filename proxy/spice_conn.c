@@ -606,8 +606,7 @@ static void main_on_clip(void *ctx, const struct vda_event *ev)
         ce.type = vda_clip_type_name(ev->clip_type);
         ce.reason = ev->allowed ? NULL : ev->reason ? ev->reason : "";
     }
-    char line[512];
-    conn_log(ctx, LOG_LVL_INFO, "%s", clip_event_format(&ce, line, sizeof line));
+    conn_clip_event(ctx, &ce);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -632,7 +631,7 @@ static void relay_start(struct conn *c)
         c->d[CONN_C2S].separate_in = c->d[CONN_S2C].separate_in = true;
         conn_relay_start(c);
         conn_log(c, LOG_LVL_INFO, "session started (spice, backend %s)", be);
-        c->logged_start = true;
+        conn_session_started(c);
     } else {
         conn_relay_start(c);            /* pipelined bytes go straight through */
         c->quiet_end = true;

@@ -338,8 +338,7 @@ static bool st_backend_handshake(struct conn *c)
 
 static void on_clip(void *ctx, const struct clip_event *ev)
 {
-    char line[512];
-    conn_log(ctx, LOG_LVL_INFO, "%s", clip_event_format(ev, line, sizeof line));
+    conn_clip_event(ctx, ev);
 }
 
 static void on_note(void *ctx, enum log_level lvl, const char *msg)
@@ -366,7 +365,7 @@ static bool st_clientinit(struct conn *c)
     char be[300];
     cfg_backend_str(&c->vm->vnc, be, sizeof be);
     conn_log(c, LOG_LVL_INFO, "session started (backend %s)", be);
-    c->logged_start = true;
+    conn_session_started(c);
     return true;
 }
 

@@ -28,6 +28,8 @@ PACKAGES=(
     systemd man-db dpkg-dev debhelper lintian
     # ssh way in (t80-t81): a private sshd on a loopback port, ssh -L to socket_dir
     openssh-server openssh-client
+    # metrics test (t85): the Prometheus text format parser
+    python3-prometheus-client
 )
 
 missing=()

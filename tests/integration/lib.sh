@@ -190,10 +190,10 @@ write_config() {
     local -A gw=(
         [address]=127.0.0.1 [cert]=$T/tls/server.crt [key]=$T/tls/server.key
         [auth]=file [passwd_file]=$T/passwd [user]= [login_timeout]=10s
-        [fail_delay]=0 [socket_dir]=$T/run
+        [fail_delay]=0 [socket_dir]=$T/run [control]=$T/control
     )
     local order=(address cert key auth pam_service passwd_file user login_timeout
-        fail_delay max_unauth max_unauth_per_source auth_workers clipboard clipboard_max
+        fail_delay control max_unauth max_unauth_per_source auth_workers clipboard clipboard_max
         socket_dir)
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
         kv=$1; shift

@@ -25,7 +25,8 @@ DEB=$(ls "$T"/out/vmgate_*_*.deb)
 
 dpkg-deb -c "$DEB" | awk '{print $6}' >"$T/contents"
 for f in ./usr/bin/vmgate ./usr/share/man/man8/vmgate.8.gz ./usr/share/man/man5/vmgate.conf.5.gz \
-    ./lib/systemd/system/vmgate.service ./etc/vmgate/vmgate.conf ./etc/pam.d/vmgate; do
+    ./lib/systemd/system/vmgate.service ./etc/vmgate/vmgate.conf ./etc/pam.d/vmgate \
+    ./etc/logrotate.d/vmgate; do
     grep -qx -- "$f" "$T/contents" || { cat "$T/contents"; fail "the package lacks $f"; }
 done
 grep -q '^./usr/sbin/' "$T/contents" && fail "the package installs into /usr/sbin (users need vmgate on their PATH)"

@@ -1028,6 +1028,37 @@ static void test_print_round_trip(void **state)
     }
 }
 
+/* audit, control, admin_group, metrics: defaults, values, "" = off, errors. */
+static void test_ops_keys(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse("[gateway]\n", &c);
+    assert_string_equal(c.audit, "");
+    assert_string_equal(c.control, "/run/vmgate/control");
+    assert_string_equal(c.admin_group, "vmgate-admin");
+    assert_string_equal(c.metrics, "");
+    cfg_free(&c);
+    must_parse("[gateway]\naudit = /var/log/vmgate/audit.jsonl\ncontrol = /tmp/ctl\n"
+               "admin_group = wheel\nmetrics = [::1]:9184\n", &c);
+    assert_string_equal(c.audit, "/var/log/vmgate/audit.jsonl");
+    assert_string_equal(c.control, "/tmp/ctl");
+    assert_string_equal(c.admin_group, "wheel");
+    assert_string_equal(c.metrics, "[::1]:9184");
+    cfg_free(&c);
+    must_parse("[gateway]\naudit = journal\ncontrol =\nadmin_group =\nmetrics =\n", &c);
+    assert_string_equal(c.audit, "journal");
+    assert_string_equal(c.control, "");
+    assert_string_equal(c.admin_group, "");
+    cfg_free(&c);
+    expect_err("[gateway]\naudit = audit.jsonl\n", 2, "bad audit");
+    expect_err("[gateway]\ncontrol = run/ctl\n", 2, "bad control");
+    expect_err("[gateway]\nadmin_group = a b\n", 2, "bad admin_group");
+    expect_err("[gateway]\nmetrics = localhost:9184\n", 2, "bad metrics");
+    expect_err("[gateway]\nmetrics = 127.0.0.1\n", 2, "bad metrics");
+    expect_err("[gateway]\nmetrics = 127.0.0.1:0\n", 2, "bad metrics");
+}
+
 static void test_free_and_small_err(void **state)
 {
     struct cfg c;
@@ -1096,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_print_routes),
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_free_and_small_err),
+        cmocka_unit_test(test_ops_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

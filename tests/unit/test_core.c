@@ -47,6 +47,7 @@
 #include "certs/certs.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "proxy/audit.h"
 #include "proxy/proxy.h"
 #include "proxy/rfb.h"
 #include "proxy/spice_link.h"
@@ -298,6 +299,7 @@ static int teardown(void **state)
 {
     (void)state;
     proxy_close_all(&H.px, "test over");
+    proxy_fini(&H.px);
     if (H.bstarted) {
         shutdown(H.bfd, SHUT_RDWR);
         pthread_join(H.bthread, NULL);
@@ -511,9 +513,37 @@ static void test_vnc_login_and_relay(void **state)
 {
     (void)state;
     struct vres v = { .user = "alice", .pass = "good" };
+    char apath[200], err[200], line[4096];
+    snprintf(apath, sizeof apath, "%s/audit.jsonl", H.dir);
+    H.px.audit = atrail_open(apath, (uid_t)-1, (gid_t)-1, err, sizeof err);
+    assert_non_null(H.px.audit);
     H.hmode = H_OK;
     run_viewer(script_vnc_login, &v, 0.3);
+    atrail_close(H.px.audit);
+    H.px.audit = NULL;
     assert_int_equal(v.step, 8);
+    /* the metrics and the audit trail count what the relay carried: the
+     * ClientInit still queued when it started (1) and the KeyEvent (8) to
+     * the VM, the ServerInit (28) and the Bell (1) back */
+    assert_int_equal(H.px.st.logins_ok, 1);
+    assert_int_equal(H.px.st.logins_failed, 0);
+    assert_int_equal(H.px.st.login_count, 1);
+    assert_int_equal(H.px.st.vm_bytes[0], 9);
+    assert_int_equal(H.px.st.vm_bytes[1], 29);
+    FILE *af = fopen(apath, "r");
+    assert_non_null(af);
+    int seen = 0;
+    while (fgets(line, sizeof line, af)) {
+        if (strstr(line, "\"event\":\"login\"") && strstr(line, "\"result\":\"ok\""))
+            seen |= 1;
+        if (strstr(line, "\"event\":\"session-open\"") && strstr(line, "\"user\":\"alice\""))
+            seen |= 2;
+        if (strstr(line, "\"event\":\"session-close\"") &&
+            strstr(line, "\"bytes_to_vm\":9,\"bytes_from_vm\":29,"))
+            seen |= 4;
+    }
+    fclose(af);
+    assert_int_equal(seen, 7);
     assert_int_equal(H.helper_requests, 1);
     assert_int_equal(H.b_conns, 1);
     assert_int_equal(H.b_got_len, 9);
@@ -539,6 +569,8 @@ static void test_vnc_wrong_password(void **state)
     assert_int_equal(v.step, 5);
     assert_string_equal(v.reason, "Authentication failed");
     assert_log("login failed for user \"alice\": bad password");
+    assert_int_equal(H.px.st.logins_failed, 1);
+    assert_int_equal(H.px.st.logins_ok, 0);
     /* fail_delay = 300ms held the answer back */
     double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     assert_true(el >= 0.29);

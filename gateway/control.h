@@ -1,0 +1,81 @@
+/* gateway/control.h — the control socket (`control`, default
+ * /run/vmgate/control): `vmgate status`, `vmgate kick`, and later `vmgate
+ * vm` and `vmgate reload`.
+ *
+ * Request: one line, at most CTL_REQ_MAX bytes with its '\n':
+ *
+ *     vmgate1 VERB [KEY=VALUE ...]\n
+ *
+ * words separated by single spaces; VERB and KEY are [a-z0-9_-]; VALUE is
+ * percent-encoded (every byte outside '!'..'~', and '%', as %XX; %00 is
+ * refused), so any user name or reason fits one line.  "vmgate1" is the
+ * version: a later format gets another word.  Verbs now:
+ *
+ *     status [format=json|text]
+ *     kick (id=N | user=U | vm=V)... [reason=TEXT]
+ *
+ * and `vm` (name=V action=shutdown|reset|...) fits the same shape.
+ * Reply: a line "ok" or "error MESSAGE", then the body (status: JSON or
+ * text; kick: "kicked N session(s)"), then the server closes.  A request
+ * that is not a line within CTL_REQ_MAX bytes, or not well-formed, gets
+ * "error ..." and the close.  One request per connection.
+ *
+ * Authorization: the peer's uid and groups from the kernel (SO_PEERCRED,
+ * SO_PEERGROUPS): root, or a member of `admin_group`. */
+#ifndef VMGATE_GATEWAY_CONTROL_H
+#define VMGATE_GATEWAY_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#define CTL_VERSION   "vmgate1"
+#define CTL_REQ_MAX   4096
+#define CTL_ARGS_MAX  16
+#define CTL_WORD_MAX  32
+#define CTL_VALUE_MAX 1024
+#define CTL_CLIENTS_MAX 8               /* requests served at once */
+#define CTL_TIMEOUT   5.0               /* seconds for a request to arrive and its reply to go */
+
+struct ctl_req {
+    char verb[CTL_WORD_MAX];
+    size_t n;
+    struct {
+        char key[CTL_WORD_MAX];
+        char val[CTL_VALUE_MAX + 1];    /* decoded, NUL-terminated (no NUL inside) */
+    } arg[CTL_ARGS_MAX];
+};
+
+/* Parse one request line (without its '\n').  0, or -1 with why set.  Pure. */
+int ctl_parse(const char *line, size_t len, struct ctl_req *r, char *why, size_t whylen);
+/* The value of key in r, or NULL. */
+const char *ctl_arg(const struct ctl_req *r, const char *key);
+/* Append " key=" + the percent-encoded value to out (a NUL-terminated
+ * string of capacity cap).  0, or -1 if it does not fit.  Pure. */
+int ctl_append_arg(char *out, size_t cap, const char *key, const char *val);
+
+/* Create the listening socket at path (as root, before the privilege
+ * drop): its directory (0755) if missing, a stale socket removed (one that
+ * still answers is another vmgate's: an error), mode 0666 (the kernel's
+ * peer credentials decide).  The fd, or -1 with why. */
+int ctl_listen(const char *path, char *why, size_t whylen);
+
+struct proxy;
+struct cfg;
+struct ctl_server;
+/* Serve fd on loop: sessions from px, VMs from cfg.  admin_gid: the
+ * admin_group's gid (have_gid false: root only).  nproc > 1: the replies say
+ * they cover this network process only. */
+struct ctl_server *ctl_server_new(struct ev_loop *loop, int fd, struct proxy *px,
+                                  const struct cfg *cfg, bool have_gid, gid_t admin_gid,
+                                  unsigned nproc);
+void ctl_server_free(struct ctl_server *s);
+
+/* The client commands: vmgate status, vmgate kick (argv[0] is the command). */
+int ctl_status_cmd(int argc, char **argv);
+int ctl_kick_cmd(int argc, char **argv);
+
+#endif

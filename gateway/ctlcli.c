@@ -1,0 +1,202 @@
+/* gateway/ctlcli.c — `vmgate status` and `vmgate kick`: one request over
+ * the control socket (gateway/control.h), the reply's body on stdout. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "gateway/control.h"
+
+#define REPLY_MAX (16u << 20)
+
+static const char status_help[] =
+    "usage: vmgate status [--json] [-c FILE | --socket PATH]\n"
+    "\n"
+    "List the live sessions (id, VM, user, source, via, since, bytes each way)\n"
+    "and each VM's state.  For root and members of admin_group.  The control\n"
+    "socket is the config's `control` (default /run/vmgate/control).\n";
+
+static const char kick_help[] =
+    "usage: vmgate kick ID|--user USER|--vm VM [--reason TEXT] [-c FILE | --socket PATH]\n"
+    "\n"
+    "End the matching sessions (several selectors: all must match).  The log\n"
+    "and the audit trail record who kicked and why.  For root and members of\n"
+    "admin_group.\n";
+
+/* Send req (a line with its '\n') to the socket; print the body; 0 ok, 1
+ * error (message on stderr). */
+static int transact(const char *path, const char *req)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "vmgate: %s: path too long\n", path);
+        return 1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        fprintf(stderr, "vmgate: cannot reach the control socket %s: %s%s\n", path, strerror(e),
+                e == ENOENT || e == ECONNREFUSED ? " (is vmgate running with this control = ?)"
+                                                 : "");
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    size_t len = strlen(req);
+    for (size_t off = 0; off < len;) {
+        ssize_t k = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (k <= 0) {
+            fprintf(stderr, "vmgate: control socket: %s\n", strerror(errno));
+            close(fd);
+            return 1;
+        }
+        off += (size_t)k;
+    }
+    char *buf = malloc(REPLY_MAX + 1);
+    size_t n = 0;
+    if (!buf) {
+        close(fd);
+        return 1;
+    }
+    for (;;) {
+        ssize_t k = recv(fd, buf + n, REPLY_MAX - n, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0 || (n += (size_t)k) == REPLY_MAX)
+            break;
+    }
+    close(fd);
+    buf[n] = '\0';
+    char *nl = strchr(buf, '\n');
+    int rc = 1;
+    if (!nl) {
+        fprintf(stderr, "vmgate: the control socket sent no answer\n");
+    } else if (strncmp(buf, "ok\n", 3) == 0) {
+        fputs(nl + 1, stdout);
+        rc = 0;
+    } else if (strncmp(buf, "error ", 6) == 0) {
+        *nl = '\0';
+        fprintf(stderr, "vmgate: %s\n", buf + 6);
+    } else {
+        fprintf(stderr, "vmgate: unexpected answer from the control socket\n");
+    }
+    free(buf);
+    return rc;
+}
+
+/* The socket path: --socket, or `control` from the config. */
+static int socket_path(const char *sock, const char *file, char *out, size_t cap)
+{
+    if (sock) {
+        snprintf(out, cap, "%s", sock);
+        return 0;
+    }
+    struct cfg cfg;
+    char err[1024];
+    if (cfg_load(file, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "vmgate: %s\n", err);
+        return -1;
+    }
+    if (!cfg.control[0]) {
+        fprintf(stderr, "vmgate: %s: control is empty: this vmgate has no control socket\n",
+                cfg.file);
+        cfg_free(&cfg);
+        return -1;
+    }
+    snprintf(out, cap, "%s", cfg.control);
+    cfg_free(&cfg);
+    return 0;
+}
+
+/* argv[i] is an option that takes a value: *val = it.  -1 if missing. */
+static int optval(int argc, char **argv, int *i, const char **val)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "vmgate %s: %s needs a value\n", argv[0], argv[*i]);
+        return -1;
+    }
+    *val = argv[++*i];
+    return 0;
+}
+
+int ctl_status_cmd(int argc, char **argv)
+{
+    const char *file = CFG_DEFAULT_FILE, *sock = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (optval(argc, argv, &i, &file))
+                return 2;
+        } else if (strcmp(argv[i], "--socket") == 0) {
+            if (optval(argc, argv, &i, &sock))
+                return 2;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(status_help, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vmgate status: unknown argument '%s'\n%s", argv[i], status_help);
+            return 2;
+        }
+    }
+    char path[256], req[CTL_REQ_MAX];
+    if (socket_path(sock, file, path, sizeof path) != 0)
+        return 1;
+    snprintf(req, sizeof req, "%s status format=%s\n", CTL_VERSION, json ? "json" : "text");
+    return transact(path, req);
+}
+
+int ctl_kick_cmd(int argc, char **argv)
+{
+    const char *file = CFG_DEFAULT_FILE, *sock = NULL, *id = NULL, *user = NULL, *vm = NULL,
+               *reason = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char **dst = NULL;
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+            dst = &file;
+        else if (strcmp(argv[i], "--socket") == 0)
+            dst = &sock;
+        else if (strcmp(argv[i], "--user") == 0)
+            dst = &user;
+        else if (strcmp(argv[i], "--vm") == 0)
+            dst = &vm;
+        else if (strcmp(argv[i], "--reason") == 0)
+            dst = &reason;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(kick_help, stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && !id) {
+            id = argv[i];
+            continue;
+        } else {
+            fprintf(stderr, "vmgate kick: unknown argument '%s'\n%s", argv[i], kick_help);
+            return 2;
+        }
+        if (optval(argc, argv, &i, dst))
+            return 2;
+    }
+    if (!id && !user && !vm) {
+        fprintf(stderr, "vmgate kick: say which sessions: ID, --user USER or --vm VM\n%s",
+                kick_help);
+        return 2;
+    }
+    char path[256], req[CTL_REQ_MAX];
+    if (socket_path(sock, file, path, sizeof path) != 0)
+        return 1;
+    snprintf(req, sizeof req, "%s kick", CTL_VERSION);
+    if ((id && ctl_append_arg(req, sizeof req - 1, "id", id)) ||
+        (user && ctl_append_arg(req, sizeof req - 1, "user", user)) ||
+        (vm && ctl_append_arg(req, sizeof req - 1, "vm", vm)) ||
+        (reason && ctl_append_arg(req, sizeof req - 1, "reason", reason))) {
+        fprintf(stderr, "vmgate kick: arguments too long\n");
+        return 2;
+    }
+    strcat(req, "\n");
+    return transact(path, req);
+}
