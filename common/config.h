@@ -82,6 +82,9 @@ struct cfg {
     unsigned auth_workers;         /* concurrent PAM/crypt workers in the auth helper */
     unsigned processes;            /* network-facing processes sharing the listeners;
                                       0 = auto: see cfg_processes() */
+    uint16_t web_port;             /* HTTPS + WebSocket browser console; 0 = off */
+    char *novnc_dir;               /* noVNC's files (absolute) */
+    char **web_origins; size_t n_web_origins;  /* extra allowed WebSocket Origins */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
 };
