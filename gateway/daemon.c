@@ -47,6 +47,7 @@ struct listener {
     const struct cfg_vm *vm;
     struct gw *gw;
     bool spice;              /* a spice_port listener (else vnc_port) */
+    bool web;                /* the web_port listener (vm is web_vm_none) */
 };
 
 struct gw {
@@ -156,7 +157,7 @@ static void notify_ready(const struct gw *gw, const char *what)
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *l = (struct listener *)w;
-    unsigned port = l->spice ? l->vm->spice_port : l->vm->vnc_port;
+    unsigned port = l->web ? l->gw->cfg.web_port : l->spice ? l->vm->spice_port : l->vm->vnc_port;
     (void)revents;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -173,8 +174,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        proxy_accept(&l->gw->px, l->spice ? &spice_proto : &vnc_proto, l->vm, fd,
-                     (struct sockaddr *)&ss);
+        proxy_accept(&l->gw->px, l->web ? &web_proto : l->spice ? &spice_proto : &vnc_proto,
+                     l->vm, fd, (struct sockaddr *)&ss);
     }
 }
 
@@ -273,6 +274,11 @@ static int drop_privileges(const struct cfg *cfg, const struct passwd *pw)
 static void log_listening(const struct gw *gw, const struct listener *l)
 {
     char a[ADDR_PORT_MAX];
+    if (l->web) {
+        addr_hostport_str(gw->cfg.address, gw->cfg.web_port, a, sizeof a);
+        log_info("listening for the browser console (web) on %s", a);
+        return;
+    }
     addr_hostport_str(gw->cfg.address, l->spice ? l->vm->spice_port : l->vm->vnc_port, a,
                       sizeof a);
     log_info("listening for vm %s (%s) on %s", l->vm->name, l->spice ? "spice" : "vnc", a);
@@ -623,6 +629,7 @@ int gateway_run(const char *cfgfile, int verbose)
     size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0);
+    n_ports += cfg->web_port != 0;
     gw.ls = calloc(n_ports ? n_ports : 1, sizeof *gw.ls);
     if (!gw.ls)
         log_fatal("out of memory");
@@ -646,8 +653,22 @@ int gateway_run(const char *cfgfile, int verbose)
             l->spice = sp;
         }
     }
+    if (cfg->web_port) {
+        int fd = listen_on(cfg->address, cfg->web_port, err, sizeof err);
+        if (fd < 0) {
+            char a[ADDR_PORT_MAX];
+            addr_hostport_str(cfg->address, cfg->web_port, a, sizeof a);
+            fprintf(stderr, "vmgate: cannot listen on %s for web_port: %s\n", a, err);
+            return 1;
+        }
+        struct listener *l = &gw.ls[gw.n_ls++];
+        l->fd = fd;
+        l->vm = &web_vm_none;
+        l->gw = &gw;
+        l->web = true;
+    }
     if (gw.n_ls == 0)
-        log_warn("no [vm] with a vnc_port or spice_port: nothing to listen on");
+        log_warn("no [vm] with a vnc_port or spice_port and no web_port: nothing to listen on");
 
     struct passwd *pw = NULL;
     if (geteuid() == 0 && cfg->user[0]) {

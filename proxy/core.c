@@ -61,8 +61,11 @@ void conn_set_state(struct conn *c, int s)
 void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
 {
     va_list ap;
+    char vm[CFG_NAME_MAX + 32];
+    snprintf(vm, sizeof vm, "%s%s%s", c->vm->name, c->proto->via ? " via=" : "",
+             c->proto->via ? c->proto->via : "");
     va_start(ap, fmt);
-    proxy_conn_log(lvl, c->id, c->vm->name, c->authed ? c->user : NULL, c->rhost, fmt, ap);
+    proxy_conn_log(lvl, c->id, vm, c->authed ? c->user : NULL, c->rhost, fmt, ap);
     va_end(ap);
 }
 
@@ -106,6 +109,8 @@ ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max)
     if (c->fs.eof)
         conn_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
                   conn_state_name(c));
+    else if (c->fs.ws)
+        conn_fail(c, LOG_LVL_INFO, "viewer: %s", why);
     else if (c->fs.ssl)
         conn_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", why);
     else
@@ -1084,7 +1089,8 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     px->n_conns++;
     c->unauth = true;
     px->n_unauth++;
-    log_debug("conn=%llu vm=%s from=%s: accepted%s", (unsigned long long)c->id, vm->name, rhost,
+    log_debug("conn=%llu vm=%s%s%s from=%s: accepted%s", (unsigned long long)c->id, vm->name,
+              proto->via ? " via=" : "", proto->via ? proto->via : "", rhost,
               proto->accept_tag);
     ev_timer_start(px->loop, &c->login_timer);
     proto->start(c);

@@ -116,6 +116,10 @@ void tside_init(struct tside *t, int fd)
 
 void tside_close(struct tside *t)
 {
+    if (t->ws_closed && t->ssl && t->fd >= 0) {
+        char why[64];                   /* a refused frame's close code: best effort */
+        tside_flush(t, why, sizeof why);
+    }
     if (t->ssl)
         SSL_free(t->ssl);
     t->ssl = NULL;

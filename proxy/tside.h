@@ -48,7 +48,8 @@ struct tside {
 };
 
 void tside_init(struct tside *t, int fd);
-/* Free the TLS session and buffers and close the fd (sends nothing). */
+/* Free the TLS session and buffers and close the fd (sends nothing, but
+ * for a WebSocket close frame already queued: one non-blocking try). */
 void tside_close(struct tside *t);
 /* Start server-side TLS on the fd.  0, or -1 (out of memory). */
 int tside_start_tls(struct tside *t, SSL_CTX *ctx);

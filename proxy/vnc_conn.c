@@ -16,6 +16,7 @@
 
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
+#include "proxy/vnc_conn.h"
 
 #define RX_CAP          2048             /* creds: 8 + 255 + 1024 */
 #define BRX_CAP         4096
@@ -23,26 +24,6 @@
 #define B2F_CAP         (256 * 1024)
 
 #define REASON_AUTH     "Authentication failed"
-
-enum vnc_state {
-    VS_READ_VERSION = CS_PROTO, /* sent "RFB 003.008\n", waiting for the viewer's */
-    VS_READ_SECTYPE,            /* offered [19], waiting for the choice */
-    VS_READ_VC_VERSION,         /* sent VeNCrypt 0.2, waiting for the viewer's */
-    VS_READ_VC_SUBTYPE,         /* offered [262], waiting for the choice */
-    VS_SEND_ACK,                /* the 01 ack is queued; TLS starts once it left */
-    VS_READ_CREDS,              /* inside TLS: U32 ulen, U32 plen, user, pass */
-    VS_BACKEND_HANDSHAKE,       /* RFB version/security None with the VM */
-    VS_READ_CLIENTINIT,         /* SecurityResult OK sent, waiting for ClientInit */
-};
-
-enum bh_state { BH_VERSION, BH_SECTYPES, BH_SECRESULT };
-
-struct vnc {
-    int minor;                    /* viewer's RFB minor version */
-    int be_minor;                 /* backend's */
-    enum bh_state bh;
-    struct rfbfilter *flt;
-};
 
 #define V(c) ((struct vnc *)(c)->p)
 
@@ -131,7 +112,7 @@ static bool st_vc_version(struct conn *c)
         return refuse_byte(c, 1);                /* VeNCrypt version nak */
     }
     uint8_t msg[6] = { 0, 1 };                   /* ack 0 = ok, 1 subtype */
-    rfb_put_u32(msg + 2, RFB_VENCRYPT_X509PLAIN);
+    rfb_put_u32(msg + 2, V(c)->in_tls ? RFB_VENCRYPT_PLAIN : RFB_VENCRYPT_X509PLAIN);
     return reply(c, msg, sizeof msg, VS_READ_VC_SUBTYPE);
 }
 
@@ -141,10 +122,17 @@ static bool st_vc_subtype(struct conn *c)
         return false;
     uint32_t st = rfb_get_u32(buf_head(&c->rx));
     buf_consume(&c->rx, 4);
-    if (st != RFB_VENCRYPT_X509PLAIN) {
+    uint32_t want = V(c)->in_tls ? RFB_VENCRYPT_PLAIN : RFB_VENCRYPT_X509PLAIN;
+    if (st != want) {
         conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose VeNCrypt subtype %u, "
-                 "only X509Plain (262) is offered", st);
+                 "only %s (%u) is offered", st, V(c)->in_tls ? "Plain" : "X509Plain", want);
         return refuse_byte(c, 0);                /* VeNCrypt "0 = failure" */
+    }
+    if (V(c)->in_tls) {
+        /* Plain inside a channel that is already TLS: no ack byte (noVNC
+         * sends the credentials straight after the subtype). */
+        conn_set_state(c, VS_READ_CREDS);
+        return true;
     }
     static const uint8_t ack = 1;
     return reply(c, &ack, 1, VS_SEND_ACK);
@@ -194,7 +182,7 @@ static bool st_creds(struct conn *c)
 /* ---------------------------------------------------------------------- */
 /* the backend: RFB with security None                                     */
 
-static void vm_unavailable(struct conn *c, const char *detail, bool refused)
+void vnc_vm_unavailable(struct conn *c, const char *detail, bool refused)
 {
     char reason[128];
     if (refused) {
@@ -207,11 +195,11 @@ static void vm_unavailable(struct conn *c, const char *detail, bool refused)
     refuse(c, reason);
 }
 
-static void login_ok(struct conn *c) { conn_backend_open(c, &c->vm->vnc); }
+void vnc_login_ok(struct conn *c) { conn_backend_open(c, &c->vm->vnc); }
 
-static void login_refuse(struct conn *c) { refuse(c, REASON_AUTH); }
+void vnc_login_refuse(struct conn *c) { refuse(c, REASON_AUTH); }
 
-static void backend_up(struct conn *c)
+void vnc_backend_up(struct conn *c)
 {
     V(c)->bh = BH_VERSION;
     conn_set_state(c, VS_BACKEND_HANDSHAKE);
@@ -304,7 +292,7 @@ static bool st_backend_handshake(struct conn *c)
         char why[256] = "";
         int r = step[V(c)->bh](c, why, sizeof why);
         if (r < 0) {
-            vm_unavailable(c, why, false);
+            vnc_vm_unavailable(c, why, false);
             return true;
         }
         if (r == 0)
@@ -351,7 +339,7 @@ static bool st_clientinit(struct conn *c)
 /* ---------------------------------------------------------------------- */
 /* the relay filter and the table                                          */
 
-static int filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
+int vnc_filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
 {
     struct buf *to_viewer = &c->d[CONN_S2C].inj, *to_vm = &c->d[CONN_C2S].inj;
     if (d == CONN_C2S)
@@ -366,9 +354,9 @@ static void start(struct conn *c)
     conn_set_state(c, VS_READ_VERSION);
 }
 
-static void destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
+void vnc_destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
 
-static const struct conn_state_def vnc_states[] = {
+const struct conn_state_def vnc_states[VNC_N_STATES] = {
     [VS_READ_VERSION - CS_PROTO] = { "version", CSF_FRONT_READ, st_version, NULL },
     [VS_READ_SECTYPE - CS_PROTO] = { "security-type", CSF_FRONT_READ, st_sectype, NULL },
     [VS_READ_VC_VERSION - CS_PROTO] = { "vencrypt-version", CSF_FRONT_READ, st_vc_version, NULL },
@@ -384,10 +372,10 @@ static const struct conn_state_def vnc_states[] = {
  * relay filters both directions in place, with injection buffers. */
 const struct conn_proto vnc_proto = {
     .name = "vnc", .accept_tag = "", .admit_tag = "",
-    .states = vnc_states, .n_states = sizeof vnc_states / sizeof vnc_states[0],
+    .states = vnc_states, .n_states = VNC_N_STATES,
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
     .priv_size = sizeof(struct vnc), .inj_cap = RFBFILTER_INJECT_CAP,
-    .start = start, .login_ok = login_ok, .login_refuse = login_refuse,
-    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
-    .destroy = destroy,
+    .start = start, .login_ok = vnc_login_ok, .login_refuse = vnc_login_refuse,
+    .backend_up = vnc_backend_up, .vm_unavailable = vnc_vm_unavailable, .filter = vnc_filter,
+    .destroy = vnc_destroy,
 };
