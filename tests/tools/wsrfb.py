@@ -4,6 +4,9 @@
 usage: wsrfb.py login  URL CA ORIGIN USER PASS   -> "ok W H NAME" | "refused REASON"
        wsrfb.py status URL CA ORIGIN             -> the HTTP status of the upgrade ("101" or e.g. "403")
        wsrfb.py frames URL CA ORIGIN             -> checks ping -> pong, then a text frame -> close 1003
+       wsrfb.py raw HOST:PORT CA REQUEST         -> sends REQUEST (Python escapes, e.g. \r\n) as is
+                                                    over TLS; prints the response head, then
+                                                    "body N" with the body's length
 
 The RFB handshake: version, security type 19, VeNCrypt 0.2, subtype 256 (Plain),
 then the credentials as noVNC sends them (lengths, user, password as separate
@@ -117,12 +120,35 @@ def frames(url, ca, origin):
     return 0
 
 
+def raw(hostport, ca, request):
+    host, port = hostport.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        with ctx.wrap_socket(sock, server_hostname=host) as t:
+            t.sendall(request.encode().decode("unicode_escape").encode("latin-1"))
+            data = b""
+            while True:
+                try:
+                    chunk = t.recv(65536)
+                except (ssl.SSLEOFError, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    print(head.decode(errors="replace"))
+    print("body %d" % len(body))
+    return 0
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "login":
         return login(*argv[2:7])
     if cmd == "status":
         return status(*argv[2:5])
+    if cmd == "raw":
+        return raw(*argv[2:5])
     if cmd == "frames":
         return frames(*argv[2:5])
     raise SystemExit(__doc__)
