@@ -26,6 +26,9 @@ PACKAGES=(
     # service and package tests (t70-t74): systemd-analyze, man(1) for its
     # Documentation= check, dpkg-buildpackage with debhelper, lintian
     systemd man-db dpkg-dev debhelper lintian
+    # browser console (t80, t81): noVNC 1.3 served by vmgate, headless Chromium
+    # driven over DevTools, its NSS trust store, the Python WebSocket client
+    novnc chromium python3-websocket libnss3-tools
 )
 
 missing=()
