@@ -120,12 +120,15 @@ ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max)
 
 int conn_front_read_exact(struct conn *c, size_t want)
 {
-    size_t have = buf_len(&c->rx);
-    if (have >= want)
-        return 1;
-    if (conn_front_read(c, &c->rx, want - have) < 0)
-        return -1;
-    return buf_len(&c->rx) >= want ? 1 : 0;
+    /* Read until there or nothing comes: inside TLS (and a WebSocket) one
+     * read may return part of what is already buffered, and the socket
+     * will not signal again for the rest. */
+    while (buf_len(&c->rx) < want) {
+        ssize_t n = conn_front_read(c, &c->rx, want - buf_len(&c->rx));
+        if (n <= 0)
+            return n < 0 ? -1 : 0;
+    }
+    return 1;
 }
 
 /* What side s may send now.  Before the relay: the whole stream.  In the

@@ -88,8 +88,10 @@ for h in "HTTP/1.1 200 OK" "Content-Type: text/html; charset=utf-8" \
          "body $(stat -c %s "$N/vnc.html")"; do
     grep -qF "$h" <<<"$out" || fail "GET /vnc.html lacks '$h': $out"
 done
-get "/?autoconnect=1" | grep -q "^HTTP/1.1 200 OK" || fail "/ is not vnc.html"
-get /vnc_auto.html | grep -q "^HTTP/1.1 200 OK" || fail "symlink inside novnc_dir refused"
+out=$(get "/?autoconnect=1")
+[[ $out == "HTTP/1.1 200 OK"* ]] || fail "/ is not vnc.html: $out"
+out=$(get /vnc_auto.html)
+[[ $out == "HTTP/1.1 200 OK"* ]] || fail "symlink inside novnc_dir refused: $out"
 out=$(get /app/ui.js)
 grep -q "Content-Type: text/javascript" <<<"$out" || fail "module MIME type: $out"
 for p in /../secret.js /app/../../secret.js /%2e%2e/secret.js /.%2e/secret.js /%2E%2E/secret.js \
