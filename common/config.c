@@ -24,6 +24,7 @@
 #define DEF_KEY            "/etc/vmgate/tls/server.key"
 #define DEF_PAM_SERVICE    "vmgate"
 #define DEF_PASSWD_FILE    "/etc/vmgate/passwd"
+#define DEF_NOVNC_DIR      "/usr/share/novnc"
 #define DEF_USER           "vmgate"
 #define DEF_SOCKET_DIR     "/run/vmgate"
 #define DEF_LOGIN_TIMEOUT  (30 * MS_S)
@@ -56,7 +57,8 @@ enum gw_key {
     GK_ADDRESS, GK_CERT, GK_KEY, GK_AUTH, GK_PAM_SERVICE, GK_PASSWD_FILE, GK_USER,
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
     GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
-    GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_N
+    GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_WEB_PORT, GK_NOVNC_DIR,
+    GK_WEB_ORIGINS, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -93,6 +95,9 @@ static const struct key_def gw_keys[] = {
     { "control", GK_CONTROL, true },
     { "admin_group", GK_ADMIN_GROUP, true },
     { "metrics", GK_METRICS, true },
+    { "web_port", GK_WEB_PORT, false },
+    { "novnc_dir", GK_NOVNC_DIR, false },
+    { "web_origins", GK_WEB_ORIGINS, true },
     { NULL, 0, false }
 };
 
@@ -711,6 +716,36 @@ static const struct key_def *find_key(const struct key_def *tab, const char *nam
     return NULL;
 }
 
+static int set_listen_port(struct parser *p, int line, const char *key, const char *v,
+                           uint16_t *out);
+
+/* One web_origins entry: an Origin as a browser sends it, "http(s)://HOST"
+ * or "http(s)://HOST:PORT" (HOST: letters, digits, . - or a bracketed IPv6
+ * address), no path, no trailing slash; kept lower-case so the comparison
+ * with the request's Origin is exact. */
+static int check_origin(const char *s, char *out, size_t outsz)
+{
+    size_t n = strlen(s), skip;
+    if (n >= outsz || n > 255)
+        return -1;
+    if (strncmp(s, "https://", 8) == 0)
+        skip = 8;
+    else if (strncmp(s, "http://", 7) == 0)
+        skip = 7;
+    else
+        return -1;
+    if (n == skip)
+        return -1;
+    for (size_t i = skip; i < n; i++) {
+        char ch = s[i];
+        if (!(is_alnum(ch) || ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']'))
+            return -1;
+    }
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    return 0;
+}
+
 static int set_gateway(struct parser *p, int line, int id, const char *key, const char *v)
 {
     struct cfg *c = p->c;
@@ -821,6 +856,15 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         memcpy(c->metrics, v, strlen(v) + 1);
         return 0;
     }
+    case GK_WEB_PORT:
+        return set_listen_port(p, line, key, v, &c->web_port);
+    case GK_NOVNC_DIR:
+        if (v[0] != '/')
+            return fail(p, line, "bad novnc_dir \"%s\" (need an absolute path)", shown(p, v));
+        return set_path(p, line, v, &c->novnc_dir);
+    case GK_WEB_ORIGINS:
+        return set_list(p, line, key, "origin", v, check_origin, &c->web_origins,
+                        &c->n_web_origins);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -860,6 +904,9 @@ static int set_listen_port(struct parser *p, int line, const char *key, const ch
             return fail(p, line, "%s %u already used by vm %s (line %d)", key, (unsigned)port,
                         o->name, p->vml[i].key[VK_SPICE_PORT]);
     }
+    if (out != &p->c->web_port && p->c->web_port == port)
+        return fail(p, line, "%s %u already used by web_port (line %d)", key, (unsigned)port,
+                    p->gw_key[GK_WEB_PORT]);
     *out = port;
     return 0;
 }
@@ -1140,6 +1187,7 @@ static int set_defaults(struct cfg *c)
     c->cert = strdup(DEF_CERT);
     c->key = strdup(DEF_KEY);
     c->passwd_file = strdup(DEF_PASSWD_FILE);
+    c->novnc_dir = strdup(DEF_NOVNC_DIR);
     c->auth = CFG_AUTH_PAM;
     snprintf(c->pam_service, sizeof c->pam_service, "%s", DEF_PAM_SERVICE);
     snprintf(c->user, sizeof c->user, "%s", DEF_USER);
@@ -1161,7 +1209,7 @@ static int set_defaults(struct cfg *c)
     c->fw.ban_after = DEF_BAN_AFTER;
     c->fw.ban_window_ms = DEF_BAN_WINDOW;
     c->fw.ban_time_ms = DEF_BAN_TIME;
-    return c->cert && c->key && c->passwd_file ? 0 : -1;
+    return c->cert && c->key && c->passwd_file && c->novnc_dir ? 0 : -1;
 }
 
 /* Split text into lines ('\n', optional '\r' before it; a UTF-8 BOM at the
@@ -1353,6 +1401,8 @@ void cfg_free(struct cfg *c)
     free(c->cert);
     free(c->key);
     free(c->passwd_file);
+    free(c->novnc_dir);
+    free_list(c->web_origins, c->n_web_origins);
     free_list(c->fw.allow, c->fw.n_allow);
     for (size_t i = 0; i < c->n_vms; i++) {
         free_list(c->vms[i].users, c->vms[i].n_users);
@@ -1464,6 +1514,17 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "control", c->control);
     print_kv(f, "", "admin_group", c->admin_group);
     print_kv(f, "", "metrics", c->metrics);
+    if (c->web_port) {
+        snprintf(num, sizeof num, "%u", (unsigned)c->web_port);
+        print_kv(f, "", "web_port", num);
+    } else {
+        fprintf(f, "#web_port =  (off)\n");
+    }
+    print_kv(f, "", "novnc_dir", c->novnc_dir);
+    fprintf(f, "web_origins =");
+    for (size_t i = 0; i < c->n_web_origins; i++)
+        fprintf(f, " %s", c->web_origins[i]);
+    fprintf(f, "\n");
 
     const char *px = c->fw.present ? "" : "# ";
     fprintf(f, "\n%s[firewall]%s\n", px, c->fw.present ? "" : "  (no section: defaults)");
@@ -1522,6 +1583,12 @@ void cfg_print(const struct cfg *c, FILE *f)
         if (vm->vnc.kind != CFG_BE_NONE &&
             cfg_socket_path(c, vm->name, "vnc", sp, sizeof sp) == 0)
             print_local_route(f, vm, sp, &vm->vnc);
+        if (vm->vnc.kind != CFG_BE_NONE && c->web_port) {
+            char b[CFG_PATH_MAX + CFG_HOST_MAX + 16], l[ADDR_PORT_MAX + 8];
+            cfg_backend_str(&vm->vnc, b, sizeof b);
+            addr_hostport_str(c->address, c->web_port, l, sizeof l);
+            fprintf(f, "vm %s: web %s/vnc/%s -> %s\n", vm->name, l, vm->name, b);
+        }
         if (vm->spice.kind != CFG_BE_NONE)
             print_route(f, c, vm, "spice", vm->spice_port, &vm->spice);
     }

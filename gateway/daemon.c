@@ -53,6 +53,7 @@ struct listener {
     struct gw *gw;
     bool spice;              /* a spice_port listener (else vnc_port) */
     bool local;              /* socket_dir/NAME.vnc (vnc_local_proto) */
+    bool web;                /* the web_port listener (vm is web_vm_none) */
 };
 
 struct gw {
@@ -224,6 +225,8 @@ static const char *listener_name(const struct listener *l, char *out, size_t out
 {
     if (l->local)
         snprintf(out, outsz, "vm %s's socket", l->vm->name);
+    else if (l->web)
+        snprintf(out, outsz, "web_port %u", l->gw->cfg.web_port);
     else
         snprintf(out, outsz, "port %u", l->spice ? l->vm->spice_port : l->vm->vnc_port);
     return out;
@@ -251,8 +254,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         proxy_accept(&l->gw->px,
-                     l->local ? &vnc_local_proto : l->spice ? &spice_proto : &vnc_proto, l->vm,
-                     fd, (struct sockaddr *)&ss);
+                     l->web ? &web_proto : l->local ? &vnc_local_proto
+                                                    : l->spice ? &spice_proto : &vnc_proto,
+                     l->vm, fd, (struct sockaddr *)&ss);
     }
 }
 
@@ -415,6 +419,11 @@ static void log_listening(const struct gw *gw, const struct listener *l)
             log_info("listening for vm %s (vnc) on unix:%s", l->vm->name, p);
         return;
     }
+    if (l->web) {
+        addr_hostport_str(gw->cfg.address, gw->cfg.web_port, a, sizeof a);
+        log_info("listening for the browser console (web) on %s", a);
+        return;
+    }
     addr_hostport_str(gw->cfg.address, l->spice ? l->vm->spice_port : l->vm->vnc_port, a,
                       sizeof a);
     log_info("listening for vm %s (%s) on %s", l->vm->name, l->spice ? "spice" : "vnc", a);
@@ -538,9 +547,10 @@ static int net_run(struct gw *gw, unsigned k)
         close(gw->metrics_fd);
     if (gw->ctl_fd >= 0) {
         close(gw->ctl_fd);
-        /* best effort (the unprivileged process may not); a stale socket
-         * is replaced at the next start anyway */
-        if (single)
+        /* best effort (the unprivileged process may not, and under the
+         * sandbox it may not unlink at all); a stale socket is replaced at
+         * the next start anyway */
+        if (single && !cfg->sandbox)
             unlink(cfg->control);
     }
     proxy_close_all(&gw->px, "gateway shutting down");
@@ -858,6 +868,7 @@ int gateway_run(const char *cfgfile, int verbose)
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0) +
                    (cfg->socket_dir[0] && cfg->vms[i].vnc.kind != CFG_BE_NONE);
+    n_ports += cfg->web_port != 0;
     gw.ls = calloc(n_ports ? n_ports : 1, sizeof *gw.ls);
     if (!gw.ls)
         log_fatal("out of memory");
@@ -880,6 +891,20 @@ int gateway_run(const char *cfgfile, int verbose)
             l->gw = &gw;
             l->spice = sp;
         }
+    }
+    if (cfg->web_port) {
+        int fd = listen_on(cfg->address, cfg->web_port, err, sizeof err);
+        if (fd < 0) {
+            char a[ADDR_PORT_MAX];
+            addr_hostport_str(cfg->address, cfg->web_port, a, sizeof a);
+            fprintf(stderr, "vmgate: cannot listen on %s for web_port: %s\n", a, err);
+            return 1;
+        }
+        struct listener *l = &gw.ls[gw.n_ls++];
+        l->fd = fd;
+        l->vm = &web_vm_none;
+        l->gw = &gw;
+        l->web = true;
     }
     /* socket_dir/NAME.vnc for every VM with a vnc backend (bound as root,
      * before the privilege drop, shared by every network process) */
@@ -906,7 +931,7 @@ int gateway_run(const char *cfgfile, int verbose)
         l->local = true;
     }
     if (gw.n_ls == 0)
-        log_warn("no [vm] with a vnc_port or spice_port: nothing to listen on");
+        log_warn("no [vm] with a vnc_port or spice_port and no web_port: nothing to listen on");
 
     struct passwd *pw = NULL;
     if (geteuid() == 0 && cfg->user[0]) {

@@ -9,11 +9,13 @@
  * forked by the supervisor, which has no filter), malloc_trim, the libev
  * timers and signals, logging to stderr.  Everything else kills the
  * process (SCMP_ACT_KILL_PROCESS): a network process that tries to exec a
- * shell, ptrace, open a file or bind a socket is an exploited one.  The
+ * shell, ptrace, bind a socket or open a file for writing other than
+ * append-only is an exploited one.  The
  * supervisor restarts a network process that dies. */
 #include "gateway/gateway.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -44,6 +46,11 @@ static const char *const sandbox_allow[] = {
     /* sd_notify (processes = 1: the main process is the network process)
      * puts our credentials in its datagram */
     "getuid", "geteuid", "getgid", "getegid",
+    /* the browser console's static files (realpath, then fstat of the
+     * opened file), the audit file's fstat/fchown on reopen, the control
+     * socket's getpwuid_r (NSS reads /etc/passwd, may map a module); files
+     * themselves only through the two openat rules below */
+    "fstat", "newfstatat", "readlink", "lseek", "fchown", "mprotect", "getdents64",
     /* leaving: exit, SIGKILL to a helper that does not exit; abort()
      * (error paths) */
     "exit", "exit_group", "kill", "tgkill", "gettid", "rt_sigprocmask", "rt_sigaction",
@@ -72,6 +79,20 @@ int gateway_sandbox(char *err, size_t errlen)
             snprintf(err, errlen, "seccomp_rule_add(%s): %s", sandbox_allow[i], strerror(-rc));
             goto out;
         }
+    }
+    /* openat: read-only without creating (noVNC's files, NSS), or append-only
+     * (the audit file reopened for logrotate).  Never O_TRUNC, never a
+     * read-write or a plain write-at-offset open. */
+    rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                          SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND,
+                                  O_RDONLY));
+    if (rc == 0)
+        rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                              SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_TRUNC | O_APPEND,
+                                      O_WRONLY | O_APPEND));
+    if (rc < 0) {
+        snprintf(err, errlen, "seccomp_rule_add(openat): %s", strerror(-rc));
+        goto out;
     }
     rc = seccomp_load(f);
     if (rc < 0)

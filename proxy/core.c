@@ -63,8 +63,11 @@ void conn_set_state(struct conn *c, int s)
 void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
 {
     va_list ap;
+    char vm[CFG_NAME_MAX + 32];
+    snprintf(vm, sizeof vm, "%s%s%s", c->vm->name, c->proto->via ? " via=" : "",
+             c->proto->via ? c->proto->via : "");
     va_start(ap, fmt);
-    proxy_conn_log(lvl, c->id, c->vm->name, c->authed ? c->user : NULL, c->rhost, fmt, ap);
+    proxy_conn_log(lvl, c->id, vm, c->authed ? c->user : NULL, c->rhost, fmt, ap);
     va_end(ap);
 }
 
@@ -162,6 +165,8 @@ ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max)
     if (c->fs.eof)
         conn_fail(c, LOG_LVL_INFO, "viewer closed the connection in state %s",
                   conn_state_name(c));
+    else if (c->fs.ws)
+        conn_fail(c, LOG_LVL_INFO, "viewer: %s", why);
     else if (c->fs.ssl)
         conn_fail(c, LOG_LVL_INFO, "TLS error from viewer: %s", why);
     else
@@ -171,12 +176,15 @@ ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max)
 
 int conn_front_read_exact(struct conn *c, size_t want)
 {
-    size_t have = buf_len(&c->rx);
-    if (have >= want)
-        return 1;
-    if (conn_front_read(c, &c->rx, want - have) < 0)
-        return -1;
-    return buf_len(&c->rx) >= want ? 1 : 0;
+    /* Read until there or nothing comes: inside TLS (and a WebSocket) one
+     * read may return part of what is already buffered, and the socket
+     * will not signal again for the rest. */
+    while (buf_len(&c->rx) < want) {
+        ssize_t n = conn_front_read(c, &c->rx, want - buf_len(&c->rx));
+        if (n <= 0)
+            return n < 0 ? -1 : 0;
+    }
+    return 1;
 }
 
 /* What side s may send now.  Before the relay: the whole stream.  In the
@@ -1105,7 +1113,8 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     px->n_conns++;
     c->unauth = true;
     px->n_unauth++;
-    log_debug("conn=%llu vm=%s from=%s: accepted%s", (unsigned long long)c->id, vm->name, rhost,
+    log_debug("conn=%llu vm=%s%s%s from=%s: accepted%s", (unsigned long long)c->id, vm->name,
+              proto->via ? " via=" : "", proto->via ? proto->via : "", rhost,
               proto->accept_tag);
     ev_timer_start(px->loop, &c->login_timer);
     proto->start(c);

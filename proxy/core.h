@@ -85,6 +85,7 @@ struct conn_proto {
     const char *name;                   /* "vnc", "spice" */
     const char *accept_tag;             /* put after "accepted" in the debug line */
     const char *admit_tag;              /* "" or "SPICE ": the cap refusal line */
+    const char *via;                    /* NULL, or "web": log lines say "via=web" */
     const struct conn_state_def *states;
     unsigned n_states;
     size_t rx_cap, brx_cap, f2b_cap, b2f_cap;

@@ -22,7 +22,9 @@
 struct conn;
 /* The protocols a listener can speak (proxy/vnc_conn.c, proxy/spice_conn.c). */
 struct conn_proto;
-extern const struct conn_proto vnc_proto, spice_proto;
+extern const struct conn_proto vnc_proto, spice_proto, web_proto;
+/* The VM a web_proto connection has before its request names one. */
+extern const struct cfg_vm web_vm_none;
 /* RFB with security None on socket_dir/VM.vnc, authorized by the peer's uid. */
 extern const struct conn_proto vnc_local_proto;
 

@@ -2,6 +2,7 @@
 #include "proxy/tside.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -115,9 +116,15 @@ void tside_init(struct tside *t, int fd)
 
 void tside_close(struct tside *t)
 {
+    if (t->ws_closed && t->ssl && t->fd >= 0) {
+        char why[64];                   /* a refused frame's close code: best effort */
+        tside_flush(t, why, sizeof why);
+    }
     if (t->ssl)
         SSL_free(t->ssl);
     t->ssl = NULL;
+    free(t->ws);
+    t->ws = NULL;
     buf_free(&t->tlsout);
     if (t->fd >= 0)
         close(t->fd);
@@ -180,14 +187,10 @@ int tside_handshake(struct tside *t, char *why, size_t whylen)
     return -1;
 }
 
-ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size_t whylen)
+/* Read at most avail bytes of the byte stream (plain or TLS plaintext)
+ * into tail; the count, 0 (nothing now) or -1 (closed or failed). */
+static ssize_t read_raw(struct tside *t, uint8_t *tail, size_t avail, char *why, size_t whylen)
 {
-    size_t avail;
-    uint8_t *tail = buf_tail(dst, &avail);
-    if (!tail)
-        return 0;
-    if (avail > max)
-        avail = max;
     if (!t->ssl) {
         if (!t->rd_ready)
             return 0;                   /* nothing came since it was drained */
@@ -196,10 +199,8 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
             t->got_data = true;
             if ((size_t)n < avail)
                 t->rd_ready = false;    /* a short read emptied the socket */
-            buf_produce(dst, (size_t)n);
             return n;
         }
-        buf_trim(dst);
         if (n == 0) {
             t->eof = true;
             WHY("closed");
@@ -216,11 +217,8 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
     ERR_clear_error();
     errno = 0;
     int n = SSL_read(t->ssl, tail, (int)(avail > INT32_MAX ? INT32_MAX : avail));
-    if (n > 0) {
-        buf_produce(dst, (size_t)n);
+    if (n > 0)
         return n;
-    }
-    buf_trim(dst);
     switch (SSL_get_error(t->ssl, n)) {
     case SSL_ERROR_WANT_READ:
         t->rd_ready = false;
@@ -253,6 +251,124 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
     }
 }
 
+/* Send one WebSocket control frame (pong, close) with payload p: best
+ * effort, into the TLS records waiting to go out. */
+static void ws_send_control(struct tside *t, enum ws_op op, const uint8_t *p, size_t len)
+{
+    uint8_t fr[WS_HDR_MAX + WS_CTL_MAX];
+    if (!t->ssl || len > WS_CTL_MAX || buf_room(&t->tlsout) < RECORD_ROOM)
+        return;
+    size_t h = ws_put_header(fr, op, len);
+    memcpy(fr + h, p, len);
+    ERR_clear_error();
+    if (SSL_write(t->ssl, fr, (int)(h + len)) <= 0)
+        ERR_clear_error();
+}
+
+/* Close the WebSocket with code (best effort). */
+static void ws_send_close(struct tside *t, uint16_t code)
+{
+    uint8_t b[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+    ws_send_control(t, WS_OP_CLOSE, b, 2);
+}
+
+void tside_ws_close(struct tside *t, uint16_t code)
+{
+    if (t->ws && !t->ws_closed) {
+        ws_send_close(t, code);
+        t->ws_closed = true;
+    }
+}
+
+/* The WebSocket read: raw bytes into tail, decoded in place.  Pings are
+ * answered, a close is answered and reads as the peer closing, a refused
+ * frame sends its close code and fails. */
+static ssize_t read_ws(struct tside *t, uint8_t *tail, size_t avail, char *why, size_t whylen)
+{
+    for (;;) {
+        ssize_t n = read_raw(t, tail, avail, why, whylen);
+        if (n <= 0)
+            return n;
+        size_t used = 0, out = 0;
+        for (;;) {
+            enum ws_result r = ws_decode(t->ws, tail, (size_t)n, &used, &out);
+            if (r == WS_DATA)
+                break;
+            if (r == WS_PING) {
+                ws_send_control(t, WS_OP_PONG, t->ws->ctl, t->ws->ctl_len);
+                continue;
+            }
+            if (r == WS_CLOSE) {
+                uint16_t code = t->ws->close_code;
+                tside_ws_close(t, code == 1005 || code == 1006 ? 1000 : code);
+                t->eof = true;
+                WHY("closed");
+                return -1;
+            }
+            tside_ws_close(t, t->ws->close_code);
+            WHY("WebSocket: %s", t->ws->why);
+            return -1;
+        }
+        if (out > 0)
+            return (ssize_t)out;
+        /* only frame headers came: read again (the fd may hold more) */
+    }
+}
+
+ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size_t whylen)
+{
+    size_t avail;
+    uint8_t *tail = buf_tail(dst, &avail);
+    if (!tail)
+        return 0;
+    if (avail > max)
+        avail = max;
+    ssize_t n = t->ws ? read_ws(t, tail, avail, why, whylen) : read_raw(t, tail, avail, why, whylen);
+    if (n > 0)
+        buf_produce(dst, (size_t)n);
+    else
+        buf_trim(dst);
+    return n;
+}
+
+/* The WebSocket write: each record carries one whole binary frame of the
+ * next bytes of p, so frames never interleave with the pongs and closes
+ * read_ws sends.  Returns how many bytes of p were taken, or -1. */
+static ssize_t write_ws(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+    uint8_t fr[TSIDE_RECORD];
+    size_t done = 0;
+    if (t->ws_closed)
+        return (ssize_t)len;                    /* nothing may follow a close frame */
+    while (done < len) {
+        if (buf_room(&t->tlsout) < RECORD_ROOM) {
+            if (tside_flush(t, why, whylen) < 0)
+                return -1;
+            if (buf_room(&t->tlsout) < RECORD_ROOM)
+                break;                          /* socket full: wait */
+        }
+        size_t chunk = len - done < TSIDE_RECORD - 4 ? len - done : TSIDE_RECORD - 4;
+        size_t h = ws_put_header(fr, WS_OP_BINARY, chunk);
+        memcpy(fr + h, p + done, chunk);
+        t->write_wants_read = false;
+        ERR_clear_error();
+        int n = SSL_write(t->ssl, fr, (int)(h + chunk));
+        if (n == (int)(h + chunk)) {
+            done += chunk;
+            continue;
+        }
+        if (n > 0) {
+            WHY("internal: partial WebSocket frame");
+            return -1;
+        }
+        tls_err(why, whylen);
+        return -1;
+    }
+    if (tside_flush(t, why, whylen) < 0)
+        return -1;
+    return (ssize_t)done;
+}
+
 ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen)
 {
     if (!t->ssl) {
@@ -264,6 +380,8 @@ ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, si
         WHY("%s", strerror(errno));
         return -1;
     }
+    if (t->ws)
+        return write_ws(t, p, len, why, whylen);
     size_t done = 0;
     while (done < len) {
         if (buf_room(&t->tlsout) < RECORD_ROOM) {
@@ -303,9 +421,21 @@ void tside_shutdown(struct tside *t)
 {
     if (!t->ssl || t->eof)
         return;
+    tside_ws_close(t, 1000);                    /* WebSocket: its close frame first */
     ERR_clear_error();
     SSL_shutdown(t->ssl);
     char why[64];
     tside_flush(t, why, sizeof why);
     ERR_clear_error();
+}
+
+int tside_ws_start(struct tside *t, uint64_t frame_max)
+{
+    if (!t->ssl || t->ws)
+        return -1;
+    t->ws = malloc(sizeof *t->ws);
+    if (!t->ws)
+        return -1;
+    ws_dec_init(t->ws, frame_max);
+    return 0;
 }

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "common/buf.h"
+#include "proxy/ws.h"
 
 #define TSIDE_RECORD      (16 * 1024)         /* plaintext per SSL_write */
 #define TSIDE_OUT_CAP     (320 * 1024)        /* ciphertext waiting for the socket */
@@ -38,10 +39,17 @@ struct tside {
     bool write_wants_read;    /* SSL_write needs the fd readable */
     bool got_data;            /* at least one byte came from the peer */
     struct buf tlsout;        /* TLS records not yet sent */
+    /* The WebSocket framing (web_conn.c), NULL for a raw stream: when set,
+     * reads return the payload of the client's binary frames (pings
+     * answered, a close reads as EOF) and each write goes out as binary
+     * frames.  Owned (freed by tside_close). */
+    struct ws_dec *ws;
+    bool ws_closed;           /* a close frame was sent: nothing more goes out */
 };
 
 void tside_init(struct tside *t, int fd);
-/* Free the TLS session and buffers and close the fd (sends nothing). */
+/* Free the TLS session and buffers and close the fd (sends nothing, but
+ * for a WebSocket close frame already queued: one non-blocking try). */
 void tside_close(struct tside *t);
 /* Start server-side TLS on the fd.  0, or -1 (out of memory). */
 int tside_start_tls(struct tside *t, SSL_CTX *ctx);
@@ -64,6 +72,11 @@ int tside_flush(struct tside *t, char *why, size_t whylen);
 static inline size_t tside_pending(const struct tside *t) { return buf_len(&t->tlsout); }
 /* Whether OpenSSL holds received bytes the fd will not signal again. */
 static inline bool tside_has_pending(const struct tside *t) { return t->ssl && SSL_has_pending(t->ssl); }
+/* Turn on the WebSocket framing (TLS only): from now on reads and writes
+ * carry binary frames.  0, or -1 (out of memory). */
+int tside_ws_start(struct tside *t, uint64_t frame_max);
+/* Send a WebSocket close frame with code, once (best effort). */
+void tside_ws_close(struct tside *t, uint16_t code);
 /* Queue a close_notify and try to send it (best effort). */
 void tside_shutdown(struct tside *t);
 

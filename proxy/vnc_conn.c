@@ -16,6 +16,7 @@
 
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
+#include "proxy/vnc_conn.h"
 
 #define RX_CAP          2048             /* creds: 8 + 255 + 1024 */
 #define BRX_CAP         4096
@@ -24,35 +25,10 @@
 
 #define REASON_AUTH     "Authentication failed"
 
-/* The first two states are shared by both tables (vnc_proto over TLS,
- * vnc_local_proto on socket_dir), so they have the same numbers in both. */
-enum vnc_state {
-    VS_BACKEND_HANDSHAKE = CS_PROTO, /* RFB version/security None with the VM */
-    VS_READ_CLIENTINIT,         /* SecurityResult OK sent, waiting for ClientInit */
-    VS_READ_VERSION,            /* sent "RFB 003.008\n", waiting for the viewer's */
-    VS_READ_SECTYPE,            /* offered [19], waiting for the choice */
-    VS_READ_VC_VERSION,         /* sent VeNCrypt 0.2, waiting for the viewer's */
-    VS_READ_VC_SUBTYPE,         /* offered [262], waiting for the choice */
-    VS_SEND_ACK,                /* the 01 ack is queued; TLS starts once it left */
-    VS_READ_CREDS,              /* inside TLS: U32 ulen, U32 plen, user, pass */
-};
-
 /* vnc_local_proto's own states (after the shared ones). */
 enum vnc_local_state {
     LS_READ_VERSION = VS_READ_CLIENTINIT + 1,  /* sent "RFB 003.008\n"; then the helper */
     LS_READ_SECTYPE,            /* allowed: offered [1] None, waiting for the choice */
-};
-
-enum bh_state { BH_VERSION, BH_SECTYPES, BH_SECRESULT };
-
-struct vnc {
-    bool local;                   /* vnc_local_proto: security None, SecurityResult 3.8 only */
-    enum authp_result result;     /* local: the helper's answer */
-    char who[AUTHP_DETAIL_MAX + 8];               /* local: "user bob" or "uid 1234", for a refusal */
-    int minor;                    /* viewer's RFB minor version */
-    int be_minor;                 /* backend's */
-    enum bh_state bh;
-    struct rfbfilter *flt;
 };
 
 #define V(c) ((struct vnc *)(c)->p)
@@ -142,7 +118,7 @@ static bool st_vc_version(struct conn *c)
         return refuse_byte(c, 1);                /* VeNCrypt version nak */
     }
     uint8_t msg[6] = { 0, 1 };                   /* ack 0 = ok, 1 subtype */
-    rfb_put_u32(msg + 2, RFB_VENCRYPT_X509PLAIN);
+    rfb_put_u32(msg + 2, V(c)->in_tls ? RFB_VENCRYPT_PLAIN : RFB_VENCRYPT_X509PLAIN);
     return reply(c, msg, sizeof msg, VS_READ_VC_SUBTYPE);
 }
 
@@ -152,10 +128,17 @@ static bool st_vc_subtype(struct conn *c)
         return false;
     uint32_t st = rfb_get_u32(buf_head(&c->rx));
     buf_consume(&c->rx, 4);
-    if (st != RFB_VENCRYPT_X509PLAIN) {
+    uint32_t want = V(c)->in_tls ? RFB_VENCRYPT_PLAIN : RFB_VENCRYPT_X509PLAIN;
+    if (st != want) {
         conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose VeNCrypt subtype %u, "
-                 "only X509Plain (262) is offered", st);
+                 "only %s (%u) is offered", st, V(c)->in_tls ? "Plain" : "X509Plain", want);
         return refuse_byte(c, 0);                /* VeNCrypt "0 = failure" */
+    }
+    if (V(c)->in_tls) {
+        /* Plain inside a channel that is already TLS: no ack byte (noVNC
+         * sends the credentials straight after the subtype). */
+        conn_set_state(c, VS_READ_CREDS);
+        return true;
     }
     static const uint8_t ack = 1;
     return reply(c, &ack, 1, VS_SEND_ACK);
@@ -205,7 +188,7 @@ static bool st_creds(struct conn *c)
 /* ---------------------------------------------------------------------- */
 /* the backend: RFB with security None                                     */
 
-static void vm_unavailable(struct conn *c, const char *detail, bool refused)
+void vnc_vm_unavailable(struct conn *c, const char *detail, bool refused)
 {
     char reason[128];
     if (V(c)->local && V(c)->minor != 8) {
@@ -224,11 +207,11 @@ static void vm_unavailable(struct conn *c, const char *detail, bool refused)
     refuse(c, reason);
 }
 
-static void login_ok(struct conn *c) { conn_backend_open(c, &c->vm->vnc); }
+void vnc_login_ok(struct conn *c) { conn_backend_open(c, &c->vm->vnc); }
 
-static void login_refuse(struct conn *c) { refuse(c, REASON_AUTH); }
+void vnc_login_refuse(struct conn *c) { refuse(c, REASON_AUTH); }
 
-static void backend_up(struct conn *c)
+void vnc_backend_up(struct conn *c)
 {
     V(c)->bh = BH_VERSION;
     conn_set_state(c, VS_BACKEND_HANDSHAKE);
@@ -326,7 +309,7 @@ static bool st_backend_handshake(struct conn *c)
         char why[256] = "";
         int r = step[V(c)->bh](c, why, sizeof why);
         if (r < 0) {
-            vm_unavailable(c, why, false);
+            vnc_vm_unavailable(c, why, false);
             return true;
         }
         if (r == 0)
@@ -484,7 +467,7 @@ static void ls_start(struct conn *c)
 /* ---------------------------------------------------------------------- */
 /* the relay filter and the table                                          */
 
-static int filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
+int vnc_filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
 {
     struct buf *to_viewer = &c->d[CONN_S2C].inj, *to_vm = &c->d[CONN_C2S].inj;
     if (d == CONN_C2S)
@@ -499,14 +482,14 @@ static void start(struct conn *c)
     conn_set_state(c, VS_READ_VERSION);
 }
 
-static void destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
+void vnc_destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
 
 #define SHARED_STATES                                                                      \
     [VS_BACKEND_HANDSHAKE - CS_PROTO] = { "backend-handshake", CSF_BACK_IO, st_backend_handshake, \
                                           "VM closed the console during handshake" },      \
     [VS_READ_CLIENTINIT - CS_PROTO] = { "client-init", CSF_FRONT_READ, st_clientinit, NULL }
 
-static const struct conn_state_def vnc_states[] = {
+const struct conn_state_def vnc_states[VNC_N_STATES] = {
     SHARED_STATES,
     [VS_READ_VERSION - CS_PROTO] = { "version", CSF_FRONT_READ, st_version, NULL },
     [VS_READ_SECTYPE - CS_PROTO] = { "security-type", CSF_FRONT_READ, st_sectype, NULL },
@@ -526,12 +509,12 @@ static const struct conn_state_def vnc_local_states[] = {
  * relay filters both directions in place, with injection buffers. */
 const struct conn_proto vnc_proto = {
     .name = "vnc", .accept_tag = "", .admit_tag = "",
-    .states = vnc_states, .n_states = sizeof vnc_states / sizeof vnc_states[0],
+    .states = vnc_states, .n_states = VNC_N_STATES,
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
     .priv_size = sizeof(struct vnc), .inj_cap = RFBFILTER_INJECT_CAP,
-    .start = start, .login_ok = login_ok, .login_refuse = login_refuse,
-    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
-    .destroy = destroy,
+    .start = start, .login_ok = vnc_login_ok, .login_refuse = vnc_login_refuse,
+    .backend_up = vnc_backend_up, .vm_unavailable = vnc_vm_unavailable, .filter = vnc_filter,
+    .destroy = vnc_destroy,
 };
 
 /* socket_dir/VM.vnc: plain RFB, security None once the helper has allowed
@@ -544,6 +527,6 @@ const struct conn_proto vnc_local_proto = {
     .priv_size = sizeof(struct vnc), .inj_cap = RFBFILTER_INJECT_CAP,
     .start = ls_start, .login_answer = ls_login_answer, .login_ok = ls_login_ok,
     .login_refuse = ls_login_refuse, .login_tag = ls_login_tag,
-    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
-    .destroy = destroy,
+    .backend_up = vnc_backend_up, .vm_unavailable = vnc_vm_unavailable, .filter = vnc_filter,
+    .destroy = vnc_destroy,
 };

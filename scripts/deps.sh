@@ -30,6 +30,9 @@ PACKAGES=(
     openssh-server openssh-client
     # metrics test (t85): the Prometheus text format parser
     python3-prometheus-client
+    # browser console (t86, t87): noVNC 1.3 served by vmgate, headless Chromium
+    # driven over DevTools, its NSS trust store, the Python WebSocket client
+    novnc chromium python3-websocket libnss3-tools
 )
 
 missing=()

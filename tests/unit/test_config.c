@@ -459,6 +459,37 @@ static void test_port_conflicts(void **state)
                "vnc_port 7 already used by vm a (line 3)");
 }
 
+/* web_port, novnc_dir, web_origins: defaults, values, conflicts with VM ports. */
+static void test_web_keys(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse("[vm a]\nvnc = unix:/a\nvnc_port = 5900\n", &c);
+    assert_int_equal(c.web_port, 0);
+    assert_string_equal(c.novnc_dir, "/usr/share/novnc");
+    assert_int_equal(c.n_web_origins, 0);
+    cfg_free(&c);
+    must_parse("[gateway]\nweb_port = 8443\nnovnc_dir = /srv/novnc\n"
+               "web_origins = https://VMS.example.org http://[::1]:8080\n"
+               "[vm a]\nvnc = unix:/a\n", &c);
+    assert_int_equal(c.web_port, 8443);
+    assert_string_equal(c.novnc_dir, "/srv/novnc");
+    assert_int_equal(c.n_web_origins, 2);
+    assert_string_equal(c.web_origins[0], "https://vms.example.org");
+    assert_string_equal(c.web_origins[1], "http://[::1]:8080");
+    cfg_free(&c);
+    expect_err("[gateway]\nweb_port = 5902\n[vm a]\nvnc = unix:/a\nvnc_port = 5902\n", 5,
+               "vnc_port 5902 already used by web_port (line 2)");
+    expect_err("[vm a]\nvnc = unix:/a\nspice = unix:/s\nspice_port = 5932\n"
+               "[gateway]\nweb_port = 5932\n", 6, "web_port 5932 already used by vm a (line 4)");
+    expect_err("[gateway]\nweb_port = 0\n", 2, "bad web_port");
+    expect_err("[vm a]\nvnc = unix:/a\n", 1, "vnc_port is missing (and no web_port)");
+    expect_err("[gateway]\nnovnc_dir = novnc\n", 2, "need an absolute path");
+    expect_err("[gateway]\nweb_origins = https://a/b\n", 2, "origin");
+    expect_err("[gateway]\nweb_origins = ftp://a\n", 2, "origin");
+    expect_err("[gateway]\nweb_origins = https://\n", 2, "origin");
+}
+
 static void test_listen_port_values(void **state)
 {
     expect_err("[vm a]\nvnc = unix:/a\nvnc_port = 0\n", 3, "bad vnc_port \"0\" (use 1..65535)");
@@ -1108,6 +1139,7 @@ int main(void)
         cmocka_unit_test(test_vm_required_keys),
         cmocka_unit_test(test_socket_dir),
         cmocka_unit_test(test_port_conflicts),
+        cmocka_unit_test(test_web_keys),
         cmocka_unit_test(test_listen_port_values),
         cmocka_unit_test(test_backend_errors_in_config),
         cmocka_unit_test(test_qmp_from_vnc),

@@ -1,0 +1,298 @@
+/* Unit tests for proxy/ws.c: client frames decoded in place, split at
+ * every byte; masks; the length forms (0, 125, 126, 65535, 65536); control
+ * frames between fragments; every refusal with its close code; server
+ * headers; the accept key (RFC 6455's example). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "proxy/ws.h"
+
+#define MAXF (70 * 1024)
+
+/* A client frame: fin, op, masked (with mask m) payload of len bytes. */
+static size_t frame(uint8_t *out, bool fin, unsigned op, bool masked, const uint8_t m[4],
+                    const uint8_t *pl, uint64_t len, int lenform)
+{
+    size_t i = 0;
+    out[i++] = (uint8_t)((fin ? 0x80 : 0) | op);
+    uint8_t mb = masked ? 0x80 : 0;
+    if (lenform == 0 && len < 126) {
+        out[i++] = mb | (uint8_t)len;
+    } else if (lenform <= 1 && len <= 0xffff) {
+        out[i++] = mb | 126;
+        out[i++] = (uint8_t)(len >> 8);
+        out[i++] = (uint8_t)len;
+    } else {
+        out[i++] = mb | 127;
+        for (int k = 0; k < 8; k++)
+            out[i++] = (uint8_t)(len >> (56 - 8 * k));
+    }
+    if (masked) {
+        memcpy(out + i, m, 4);
+        i += 4;
+    }
+    for (uint64_t k = 0; pl && k < len; k++)
+        out[i + k] = pl[k] ^ (masked ? m[k & 3] : 0);
+    return i + (pl ? (size_t)len : 0);
+}
+
+struct run {
+    uint8_t data[2 * MAXF];
+    size_t dlen;
+    unsigned pings, closes;
+    uint8_t last_ping[WS_CTL_MAX];
+    size_t last_ping_len;
+    uint16_t code;
+    enum ws_result end;                  /* WS_DATA if all went through */
+};
+
+/* Feed stream s[0..n) in chunks cut at the given points (sorted, may be
+ * empty), decoding each chunk in place in a scratch copy. */
+static void feed(const uint8_t *s, size_t n, const size_t *cuts, size_t ncuts, struct run *r,
+                 uint64_t max)
+{
+    static uint8_t work[2 * MAXF];
+    struct ws_dec d;
+    ws_dec_init(&d, max);
+    memset(r, 0, sizeof *r);
+    size_t from = 0;
+    for (size_t c = 0; c <= ncuts; c++) {
+        size_t to = c < ncuts ? cuts[c] : n;
+        size_t len = to - from;
+        memcpy(work, s + from, len);
+        size_t used = 0, out = 0;
+        for (;;) {
+            enum ws_result res = ws_decode(&d, work, len, &used, &out);
+            assert_true(out <= used);
+            if (res == WS_PING) {
+                r->pings++;
+                memcpy(r->last_ping, d.ctl, d.ctl_len);
+                r->last_ping_len = d.ctl_len;
+                continue;
+            }
+            memcpy(r->data + r->dlen, work, out);
+            r->dlen += out;
+            if (res == WS_DATA)
+                break;
+            if (res == WS_CLOSE)
+                r->closes++;
+            r->code = d.close_code;
+            r->end = res;
+            return;
+        }
+        assert_int_equal(used, len);
+        from = to;
+    }
+    r->end = WS_DATA;
+}
+
+/* Decode s in one piece, then split at every single byte, then byte by
+ * byte: the same result each time. */
+static void check_all_splits(const uint8_t *s, size_t n, const struct run *want, uint64_t max,
+                             bool every_split)
+{
+    static struct run r;
+    feed(s, n, NULL, 0, &r, max);
+    assert_int_equal(r.end, want->end);
+    assert_int_equal(r.dlen, want->dlen);
+    assert_memory_equal(r.data, want->data, want->dlen);
+    assert_int_equal(r.pings, want->pings);
+    assert_int_equal(r.code, want->code);
+    for (size_t k = 1; every_split && k < n; k++) {
+        feed(s, n, &k, 1, &r, max);
+        assert_int_equal(r.end, want->end);
+        assert_int_equal(r.dlen, want->dlen);
+        assert_memory_equal(r.data, want->data, want->dlen);
+        assert_int_equal(r.pings, want->pings);
+    }
+    size_t *cuts = malloc(n * sizeof *cuts);
+    assert_non_null(cuts);
+    for (size_t k = 1; k < n; k++)
+        cuts[k - 1] = k;
+    feed(s, n, cuts, n ? n - 1 : 0, &r, max);
+    free(cuts);
+    assert_int_equal(r.end, want->end);
+    assert_int_equal(r.dlen, want->dlen);
+    assert_memory_equal(r.data, want->data, want->dlen);
+    assert_int_equal(r.pings, want->pings);
+}
+
+static const uint8_t M1[4] = { 0x37, 0xfa, 0x21, 0x3d }, M0[4] = { 0, 0, 0, 0 },
+                     MF[4] = { 0xff, 0xff, 0xff, 0xff };
+
+static void test_lengths(void **state)
+{
+    (void)state;
+    static uint8_t pl[MAXF], s[MAXF + 32];
+    static struct run want;
+    for (size_t i = 0; i < sizeof pl; i++)
+        pl[i] = (uint8_t)(i * 7 + 3);
+    static const uint64_t lens[] = { 0, 1, 125, 126, 127, 65535, 65536 };
+    const uint8_t *masks[] = { M1, M0, MF };
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        for (size_t mi = 0; mi < 3; mi++) {
+            size_t n = frame(s, true, WS_OP_BINARY, true, masks[mi], pl, lens[li], 0);
+            memset(&want, 0, sizeof want);
+            memcpy(want.data, pl, lens[li]);
+            want.dlen = lens[li];
+            want.end = WS_DATA;
+            check_all_splits(s, n, &want, MAXF, lens[li] < 1000);
+        }
+        /* non-minimal length forms are accepted too */
+        size_t n = frame(s, true, WS_OP_BINARY, true, M1, pl, lens[li], 2);
+        check_all_splits(s, n, &want, MAXF, lens[li] < 1000);
+    }
+}
+
+static void test_fragments_and_controls(void **state)
+{
+    (void)state;
+    static uint8_t s[4096];
+    static struct run want;
+    const uint8_t a[] = "RFB 003.008\n", b[] = "\x00\x00\x00\x05user", ping[] = "hello";
+    size_t n = 0;
+    n += frame(s + n, false, WS_OP_BINARY, true, M1, a, 4, 0);
+    n += frame(s + n, true, WS_OP_PING, true, MF, ping, 5, 0);      /* between fragments */
+    n += frame(s + n, false, WS_OP_CONT, true, M0, a + 4, 0, 0);    /* empty fragment */
+    n += frame(s + n, true, WS_OP_PONG, true, M1, ping, 2, 0);      /* ignored */
+    n += frame(s + n, true, WS_OP_CONT, true, M1, a + 4, 8, 0);
+    n += frame(s + n, true, WS_OP_BINARY, true, MF, b, 8, 0);
+    n += frame(s + n, true, WS_OP_PING, true, M1, NULL, 0, 0);
+    memset(&want, 0, sizeof want);
+    memcpy(want.data, a, 12);
+    memcpy(want.data + 12, b, 8);
+    want.dlen = 20;
+    want.pings = 2;
+    want.end = WS_DATA;
+    check_all_splits(s, n, &want, MAXF, true);
+    struct run r;
+    feed(s, n, NULL, 0, &r, MAXF);
+    assert_int_equal(r.last_ping_len, 0);
+
+    /* a close after data: the data, then WS_CLOSE with the code */
+    n = frame(s, true, WS_OP_BINARY, true, M1, a, 12, 0);
+    const uint8_t cl[] = { 0x03, 0xe8, 'b', 'y', 'e' };
+    n += frame(s + n, true, WS_OP_CLOSE, true, M1, cl, sizeof cl, 0);
+    memset(&want, 0, sizeof want);
+    memcpy(want.data, a, 12);
+    want.dlen = 12;
+    want.end = WS_CLOSE;
+    want.code = 1000;
+    check_all_splits(s, n, &want, MAXF, true);
+    n = frame(s, true, WS_OP_CLOSE, true, M1, NULL, 0, 0);
+    memset(&want, 0, sizeof want);
+    want.end = WS_CLOSE;
+    want.code = 1005;
+    check_all_splits(s, n, &want, MAXF, true);
+}
+
+/* A stream whose last frame is refused with code. */
+static void refused_after(const uint8_t *s, size_t n, uint16_t code, uint64_t max,
+                          const uint8_t *data, size_t dlen)
+{
+    static struct run want;
+    memset(&want, 0, sizeof want);
+    if (dlen)
+        memcpy(want.data, data, dlen);
+    want.dlen = dlen;
+    want.end = WS_ERROR;
+    want.code = code;
+    check_all_splits(s, n, &want, max, true);
+}
+
+static void refused(const uint8_t *s, size_t n, uint16_t code, uint64_t max)
+{
+    refused_after(s, n, code, max, NULL, 0);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    uint8_t s[256];
+    const uint8_t x[200] = { 1, 2, 3 };
+    size_t n;
+    n = frame(s, true, WS_OP_BINARY, false, M0, x, 3, 0);
+    refused(s, n, 1002, MAXF);                                   /* unmasked */
+    n = frame(s, true, WS_OP_TEXT, true, M1, x, 3, 0);
+    refused(s, n, 1003, MAXF);                                   /* text */
+    n = frame(s, true, WS_OP_BINARY, true, M1, x, 100, 0);
+    refused(s, n, 1009, 99);                                     /* over the limit */
+    n = frame(s, true, WS_OP_BINARY, true, M1, x, 99, 0);
+    struct run r;
+    feed(s, n, NULL, 0, &r, 99);
+    assert_int_equal(r.end, WS_DATA);                            /* at the limit */
+    n = frame(s, true, WS_OP_PING, true, M1, x, 126, 0);
+    refused(s, n, 1002, MAXF);                                   /* long control */
+    n = frame(s, false, WS_OP_PING, true, M1, x, 1, 0);
+    refused(s, n, 1002, MAXF);                                   /* fragmented control */
+    n = frame(s, true, WS_OP_CONT, true, M1, x, 1, 0);
+    refused(s, n, 1002, MAXF);                                   /* continuation first */
+    n = frame(s, false, WS_OP_BINARY, true, M1, x, 1, 0);
+    n += frame(s + n, true, WS_OP_BINARY, true, M1, x, 1, 0);
+    refused_after(s, n, 1002, MAXF, x, 1);                       /* new message inside one */
+    n = frame(s, true, 3, true, M1, x, 1, 0);
+    refused(s, n, 1002, MAXF);                                   /* reserved opcode */
+    n = frame(s, true, 0xb, true, M1, x, 1, 0);
+    refused(s, n, 1002, MAXF);
+    n = frame(s, true, WS_OP_BINARY, true, M1, x, 1, 0);
+    s[0] |= 0x40;
+    refused(s, n, 1002, MAXF);                                   /* RSV1 without extension */
+    n = frame(s, true, WS_OP_CLOSE, true, M1, x, 1, 0);
+    refused(s, n, 1002, MAXF);                                   /* 1-byte close */
+    /* 64-bit lengths: 2^63 and above refused after the third byte; 2^63-1
+     * is over any limit */
+    uint8_t big[14] = { 0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4 };
+    refused(big, 3, 1002, MAXF);
+    big[2] = 0xff;
+    refused(big, 3, 1002, MAXF);
+    big[2] = 0x7f;
+    memset(big + 3, 0xff, 7);
+    refused(big, 14, 1009, MAXF);
+}
+
+static void test_server_header(void **state)
+{
+    (void)state;
+    uint8_t h[WS_HDR_MAX];
+    assert_int_equal(ws_put_header(h, WS_OP_BINARY, 0), 2);
+    assert_memory_equal(h, "\x82\x00", 2);
+    assert_int_equal(ws_put_header(h, WS_OP_BINARY, 125), 2);
+    assert_memory_equal(h, "\x82\x7d", 2);
+    assert_int_equal(ws_put_header(h, WS_OP_BINARY, 126), 4);
+    assert_memory_equal(h, "\x82\x7e\x00\x7e", 4);
+    assert_int_equal(ws_put_header(h, WS_OP_PONG, 65535), 4);
+    assert_memory_equal(h, "\x8a\x7e\xff\xff", 4);
+    assert_int_equal(ws_put_header(h, WS_OP_BINARY, 65536), 10);
+    assert_memory_equal(h, "\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10);
+}
+
+static void test_accept_key(void **state)
+{
+    (void)state;
+    char out[WS_ACCEPT_LEN + 1];
+    ws_accept("dGhlIHNhbXBsZSBub25jZQ==", out);           /* RFC 6455 section 1.3 */
+    assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_true(ws_key_ok("dGhlIHNhbXBsZSBub25jZQ=="));
+    assert_false(ws_key_ok("dGhlIHNhbXBsZSBub25jZQ="));
+    assert_false(ws_key_ok("dGhlIHNhbXBsZSBub25jZQ==="));
+    assert_false(ws_key_ok("dGhlIHNhbXBsZSBub25j*Q=="));
+    assert_false(ws_key_ok("dGhlIHNhbXBsZSBub25jZQQ="));   /* 17 bytes */
+    assert_false(ws_key_ok(""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_fragments_and_controls),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_server_header),
+        cmocka_unit_test(test_accept_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
