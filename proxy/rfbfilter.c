@@ -774,6 +774,11 @@ static void cu_pump(struct rfbfilter *f, uint64_t pos, struct buf *to_vm)
         u->outstanding = true;
 }
 
+bool rfbfilter_wants_queue(const struct rfbfilter *f)
+{
+    return f->cu.on && !f->cu.fence_offered;
+}
+
 double rfbfilter_wake(const struct rfbfilter *f)
 {
     const struct cu *u = &f->cu;

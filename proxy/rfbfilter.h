@@ -65,6 +65,7 @@
 #ifndef VMGATE_RFBFILTER_H
 #define VMGATE_RFBFILTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,6 +104,10 @@ struct rfbfilter_link {
     uint64_t cwnd;         /* the TCP congestion window in bytes (TCP_INFO), 0: unknown */
 };
 void rfbfilter_link(struct rfbfilter *f, const struct rfbfilter_link *l);
+
+/* Whether the filter paces by the kernel's queue (continuous updates on,
+ * no fences): only then does it need rfbfilter_link's queued and cwnd. */
+bool rfbfilter_wants_queue(const struct rfbfilter *f);
 
 /* How soon (seconds) the filter wants to be called again without any I/O
  * (a disable waiting for RFBFILTER_CU_HOLD, the kernel's queue draining
