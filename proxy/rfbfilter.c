@@ -774,6 +774,11 @@ static void cu_pump(struct rfbfilter *f, uint64_t pos, struct buf *to_vm)
         u->outstanding = true;
 }
 
+uint32_t rfbfilter_window(const struct rfbfilter *f)
+{
+    return f->cu.window;
+}
+
 bool rfbfilter_wants_queue(const struct rfbfilter *f)
 {
     return f->cu.on && !f->cu.fence_offered;

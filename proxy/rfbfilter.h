@@ -109,6 +109,9 @@ void rfbfilter_link(struct rfbfilter *f, const struct rfbfilter_link *l);
  * no fences): only then does it need rfbfilter_link's queued and cwnd. */
 bool rfbfilter_wants_queue(const struct rfbfilter *f);
 
+/* The flow control window now (bytes in flight allowed with fences). */
+uint32_t rfbfilter_window(const struct rfbfilter *f);
+
 /* How soon (seconds) the filter wants to be called again without any I/O
  * (a disable waiting for RFBFILTER_CU_HOLD, the kernel's queue draining
  * with requests held back), or a negative number for never. */

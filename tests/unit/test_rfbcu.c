@@ -458,6 +458,55 @@ static void test_flow_fence(void **state)
     rig_free(&r);
 }
 
+/* One small update, and the viewer's echo of the fence that follows it as
+ * if it came rtt_ms after the fence was sent. */
+static void echo_after(struct rig *r, unsigned rtt_ms)
+{
+    uint8_t u[16 + 4], v[256], vm[64];
+    size_t un = raw_update(u, 1, 1, 4);
+    from_vm(r, u, un);
+    to_vm(r, vm, sizeof vm);
+    size_t n = to_viewer(r, v, sizeof v);
+    assert_int_equal(n, un + 21);
+    uint8_t *f = v + un;
+    assert_int_equal(f[0], 248);
+    r->link.now += 2.0;                                   /* one change per round trip */
+    rfb_put_u32(f + 4, 0);                                /* flags 0: an answer */
+    rfb_put_u32(f + 17, (uint32_t)(uint64_t)(r->link.now * 1000.0) - rtt_ms);
+    from_viewer(r, f, 21);
+}
+
+/* Vegas: the window doubles while the round trip stays at its base, shrinks
+ * by a step when it grows enough to mean more than 64 KiB queued on the
+ * path, then grows by steps (slow start is over). */
+static void test_vegas(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_cu(&r, true);
+    enable(&r, true, 1, 1);
+    uint8_t vm[64];
+    to_vm(&r, vm, sizeof vm);
+    assert_int_equal(rfbfilter_window(r.f), 16 * 1024);
+    echo_after(&r, 10);
+    assert_int_equal(rfbfilter_window(r.f), 32 * 1024);
+    echo_after(&r, 10);
+    echo_after(&r, 10);
+    assert_int_equal(rfbfilter_window(r.f), 128 * 1024);
+    echo_after(&r, 1000);                                 /* ~127 KiB queued */
+    assert_int_equal(rfbfilter_window(r.f), 112 * 1024);
+    echo_after(&r, 20);                                   /* 56 KiB queued: hold */
+    assert_int_equal(rfbfilter_window(r.f), 112 * 1024);
+    echo_after(&r, 10);
+    assert_int_equal(rfbfilter_window(r.f), 128 * 1024);
+    /* a round trip 100 times its base: down by steps until what that
+     * means queued (window * 0.99) is under 64 KiB */
+    for (int i = 0; i < 20; i++)
+        echo_after(&r, 1000);
+    assert_int_equal(rfbfilter_window(r.f), 64 * 1024);
+    rig_free(&r);
+}
+
 /* Flow control without fences: the kernel's queue over its congestion
  * window holds the request back, and the filter asks to be woken. */
 static void test_flow_kernel(void **state)
@@ -490,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_fence_oversize),
         cmocka_unit_test(test_flow_fence),
         cmocka_unit_test(test_flow_kernel),
+        cmocka_unit_test(test_vegas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
