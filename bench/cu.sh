@@ -52,16 +52,16 @@ users = bench
 continuous_updates = off
 CONF
 "$BUILD/vmgate" run -c "$T/vmgate.conf" 2>"$T/vmgate.log" & PIDS+=($!)
-$PY bench/delay_relay.py "$RD" 127.0.0.1 "$PS" "$DELAY" --queue "$QUEUE" >/dev/null & PIDS+=($!)
-$PY bench/delay_relay.py "$RV" 127.0.0.1 "$PV" "$DELAY" --queue "$QUEUE" >/dev/null & PIDS+=($!)
-$PY bench/delay_relay.py "$RO" 127.0.0.1 "$PO" "$DELAY" --queue "$QUEUE" >/dev/null & PIDS+=($!)
+$PY bench/delay_relay.py "$RD" 127.0.0.1 "$PS" "$DELAY" --queue "$QUEUE" >/dev/null 2>&1 & PIDS+=($!)
+$PY bench/delay_relay.py "$RV" 127.0.0.1 "$PV" "$DELAY" --queue "$QUEUE" >/dev/null 2>&1 & PIDS+=($!)
+$PY bench/delay_relay.py "$RO" 127.0.0.1 "$PO" "$DELAY" --queue "$QUEUE" >/dev/null 2>&1 & PIDS+=($!)
 sleep 1.5
 mkdir -p bench/results
 echo "path,size,rtt_ms,updates_per_s,mbytes_per_s" >bench/results/cu.csv
 printf '%-22s %-9s %8s %12s %10s\n' path size rtt_ms updates/s MB/s
 for sz in $SIZES; do
     w=${sz%x*} h=${sz#*x}
-    for path in direct vmgate_off vmgate; do
+    for path in direct vmgate_off vmgate_nofence vmgate; do
         case $path in
         direct)
             out=$($PY bench/cu_client.py direct 127.0.0.1 "$RD" "$SECS" "$w" "$h")
@@ -69,6 +69,9 @@ for sz in $SIZES; do
         vmgate_off)
             out=$($PY bench/cu_client.py vmgate 127.0.0.1 "$RO" "$SECS" "$w" "$h" "$T/tls/ca.crt" bench 'bench pw' | grep updates_per_s)
             label="vmgate (cu off)" ;;
+        vmgate_nofence)
+            out=$($PY bench/cu_client.py vmgate 127.0.0.1 "$RV" "$SECS" "$w" "$h" "$T/tls/ca.crt" bench 'bench pw' nofence | grep updates_per_s)
+            label="vmgate (cu, no fence)" ;;
         vmgate)
             out=$($PY bench/cu_client.py vmgate 127.0.0.1 "$RV" "$SECS" "$w" "$h" "$T/tls/ca.crt" bench 'bench pw' | grep updates_per_s)
             label="vmgate (continuous)" ;;

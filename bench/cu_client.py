@@ -3,13 +3,14 @@
 TigerVNC's viewer asks for them, for bench/cu.sh.
 
     cu_client.py direct HOST PORT SECONDS W H
-    cu_client.py vmgate HOST PORT SECONDS W H CAFILE USER PASS
+    cu_client.py vmgate HOST PORT SECONDS W H CAFILE USER PASS [nofence]
 
 direct: plain RFB 3.8 with security None; the viewer's request/update loop
 (the next incremental request goes out when an update starts).  vmgate:
 VeNCrypt X509Plain; it announces ContinuousUpdates and Fence and, as
 TigerVNC does, enables continuous updates for W x H once the server has sent
-EndOfContinuousUpdates, and echoes every fence request.  Both count the
+EndOfContinuousUpdates, and echoes every fence request ("nofence": it
+announces ContinuousUpdates only, so vmgate paces by the kernel's queue).  Both count the
 updates completed after a 1 s warm-up; Raw only.  Prints
 "updates_per_s=N mbytes_per_s=M"."""
 import os
@@ -75,7 +76,8 @@ def main(argv):
     si = st.take(24)
     st.take(struct.unpack(">I", si[20:24])[0])
     bypp = si[4] // 8
-    encs = [0] + ([-313, -312] if cu else [])
+    nofence = len(argv) > 10 and argv[10] == "nofence"
+    encs = [0] + ([-313] if cu else []) + ([-312] if cu and not nofence else [])
     t.sendall(struct.pack(">BBH", 2, 0, len(encs)) + b"".join(struct.pack(">i", e) for e in encs))
     t.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, w, h))
     cu_on = False

@@ -11,12 +11,11 @@
  * Pre-TLS reads are exact-length, so no ClientHello byte lands in rx. */
 #include "proxy/core.h"
 
+#include <linux/tcp.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
+#include <sys/socket.h>
 
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
@@ -360,21 +359,24 @@ static bool st_clientinit(struct conn *c)
 /* What the filter needs to know about the viewer's link: the clock, and
  * (only when it paces by the kernel: a viewer with continuous updates but
  * no fences) the bytes not yet acknowledged by the viewer's TCP — ours,
- * OpenSSL's and the kernel's send queue (SIOCOUTQ) — and the congestion
- * window (TCP_INFO; 0 on a unix socket). */
+ * OpenSSL's and the kernel's send queue — and the congestion window, both
+ * from one TCP_INFO (the kernel's queue is what SIOCOUTQ reports: bytes not
+ * sent plus segments sent and not acknowledged; read here through
+ * getsockopt, which the network process's seccomp list allows, where an
+ * ioctl is not).  A unix-socket viewer has no TCP_INFO: our buffers only. */
 static void link_info(struct conn *c)
 {
     struct rfbfilter_link l = { .now = ev_now(c->px->loop) };
     if (rfbfilter_wants_queue(V(c)->flt)) {
-        int outq = 0;
-        if (ioctl(c->fs.fd, SIOCOUTQ, &outq) != 0 || outq < 0)
-            outq = 0;
-        l.queued = c->d[CONN_S2C].ok + buf_len(&c->d[CONN_S2C].inj) + tside_pending(&c->fs) +
-                   (uint64_t)outq;
+        l.queued = c->d[CONN_S2C].ok + buf_len(&c->d[CONN_S2C].inj) + tside_pending(&c->fs);
         struct tcp_info ti;
         socklen_t tl = sizeof ti;
-        if (getsockopt(c->fs.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
+        memset(&ti, 0, sizeof ti);
+        if (getsockopt(c->fs.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+            l.queued += (uint64_t)ti.tcpi_notsent_bytes +
+                        (uint64_t)ti.tcpi_unacked * ti.tcpi_snd_mss;
             l.cwnd = (uint64_t)ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
+        }
     }
     rfbfilter_link(V(c)->flt, &l);
 }
