@@ -483,7 +483,9 @@ static void test_web_keys(void **state)
     expect_err("[vm a]\nvnc = unix:/a\nspice = unix:/s\nspice_port = 5932\n"
                "[gateway]\nweb_port = 5932\n", 6, "web_port 5932 already used by vm a (line 4)");
     expect_err("[gateway]\nweb_port = 0\n", 2, "bad web_port");
-    expect_err("[vm a]\nvnc = unix:/a\n", 1, "vnc_port is missing (and no web_port)");
+    /* no vnc_port and no web_port: still reachable through socket_dir */
+    must_parse("[vm a]\nvnc = unix:/a\n", &c);
+    cfg_free(&c);
     expect_err("[gateway]\nnovnc_dir = novnc\n", 2, "need an absolute path");
     expect_err("[gateway]\nweb_origins = https://a/b\n", 2, "origin");
     expect_err("[gateway]\nweb_origins = ftp://a\n", 2, "origin");
@@ -596,6 +598,32 @@ static void test_qemu_consoles(void **state)
                "bad qemu_consoles \"off\" (use block or allow)");
     expect_err(MINI_VM "qemu_consoles = block\nqemu_consoles = allow\n", 5, "duplicate");
     expect_err("[gateway]\nqemu_consoles = allow\n", 2, "qemu_consoles");
+}
+
+/* continuous_updates: auto by default, [gateway] sets the default, a VM
+ * overrides it; only auto/off. */
+static void test_continuous_updates(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse(MINI_VM "[vm b]\nvnc = unix:/run/b.vnc\nvnc_port = 6010\n"
+               "continuous_updates = auto\n", &c);
+    assert_int_equal(c.continuous_updates, CFG_CU_AUTO);
+    assert_int_equal(c.vms[0].continuous_updates, CFG_CU_AUTO);
+    cfg_free(&c);
+    must_parse(MINI_VM "[vm b]\nvnc = unix:/run/b.vnc\nvnc_port = 6010\n"
+               "continuous_updates = auto\n[gateway]\ncontinuous_updates = off\n", &c);
+    assert_int_equal(c.continuous_updates, CFG_CU_OFF);
+    assert_int_equal(c.vms[0].continuous_updates, CFG_CU_OFF);
+    assert_int_equal(c.vms[1].continuous_updates, CFG_CU_AUTO);
+    char *out = print_to_string(&c);
+    assert_non_null(strstr(out, "\ncontinuous_updates = off\n"));
+    assert_non_null(strstr(strstr(out, "\n[vm b]\n"), "\ncontinuous_updates = auto\n"));
+    free(out);
+    cfg_free(&c);
+    expect_err(MINI_VM "continuous_updates = on\n", 4,
+               "bad continuous_updates \"on\" (use auto or off)");
+    expect_err("[gateway]\ncontinuous_updates = yes\n", 2, "bad continuous_updates");
 }
 
 static void test_gateway_value_errors(void **state)
@@ -1146,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_users_groups),
         cmocka_unit_test(test_clipboard_values),
         cmocka_unit_test(test_qemu_consoles),
+        cmocka_unit_test(test_continuous_updates),
         cmocka_unit_test(test_gateway_value_errors),
         cmocka_unit_test(test_max_unauth_per_source),
         cmocka_unit_test(test_firewall_values),
