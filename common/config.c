@@ -58,12 +58,12 @@ enum gw_key {
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
     GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
     GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_WEB_PORT, GK_NOVNC_DIR,
-    GK_WEB_ORIGINS, GK_N
+    GK_WEB_ORIGINS, GK_CU, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
     VK_VNC, VK_VNC_PORT, VK_SPICE, VK_SPICE_PORT, VK_QMP, VK_USERS, VK_GROUPS,
-    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_N
+    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_CU, VK_N
 };
 
 struct key_def {
@@ -84,6 +84,7 @@ static const struct key_def gw_keys[] = {
     { "first_byte_timeout", GK_FIRST_BYTE, false },
     { "clipboard", GK_CLIPBOARD, false },
     { "clipboard_max", GK_CLIPBOARD_MAX, false },
+    { "continuous_updates", GK_CU, false },
     { "max_unauth", GK_MAX_UNAUTH, false },
     { "max_unauth_per_source", GK_MAX_UNAUTH_SRC, false },
     { "fail_delay", GK_FAIL_DELAY, false },
@@ -122,6 +123,7 @@ static const struct key_def vm_keys[] = {
     { "clipboard_max", VK_CLIPBOARD_MAX, false },
     { "qemu_consoles", VK_QEMU_CONSOLES, false },
     { "spice_channels", VK_SPICE_CHANNELS, false },
+    { "continuous_updates", VK_CU, false },
     { NULL, 0, false }
 };
 
@@ -374,6 +376,23 @@ const char *cfg_clip_name(enum cfg_clip c)
 const char *cfg_qcons_name(enum cfg_qcons q)
 {
     return q == CFG_QCONS_ALLOW ? "allow" : "block";
+}
+
+const char *cfg_cu_name(enum cfg_cu m)
+{
+    return m == CFG_CU_OFF ? "off" : "auto";
+}
+
+/* continuous_updates = auto | off. */
+static int set_cu(struct parser *p, int line, const char *v, enum cfg_cu *out)
+{
+    if (strcmp(v, "auto") == 0)
+        *out = CFG_CU_AUTO;
+    else if (strcmp(v, "off") == 0)
+        *out = CFG_CU_OFF;
+    else
+        return fail(p, line, "bad continuous_updates \"%s\" (use auto or off)", shown(p, v));
+    return 0;
 }
 
 static int parse_clip(const char *s, enum cfg_clip *out)
@@ -788,6 +807,8 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         return set_clip(p, line, v, &c->clipboard);
     case GK_CLIPBOARD_MAX:
         return set_size(p, line, key, v, 1, MIB, &c->clipboard_max);
+    case GK_CU:
+        return set_cu(p, line, v, &c->continuous_updates);
     case GK_MAX_UNAUTH:
         return set_unsigned(p, line, key, v, 1, 100000, &c->max_unauth);
     case GK_MAX_UNAUTH_SRC:      /* checked against max_unauth in finish() */
@@ -952,6 +973,8 @@ static int set_vm(struct parser *p, int line, int id, const char *key, const cha
         return 0;
     case VK_SPICE_CHANNELS:
         return set_spice_channels(p, line, v, &vm->spice_channels);
+    case VK_CU:
+        return set_cu(p, line, v, &vm->continuous_updates);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1176,6 +1199,8 @@ static int finish(struct parser *p)
             vm->clipboard = c->clipboard;
         if (!k[VK_CLIPBOARD_MAX])
             vm->clipboard_max = c->clipboard_max;
+        if (!k[VK_CU])
+            vm->continuous_updates = c->continuous_updates;
     }
     return 0;
 }
@@ -1496,6 +1521,7 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "first_byte_timeout", fmt_duration(c->first_byte_timeout_ms, a, sizeof a));
     print_kv(f, "", "clipboard", cfg_clip_name(c->clipboard));
     print_kv(f, "", "clipboard_max", fmt_size(c->clipboard_max, a, sizeof a));
+    print_kv(f, "", "continuous_updates", cfg_cu_name(c->continuous_updates));
     snprintf(num, sizeof num, "%u", c->max_unauth);
     print_kv(f, "", "max_unauth", num);
     snprintf(num, sizeof num, "%u", c->max_unauth_per_source);
@@ -1570,6 +1596,7 @@ void cfg_print(const struct cfg *c, FILE *f)
         print_kv(f, "", "clipboard", cfg_clip_name(vm->clipboard));
         print_kv(f, "", "clipboard_max", fmt_size(vm->clipboard_max, a, sizeof a));
         print_kv(f, "", "qemu_consoles", cfg_qcons_name(vm->qemu_consoles));
+        print_kv(f, "", "continuous_updates", cfg_cu_name(vm->continuous_updates));
     }
 
     fprintf(f, "\n# routes\n");

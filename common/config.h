@@ -27,6 +27,9 @@ enum cfg_backend_kind { CFG_BE_NONE = 0, CFG_BE_UNIX, CFG_BE_TCP, CFG_BE_QMP };
  * (Ctrl-Alt-1..9 in QEMU's VNC server), where QEMU without a -monitor/-qmp
  * keeps its HMP monitor. */
 enum cfg_qcons { CFG_QCONS_BLOCK = 0, CFG_QCONS_ALLOW };
+/* continuous_updates: whether vmgate offers ContinuousUpdates and Fence to
+ * VNC viewers itself (QEMU has neither). */
+enum cfg_cu { CFG_CU_AUTO = 0, CFG_CU_OFF };
 
 /* A backend address: unix:PATH, HOST:PORT ([v6]:PORT), or qmp:PATH. */
 struct cfg_backend {
@@ -49,6 +52,7 @@ struct cfg_vm {
     enum cfg_clip clipboard;
     uint64_t clipboard_max;        /* bytes */
     enum cfg_qcons qemu_consoles;  /* default block */
+    enum cfg_cu continuous_updates;  /* default auto */
     uint32_t spice_channels;       /* allowed SPICE channel types: bit (1 << type) */
 };
 
@@ -77,6 +81,7 @@ struct cfg {
     uint64_t first_byte_timeout_ms;  /* a viewer that sends nothing is closed after it */
     enum cfg_clip clipboard;
     uint64_t clipboard_max;
+    enum cfg_cu continuous_updates;  /* default for every VM */
     unsigned max_unauth;           /* concurrent unauthenticated connections, global */
     unsigned max_unauth_per_source;/* ... and per source address */
     uint64_t fail_delay_ms;        /* delay before a failed login is answered */
@@ -120,6 +125,7 @@ const struct cfg_vm *cfg_find_vm(const struct cfg *c, const char *name);
 void cfg_print(const struct cfg *c, FILE *f);
 const char *cfg_clip_name(enum cfg_clip c);
 const char *cfg_qcons_name(enum cfg_qcons q);
+const char *cfg_cu_name(enum cfg_cu m);
 /* SPICE channel types by name, as the SPICE protocol numbers them (main 1,
  * display 2, ... webdav 11; the names proxy/spice_link.c's
  * spice_channel_name() prints).  NULL / 0 for an unknown one. */

@@ -833,6 +833,12 @@ static void after_event(struct conn *c)
     conn_update_io(c);
 }
 
+void conn_poke(struct conn *c)
+{
+    conn_drive(c);
+    after_event(c);
+}
+
 /* Watchers are stopped before a connection is freed, so w->data is live. */
 static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 {

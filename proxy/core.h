@@ -247,6 +247,9 @@ void conn_qmp(struct conn *c, enum qmpb_op op, const char *arg,
 /* Enter the relay: pipelined handshake bytes in rx/brx go to the streams
  * (unless the side reads into rx/brx), the unauthenticated accounting ends. */
 void conn_relay_start(struct conn *c);
+/* Run c as if an event had come in (for a protocol's own timer).  c may be
+ * destroyed when this returns: the caller must not touch it afterwards. */
+void conn_poke(struct conn *c);
 /* The VM closed the console during the relay: flush, then close. */
 void conn_vm_gone(struct conn *c);
 /* The session is relaying (the protocol logged "session started"): it

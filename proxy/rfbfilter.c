@@ -34,8 +34,46 @@ struct held {
 enum { KG_CTRL = 1, KG_CTRL_R = 2, KG_ALT = 4 };
 enum { KG_SYM = 0, KG_SCAN = 1 };
 
+/* Continuous updates and fences, which vmgate offers itself (see the header). */
+#define FENCE_BLOCK_BEFORE 0x1u
+#define FENCE_BLOCK_AFTER  0x2u
+#define FENCE_SYNC_NEXT    0x4u
+#define FENCE_REQUEST      0x80000000u
+#define FENCE_KNOWN        (FENCE_BLOCK_BEFORE | FENCE_BLOCK_AFTER | FENCE_SYNC_NEXT)
+#define FENCE_MSG_MAX      (9 + 64)
+#define OUR_FENCE_LEN      12          /* U64 stream position, U32 milliseconds */
+#define CU_VQ_CAP          (8 * FENCE_MSG_MAX)
+#define VEGAS_ALPHA        (16u * 1024)  /* queued bytes below which the window grows */
+#define VEGAS_BETA         (64u * 1024)  /* ... above which it shrinks */
+#define VEGAS_STEP         (16u * 1024)
+#define KERNEL_WAKE        0.01        /* seconds between looks at a full kernel queue */
+
+struct cu {
+    bool logged;             /* the session's mode line is out */
+    bool cu_offered;         /* EndOfContinuousUpdates queued: the viewer may enable */
+    bool fence_offered;      /* our first ServerFence queued: the viewer may fence */
+    bool on;                 /* the viewer enabled continuous updates */
+    uint8_t rect[8];         /* their area: x, y, w, h as on the wire */
+    bool outstanding;        /* a FramebufferUpdateRequest is pending at QEMU */
+    bool disabling;          /* the viewer disabled them: its messages wait */
+    double disable_at;
+    bool fence_hold;         /* a BlockAfter/SyncNext answer waits in vq: so does c2s */
+    bool fence_due;          /* an update ended: fence it at the boundary */
+    uint8_t vq[CU_VQ_CAP];   /* our messages for the viewer, out at the next boundary */
+    size_t vq_len;
+    uint64_t pos;            /* VM -> viewer bytes approved or injected so far */
+    size_t ok0, inj0;        /* *ok and to_viewer's length when rfbfilter_s2c began */
+    uint64_t acked;          /* the position the viewer echoed last */
+    uint64_t fenced;         /* the position of our last fence */
+    uint32_t window;         /* bytes in flight allowed (with fences) */
+    bool slow_start;
+    double base_rtt, last_adjust;
+    struct rfbfilter_link link;
+};
+
 struct rfbfilter {
     struct rfbmsg_state fm;
+    struct cu cu;
     const struct cfg_vm *vm;
     struct rfbfilter_hooks hooks;
     bool si_done;            /* ServerInit passed */
@@ -94,6 +132,8 @@ struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const struct rfbfilter_
     f->hooks = *hooks;
     clip_inflater_init(&f->zi[S2C]);
     clip_inflater_init(&f->zi[C2S]);
+    f->cu.window = RFBFILTER_WIN_MIN;
+    f->cu.slow_start = true;
     return f;
 }
 
@@ -649,6 +689,256 @@ static size_t guard_key(struct rfbfilter *f, struct buf *b, size_t ok, size_t r,
     return 0;
 }
 
+
+/* ------------------------------------------------------- continuous updates
+ *
+ * QEMU 7.2 has neither ContinuousUpdates nor Fence; vmgate plays the server
+ * side of both for viewers that announce them (see the header).  Messages
+ * for the viewer that come from the viewer's own stream (fence answers, the
+ * offer, EndOfContinuousUpdates) wait in vq until the VM's stream is between
+ * messages; requests for QEMU go to to_vm, after what the viewer sent before
+ * (the approved bytes of f2b always end between messages: cut text is cut
+ * out).  Positions count the VM -> viewer stream as the filter approves and
+ * injects it, so a position echoed in a fence answer says how much of it the
+ * viewer has processed. */
+
+void rfbfilter_link(struct rfbfilter *f, const struct rfbfilter_link *l)
+{
+    f->cu.link = *l;
+}
+
+/* The position of the VM -> viewer stream right now, inside rfbfilter_s2c
+ * (ok and to_viewer as they are) or, with ok NULL, as of its last return. */
+static uint64_t s2c_pos(const struct rfbfilter *f, const size_t *ok, const struct buf *to_viewer)
+{
+    if (!ok)
+        return f->cu.pos;
+    return f->cu.pos + (*ok - f->cu.ok0) + (buf_len(to_viewer) - f->cu.inj0);
+}
+
+/* A Fence message (either direction: the type byte is the same) into out. */
+static size_t put_fence(uint8_t *out, uint32_t flags, const uint8_t *payload, uint8_t len)
+{
+    out[0] = RFB_S2C_FENCE;
+    out[1] = out[2] = out[3] = 0;
+    rfb_put_u32(out + 4, flags);
+    out[8] = len;
+    if (len)
+        memcpy(out + 9, payload, len);
+    return 9u + len;
+}
+
+/* Our own fence request at stream position pos (BlockBefore: the viewer
+ * answers once it has processed everything before it). */
+static size_t our_fence(struct rfbfilter *f, uint64_t pos, uint8_t out[static FENCE_MSG_MAX])
+{
+    uint8_t pl[OUR_FENCE_LEN];
+    rfb_put_u32(pl, (uint32_t)(pos >> 32));
+    rfb_put_u32(pl + 4, (uint32_t)pos);
+    rfb_put_u32(pl + 8, (uint32_t)(uint64_t)(f->cu.link.now * 1000.0));
+    f->cu.fenced = pos;
+    return put_fence(out, FENCE_REQUEST | FENCE_BLOCK_BEFORE, pl, sizeof pl);
+}
+
+static bool vq_put(struct cu *u, const uint8_t *p, size_t n)
+{
+    if (n > CU_VQ_CAP - u->vq_len)
+        return false;
+    memcpy(u->vq + u->vq_len, p, n);
+    u->vq_len += n;
+    return true;
+}
+
+/* Whether vmgate may ask QEMU for another update with the stream at pos:
+ * with fences, the bytes the viewer has not echoed yet are under the
+ * window; without, the kernel's queue is under its congestion window. */
+static bool window_open(const struct rfbfilter *f, uint64_t pos)
+{
+    const struct cu *u = &f->cu;
+    if (u->fence_offered)
+        return pos - u->acked < u->window;
+    uint64_t w = u->link.cwnd > RFBFILTER_WIN_MIN ? u->link.cwnd : RFBFILTER_WIN_MIN;
+    return u->link.queued < w;
+}
+
+/* Keep one incremental request for the enabled area outstanding at QEMU,
+ * as long as the window allows. */
+static void cu_pump(struct rfbfilter *f, uint64_t pos, struct buf *to_vm)
+{
+    struct cu *u = &f->cu;
+    if (!u->on || u->outstanding || u->disabling || !window_open(f, pos))
+        return;
+    uint8_t req[10] = { RFB_C2S_FB_UPDATE_REQ, 1 };
+    memcpy(req + 2, u->rect, 8);
+    if (buf_put(to_vm, req, sizeof req) == 0)
+        u->outstanding = true;
+}
+
+uint32_t rfbfilter_window(const struct rfbfilter *f)
+{
+    return f->cu.window;
+}
+
+bool rfbfilter_wants_queue(const struct rfbfilter *f)
+{
+    return f->cu.on && !f->cu.fence_offered;
+}
+
+double rfbfilter_wake(const struct rfbfilter *f)
+{
+    const struct cu *u = &f->cu;
+    if (u->disabling && u->outstanding) {
+        double left = u->disable_at + RFBFILTER_CU_HOLD - u->link.now;
+        return left > 0 ? left : 0;
+    }
+    if (u->on && !u->outstanding && !u->disabling && !u->fence_offered &&
+        !window_open(f, u->pos))
+        return KERNEL_WAKE;
+    return -1;
+}
+
+/* One sample of the round trip from an echo of our fence: Vegas.  The
+ * bytes queued on the path are window * (rtt - base) / rtt; below alpha the
+ * window grows (doubling until the first congestion), above beta it
+ * shrinks; at most one change per round trip. */
+static void vegas(struct cu *u, double rtt)
+{
+    if (rtt < 0 || rtt > 60)
+        return;                              /* clock wrap or nonsense */
+    if (u->base_rtt <= 0 || rtt < u->base_rtt)
+        u->base_rtt = rtt;
+    if (u->link.now - u->last_adjust < rtt)
+        return;
+    u->last_adjust = u->link.now;
+    double queued = rtt > 0 ? (double)u->window * (rtt - u->base_rtt) / rtt : 0;
+    uint64_t w = u->window;
+    if (queued < VEGAS_ALPHA) {
+        w = u->slow_start ? 2 * w : w + VEGAS_STEP;
+    } else if (queued > VEGAS_BETA) {
+        u->slow_start = false;
+        w = w > VEGAS_STEP ? w - VEGAS_STEP : 0;
+    }
+    u->window = (uint32_t)(w < RFBFILTER_WIN_MIN ? RFBFILTER_WIN_MIN
+                           : w > RFBFILTER_WIN_MAX ? RFBFILTER_WIN_MAX : w);
+}
+
+/* The viewer's SetEncodings passed: offer what it asked for (once), and
+ * say once per session which mode runs. */
+static void cu_offer(struct rfbfilter *f)
+{
+    struct cu *u = &f->cu;
+    bool want_cu = rfbmsg_viewer_has(&f->fm, RFB_ENC_CONT_UPDATES);
+    bool want_fence = rfbmsg_viewer_has(&f->fm, RFB_ENC_FENCE);
+    bool auto_mode = f->vm->continuous_updates == CFG_CU_AUTO;
+    if (!u->logged) {
+        u->logged = true;
+        if (!want_cu)
+            note(f, LOG_LVL_INFO, "continuous updates: not asked for by the viewer "
+                 "(it requests each update)");
+        else if (!auto_mode)
+            note(f, LOG_LVL_INFO, "continuous updates: off (continuous_updates = off)");
+        else if (want_fence)
+            note(f, LOG_LVL_INFO, "continuous updates: on, by vmgate; flow control by fence "
+                 "round trips");
+        else
+            note(f, LOG_LVL_INFO, "continuous updates: on, by vmgate; flow control by the "
+                 "kernel's send queue");
+    }
+    if (!auto_mode)
+        return;
+    if (want_fence && !u->fence_offered) {
+        uint8_t m[FENCE_MSG_MAX];
+        size_t n = our_fence(f, u->pos, m);
+        if (vq_put(u, m, n)) {
+            u->fence_offered = true;
+            u->acked = u->pos;
+        }
+    }
+    if (want_cu && !u->cu_offered) {
+        static const uint8_t end_cu = RFB_S2C_END_CU;
+        u->cu_offered = vq_put(u, &end_cu, 1);
+    }
+    rfbmsg_confirm(&f->fm, u->cu_offered, u->fence_offered);
+}
+
+/* EnableContinuousUpdates (10 bytes at p), never forwarded. */
+static void cu_enable(struct rfbfilter *f, const uint8_t *p)
+{
+    struct cu *u = &f->cu;
+    if (p[1]) {
+        u->on = true;
+        memcpy(u->rect, p + 2, 8);
+        return;
+    }
+    /* Disabled: what the viewer sends next (TigerVNC: SetPixelFormat) must
+     * not reach QEMU before the update it owes us has gone by. */
+    u->on = false;
+    u->disabling = true;
+    u->disable_at = u->link.now;
+}
+
+/* A ClientFence (n bytes at p, payload <= 64: the framer checked), never
+ * forwarded.  A request is answered through vq; an answer to ours is a
+ * round trip.  Returns false when vq has no room yet (try again later). */
+static bool cu_fence(struct rfbfilter *f, const uint8_t *p, size_t n)
+{
+    struct cu *u = &f->cu;
+    uint32_t flags = rfb_get_u32(p + 4);
+    uint8_t len = p[8];
+    if (flags & FENCE_REQUEST) {
+        uint8_t m[FENCE_MSG_MAX];
+        size_t mn = put_fence(m, flags & FENCE_KNOWN, p + 9, len);
+        if (!vq_put(u, m, mn))
+            return false;
+        if (flags & (FENCE_BLOCK_AFTER | FENCE_SYNC_NEXT))
+            u->fence_hold = true;
+        return true;
+    }
+    if (len != OUR_FENCE_LEN || n != 9u + OUR_FENCE_LEN || !u->fence_offered)
+        return true;                          /* not an echo of ours: nothing to learn */
+    uint64_t pos = (uint64_t)rfb_get_u32(p + 9) << 32 | rfb_get_u32(p + 13);
+    uint32_t ms = rfb_get_u32(p + 17);
+    if (pos < u->acked || pos > u->fenced)
+        return true;
+    u->acked = pos;
+    uint32_t now_ms = (uint32_t)(uint64_t)(u->link.now * 1000.0);
+    vegas(u, (double)(uint32_t)(now_ms - ms) / 1000.0);
+    return true;
+}
+
+/* The VM's stream is between messages (at *ok): put out what waits for
+ * that — fence answers and offers, EndOfContinuousUpdates after a disable,
+ * our fence after an update or when the window is full with bytes not
+ * fenced yet. */
+static void cu_boundary(struct rfbfilter *f, const size_t *ok, struct buf *to_viewer)
+{
+    struct cu *u = &f->cu;
+    if (u->vq_len) {
+        if (buf_put(to_viewer, u->vq, u->vq_len) != 0)
+            return;
+        u->vq_len = 0;
+        u->fence_hold = false;
+    }
+    if (u->disabling &&
+        (!u->outstanding || u->link.now - u->disable_at >= RFBFILTER_CU_HOLD)) {
+        static const uint8_t end_cu = RFB_S2C_END_CU;
+        if (buf_put(to_viewer, &end_cu, 1) != 0)
+            return;
+        u->disabling = false;
+    }
+    if (!u->fence_offered)
+        return;
+    uint64_t pos = s2c_pos(f, ok, to_viewer);
+    bool stuck = u->on && !window_open(f, pos) && u->acked >= u->fenced && u->fenced < pos;
+    if ((u->fence_due && u->on) || stuck) {
+        uint8_t m[FENCE_MSG_MAX];
+        size_t n = our_fence(f, pos, m);
+        if (buf_put(to_viewer, m, n) != 0)
+            return;
+    }
+    u->fence_due = false;
+}
+
 /* ServerInit: delimited and forwarded, and the framer started from it.
  * Returns 1 once it has passed, 0 while incomplete, -1 if malformed. */
 static int server_init(struct rfbfilter *f, struct buf *b, size_t *ok, char *why, size_t whylen)
@@ -695,8 +985,8 @@ static int rewrite_encodings(struct rfbfilter *f, struct buf *b, size_t ok, size
     return 0;
 }
 
-int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
-                  struct buf *to_vm, char *why, size_t whylen)
+static int s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
+               struct buf *to_vm, char *why, size_t whylen)
 {
     if (!f->si_done) {
         int r = server_init(f, b, ok, why, whylen);
@@ -706,6 +996,11 @@ int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
     for (;;) {
         if (!buf_empty(to_viewer))
             return 0;                      /* paused until our message is out */
+        if (rfbmsg_s2c_idle(&f->fm)) {
+            cu_boundary(f, ok, to_viewer);
+            if (!buf_empty(to_viewer))
+                return 0;
+        }
         size_t avail = buf_len(b) - *ok;
         if (avail == 0)
             return 0;
@@ -717,21 +1012,57 @@ int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
             snprintf(why, whylen, "VM sent a message vmgate cannot follow: %s", f->fm.why);
             return -1;
         }
-        if (m.type == RFB_S2C_CUT_TEXT)    /* its head or its body */
+        if (m.type == RFB_S2C_CUT_TEXT) {  /* its head or its body */
             hold_span(f, S2C, &m, b, *ok, (size_t)r, to_viewer, to_vm);
-        else
-            *ok += (size_t)r;
+            continue;
+        }
+        *ok += (size_t)r;
+        if (m.type == RFB_S2C_FB_UPDATE && m.kind == RFBMSG_HEAD) {
+            /* this update answers what was outstanding: ask for the next */
+            f->cu.outstanding = false;
+            cu_pump(f, s2c_pos(f, ok, to_viewer), to_vm);
+        }
+        if (m.type == RFB_S2C_FB_UPDATE && m.end)
+            f->cu.fence_due = true;
     }
 }
 
-int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
+int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
                   struct buf *to_vm, char *why, size_t whylen)
+{
+    f->cu.ok0 = *ok;
+    f->cu.inj0 = buf_len(to_viewer);
+    int r = s2c(f, b, ok, to_viewer, to_vm, why, whylen);
+    f->cu.pos = s2c_pos(f, ok, to_viewer);
+    if (r == 0)
+        cu_pump(f, f->cu.pos, to_vm);
+    return r;
+}
+
+/* The viewer's FramebufferUpdateRequest (at b[ok], r bytes): while
+ * continuous updates are on, incremental ones are dropped (vmgate keeps its
+ * own outstanding); anything that passes is outstanding at QEMU.  Returns
+ * the bytes approved in place. */
+static size_t fb_request(struct rfbfilter *f, struct buf *b, size_t ok, size_t r)
+{
+    if (f->cu.on && buf_head(b)[ok + 1]) {
+        buf_cut(b, ok, r);
+        return 0;
+    }
+    f->cu.outstanding = true;
+    return r;
+}
+
+static int c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
+               struct buf *to_vm, char *why, size_t whylen)
 {
     if (!f->si_done)
         return 0;                          /* nothing is sent before ServerInit */
     for (;;) {
         if (!buf_empty(to_vm))
             return 0;
+        if (f->cu.disabling || f->cu.fence_hold)
+            return 0;                      /* see cu_enable, cu_fence */
         size_t avail = buf_len(b) - *ok;
         if (avail == 0)
             return 0;
@@ -750,6 +1081,16 @@ int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
             if (nl < 0)
                 return -1;
             *ok += (size_t)nl;
+            cu_offer(f);
+        } else if (m.type == RFB_C2S_ENABLE_CU) {
+            cu_enable(f, buf_head(b) + *ok);
+            buf_cut(b, *ok, (size_t)r);
+        } else if (m.type == RFB_C2S_FENCE) {
+            if (!cu_fence(f, buf_head(b) + *ok, (size_t)r))
+                return 0;                  /* vq full: again once it is out */
+            buf_cut(b, *ok, (size_t)r);
+        } else if (m.type == RFB_C2S_FB_UPDATE_REQ) {
+            *ok += fb_request(f, b, *ok, (size_t)r);
         } else if (f->vm->qemu_consoles == CFG_QCONS_BLOCK &&
                    (m.type == RFB_C2S_KEY ||
                     (m.type == RFB_C2S_QEMU && m.sub == RFB_QEMU_EXT_KEY))) {
@@ -758,4 +1099,13 @@ int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
             *ok += (size_t)r;
         }
     }
+}
+
+int rfbfilter_c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_viewer,
+                  struct buf *to_vm, char *why, size_t whylen)
+{
+    int r = c2s(f, b, ok, to_viewer, to_vm, why, whylen);
+    if (r == 0)
+        cu_pump(f, f->cu.pos, to_vm);
+    return r;
 }

@@ -34,11 +34,41 @@
  * Keys (qemu_consoles = block, the default): a key 1..9 going down while
  * Ctrl and Alt are down, which switches QEMU's virtual consoles (where a
  * QEMU without -qmp/-monitor keeps its monitor), is dropped; see the key
- * guard in rfbfilter.c for QEMU's exact rules. */
+ * guard in rfbfilter.c for QEMU's exact rules.
+ *
+ * Continuous updates (continuous_updates = auto, the default): QEMU knows
+ * neither ContinuousUpdates (-313) nor Fence (-312), so both are hidden from
+ * it, and a viewer that announces them gets them from vmgate: a ServerFence
+ * request (for -312) and EndOfContinuousUpdates, between server messages.
+ * vmgate answers the viewer's fence requests itself, in stream order (the
+ * answer goes after everything already approved for the viewer; with
+ * BlockAfter or SyncNext the viewer's later messages wait until it is
+ * queued); no Fence ever reaches QEMU.  While continuous updates are on,
+ * one incremental FramebufferUpdateRequest for the enabled rectangle is kept
+ * outstanding at QEMU, re-sent as each update begins; the viewer's
+ * incremental requests are dropped, its non-incremental ones pass.  When
+ * the viewer disables them, its later messages wait until the update QEMU
+ * owes has been forwarded (or the link clock says RFBFILTER_CU_HOLD passed
+ * without one), then EndOfContinuousUpdates goes out and they are released:
+ * TigerVNC switches its pixel format at EndOfContinuousUpdates, so nothing
+ * QEMU encoded in the old format may follow it.
+ *
+ * Flow control: a viewer with fences gets a fence request after each update
+ * (payload: the stream position and the time); the bytes in flight
+ * (position now minus the position the viewer echoed) are kept under a
+ * window that follows the measured round trip, Vegas-style
+ * (RFBFILTER_WIN_MIN .. RFBFILTER_WIN_MAX); when it is full, vmgate stops
+ * asking QEMU for more.  A viewer with -313 alone is paced by the kernel:
+ * no new request while the bytes queued for it (ours, and the kernel's
+ * unsent + unacknowledged bytes from TCP_INFO, what SIOCOUTQ counts) exceed the
+ * TCP congestion window.  The filter does no I/O: the connection passes the
+ * clock and those numbers in with rfbfilter_link() before each call. */
 #ifndef VMGATE_RFBFILTER_H
 #define VMGATE_RFBFILTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "common/config.h"
@@ -61,6 +91,32 @@ struct rfbfilter_hooks {
 /* Returns NULL on allocation failure. */
 struct rfbfilter *rfbfilter_new(const struct cfg_vm *vm, const struct rfbfilter_hooks *hooks);
 void rfbfilter_free(struct rfbfilter *f);
+
+#define RFBFILTER_WIN_MIN  (16u * 1024)        /* flow control window, bytes */
+#define RFBFILTER_WIN_MAX  (4u * 1024 * 1024)
+#define RFBFILTER_CU_HOLD  0.2                  /* seconds, see "disables" above */
+
+/* What the connection knows about the viewer's link, passed in before each
+ * rfbfilter_s2c / rfbfilter_c2s call. */
+struct rfbfilter_link {
+    double now;            /* monotonic seconds */
+    uint64_t queued;       /* VM -> viewer bytes not yet acknowledged by the viewer's TCP:
+                              the connection's buffers, OpenSSL's, and SIOCOUTQ */
+    uint64_t cwnd;         /* the TCP congestion window in bytes (TCP_INFO), 0: unknown */
+};
+void rfbfilter_link(struct rfbfilter *f, const struct rfbfilter_link *l);
+
+/* Whether the filter paces by the kernel's queue (continuous updates on,
+ * no fences): only then does it need rfbfilter_link's queued and cwnd. */
+bool rfbfilter_wants_queue(const struct rfbfilter *f);
+
+/* The flow control window now (bytes in flight allowed with fences). */
+uint32_t rfbfilter_window(const struct rfbfilter *f);
+
+/* How soon (seconds) the filter wants to be called again without any I/O
+ * (a disable waiting for RFBFILTER_CU_HOLD, the kernel's queue draining
+ * with requests held back), or a negative number for never. */
+double rfbfilter_wake(const struct rfbfilter *f);
 
 /* Parse VM -> viewer bytes in b past *ok.  Returns 0, or -1 with why set
  * when the VM sent something the framer cannot follow (the session must

@@ -158,6 +158,12 @@ bool rfbmsg_server_has(const struct rfbmsg_state *st, int32_t enc)
     return b >= 0 && (fwd & BIT(b));
 }
 
+void rfbmsg_confirm(struct rfbmsg_state *st, bool cu, bool fence)
+{
+    st->cu_confirmed |= cu;
+    st->fence_confirmed |= fence;
+}
+
 bool rfbmsg_in_update(const struct rfbmsg_state *st)
 {
     return st->s2c.state != ST_MSG && st->s2c.type == RFB_S2C_FB_UPDATE;

@@ -254,6 +254,13 @@ int rfbmsg_filter_encodings(struct rfbmsg_state *st, const uint8_t *msg, size_t 
 bool rfbmsg_viewer_has(const struct rfbmsg_state *st, int32_t enc);
 bool rfbmsg_server_has(const struct rfbmsg_state *st, int32_t enc);
 
+/* The gateway itself confirmed ContinuousUpdates (cu) and/or Fence (fence)
+ * to the viewer (it sent EndOfContinuousUpdates / a ServerFence of its own):
+ * from now on the viewer's EnableContinuousUpdates / ClientFence are valid
+ * messages.  The caller answers them itself and never forwards them to a
+ * server that did not announce them (QEMU closes on both). */
+void rfbmsg_confirm(struct rfbmsg_state *st, bool cu, bool fence);
+
 /* Whether a FramebufferUpdate is in progress server->client. */
 bool rfbmsg_in_update(const struct rfbmsg_state *st);
 /* Whether the direction is between messages: every span returned so far

@@ -11,8 +11,11 @@
  * Pre-TLS reads are exact-length, so no ClientHello byte lands in rx. */
 #include "proxy/core.h"
 
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
@@ -467,12 +470,69 @@ static void ls_start(struct conn *c)
 /* ---------------------------------------------------------------------- */
 /* the relay filter and the table                                          */
 
+/* What the filter needs to know about the viewer's link: the clock, and
+ * (only when it paces by the kernel: a viewer with continuous updates but
+ * no fences) the bytes not yet acknowledged by the viewer's TCP — ours,
+ * OpenSSL's and the kernel's send queue — and the congestion window, both
+ * from one TCP_INFO (the kernel's queue is what SIOCOUTQ reports: bytes not
+ * sent plus segments sent and not acknowledged; read here through
+ * getsockopt, which the network process's seccomp list allows, where an
+ * ioctl is not).  A unix-socket viewer has no TCP_INFO: our buffers only. */
+static void link_info(struct conn *c)
+{
+    struct rfbfilter_link l = { .now = ev_now(c->px->loop) };
+    if (rfbfilter_wants_queue(V(c)->flt)) {
+        l.queued = c->d[CONN_S2C].ok + buf_len(&c->d[CONN_S2C].inj) + tside_pending(&c->fs);
+        struct tcp_info ti;
+        socklen_t tl = sizeof ti;
+        memset(&ti, 0, sizeof ti);
+        if (getsockopt(c->fs.fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0) {
+            l.queued += (uint64_t)ti.tcpi_notsent_bytes +
+                        (uint64_t)ti.tcpi_unacked * ti.tcpi_snd_mss;
+            l.cwnd = (uint64_t)ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
+        }
+    }
+    rfbfilter_link(V(c)->flt, &l);
+}
+
+static void wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    (void)revents;
+    V(c)->wake_on = false;
+    conn_poke(c);                          /* may free c */
+}
+
+/* Arm (or re-arm) the wake-up timer the filter asks for. */
+static void wake_update(struct conn *c)
+{
+    struct vnc *v = V(c);
+    double t = rfbfilter_wake(v->flt);
+    if (v->wake_on) {
+        ev_timer_stop(c->px->loop, &v->wake);
+        v->wake_on = false;
+    }
+    if (t < 0)
+        return;
+    ev_timer_init(&v->wake, wake_cb, t + 0.001, 0);
+    v->wake.data = c;
+    ev_timer_start(c->px->loop, &v->wake);
+    v->wake_on = true;
+}
+
 int vnc_filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
 {
     struct buf *to_viewer = &c->d[CONN_S2C].inj, *to_vm = &c->d[CONN_C2S].inj;
-    if (d == CONN_C2S)
-        return rfbfilter_c2s(V(c)->flt, c_f2b(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
-    return rfbfilter_s2c(V(c)->flt, c_b2f(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
+    link_info(c);
+    int r;
+    if (d == CONN_C2S) {
+        r = rfbfilter_c2s(V(c)->flt, c_f2b(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
+    } else {
+        r = rfbfilter_s2c(V(c)->flt, c_b2f(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
+        wake_update(c);
+    }
+    return r;
 }
 
 static void start(struct conn *c)
@@ -482,7 +542,12 @@ static void start(struct conn *c)
     conn_set_state(c, VS_READ_VERSION);
 }
 
-void vnc_destroy(struct conn *c) { rfbfilter_free(V(c)->flt); }
+void vnc_destroy(struct conn *c)
+{
+    if (V(c)->wake_on)
+        ev_timer_stop(c->px->loop, &V(c)->wake);
+    rfbfilter_free(V(c)->flt);
+}
 
 #define SHARED_STATES                                                                      \
     [VS_BACKEND_HANDSHAKE - CS_PROTO] = { "backend-handshake", CSF_BACK_IO, st_backend_handshake, \

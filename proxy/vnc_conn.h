@@ -38,6 +38,8 @@ struct vnc {
     int be_minor;                 /* backend's */
     enum bh_state bh;
     struct rfbfilter *flt;
+    ev_timer wake;                /* the filter asked to be run again (rfbfilter_wake) */
+    bool wake_on;
     bool in_tls;                  /* the channel is TLS already: offer Plain (256), no ack */
 };
 

@@ -600,6 +600,32 @@ static void test_qemu_consoles(void **state)
     expect_err("[gateway]\nqemu_consoles = allow\n", 2, "qemu_consoles");
 }
 
+/* continuous_updates: auto by default, [gateway] sets the default, a VM
+ * overrides it; only auto/off. */
+static void test_continuous_updates(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse(MINI_VM "[vm b]\nvnc = unix:/run/b.vnc\nvnc_port = 6010\n"
+               "continuous_updates = auto\n", &c);
+    assert_int_equal(c.continuous_updates, CFG_CU_AUTO);
+    assert_int_equal(c.vms[0].continuous_updates, CFG_CU_AUTO);
+    cfg_free(&c);
+    must_parse(MINI_VM "[vm b]\nvnc = unix:/run/b.vnc\nvnc_port = 6010\n"
+               "continuous_updates = auto\n[gateway]\ncontinuous_updates = off\n", &c);
+    assert_int_equal(c.continuous_updates, CFG_CU_OFF);
+    assert_int_equal(c.vms[0].continuous_updates, CFG_CU_OFF);
+    assert_int_equal(c.vms[1].continuous_updates, CFG_CU_AUTO);
+    char *out = print_to_string(&c);
+    assert_non_null(strstr(out, "\ncontinuous_updates = off\n"));
+    assert_non_null(strstr(strstr(out, "\n[vm b]\n"), "\ncontinuous_updates = auto\n"));
+    free(out);
+    cfg_free(&c);
+    expect_err(MINI_VM "continuous_updates = on\n", 4,
+               "bad continuous_updates \"on\" (use auto or off)");
+    expect_err("[gateway]\ncontinuous_updates = yes\n", 2, "bad continuous_updates");
+}
+
 static void test_gateway_value_errors(void **state)
 {
     expect_err("[gateway]\naddress = localhost\n", 2,
@@ -1148,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_users_groups),
         cmocka_unit_test(test_clipboard_values),
         cmocka_unit_test(test_qemu_consoles),
+        cmocka_unit_test(test_continuous_updates),
         cmocka_unit_test(test_gateway_value_errors),
         cmocka_unit_test(test_max_unauth_per_source),
         cmocka_unit_test(test_firewall_values),
