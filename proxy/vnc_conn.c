@@ -64,21 +64,35 @@ static bool reply(struct conn *c, const void *msg, size_t n, int next)
 /* ---------------------------------------------------------------------- */
 /* the viewer's handshake: one function per state                          */
 
-static bool st_version(struct conn *c)
+/* Read the viewer's "RFB 003.00x\n" into V(c)->minor.  1 read, 0 not yet
+ * (*progress: bytes came), -1 failed (conn_fail called). */
+static int version_in(struct conn *c, bool *progress)
 {
     char why[200];
+    *progress = false;
     ssize_t n = conn_front_read(c, &c->rx, RFB_VERSION_LEN - buf_len(&c->rx));
     if (n < 0)
-        return false;
+        return -1;
     int r = rfb_parse_client_version(buf_head(&c->rx), buf_len(&c->rx), &V(c)->minor, why,
                                      sizeof why);
-    if (r == RFB_NEED)
-        return n > 0;
+    if (r == RFB_NEED) {
+        *progress = n > 0;
+        return 0;
+    }
     if (r < 0) {
         conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
-        return false;
+        return -1;
     }
     buf_consume(&c->rx, (size_t)r);
+    return 1;
+}
+
+static bool st_version(struct conn *c)
+{
+    bool progress;
+    int v = version_in(c, &progress);
+    if (v <= 0)
+        return v == 0 && progress;
     if (V(c)->minor == 3) {
         /* VeNCrypt needs 3.7+: refuse with a reason (3.3 allows one). */
         uint8_t msg[128];
@@ -363,19 +377,10 @@ static bool st_clientinit(struct conn *c)
  * path itself). */
 static bool ls_version(struct conn *c)
 {
-    char why[200];
-    ssize_t n = conn_front_read(c, &c->rx, RFB_VERSION_LEN - buf_len(&c->rx));
-    if (n < 0)
-        return false;
-    int r = rfb_parse_client_version(buf_head(&c->rx), buf_len(&c->rx), &V(c)->minor, why,
-                                     sizeof why);
-    if (r == RFB_NEED)
-        return n > 0;
-    if (r < 0) {
-        conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
-        return false;
-    }
-    buf_consume(&c->rx, (size_t)r);
+    bool progress;
+    int v = version_in(c, &progress);
+    if (v <= 0)
+        return v == 0 && progress;
     c->user[0] = '\0';
     conn_login(c, "");
     return true;
