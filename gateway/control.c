@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "gateway/oneshot.h"
 #include "proxy/proxy.h"
 
 /* ---------------------------------------------------------------------- */
@@ -73,69 +74,39 @@ int ctl_listen(const char *path, char *why, size_t whylen)
 /* ---------------------------------------------------------------------- */
 /* the server                                                              */
 
+/* One control client (the oneshot client's protocol data). */
 struct ctl_client {
+    struct oneshot_client *oc;
     struct ctl_server *s;
-    struct ctl_client *next, *prev;
-    int fd;
-    ev_io w;
-    ev_timer t;
-    char in[CTL_REQ_MAX];
-    size_t inlen;
-    char *out;
-    size_t outlen, outoff;
     struct ucred cred;
     gid_t groups[256];
     int ngroups;                        /* -1: unknown */
 };
 
 struct ctl_server {
-    struct ev_loop *loop;
-    int fd;
-    ev_io w;
+    struct oneshot *os;
     struct proxy *px;
     const struct cfg *cfg;
     bool have_gid;
     gid_t admin_gid;
     unsigned nproc;
-    struct ctl_client *clients;
-    unsigned n_clients;
 };
 
-static void client_free(struct ctl_client *c)
-{
-    struct ctl_server *s = c->s;
-    ev_io_stop(s->loop, &c->w);
-    ev_timer_stop(s->loop, &c->t);
-    close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->n_clients--;
-    free(c->out);
-    free(c);
-}
-
-/* Queue the reply (head line + body) and switch to writing it. */
+/* Queue the reply (head line + body); the client closes once it is out. */
 static void reply(struct ctl_client *c, const char *head, const char *body)
 {
     size_t hl = strlen(head), bl = body ? strlen(body) : 0;
-    c->out = malloc(hl + bl + 2);
-    if (!c->out) {
-        client_free(c);
+    char *out = malloc(hl + bl + 2);
+    if (!out) {
+        oneshot_answer(c->oc, "", 0);
         return;
     }
-    memcpy(c->out, head, hl);
-    c->out[hl] = '\n';
+    memcpy(out, head, hl);
+    out[hl] = '\n';
     if (bl)
-        memcpy(c->out + hl + 1, body, bl);
-    c->outlen = hl + 1 + bl;
-    c->outoff = 0;
-    ev_io_stop(c->s->loop, &c->w);
-    ev_io_set(&c->w, c->fd, EV_WRITE);
-    ev_io_start(c->s->loop, &c->w);
+        memcpy(out + hl + 1, body, bl);
+    oneshot_answer(c->oc, out, hl + 1 + bl);
+    free(out);
 }
 
 static void reply_error(struct ctl_client *c, const char *fmt, ...)
@@ -289,7 +260,7 @@ static void handle(struct ctl_client *c, size_t len)
                         name, c->s->cfg->admin_group[0] ? c->s->cfg->admin_group : "set");
         return;
     }
-    if (ctl_parse(c->in, len, &r, why, sizeof why) != 0) {
+    if (ctl_parse(c->oc->in, len, &r, why, sizeof why) != 0) {
         reply_error(c, "%s", why);
         return;
     }
@@ -301,92 +272,40 @@ static void handle(struct ctl_client *c, size_t len)
         reply_error(c, "unknown request %s (this vmgate knows status, kick)", r.verb);
 }
 
-static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* Bytes came: a whole line is a request; EOF or a full buffer before it is
+ * an error. */
+static bool client_input(struct oneshot_client *oc, bool eof, bool full)
 {
-    struct ctl_client *c = w->data;
-    (void)loop;
-    if (c->out) {
-        if (!(revents & EV_WRITE))
-            return;
-        ssize_t k = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (k <= 0) {
-            client_free(c);
-            return;
-        }
-        c->outoff += (size_t)k;
-        if (c->outoff == c->outlen)
-            client_free(c);
-        return;
-    }
-    ssize_t k = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
-    if (k < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (k <= 0) {
-        if (c->inlen)
-            reply_error(c, "request without a newline");
-        else
-            client_free(c);
-        return;
-    }
-    char *nl = memchr(c->in + c->inlen, '\n', (size_t)k);
-    c->inlen += (size_t)k;
+    struct ctl_client *c = oc->data;
+    char *nl = memchr(oc->in, '\n', oc->inlen);
     if (nl) {
-        handle(c, (size_t)(nl - c->in));
-        return;
+        handle(c, (size_t)(nl - oc->in));
+        return true;
     }
-    if (c->inlen == sizeof c->in)
+    if (eof && oc->inlen)
+        reply_error(c, "request without a newline");
+    else if (full)
         reply_error(c, "request longer than %d bytes", CTL_REQ_MAX - 1);
+    else
+        return false;
+    return true;
 }
 
-static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* A new client: who is it (SO_PEERCRED, SO_PEERGROUPS)? */
+static int client_accepted(struct oneshot_client *oc)
 {
-    (void)loop;
-    (void)revents;
-    client_free(w->data);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct ctl_server *s = w->data;
-    (void)revents;
-    for (int i = 0; i < 16; i++) {
-        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        struct ctl_client *c = s->n_clients < CTL_CLIENTS_MAX ? calloc(1, sizeof *c) : NULL;
-        if (!c) {
-            static const char busy[] = "error busy: too many control requests at once\n";
-            (void)!send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-            close(fd);
-            continue;
-        }
-        socklen_t sl = sizeof c->cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) != 0) {
-            close(fd);
-            free(c);
-            continue;
-        }
-        sl = sizeof c->groups;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &sl) == 0)
-            c->ngroups = (int)(sl / sizeof c->groups[0]);
-        else
-            c->ngroups = 0;             /* more than 256 groups: primary gid only */
-        c->s = s;
-        c->fd = fd;
-        c->next = s->clients;
-        if (s->clients)
-            s->clients->prev = c;
-        s->clients = c;
-        s->n_clients++;
-        ev_io_init(&c->w, client_cb, fd, EV_READ);
-        c->w.data = c;
-        ev_io_start(loop, &c->w);
-        ev_timer_init(&c->t, client_timeout_cb, CTL_TIMEOUT, 0);
-        c->t.data = c;
-        ev_timer_start(loop, &c->t);
-    }
+    struct ctl_client *c = oc->data;
+    c->oc = oc;
+    c->s = oneshot_ctx(oc);
+    socklen_t sl = sizeof c->cred;
+    if (getsockopt(oc->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) != 0)
+        return -1;
+    sl = sizeof c->groups;
+    if (getsockopt(oc->fd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &sl) == 0)
+        c->ngroups = (int)(sl / sizeof c->groups[0]);
+    else
+        c->ngroups = 0;             /* more than 256 groups: primary gid only */
+    return 0;
 }
 
 struct ctl_server *ctl_server_new(struct ev_loop *loop, int fd, struct proxy *px,
@@ -396,16 +315,21 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, int fd, struct proxy *px
     struct ctl_server *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->loop = loop;
-    s->fd = fd;
     s->px = px;
     s->cfg = cfg;
     s->have_gid = have_gid;
     s->admin_gid = admin_gid;
     s->nproc = nproc;
-    ev_io_init(&s->w, accept_cb, fd, EV_READ);
-    s->w.data = s;
-    ev_io_start(loop, &s->w);
+    const struct oneshot_ops ops = {
+        .in_max = CTL_REQ_MAX, .data_size = sizeof(struct ctl_client),
+        .max_clients = CTL_CLIENTS_MAX, .timeout = CTL_TIMEOUT,
+        .busy = "error busy: too many control requests at once\n",
+        .accepted = client_accepted, .input = client_input, .ctx = s,
+    };
+    if (!(s->os = oneshot_new(loop, fd, &ops))) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -413,8 +337,6 @@ void ctl_server_free(struct ctl_server *s)
 {
     if (!s)
         return;
-    while (s->clients)
-        client_free(s->clients);
-    ev_io_stop(s->loop, &s->w);
+    oneshot_free(s->os);
     free(s);
 }

@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "gateway/oneshot.h"
 #include "proxy/proxy.h"
 
 #define BODY_MAX (1u << 20)
@@ -46,77 +47,43 @@ int metrics_listen(const char *spec, char *why, size_t whylen)
     return fd;
 }
 
-struct mclient {
-    struct metrics_server *s;
-    struct mclient *next, *prev;
-    int fd;
-    ev_io w;
-    ev_timer t;
-    char in[METRICS_REQ_MAX];
-    size_t inlen;
-    char *out;
-    size_t outlen, outoff;
-};
-
 struct metrics_server {
-    struct ev_loop *loop;
-    int fd;
-    ev_io w;
+    struct oneshot *os;
     struct proxy *px;
-    struct mclient *clients;
-    unsigned n;
 };
 
-static void mclient_free(struct mclient *c)
-{
-    struct metrics_server *s = c->s;
-    ev_io_stop(s->loop, &c->w);
-    ev_timer_stop(s->loop, &c->t);
-    close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->n--;
-    free(c->out);
-    free(c);
-}
-
-/* Queue the whole answer and switch to writing. */
-static void answer(struct mclient *c, const char *status, const char *ctype, const char *body)
+/* Queue the whole answer; the client closes once it is out. */
+static void answer(struct oneshot_client *c, const char *status, const char *ctype,
+                   const char *body)
 {
     size_t bl = strlen(body);
     size_t cap = bl + 256;
-    c->out = malloc(cap);
-    if (!c->out) {
-        mclient_free(c);
+    char *out = malloc(cap);
+    if (!out) {
+        oneshot_answer(c, "", 0);
         return;
     }
-    int hl = snprintf(c->out, cap,
+    int hl = snprintf(out, cap,
                       "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                       "Connection: close\r\n\r\n", status, ctype, bl);
-    memcpy(c->out + hl, body, bl);
-    c->outlen = (size_t)hl + bl;
-    ev_io_stop(c->s->loop, &c->w);
-    ev_io_set(&c->w, c->fd, EV_WRITE);
-    ev_io_start(c->s->loop, &c->w);
+    memcpy(out + hl, body, bl);
+    oneshot_answer(c, out, (size_t)hl + bl);
+    free(out);
 }
 
-static void serve(struct mclient *c, enum metrics_req r)
+static void serve(struct oneshot_client *c, enum metrics_req r)
 {
     static const char text[] = "text/plain; charset=utf-8";
     switch (r) {
     case METRICS_GET: {
         char *body = malloc(BODY_MAX);
         if (!body) {
-            mclient_free(c);
+            oneshot_answer(c, "", 0);
             return;
         }
         struct jw w;
         jw_init(&w, body, BODY_MAX);
-        proxy_metrics_text(c->s->px, &w);
+        proxy_metrics_text(((struct metrics_server *)oneshot_ctx(c))->px, &w);
         if (w.overflow)
             answer(c, "500 Internal Server Error", text, "metrics too large\n");
         else
@@ -137,83 +104,20 @@ static void serve(struct mclient *c, enum metrics_req r)
     }
 }
 
-static void mclient_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* Bytes came: answer once the request head is whole, bad, or too long. */
+static bool mclient_input(struct oneshot_client *c, bool eof, bool full)
 {
-    struct mclient *c = w->data;
-    (void)loop;
-    if (c->out) {
-        if (!(revents & EV_WRITE))
-            return;
-        ssize_t k = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (k <= 0) {
-            mclient_free(c);
-            return;
-        }
-        c->outoff += (size_t)k;
-        if (c->outoff == c->outlen) {
-            /* FIN, then a short drain so unread request bytes cause no RST */
-            shutdown(c->fd, SHUT_WR);
-            char junk[512];
-            while (recv(c->fd, junk, sizeof junk, MSG_DONTWAIT) > 0)
-                ;
-            mclient_free(c);
-        }
-        return;
-    }
-    ssize_t k = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
-    if (k < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (k <= 0) {
-        mclient_free(c);                /* closed before a whole request */
-        return;
-    }
-    c->inlen += (size_t)k;
+    if (eof)
+        return false;                   /* closed before a whole request */
     enum metrics_req r = metrics_parse(c->in, c->inlen);
-    if (r != METRICS_NEED) {
+    if (r != METRICS_NEED)
         serve(c, r);
-        return;
-    }
-    if (c->inlen == sizeof c->in)
+    else if (full)
         answer(c, "431 Request Header Fields Too Large", "text/plain; charset=utf-8",
                "request head too long\n");
-}
-
-static void mclient_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    mclient_free(w->data);
-}
-
-static void maccept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct metrics_server *s = w->data;
-    (void)revents;
-    for (int i = 0; i < 16; i++) {
-        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        struct mclient *c = s->n < METRICS_CLIENTS_MAX ? calloc(1, sizeof *c) : NULL;
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->s = s;
-        c->fd = fd;
-        c->next = s->clients;
-        if (s->clients)
-            s->clients->prev = c;
-        s->clients = c;
-        s->n++;
-        ev_io_init(&c->w, mclient_cb, fd, EV_READ);
-        c->w.data = c;
-        ev_io_start(loop, &c->w);
-        ev_timer_init(&c->t, mclient_timeout_cb, METRICS_TIMEOUT, 0);
-        c->t.data = c;
-        ev_timer_start(loop, &c->t);
-    }
+    else
+        return false;
+    return true;
 }
 
 struct metrics_server *metrics_server_new(struct ev_loop *loop, int fd, struct proxy *px)
@@ -221,12 +125,15 @@ struct metrics_server *metrics_server_new(struct ev_loop *loop, int fd, struct p
     struct metrics_server *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->loop = loop;
-    s->fd = fd;
     s->px = px;
-    ev_io_init(&s->w, maccept_cb, fd, EV_READ);
-    s->w.data = s;
-    ev_io_start(loop, &s->w);
+    const struct oneshot_ops ops = {
+        .in_max = METRICS_REQ_MAX, .max_clients = METRICS_CLIENTS_MAX,
+        .timeout = METRICS_TIMEOUT, .drain = true, .input = mclient_input, .ctx = s,
+    };
+    if (!(s->os = oneshot_new(loop, fd, &ops))) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -234,8 +141,6 @@ void metrics_server_free(struct metrics_server *s)
 {
     if (!s)
         return;
-    while (s->clients)
-        mclient_free(s->clients);
-    ev_io_stop(s->loop, &s->w);
+    oneshot_free(s->os);
     free(s);
 }
