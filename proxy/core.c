@@ -211,13 +211,18 @@ static size_t out_pending(const struct conn *c, const struct conn_side *s)
 static void sent(struct conn *c, struct conn_side *s, struct buf *b, size_t n)
 {
     buf_consume(b, n);
-    if (c->relay_mode) {
-        int dir = s == &c->d[CONN_C2S] ? CONN_C2S : CONN_S2C;
-        c->bytes[dir] += n;
-        if (c->px->st.vm_bytes)
-            c->px->st.vm_bytes[2 * (size_t)(c->vm - c->px->cfg->vms) + (size_t)dir] += n;
-    }
-    if (b == &s->stream && c->relay_mode)
+    if (!c->relay_mode)
+        return;
+    size_t dir = s == &c->d[CONN_C2S] ? CONN_C2S : CONN_S2C;
+    c->bytes[dir] += n;
+    /* c->vm is one of cfg->vms in the relay (a web stand-in VM never gets
+     * there); the check keeps a stand-in from indexing past the array */
+    uintptr_t off = (uintptr_t)c->vm - (uintptr_t)c->px->cfg->vms;
+    size_t vi = off / sizeof *c->vm;
+    if (c->px->st.vm_bytes && (uintptr_t)c->vm >= (uintptr_t)c->px->cfg->vms &&
+        vi < c->px->cfg->n_vms)
+        c->px->st.vm_bytes[2 * vi + dir] += n;
+    if (b == &s->stream)
         s->ok -= n;
 }
 
