@@ -374,7 +374,9 @@ static int sa_addr(const struct sockaddr *sa, const void **bin, uint16_t *port)
     return 0;
 }
 
-void addr_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
+/* The peer's address as text, with its port when with_port ("local" for
+ * anything that is not IP). */
+static void sockaddr_text(const struct sockaddr *sa, bool with_port, char *out, size_t cap)
 {
     const void *bin;
     uint16_t port;
@@ -384,22 +386,20 @@ void addr_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
     int fam = sa ? sa_addr(sa, &bin, &port) : 0;
     if (fam == 0 || !inet_ntop(fam, bin, a, sizeof a))
         snprintf(out, cap, "local");
+    else if (with_port)
+        addr_hostport_str(a, port, out, cap);
     else
         snprintf(out, cap, "%s", a);
 }
 
+void addr_sockaddr_str(const struct sockaddr *sa, char *out, size_t cap)
+{
+    sockaddr_text(sa, false, out, cap);
+}
+
 void addr_sockaddr_str_port(const struct sockaddr *sa, char *out, size_t cap)
 {
-    const void *bin;
-    uint16_t port;
-    char a[ADDR_TEXT_MAX];
-    if (!out || cap == 0)
-        return;
-    int fam = sa ? sa_addr(sa, &bin, &port) : 0;
-    if (fam == 0 || !inet_ntop(fam, bin, a, sizeof a))
-        snprintf(out, cap, "local");
-    else
-        addr_hostport_str(a, port, out, cap);
+    sockaddr_text(sa, true, out, cap);
 }
 
 /* ---- the source key ---- */
