@@ -744,6 +744,10 @@ static void qmp_request(struct helper *h, unsigned sock, const uint8_t *buf, siz
     }
     if (!qmpb_op_name(q.op))
         snprintf(why, sizeof why, "unknown QMP operation %u", q.op);
+    else if (qmpb_op_is_power(q.op))
+        /* no path authorizes a power op from the network process yet */
+        snprintf(why, sizeof why, "%s is not allowed from the network process",
+                 qmpb_op_name(q.op));
     else if (!(vm = cfg_find_vm(h->cfg, q.vm)))
         snprintf(why, sizeof why, "no vm %s", q.vm);
     else if (!(path = vm_qmp_path(vm)))

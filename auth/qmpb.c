@@ -14,9 +14,15 @@ static const char *const op_names[QMPB_OP_MAX] = {
     [QMPB_VNC_HANDOFF] = "vnc-handoff",
     [QMPB_SPICE_TICKET] = "spice-ticket",
     [QMPB_QUERY_STATUS] = "query-status",
+    [QMPB_STOP] = "stop",
+    [QMPB_CONT] = "cont",
+    [QMPB_POWERDOWN] = "system_powerdown",
+    [QMPB_RESET] = "system_reset",
 };
 
 const char *qmpb_op_name(unsigned op) { return op > 0 && op < QMPB_OP_MAX ? op_names[op] : NULL; }
+
+bool qmpb_op_is_power(unsigned op) { return op >= QMPB_STOP && op <= QMPB_RESET; }
 
 bool qmpb_op_wants_fd(unsigned op) { return op == QMPB_VNC_HANDOFF; }
 
@@ -58,6 +64,13 @@ int qmpb_script(unsigned op, uint64_t id, const char *arg, struct qmp_cmd *cmds,
         return 2;
     case QMPB_QUERY_STATUS:
         snprintf(cmds[0].json, sizeof cmds[0].json, "{\"execute\":\"query-status\"}\n");
+        return 1;
+    case QMPB_STOP:
+    case QMPB_CONT:
+    case QMPB_POWERDOWN:
+    case QMPB_RESET:
+        /* the op's name is QEMU's command name: a fixed string of ours */
+        snprintf(cmds[0].json, sizeof cmds[0].json, "{\"execute\":\"%s\"}\n", op_names[op]);
         return 1;
     default:
         snprintf(why, whylen, "unknown QMP operation %u", op);

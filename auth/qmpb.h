@@ -23,6 +23,10 @@ enum qmpb_op {
     QMPB_VNC_HANDOFF = 1,   /* getfd (the attached socket) + add_client vnc skipauth */
     QMPB_SPICE_TICKET,      /* set_password spice ARG + expire_password never */
     QMPB_QUERY_STATUS,      /* query-status; the answer's "status" */
+    QMPB_STOP,              /* stop: pause the VM's CPUs */
+    QMPB_CONT,              /* cont: resume them */
+    QMPB_POWERDOWN,         /* system_powerdown: ACPI power button */
+    QMPB_RESET,             /* system_reset: hard reset */
     QMPB_OP_MAX,
 };
 
@@ -31,6 +35,10 @@ enum qmpb_op {
 
 /* The name of op for logs ("vnc-handoff"), or NULL if op is not one. */
 const char *qmpb_op_name(unsigned op);
+/* Whether op changes the VM's run state (stop, cont, powerdown, reset):
+ * such an op needs an authorization of its own in the helper, never just
+ * the network process's word. */
+bool qmpb_op_is_power(unsigned op);
 /* Whether op needs a socket attached to the request. */
 bool qmpb_op_wants_fd(unsigned op);
 /* Compose op's commands into cmds (room for QMP_RUN_MAX).  id names the

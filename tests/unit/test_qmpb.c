@@ -41,6 +41,18 @@ static void test_scripts(void **state)
         assert_int_equal(qmpb_script(QMPB_SPICE_TICKET, 1, bad[i], c, why, sizeof why), -1);
     assert_int_equal(qmpb_script(QMPB_SPICE_TICKET, 1, NULL, c, why, sizeof why), -1);
     assert_int_equal(qmpb_script(QMPB_QUERY_STATUS, 1, NULL, c, why, sizeof why), 1);
+    /* the power ops: exactly QEMU's command, no argument */
+    const struct { unsigned op; const char *json; } pw[] = {
+        { QMPB_STOP, "{\"execute\":\"stop\"}\n" },
+        { QMPB_CONT, "{\"execute\":\"cont\"}\n" },
+        { QMPB_POWERDOWN, "{\"execute\":\"system_powerdown\"}\n" },
+        { QMPB_RESET, "{\"execute\":\"system_reset\"}\n" },
+    };
+    for (size_t i = 0; i < sizeof pw / sizeof pw[0]; i++) {
+        assert_int_equal(qmpb_script(pw[i].op, 1, "x", c, why, sizeof why), 1);
+        assert_string_equal(c[0].json, pw[i].json);
+        assert_false(qmpb_op_wants_fd(pw[i].op));
+    }
     assert_int_equal(qmpb_script(0, 1, NULL, c, why, sizeof why), -1);
     assert_int_equal(qmpb_script(QMPB_OP_MAX, 1, NULL, c, why, sizeof why), -1);
     assert_int_equal(qmpb_script(200, 1, NULL, c, why, sizeof why), -1);
