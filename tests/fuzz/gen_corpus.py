@@ -335,6 +335,21 @@ def config_seeds():
     write("config", "crlf-comments", b"[gateway]   ; c\r\n; x\r\n# y\r\naddress = 127.0.0.1 # z\r\n")
 
 
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def pp2_seeds():
+    v4 = bytes([192, 0, 2, 7, 127, 0, 0, 1]) + u16(40000) + u16(5901)
+    write("pp2", "tcp4", PP2_SIG + u8(0x21) + u8(0x11) + u16(len(v4)) + v4)
+    v6 = bytes(15) + b"\x01" + bytes(15) + b"\x01" + u16(1) + u16(2)
+    write("pp2", "tcp6", PP2_SIG + u8(0x21) + u8(0x21) + u16(len(v6)) + v6)
+    write("pp2", "local", PP2_SIG + u8(0x20) + u8(0x00) + u16(0))
+    tlv = u8(0x04) + u16(0) + u8(0xe0) + u16(3) + b"abc"
+    write("pp2", "tcp4-tlv", PP2_SIG + u8(0x21) + u8(0x11) + u16(len(v4) + len(tlv)) + v4 + tlv)
+    write("pp2", "v1", b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 5901\r\n")
+    write("pp2", "then-rfb", PP2_SIG + u8(0x21) + u8(0x11) + u16(len(v4)) + v4 + b"RFB 003.008\n")
+
+
 if __name__ == "__main__":
     s2c_seeds()
     c2s_seeds()
@@ -345,3 +360,4 @@ if __name__ == "__main__":
     fwjson_seeds()
     fwaddr_seeds()
     config_seeds()
+    pp2_seeds()
