@@ -58,7 +58,7 @@ enum gw_key {
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
     GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
     GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_WEB_PORT, GK_NOVNC_DIR,
-    GK_WEB_ORIGINS, GK_CU, GK_N
+    GK_WEB_ORIGINS, GK_CU, GK_PROXY_PROTOCOL, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -99,6 +99,7 @@ static const struct key_def gw_keys[] = {
     { "web_port", GK_WEB_PORT, false },
     { "novnc_dir", GK_NOVNC_DIR, false },
     { "web_origins", GK_WEB_ORIGINS, true },
+    { "proxy_protocol", GK_PROXY_PROTOCOL, true },
     { NULL, 0, false }
 };
 
@@ -886,6 +887,9 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
     case GK_WEB_ORIGINS:
         return set_list(p, line, key, "origin", v, check_origin, &c->web_origins,
                         &c->n_web_origins);
+    case GK_PROXY_PROTOCOL:     /* "" = nobody may send a PROXY header */
+        return set_list(p, line, key, "address", v, check_cidr, &c->proxy_protocol,
+                        &c->n_proxy_protocol);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1428,6 +1432,7 @@ void cfg_free(struct cfg *c)
     free(c->passwd_file);
     free(c->novnc_dir);
     free_list(c->web_origins, c->n_web_origins);
+    free_list(c->proxy_protocol, c->n_proxy_protocol);
     free_list(c->fw.allow, c->fw.n_allow);
     for (size_t i = 0; i < c->n_vms; i++) {
         free_list(c->vms[i].users, c->vms[i].n_users);
@@ -1435,6 +1440,18 @@ void cfg_free(struct cfg *c)
     }
     free(c->vms);
     memset(c, 0, sizeof *c);
+}
+
+bool cfg_proxy_source(const struct cfg *c, const char *addr)
+{
+    struct addr_net a, n;
+    if (!c || !addr || c->n_proxy_protocol == 0 || addr_net_parse(addr, false, &a, NULL, 0) < 0)
+        return false;
+    for (size_t i = 0; i < c->n_proxy_protocol; i++)
+        if (addr_net_parse(c->proxy_protocol[i], true, &n, NULL, 0) == 0 &&
+            addr_net_contains(&n, &a))
+            return true;
+    return false;
 }
 
 const struct cfg_vm *cfg_find_vm(const struct cfg *c, const char *name)
@@ -1550,6 +1567,10 @@ void cfg_print(const struct cfg *c, FILE *f)
     fprintf(f, "web_origins =");
     for (size_t i = 0; i < c->n_web_origins; i++)
         fprintf(f, " %s", c->web_origins[i]);
+    fprintf(f, "\n");
+    fprintf(f, "proxy_protocol =");
+    for (size_t i = 0; i < c->n_proxy_protocol; i++)
+        fprintf(f, " %s", c->proxy_protocol[i]);
     fprintf(f, "\n");
 
     const char *px = c->fw.present ? "" : "# ";

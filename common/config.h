@@ -96,6 +96,8 @@ struct cfg {
     uint16_t web_port;             /* HTTPS + WebSocket browser console; 0 = off */
     char *novnc_dir;               /* noVNC's files (absolute) */
     char **web_origins; size_t n_web_origins;  /* extra allowed WebSocket Origins */
+    char **proxy_protocol; size_t n_proxy_protocol;  /* CIDRs whose connections start with a
+                                                        PROXY v2 header (balancers) */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
 };
@@ -121,6 +123,12 @@ int cfg_load(const char *path, struct cfg *out, char *err, size_t errlen);
 void cfg_free(struct cfg *c);
 
 const struct cfg_vm *cfg_find_vm(const struct cfg *c, const char *name);
+/* Is addr (numeric, as addr_sockaddr_str prints a peer) inside one of
+ * proxy_protocol's CIDRs?  The network process asks it at accept (such a
+ * connection must start with a PROXY v2 header), the auth helper when it
+ * decides whether to take the network process's word for a viewer's real
+ * source.  False for anything that is not a numeric address. */
+bool cfg_proxy_source(const struct cfg *c, const char *addr);
 /* Print the effective config and per-VM routes (vmgate check). */
 void cfg_print(const struct cfg *c, FILE *f);
 const char *cfg_clip_name(enum cfg_clip c);

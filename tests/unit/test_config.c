@@ -492,6 +492,35 @@ static void test_web_keys(void **state)
     expect_err("[gateway]\nweb_origins = https://\n", 2, "origin");
 }
 
+/* proxy_protocol: CIDRs, canonical form; cfg_proxy_source matches inside them only. */
+static void test_proxy_protocol(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse("[vm a]\nvnc = unix:/a\n", &c);
+    assert_int_equal(c.n_proxy_protocol, 0);
+    assert_false(cfg_proxy_source(&c, "127.0.0.1"));
+    cfg_free(&c);
+    must_parse("[gateway]\nproxy_protocol = 127.0.0.2 10.1.2.3/8 2001:DB8::/32 ::ffff:192.0.2.9\n"
+               "[vm a]\nvnc = unix:/a\n", &c);
+    assert_int_equal(c.n_proxy_protocol, 4);
+    assert_string_equal(c.proxy_protocol[1], "10.0.0.0/8");
+    assert_string_equal(c.proxy_protocol[2], "2001:db8::/32");
+    assert_string_equal(c.proxy_protocol[3], "192.0.2.9");
+    assert_true(cfg_proxy_source(&c, "127.0.0.2"));
+    assert_false(cfg_proxy_source(&c, "127.0.0.7"));
+    assert_true(cfg_proxy_source(&c, "10.200.0.1"));
+    assert_true(cfg_proxy_source(&c, "2001:db8:5::1"));
+    assert_false(cfg_proxy_source(&c, "2001:db9::1"));
+    assert_true(cfg_proxy_source(&c, "192.0.2.9"));
+    assert_false(cfg_proxy_source(&c, "local"));
+    assert_false(cfg_proxy_source(&c, ""));
+    assert_false(cfg_proxy_source(&c, NULL));
+    cfg_free(&c);
+    expect_err("[gateway]\nproxy_protocol = haproxy.local\n", 2, "address");
+    expect_err("[gateway]\nproxy_protocol = 10.0.0.0/33\n", 2, "address");
+}
+
 static void test_listen_port_values(void **state)
 {
     expect_err("[vm a]\nvnc = unix:/a\nvnc_port = 0\n", 3, "bad vnc_port \"0\" (use 1..65535)");
@@ -1168,6 +1197,7 @@ int main(void)
         cmocka_unit_test(test_socket_dir),
         cmocka_unit_test(test_port_conflicts),
         cmocka_unit_test(test_web_keys),
+        cmocka_unit_test(test_proxy_protocol),
         cmocka_unit_test(test_listen_port_values),
         cmocka_unit_test(test_backend_errors_in_config),
         cmocka_unit_test(test_qmp_from_vnc),
