@@ -102,6 +102,11 @@ int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int
 struct authp_cert_resp;
 typedef void (*auth_cert_cb)(void *ctx, const struct authp_cert_resp *resp);
 int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx);
+/* The helper's ban events (AUTHP_EVT_BAN, never answers to a request):
+ * cb(ctx, evt) from the loop for each.  Without a callback they are read
+ * and dropped. */
+typedef void (*auth_ban_cb)(void *ctx, const struct authp_ban_evt *evt);
+void auth_client_on_ban(struct auth_client *ac, auth_ban_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

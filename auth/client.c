@@ -59,6 +59,8 @@ struct auth_client {
     uint32_t cert_id;
     bool cert_pending, cert_failed;
     char cert_why[64];
+    auth_ban_cb on_ban;  /* AUTHP_EVT_BAN from the helper */
+    void *on_ban_ctx;
 };
 
 static void pend_drop_msg(struct auth_client *ac, struct pend *p)
@@ -157,6 +159,14 @@ static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bo
         if (authp_peek_type(buf, (size_t)n) == AUTHP_RESP_CERT) {
             *certlen = (size_t)n;      /* left in ac->rbuf for cert_answer() */
             return RA_CERT;
+        }
+        if (authp_peek_type(buf, (size_t)n) == AUTHP_EVT_BAN) {
+            struct authp_ban_evt e;
+            if (authp_decode_ban_evt(buf, (size_t)n, &e) != 0)
+                log_warn("malformed ban event from the auth helper (%zd bytes), ignored", n);
+            else if (ac->on_ban)
+                ac->on_ban(ac->on_ban_ctx, &e);
+            return RA_SKIP;
         }
         if (authp_decode_login_resp(buf, (size_t)n, resp) != 0) {
             log_warn("malformed answer from the auth helper (%zd bytes), ignored", n);
@@ -420,6 +430,12 @@ struct auth_client *auth_client_new(struct ev_loop *loop, int fd)
     ac->rio.data = ac->wio.data = ac->defer.data = ac;
     ev_io_start(loop, &ac->rio);
     return ac;
+}
+
+void auth_client_on_ban(struct auth_client *ac, auth_ban_cb cb, void *ctx)
+{
+    ac->on_ban = cb;
+    ac->on_ban_ctx = ctx;
 }
 
 void auth_client_set_first_id(struct auth_client *ac, uint32_t id)

@@ -9,6 +9,9 @@
 #ifndef VMGATE_FWGUARD_H
 #define VMGATE_FWGUARD_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "auth/proto.h"
 #include "common/config.h"
 
@@ -24,7 +27,16 @@ int fwguard_fd(const struct fwguard *g);
 int fwguard_timeout(const struct fwguard *g);
 /* Call when fwguard_fd() is readable or the timeout passed. */
 void fwguard_tick(struct fwguard *g);
-/* A login from rhost ended with result (counted when it is a failure). */
+/* Who hears of bans: fn(ctx, key, true, until) when a source key is put in
+ * the ban set (until: wall clock, ms since the epoch), fn(ctx, key, false,
+ * now) when that ban's time is over (the kernel set drops the element by
+ * itself; fwguard_tick notices when).  The auth helper forwards both to the
+ * network processes (AUTHP_EVT_BAN). */
+typedef void (*fwguard_ban_fn)(void *ctx, const char *key, bool banned, uint64_t until_ms);
+void fwguard_on_ban(struct fwguard *g, fwguard_ban_fn fn, void *ctx);
+/* A login from rhost ended with result (counted when it is a failure).
+ * A source inside proxy_protocol (a balancer's own address) is never
+ * counted: banning it would ban every viewer behind it. */
 void fwguard_result(struct fwguard *g, const char *rhost, enum authp_result result);
 /* A connection from rhost held an unauthenticated slot until it was closed
  * for that (AUTHP_REQ_IDLE): counted like a failed login. */

@@ -43,6 +43,7 @@
 #include "auth/auth_int.h"
 #include "auth/peer.h"
 #include "auth/qmpb.h"
+#include "common/addr.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -797,12 +798,45 @@ out:
         close(fd);
 }
 
-/* The request's rhost becomes the helper's own view of the peer (what
- * PAM_RHOST and the worker's log use): the inet address, or empty for a
- * unix peer.  A different claim from the network process is logged: it
- * is either a bug or a compromised network process. */
-static void set_rhost(struct authp_login_req *req, const struct auth_peer *peer)
+/* The viewer's real source, when the socket comes from a balancer: the
+ * socket's peer (getpeername) must be inside proxy_protocol in the
+ * helper's own config, and the network process's claim (what the PROXY v2
+ * header said) a numeric address; then the claim, in canonical form
+ * (IPv4-mapped written as IPv4), replaces peer->addr.  Any other peer keeps
+ * the kernel's word.  The helper cannot check the header itself (the
+ * network process read it), so a compromised network process can name any
+ * source for connections that come through a listed balancer, and only
+ * for those: proxy_protocol should list balancers, nothing else. */
+static void take_claim(const struct cfg *cfg, struct auth_peer *peer, const char *claim,
+                       uint32_t id)
 {
+    if (peer->kind != AUTH_PEER_INET || !claim[0] || !cfg_proxy_source(cfg, peer->addr) ||
+        strcmp(claim, peer->addr) == 0)
+        return;
+    struct addr_net n;
+    char canon[ADDR_NET_MAX];
+    if (addr_net_parse(claim, false, &n, NULL, 0) < 0) {
+        char shown[AUTHP_RHOST_MAX + 1];
+        log_safe(shown, sizeof shown, claim, strlen(claim));
+        log_warn("request %u: through balancer %s, the claimed source \"%s\" is not an address",
+                 id, peer->addr, shown);
+        return;
+    }
+    addr_net_str(&n, canon, sizeof canon);
+    if (strlen(canon) >= sizeof peer->addr)
+        return;
+    log_debug("request %u: viewer %s through balancer %s (proxy_protocol)", id, canon, peer->addr);
+    memcpy(peer->addr, canon, strlen(canon) + 1);
+}
+
+/* The request's rhost becomes the helper's own view of the peer (what
+ * PAM_RHOST and the worker's log use): the inet address (or the claim
+ * take_claim accepted), or empty for a unix peer.  A different claim from
+ * the network process is logged: it is either a bug or a compromised
+ * network process. */
+static void set_rhost(const struct cfg *cfg, struct authp_login_req *req, struct auth_peer *peer)
+{
+    take_claim(cfg, peer, req->rhost, req->id);
     const char *seen = peer->kind == AUTH_PEER_INET ? peer->addr : "";
     if (peer->kind == AUTH_PEER_INET && req->rhost[0] && strcmp(req->rhost, seen) != 0) {
         char claim[AUTHP_RHOST_MAX + 1];
@@ -811,6 +845,23 @@ static void set_rhost(struct authp_login_req *req, const struct auth_peer *peer)
                  req->id, claim, seen);
     }
     snprintf(req->rhost, sizeof req->rhost, "%s", seen);
+}
+
+/* fwguard banned a source or its ban ended: tell every network process
+ * (AUTHP_EVT_BAN, through the answer queue; a full queue drops it with a
+ * warning, the kernel ban holds anyway). */
+static void ban_event(void *ctx, const char *key, bool banned, uint64_t until_ms)
+{
+    struct helper *h = ctx;
+    struct authp_ban_evt e = { .banned = banned, .until_ms = until_ms };
+    snprintf(e.key, sizeof e.key, "%s", key);
+    uint8_t buf[AUTHP_RESP_MAX];
+    int n = authp_encode_ban_evt(&e, buf, sizeof buf);
+    if (n < 0)
+        return;
+    for (unsigned i = 0; i < h->nfds; i++)
+        if (!h->closed[i])
+            outq_push(h, i, 0, buf, (size_t)n);
 }
 
 /* Read every datagram waiting on socket sock (up to RECV_BURST), decode,
@@ -866,6 +917,7 @@ static void read_requests(struct helper *h, unsigned sock)
             /* never answered; counted by the source read off the socket */
             struct authp_idle_req idle;
             if (authp_decode_idle_req(buf, (size_t)n, &idle) == 0 && peer_rc == 0) {
+                take_claim(h->cfg, &q.peer, idle.rhost, 0);
                 if (q.peer.kind == AUTH_PEER_INET)
                     fwguard_idle(h->guard, q.peer.addr);
             } else {
@@ -890,7 +942,7 @@ static void read_requests(struct helper *h, unsigned sock)
             continue;
         }
         explicit_bzero(buf, (size_t)n);
-        set_rhost(&q.req, &q.peer);
+        set_rhost(h->cfg, &q.req, &q.peer);
         q.received = auth_mono_ms();
         q.sock = sock;
         if (h->qlen >= h->qmax) {
@@ -970,6 +1022,7 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
 
     h.guard = fwguard_new(cfg);
+    fwguard_on_ban(h.guard, ban_event, &h);
     log_debug("helper ready: %u workers, queue %u, timeout %u ms", h.max_workers, h.qmax,
               g_timeout_ms);
     for (;;) {

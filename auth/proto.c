@@ -383,6 +383,41 @@ int authp_decode_cert_resp(const uint8_t *buf, size_t len, struct authp_cert_res
     return 0;
 }
 
+int authp_encode_ban_evt(const struct authp_ban_evt *e, uint8_t *buf, size_t cap)
+{
+    if (!e || !buf || !e->key[0])
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_EVT_BAN, 0);
+    w_u8(&w, e->banned ? 1 : 0);
+    w_str(&w, e->key, sizeof e->key, AUTHP_RHOST_MAX);
+    w_u32(&w, (uint32_t)(e->until_ms >> 32));
+    w_u32(&w, (uint32_t)e->until_ms);
+    return w_finish(&w);
+}
+
+int authp_decode_ban_evt(const uint8_t *buf, size_t len, struct authp_ban_evt *e)
+{
+    if (!e)
+        return -1;
+    memset(e, 0, sizeof *e);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    uint32_t id = 0;
+    r_hdr(&r, AUTHP_EVT_BAN, &id);
+    uint8_t b = r_u8(&r);
+    r_str(&r, e->key, AUTHP_RHOST_MAX);
+    uint64_t hi = r_u32(&r), lo = r_u32(&r);
+    e->until_ms = hi << 32 | lo;
+    e->banned = b == 1;
+    if (r.bad || r.off != r.len || id != 0 || b > 1 || !e->key[0]) {
+        memset(e, 0, sizeof *e);
+        return -1;
+    }
+    return 0;
+}
+
 int authp_peek_type(const uint8_t *buf, size_t len)
 {
     if (!buf || len < HDR_LEN || buf[0] != AUTHP_VERSION)

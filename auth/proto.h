@@ -23,6 +23,7 @@
 #ifndef VMGATE_AUTH_PROTO_H
 #define VMGATE_AUTH_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,8 @@ enum authp_type {
                               or qmp-refused, the detail QEMU's reason or the status */
     AUTHP_REQ_CERT = 5,    /* network -> helper: read cert = and key = (as root), send them */
     AUTHP_RESP_CERT = 6,   /* helper -> network: the PEM texts, or why not */
+    AUTHP_EVT_BAN = 7,     /* helper -> every network process, unasked (id 0): a source
+                              was put in the ban set until a time, or its ban ended */
 };
 
 enum authp_result {
@@ -139,6 +142,19 @@ struct authp_qmp_req {
 };
 int authp_encode_qmp_req(const struct authp_qmp_req *r, uint8_t *buf, size_t cap);
 int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *r);
+/* AUTHP_EVT_BAN: the helper banned key (a source key, auth/bans.h) until
+ * until_ms (wall clock, ms since the epoch), or (banned false) the ban
+ * ended at until_ms.  The network processes keep the list to refuse a banned
+ * viewer that comes through a balancer (the kernel ban set only sees the
+ * balancer), and the first writes the audit events ban / unban.
+ * Wire: u8 banned (0/1), str key, u32 until_ms >> 32, u32 until_ms low. */
+struct authp_ban_evt {
+    bool banned;
+    char key[AUTHP_RHOST_MAX + 1];
+    uint64_t until_ms;
+};
+int authp_encode_ban_evt(const struct authp_ban_evt *e, uint8_t *buf, size_t cap);
+int authp_decode_ban_evt(const uint8_t *buf, size_t len, struct authp_ban_evt *e);
 /* AUTHP_REQ_CERT is the header alone. */
 int authp_encode_cert_req(uint32_t id, uint8_t *buf, size_t cap);
 int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id);

@@ -464,6 +464,10 @@ static int net_run(struct gw *gw, unsigned k)
     proxy_init(&gw->px, gw->loop, cfg, gw->ssl_ctx, gw->auth);
     gw->px.id_counter = gw->id_counter;   /* NULL with one process */
     gw->px.audit = gw->audit;
+    /* the helper's bans: every process keeps the list (PROXY sources),
+     * the first writes the audit events */
+    gw->px.audit_bans = k == 0;
+    auth_client_on_ban(gw->auth, proxy_ban_event, &gw->px);
     atrail_attach(gw->audit, gw->loop);
     /* One network process serves the control socket: the first; it sees
      * only its own sessions (README: processes > 1). */

@@ -25,11 +25,14 @@
 #include "proxy/audit.h"
 #include "proxy/backend.h"
 #include "proxy/clip.h"
+#include "proxy/pp2.h"
 #include "common/json.h"
+#include "common/addr.h"
 
 
 static const char *const core_state_name[CS_PROTO] = {
-    [CS_TLS_HANDSHAKE] = "tls-handshake", [CS_AUTH_WAIT] = "auth-wait",
+    [CS_TLS_HANDSHAKE] = "tls-handshake", [CS_PROXY_HDR] = "proxy-header",
+    [CS_AUTH_WAIT] = "auth-wait",
     [CS_FAIL_DELAY] = "fail-delay", [CS_BACKEND_CONNECT] = "backend-connect",
     [CS_QMP] = "qmp", [CS_RELAY] = "relay", [CS_CLOSING] = "closing",
 };
@@ -281,7 +284,8 @@ static bool tls_step(struct conn *c)
     int r = tside_handshake(&c->fs, why, sizeof why);
     if (r < 0) {
         c->px->st.tls_failed++;
-        conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
+        if (!conn_stray_proxy_header(c))
+            conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
         return false;
     }
     if (r == 0)
@@ -290,6 +294,87 @@ static bool tls_step(struct conn *c)
              SSL_get_cipher_name(c->fs.ssl));
     conn_set_state(c, c->after_tls);
     return true;
+}
+
+bool conn_stray_proxy_header(struct conn *c)
+{
+    if (c->balancer[0] || !pp2_looks_like(c->fs.head, c->fs.head_len))
+        return false;
+    conn_fail(c, LOG_LVL_WARN, "refused: a PROXY header from %s, which is not in proxy_protocol",
+              c->rhost);
+    return true;
+}
+
+/* The balancer's header named the viewer (r): re-do admission for it, as
+ * proxy_accept does for a direct connection, then start the protocol.
+ * Until here c was counted under a key of its own (the balancer is not one
+ * source); now it counts under the viewer's.  A banned viewer is refused
+ * here: the kernel ban set only sees the balancer.  false: refused. */
+static bool pp2_admit(struct conn *c, const struct pp2_result *r)
+{
+    struct proxy *px = c->px;
+    if (r->local) {                         /* a health check: the balancer itself */
+        conn_log(c, LOG_LVL_DEBUG, "PROXY header LOCAL: the balancer's own connection");
+        return true;
+    }
+    char rhost[INET6_ADDRSTRLEN], skey[PROXY_SKEY_MAX];
+    proxy_addr_str((const struct sockaddr *)&r->src, rhost, sizeof rhost);
+    proxy_source_key((const struct sockaddr *)&r->src, skey, sizeof skey);
+    uint64_t until;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (proxy_banned(px, skey, (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u,
+                     &until)) {
+        char t[40];
+        proxy_time_str(until, t, sizeof t);
+        conn_fail(c, LOG_LVL_INFO, "refused viewer %s (through balancer %s): banned until %s",
+                  rhost, c->balancer, t);
+        return false;
+    }
+    if (conn_unauth_from(px, skey) >= px->cfg->max_unauth_per_source) {
+        conn_fail(c, LOG_LVL_WARN, "refused viewer %s (through balancer %s): too many "
+                  "unauthenticated connections (per-source limit %u)", rhost, c->balancer,
+                  px->cfg->max_unauth_per_source);
+        return false;
+    }
+    conn_log(c, LOG_LVL_INFO, "viewer %s through balancer %s (PROXY v2)", rhost, c->balancer);
+    snprintf(c->rhost, sizeof c->rhost, "%s", rhost);
+    snprintf(c->skey, sizeof c->skey, "%s", skey);
+    return true;
+}
+
+/* CS_PROXY_HDR: read the header exactly (not one byte of the viewer's own
+ * stream), refuse it with the parser's reason, or admit the viewer it
+ * names and start the protocol. */
+static bool pp2_step(struct conn *c)
+{
+    for (;;) {
+        struct pp2_result r;
+        enum pp2_status st = pp2_parse(buf_head(&c->rx), buf_len(&c->rx), &r);
+        if (st == PP2_BAD) {
+            conn_fail(c, LOG_LVL_WARN, "refused: bad PROXY header from balancer %s: %s",
+                      c->balancer, r.why);
+            return false;
+        }
+        if (st == PP2_DONE) {
+            buf_consume(&c->rx, r.consumed);
+            if (!pp2_admit(c, &r))
+                return false;
+            c->proto->start(c);
+            return !c->end.dead;
+        }
+        int k = conn_front_read_exact(c, r.need);
+        if (k < 0) {
+            /* conn_fail said "viewer closed ..." : say what was missing */
+            snprintf(c->end.why, sizeof c->end.why, "refused: no PROXY header from balancer %s "
+                     "(closed after %zu bytes)", c->balancer, buf_len(&c->rx));
+            if (buf_len(&c->rx) == 0)
+                c->end.level = LOG_LVL_DEBUG;   /* a plain TCP health check */
+            return false;
+        }
+        if (k == 0)
+            return false;
+    }
 }
 
 void conn_close_after(struct conn *c)
@@ -750,6 +835,9 @@ static void conn_drive(struct conn *c)
         case CS_TLS_HANDSHAKE:
             progress = tls_step(c);
             break;
+        case CS_PROXY_HDR:
+            progress = pp2_step(c);
+            break;
         default: {
             const struct conn_state_def *st = &c->proto->states[c->state - CS_PROTO];
             progress = st->flags & CSF_BACK_IO ? back_io_step(c, st) : st->step(c);
@@ -784,6 +872,7 @@ static void conn_update_io(struct conn *c)
     int fm = 0, bm = 0;
     switch (c->state) {
     case CS_TLS_HANDSHAKE:
+    case CS_PROXY_HDR:
         fm |= EV_READ;
         break;
     case CS_BACKEND_CONNECT:
@@ -879,6 +968,10 @@ static void back_cb(struct ev_loop *loop, ev_io *w, int revents)
  * helper counts it towards ban_after (AUTHP_REQ_IDLE, best effort). */
 static void report_idle(struct conn *c)
 {
+    /* before its header a balancer's connection names nobody: the helper
+     * would count the balancer itself (it refuses to, fwguard) */
+    if (c->state == CS_PROXY_HDR)
+        return;
     if (c->px->auth)
         auth_client_report_idle(c->px->auth, c->fs.fd, c->rhost);
 }
@@ -892,6 +985,13 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     const struct cfg *cfg = c->px->cfg;
     if (c->fb_pending) {
         c->fb_pending = false;
+        if (!c->fs.got_data && c->state == CS_PROXY_HDR) {
+            conn_fail(c, LOG_LVL_WARN, "refused: no PROXY header from balancer %s within %llus "
+                      "(first_byte_timeout; proxy_protocol lists it)", c->balancer,
+                      (unsigned long long)(cfg->first_byte_timeout_ms / 1000));
+            after_event(c);
+            return;
+        }
         if (!c->fs.got_data) {
             conn_fail(c, LOG_LVL_INFO, "closed: no data from the viewer within %llus "
                       "(first_byte_timeout)",
@@ -1069,6 +1169,13 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
         snprintf(rhost, sizeof rhost, "uid:%lu via=unix", (unsigned long)uc.uid);
         snprintf(skey, sizeof skey, "uid:%lu", (unsigned long)uc.uid);
     }
+    /* A proxy_protocol balancer is not one source: until its header names
+     * the viewer, the connection counts under a key of its own (the global
+     * cap still applies) and is admitted again for the viewer. */
+    bool pp = (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+              cfg_proxy_source(px->cfg, rhost);
+    if (pp)
+        snprintf(skey, sizeof skey, "pp2#%llu", (unsigned long long)++px->pp2_seq);
     if (!proxy_admit(px, rhost, skey, proto->admit_tag)) {
         close(fd);
         return;
@@ -1128,7 +1235,12 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
               proto->via ? " via=" : "", proto->via ? proto->via : "", rhost,
               proto->accept_tag);
     ev_timer_start(px->loop, &c->login_timer);
-    proto->start(c);
+    if (pp) {
+        snprintf(c->balancer, sizeof c->balancer, "%s", rhost);
+        conn_set_state(c, CS_PROXY_HDR);
+    } else {
+        proto->start(c);
+    }
     conn_drive(c);
     after_event(c);
 }

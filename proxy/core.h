@@ -53,6 +53,7 @@
 /* The core's states; a protocol's own states are CS_PROTO + its index. */
 enum conn_core_state {
     CS_TLS_HANDSHAKE,   /* then c->after_tls */
+    CS_PROXY_HDR,       /* from a proxy_protocol balancer: its PROXY v2 header, then start */
     CS_AUTH_WAIT,       /* the request is with the auth helper */
     CS_FAIL_DELAY,      /* login failed; the answer is held back */
     CS_BACKEND_CONNECT, /* connecting to the VM (unix/tcp) */
@@ -151,6 +152,7 @@ struct conn {
     char rhost[INET6_ADDRSTRLEN];
     char skey[PROXY_SKEY_MAX];          /* what the caps count it under (per /64 for IPv6) */
     char user[CONN_USER_MAX + 1];
+    char balancer[INET6_ADDRSTRLEN];    /* "" or the proxy_protocol balancer it came through */
     bool authed;                        /* user is known good: log it */
     bool unauth;                        /* counted in px->n_unauth */
     bool logged_start;                  /* "session started" was logged */
@@ -214,6 +216,11 @@ void conn_front_queue(struct conn *c, const void *p, size_t n);
 /* Read at most max bytes into dst.  Count, 0 (nothing now) or -1 (closed
  * or failed: conn_fail called). */
 ssize_t conn_front_read(struct conn *c, struct buf *dst, size_t max);
+/* The viewer's first bytes were a PROXY header although its source is not
+ * in proxy_protocol: end c with a line that says so and return true; else
+ * false (the caller reports its own error).  For the protocols' first
+ * parse failure (and the core's TLS handshake failure). */
+bool conn_stray_proxy_header(struct conn *c);
 /* Read until c->rx holds want bytes (pre-TLS: exactly, so no ClientHello
  * byte is taken).  1 there, 0 not yet, -1 failed. */
 int conn_front_read_exact(struct conn *c, size_t want);

@@ -39,12 +39,76 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
     px->next_id = 1;
     px->id_counter = NULL;
     px->st.vm_bytes = calloc(2 * (cfg->n_vms ? cfg->n_vms : 1), sizeof *px->st.vm_bytes);
+    px->bans = calloc(PROXY_BANS_MAX, sizeof *px->bans);
 }
 
 void proxy_fini(struct proxy *px)
 {
     free(px->st.vm_bytes);
     px->st.vm_bytes = NULL;
+    free(px->bans);
+    px->bans = NULL;
+    px->n_bans = 0;
+}
+
+void proxy_time_str(uint64_t ms, char *out, size_t outsz)
+{
+    struct tm tm;
+    time_t sec = (time_t)(ms / 1000);
+    gmtime_r(&sec, &tm);
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (unsigned)(ms % 1000));
+}
+
+void proxy_ban_event(void *ctx, const struct authp_ban_evt *evt)
+{
+    struct proxy *px = ctx;
+    char key[PROXY_SKEY_MAX];
+    /* the helper's keys are addr_source_key()'s: check, so a garbled one
+     * never lands in the list or the audit trail */
+    struct addr_net n;
+    if (addr_net_parse(evt->key, true, &n, NULL, 0) < 0) {
+        log_warn("ban event for \"%.*s\" is not a source key, ignored", 64, evt->key);
+        return;
+    }
+    snprintf(key, sizeof key, "%s", evt->key);
+    struct proxy_ban *b = NULL;
+    for (size_t i = 0; px->bans && i < px->n_bans && !b; i++)
+        if (strcmp(px->bans[i].key, key) == 0)
+            b = &px->bans[i];
+    if (evt->banned && px->bans) {
+        if (!b && px->n_bans < PROXY_BANS_MAX)
+            b = &px->bans[px->n_bans++];
+        if (!b) {                           /* full: forget the one that ends first */
+            b = &px->bans[0];
+            for (size_t i = 1; i < px->n_bans; i++)
+                if (px->bans[i].until_ms < b->until_ms)
+                    b = &px->bans[i];
+        }
+        snprintf(b->key, sizeof b->key, "%s", key);
+        b->until_ms = evt->until_ms;
+    } else if (!evt->banned && b) {
+        *b = px->bans[--px->n_bans];
+    }
+    if (!px->audit_bans)
+        return;
+    char until[40];
+    struct audit_who who = { .source = key };
+    proxy_time_str(evt->until_ms, until, sizeof until);
+    struct audit_kv kv[] = { AUDIT_S("until", until) };
+    atrail_emit(px->audit, evt->banned ? "ban" : "unban", &who, kv, 1);
+}
+
+bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uint64_t *until)
+{
+    for (size_t i = 0; px->bans && i < px->n_bans; i++)
+        if (strcmp(px->bans[i].key, skey) == 0 && px->bans[i].until_ms > now_ms) {
+            if (until)
+                *until = px->bans[i].until_ms;
+            return true;
+        }
+    return false;
 }
 
 const double proxy_login_buckets[PROXY_LOGIN_BUCKETS] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };

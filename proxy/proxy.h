@@ -42,6 +42,16 @@ struct proxy_stats {
 
 struct audit;
 
+/* A source the auth helper banned (AUTHP_EVT_BAN), for viewers that come
+ * through a balancer: the kernel ban set sees only the balancer, so the
+ * core checks the source of a PROXY header against this list. */
+#define PROXY_SKEY_MAX 64
+#define PROXY_BANS_MAX 1024
+struct proxy_ban {
+    char key[PROXY_SKEY_MAX];      /* source key (proxy_source_key) */
+    uint64_t until_ms;             /* wall clock, ms since the epoch */
+};
+
 struct proxy {
     struct ev_loop *loop;
     const struct cfg *cfg;
@@ -57,6 +67,10 @@ struct proxy {
     ev_tstamp evict_log_at;        /* rate limit for "evicted" lines */
     unsigned evict_suppressed;
     struct audit *audit;           /* NULL: no audit trail (proxy/audit.h) */
+    bool audit_bans;               /* write ban / unban events (network process 1) */
+    struct proxy_ban *bans;        /* PROXY_BANS_MAX, calloc'd; n_bans in use */
+    size_t n_bans;
+    uint64_t pp2_seq;              /* unique keys of connections before their PROXY header */
     struct proxy_stats st;
 };
 
@@ -76,6 +90,17 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
 bool proxy_admit(struct proxy *px, const char *rhost, const char *skey, const char *proto);
 /* The id for a new connection (unique across the network processes). */
 uint64_t proxy_new_id(struct proxy *px);
+
+/* The auth helper banned evt->key until evt->until_ms, or its ban ended
+ * (ctx: the struct proxy; an auth_ban_cb): keep the list, and with
+ * audit_bans write the audit event ban (until) or unban. */
+struct authp_ban_evt;
+void proxy_ban_event(void *ctx, const struct authp_ban_evt *evt);
+/* Is source key skey banned at now_ms (wall clock)?  *until gets the end. */
+bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uint64_t *until);
+/* RFC 3339 UTC with milliseconds ("2026-12-07T05:48:11.123Z") of ms since
+ * the epoch, as the audit trail writes times.  Pure. */
+void proxy_time_str(uint64_t ms, char *out, size_t outsz);
 
 /* Free what proxy_init allocated (after proxy_close_all). */
 void proxy_fini(struct proxy *px);
@@ -115,7 +140,6 @@ void proxy_addr_str(const struct sockaddr *sa, char *out, size_t outsz);
  * address would give it 2^64 times the per-source cap), anything else
  * (AF_UNIX) as "local".  Pure; out gets at most PROXY_SKEY_MAX bytes.
  * (common/addr.c may grow the same function; this one can be swapped.) */
-#define PROXY_SKEY_MAX 64
 void proxy_source_key(const struct sockaddr *sa, char *out, size_t outsz);
 
 /* One unauthenticated slot, as the eviction choice sees it. */

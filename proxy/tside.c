@@ -67,6 +67,19 @@ static BIO *tside_bio(struct tside *t, BIO_METHOD **slot, const char *name,
     return b;
 }
 
+/* Keep the first bytes the peer sent (a PROXY header from a source that
+ * may not send one is named in the log). */
+static void keep_head(struct tside *t, const uint8_t *p, size_t n)
+{
+    size_t room = sizeof t->head - t->head_len;
+    if (room == 0)
+        return;
+    if (n > room)
+        n = room;
+    memcpy(t->head + t->head_len, p, n);
+    t->head_len = (uint8_t)(t->head_len + n);
+}
+
 /* ---- the read BIO: read(2), and a short read means the socket is empty ---- */
 
 static BIO_METHOD *in_method;
@@ -82,6 +95,7 @@ static int in_read(BIO *bio, char *buf, int len)
     ssize_t n = read(t->fd, buf, (size_t)len);
     if (n > 0) {
         t->got_data = true;
+        keep_head(t, (const uint8_t *)buf, (size_t)n);
         if (n < len)
             t->rd_ready = false;
         return (int)n;
@@ -197,6 +211,7 @@ static ssize_t read_raw(struct tside *t, uint8_t *tail, size_t avail, char *why,
         ssize_t n = recv(t->fd, tail, avail, 0);
         if (n > 0) {
             t->got_data = true;
+            keep_head(t, tail, (size_t)n);
             if ((size_t)n < avail)
                 t->rd_ready = false;    /* a short read emptied the socket */
             return n;

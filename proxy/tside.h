@@ -38,6 +38,8 @@ struct tside {
     bool read_wants_write;    /* SSL_read / the handshake needs the fd writable */
     bool write_wants_read;    /* SSL_write needs the fd readable */
     bool got_data;            /* at least one byte came from the peer */
+    uint8_t head[12];         /* the peer's first bytes (raw, before TLS), for the log */
+    uint8_t head_len;
     struct buf tlsout;        /* TLS records not yet sent */
     /* The WebSocket framing (web_conn.c), NULL for a raw stream: when set,
      * reads return the payload of the client's binary frames (pings

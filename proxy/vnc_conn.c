@@ -80,7 +80,8 @@ static int version_in(struct conn *c, bool *progress)
         return 0;
     }
     if (r < 0) {
-        conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
+        if (!conn_stray_proxy_header(c))
+            conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
         return -1;
     }
     buf_consume(&c->rx, (size_t)r);

@@ -702,6 +702,41 @@ static void test_idle_req(void **state)
     assert_int_equal(authp_decode_idle_req(NULL, 0, &out), -1);
 }
 
+/* AUTHP_EVT_BAN: round trip; id must be 0, banned 0/1, a key; every cut
+ * and every extra byte refused. */
+static void test_ban_evt(void **state)
+{
+    (void)state;
+    struct authp_ban_evt e = { .banned = true, .key = "2001:db8:1:2::/64",
+                               .until_ms = 1765090000123ull }, d;
+    uint8_t buf[256];
+    int n = authp_encode_ban_evt(&e, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(authp_peek_type(buf, (size_t)n), AUTHP_EVT_BAN);
+    assert_int_equal(authp_decode_ban_evt(buf, (size_t)n, &d), 0);
+    assert_true(d.banned);
+    assert_string_equal(d.key, e.key);
+    assert_true(d.until_ms == e.until_ms);
+    for (int k = 0; k < n; k++)
+        assert_int_equal(authp_decode_ban_evt(buf, (size_t)k, &d), -1);
+    buf[n] = 0;
+    assert_int_equal(authp_decode_ban_evt(buf, (size_t)n + 1, &d), -1);
+    uint8_t c[256];
+    memcpy(c, buf, (size_t)n);
+    c[8] = 2;                                   /* banned must be 0 or 1 */
+    assert_int_equal(authp_decode_ban_evt(c, (size_t)n, &d), -1);
+    memcpy(c, buf, (size_t)n);
+    c[7] = 1;                                   /* an id: not an event */
+    assert_int_equal(authp_decode_ban_evt(c, (size_t)n, &d), -1);
+    struct authp_ban_evt empty = { .banned = false };
+    assert_int_equal(authp_encode_ban_evt(&empty, buf, sizeof buf), -1);
+    e.banned = false;
+    e.until_ms = 0;
+    n = authp_encode_ban_evt(&e, buf, sizeof buf);
+    assert_int_equal(authp_decode_ban_evt(buf, (size_t)n, &d), 0);
+    assert_false(d.banned);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_result_name),
         cmocka_unit_test(test_idle_req),
         cmocka_unit_test(test_cert_messages),
+        cmocka_unit_test(test_ban_evt),
     };
     return cmocka_run_group_tests_name("authproto", tests, NULL, NULL);
 }
