@@ -363,6 +363,7 @@ static bool pp2_step(struct conn *c)
             c->proto->start(c);
             return !c->end.dead;
         }
+        size_t had = buf_len(&c->rx);
         int k = conn_front_read_exact(c, r.need);
         if (k < 0) {
             /* conn_fail said "viewer closed ..." : say what was missing */
@@ -372,8 +373,8 @@ static bool pp2_step(struct conn *c)
                 c->end.level = LOG_LVL_DEBUG;   /* a plain TCP health check */
             return false;
         }
-        if (k == 0)
-            return false;
+        if (k == 0 && buf_len(&c->rx) == had)
+            return false;               /* nothing new: wait (a prefix is judged at once) */
     }
 }
 

@@ -42,7 +42,8 @@ Subcommands:
                                           (255/0) with scancode SC and keysym KS (numbers);
                                           type:TEXT  down/up per character; sleep:SECONDS.
                                           Prints sent=N, then closed=yes|no after 1 s.
-Options: --timeout SECONDS (default 15) for every wait.
+Options: --timeout SECONDS (default 15) for every wait; --source ADDR binds every
+connection to ADDR (a client address of its own, e.g. behind a balancer).
 """
 import os
 import select
@@ -53,6 +54,7 @@ import sys
 import time
 
 TIMEOUT = 15.0
+SOURCE = None
 
 
 def out(k, v):
@@ -62,6 +64,7 @@ def out(k, v):
 def connect(host, port, source=None):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
+    source = source or SOURCE
     if source:
         s.bind((source, 0))
     s.settimeout(TIMEOUT)
@@ -469,8 +472,12 @@ CMDS = {
 
 
 def main(argv):
-    global TIMEOUT
+    global TIMEOUT, SOURCE
     args = argv[1:]
+    if "--source" in args:
+        i = args.index("--source")
+        SOURCE = args[i + 1]
+        del args[i:i + 2]
     if "--timeout" in args:
         i = args.index("--timeout")
         TIMEOUT = float(args[i + 1])
