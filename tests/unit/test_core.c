@@ -68,6 +68,9 @@ struct h {
     ev_io helper_w;
     enum helper_mode hmode;
     int helper_requests;
+    char helper_rhost[64];             /* rhost of the last login request */
+    const uint8_t *pre;                /* sent by viewer_connect first (a PROXY header) */
+    size_t pre_len;
     int lfd;                           /* the front listener (TCP, loopback) */
     uint16_t port;
     ev_io accept_w;
@@ -106,6 +109,10 @@ static void helper_cb(struct ev_loop *loop, ev_io *w, int revents)
     uint32_t id;
     assert_int_equal(authp_peek_id(buf, (size_t)n, &id), 0);
     H.helper_requests++;
+    struct authp_login_req req;
+    if (authp_decode_login_req(buf, (size_t)n, &req) == 0)
+        snprintf(H.helper_rhost, sizeof H.helper_rhost, "%s", req.rhost);
+    explicit_bzero(&req, sizeof req);
     if (H.hmode == H_NEVER)
         return;
     struct authp_login_resp resp = { .id = id };
@@ -391,6 +398,15 @@ static int viewer_connect(void)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
         return -1;
+    if (H.pre_len) {
+        /* in two pieces: the core must wait for the rest of a header */
+        size_t a = H.pre_len > 7 ? 7 : H.pre_len;
+        if (xwrite(fd, H.pre, a))
+            return -1;
+        usleep(50000);
+        if (xwrite(fd, H.pre + a, H.pre_len - a))
+            return -1;
+    }
     return fd;
 }
 
@@ -505,6 +521,17 @@ out:
     SSL_free(ssl);
     SSL_CTX_free(cctx);
     close(fd);
+}
+
+/* A PROXY v2 header naming 192.0.2.9 (TCP4), then RFB. */
+static const uint8_t PP2_HDR[] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+                                   0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 9,
+                                   127, 0, 0, 1, 0x9c, 0x40, 0x17, 0x6f };
+
+static int setup_vnc_pp2(void **s)
+{
+    (void)s;
+    return setup(&vnc_proto, B_RFB, "proxy_protocol = 127.0.0.1\nmax_unauth_per_source = 1\n");
 }
 
 /* ----------------------------------------------------------- VNC tests */
@@ -808,6 +835,98 @@ static void test_spice_login_timeout(void **state)
     assert_int_equal(H.px.n_unauth, 0);
 }
 
+/* From a listed balancer: the header (in two pieces) names the viewer,
+ * whose address the log, the helper's request and the audit get; the
+ * balancer is not capped as one source (per-source cap 1, two at once). */
+static void script_two_via_balancer(void *ctx)
+{
+    struct vres *v = ctx;
+    int held = viewer_connect();                /* a second one from "192.0.2.9"... */
+    script_vnc_login(v);
+    if (held >= 0)
+        close(held);
+}
+
+static void test_pp2_viewer_address(void **state)
+{
+    (void)state;
+    struct vres v = { .user = "alice", .pass = "good" };
+    H.pre = PP2_HDR;
+    H.pre_len = sizeof PP2_HDR;
+    H.hmode = H_OK;
+    run_viewer(script_vnc_login, &v, 0.3);
+    assert_int_equal(v.step, 8);
+    assert_log("from=127.0.0.1: viewer 192.0.2.9 through balancer 127.0.0.1 (PROXY v2)");
+    assert_log("from=192.0.2.9: user \"alice\" authenticated");
+    assert_string_equal(H.helper_rhost, "192.0.2.9");
+    assert_int_equal(H.px.n_conns, 0);
+    assert_int_equal(H.px.n_unauth, 0);
+}
+
+static void test_pp2_cap_by_viewer(void **state)
+{
+    (void)state;
+    struct vres v = { .user = "alice", .pass = "good" };
+    H.pre = PP2_HDR;
+    H.pre_len = sizeof PP2_HDR;
+    H.hmode = H_OK;
+    run_viewer(script_two_via_balancer, &v, 0.3);
+    /* the first holds 192.0.2.9's one slot: the second is refused after its
+     * header, as that viewer, not at accept as the balancer */
+    assert_log("refused viewer 192.0.2.9 (through balancer 127.0.0.1): too many "
+               "unauthenticated connections (per-source limit 1)");
+    assert_int_equal(v.step, 0);
+}
+
+static void test_pp2_banned_viewer(void **state)
+{
+    (void)state;
+    struct vres v = { .user = "alice", .pass = "good" };
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct authp_ban_evt e = { .banned = true, .key = "192.0.2.9",
+                               .until_ms = (uint64_t)now.tv_sec * 1000u + 60000u };
+    proxy_ban_event(&H.px, &e);
+    H.pre = PP2_HDR;
+    H.pre_len = sizeof PP2_HDR;
+    H.hmode = H_OK;
+    run_viewer(script_vnc_login, &v, 0.2);
+    assert_int_equal(v.step, 0);                /* no greeting: closed after the header */
+    assert_log("refused viewer 192.0.2.9 (through balancer 127.0.0.1): banned until 20");
+    assert_int_equal(H.helper_requests, 0);
+    /* the ban ends: the viewer is back */
+    e.banned = false;
+    proxy_ban_event(&H.px, &e);
+    run_viewer(script_vnc_login, &v, 0.3);
+    assert_int_equal(v.step, 8);
+    assert_int_equal(H.helper_requests, 1);
+}
+
+static void test_pp2_missing_and_stray(void **state)
+{
+    (void)state;
+    struct vres v = { 0 };
+    /* listed source, an RFB version instead of a header: refused at once */
+    H.pre = (const uint8_t *)"RFB 003.008\n";
+    H.pre_len = 12;
+    run_viewer(script_silent, &v, 0.1);
+    assert_true(v.eof_clean);
+    assert_log("refused: bad PROXY header from balancer 127.0.0.1: no PROXY v2 signature");
+    assert_int_equal(H.px.n_conns, 0);
+}
+
+static void test_pp2_unlisted(void **state)
+{
+    (void)state;
+    struct vres v = { 0 };
+    /* no proxy_protocol: the header reaches the version state, named */
+    H.pre = PP2_HDR;
+    H.pre_len = sizeof PP2_HDR;
+    run_viewer(script_silent, &v, 0.1);
+    assert_true(v.eof_clean);
+    assert_log("refused: a PROXY header from 127.0.0.1, which is not in proxy_protocol");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -826,6 +945,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_helper_never_answers, setup_vnc, teardown),
         cmocka_unit_test_setup_teardown(test_spice_bad_link, setup_spice, teardown),
         cmocka_unit_test_setup_teardown(test_spice_login_timeout, setup_spice, teardown),
+        cmocka_unit_test_setup_teardown(test_pp2_viewer_address, setup_vnc_pp2, teardown),
+        cmocka_unit_test_setup_teardown(test_pp2_cap_by_viewer, setup_vnc_pp2, teardown),
+        cmocka_unit_test_setup_teardown(test_pp2_banned_viewer, setup_vnc_pp2, teardown),
+        cmocka_unit_test_setup_teardown(test_pp2_missing_and_stray, setup_vnc_pp2, teardown),
+        cmocka_unit_test_setup_teardown(test_pp2_unlisted, setup_vnc, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -150,6 +152,57 @@ static void test_evict_ties_and_equal_share(void **state)
     assert_int_equal(proxy_pick_evict(s, 0, "e"), -1);
 }
 
+/* The helper's ban events: the list the core checks PROXY viewers against
+ * (by source key, until a wall-clock time), replaced on a second ban of the
+ * same key, emptied by unban; a key that is no address is ignored; a full
+ * list forgets the ban that ends first.  Times print as the audit writes. */
+static void test_ban_list(void **state)
+{
+    (void)state;
+    char t[40];
+    proxy_time_str(0, t, sizeof t);
+    assert_string_equal(t, "1970-01-01T00:00:00.000Z");
+    proxy_time_str(1765086491123ull, t, sizeof t);
+    assert_string_equal(t, "2025-12-07T05:48:11.123Z");
+    struct proxy px;
+    memset(&px, 0, sizeof px);
+    px.bans = calloc(PROXY_BANS_MAX, sizeof *px.bans);
+    assert_non_null(px.bans);
+    struct authp_ban_evt e = { .banned = true, .key = "192.0.2.7", .until_ms = 5000 };
+    proxy_ban_event(&px, &e);
+    uint64_t until = 0;
+    assert_true(proxy_banned(&px, "192.0.2.7", 4999, &until));
+    assert_int_equal(until, 5000);
+    assert_false(proxy_banned(&px, "192.0.2.7", 5000, NULL));     /* over */
+    assert_false(proxy_banned(&px, "192.0.2.8", 0, NULL));
+    e.until_ms = 9000;                                           /* banned again: longer */
+    proxy_ban_event(&px, &e);
+    assert_int_equal(px.n_bans, 1);
+    assert_true(proxy_banned(&px, "192.0.2.7", 8000, NULL));
+    struct authp_ban_evt v6 = { .banned = true, .key = "2001:db8:1:2::/64", .until_ms = 9000 };
+    proxy_ban_event(&px, &v6);
+    assert_true(proxy_banned(&px, "2001:db8:1:2::/64", 1, NULL));
+    struct authp_ban_evt junk = { .banned = true, .key = "not-an-address", .until_ms = 9000 };
+    proxy_ban_event(&px, &junk);
+    assert_int_equal(px.n_bans, 2);
+    e.banned = false;
+    proxy_ban_event(&px, &e);
+    assert_false(proxy_banned(&px, "192.0.2.7", 1, NULL));
+    assert_true(proxy_banned(&px, "2001:db8:1:2::/64", 1, NULL));
+    /* full: the one ending first goes */
+    for (unsigned i = 0; px.n_bans < PROXY_BANS_MAX; i++) {
+        struct authp_ban_evt f = { .banned = true, .until_ms = 100000 + i };
+        snprintf(f.key, sizeof f.key, "10.%u.%u.%u", i >> 16 & 255, i >> 8 & 255, i & 255);
+        proxy_ban_event(&px, &f);
+    }
+    struct authp_ban_evt last = { .banned = true, .key = "198.51.100.1", .until_ms = 200000 };
+    proxy_ban_event(&px, &last);
+    assert_int_equal(px.n_bans, PROXY_BANS_MAX);
+    assert_true(proxy_banned(&px, "198.51.100.1", 1, NULL));
+    assert_false(proxy_banned(&px, "2001:db8:1:2::/64", 1, NULL));   /* ended first (9000) */
+    free(px.bans);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_evict_biggest_wins_over_age),
         cmocka_unit_test(test_evict_not_evictable),
         cmocka_unit_test(test_evict_ties_and_equal_share),
+        cmocka_unit_test(test_ban_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
