@@ -85,7 +85,7 @@ hp_up() { in_ns "$PY" -c "import socket; socket.create_connection(('10.77.0.3', 
 wait_for 10 hp_up || fail "haproxy did not come up"
 
 rfb() {   # SOURCE HOST PORT USER PASS OUT: a VeNCrypt login, output in OUT
-    in_ns "$PY" "$TOOLS/rawrfb.py" --timeout 10 --source "$1" login "$2" "$3" "$CA" "$4" "$5" \
+    in_ns "$PY" "$TOOLS/rawrfb.py" --source "$1" --timeout 10 login "$2" "$3" "$CA" "$4" "$5" \
         >"$6" 2>&1 || true
 }
 audit_count() {   # PYEXPR: audit lines (parsed as e) for which PYEXPR is true

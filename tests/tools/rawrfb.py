@@ -42,8 +42,8 @@ Subcommands:
                                           (255/0) with scancode SC and keysym KS (numbers);
                                           type:TEXT  down/up per character; sleep:SECONDS.
                                           Prints sent=N, then closed=yes|no after 1 s.
-Options: --timeout SECONDS (default 15) for every wait; --source ADDR binds every
-connection to ADDR (a client address of its own, e.g. behind a balancer).
+Options: --timeout SECONDS (default 15) for every wait; --source ADDR, first of
+all arguments, binds every connection to ADDR (a client address of its own).
 """
 import os
 import select
@@ -474,10 +474,9 @@ CMDS = {
 def main(argv):
     global TIMEOUT, SOURCE
     args = argv[1:]
-    if "--source" in args:
-        i = args.index("--source")
-        SOURCE = args[i + 1]
-        del args[i:i + 2]
+    if args[:1] == ["--source"]:        # before the subcommand (idle has its own)
+        SOURCE = args[1]
+        del args[:2]
     if "--timeout" in args:
         i = args.index("--timeout")
         TIMEOUT = float(args[i + 1])
