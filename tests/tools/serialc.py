@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Client of vmgate's serial console socket (socket_dir/VM.serial) for the
+tests.  Prints "key=value" lines (values repr()-quoted where they are text);
+the shell test judges.
+
+usage: serialc.py MODE SOCK [ARGS...]
+  run SOCK STEP...   one session; STEP is wait:TEXT (up to 15 s; only in what
+                     came after the last mark), mark, send:TEXT, sleep:SECS,
+                     or drain:SECS (read for SECS); then prints
+                     out=, closed=, elapsed=; exit 1 if a wait timed out
+  two SOCK           session A attaches, then B: A gets the takeover line,
+                     A's typing is not delivered, B's is echoed to both
+  flood SOCK N SECS  N connections at once, held SECS: how many were closed
+                     with nothing (capped=), refused with a line (refused=),
+                     attached (attached=), still silent (silent=)
+  slow SOCK BYTES    attach, never read; returns once connected (the test
+                     checks vmgate and the other sessions go on)
+"""
+import os
+import socket
+import sys
+import time
+
+
+class Sess:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(path)
+        self.s.setblocking(False)
+        self.out = b""
+        self.closed = False
+        self.mark = 0
+
+    def pump(self, secs):
+        end = time.time() + secs
+        while time.time() < end and not self.closed:
+            try:
+                d = self.s.recv(65536)
+                if not d:
+                    self.closed = True
+                    break
+                self.out += d
+                if os.environ.get("SERIALC_TRACE"):
+                    sys.stderr.write("%.3f recv %r\n" % (time.time(), d[:80]))
+            except BlockingIOError:
+                time.sleep(0.02)
+            except (ConnectionResetError, BrokenPipeError):
+                self.closed = True
+
+    def wait(self, text, secs=15.0):
+        end = time.time() + secs
+        t = text.encode() if isinstance(text, str) else text
+        while time.time() < end:
+            if t in self.out[self.mark:]:
+                return True
+            if self.closed:
+                return False
+            self.pump(0.05)
+        return t in self.out[self.mark:]
+
+    def send(self, text):
+        self.s.sendall(text.encode())
+
+
+def q(b):
+    return repr(b.decode("latin-1"))
+
+
+def run(path, steps):
+    t0 = time.time()
+    s = Sess(path)
+    ok = True
+    for st in steps:
+        kind, _, arg = st.partition(":")
+        if kind == "wait":
+            if not s.wait(arg):
+                print("timeout=" + repr(arg))
+                ok = False
+                break
+        elif kind == "send":
+            s.send(arg.replace("\\r", "\r").replace("\\n", "\n"))
+        elif kind == "mark":
+            s.mark = len(s.out)
+        elif kind == "sleep":
+            time.sleep(float(arg))
+        elif kind == "drain":
+            s.pump(float(arg))
+    s.pump(0.3)
+    print("out=" + q(s.out))
+    print("closed=" + ("yes" if s.closed else "no"))
+    print("elapsed=%.2f" % (time.time() - t0))
+    return 0 if ok else 1
+
+
+def two(path):
+    a = Sess(path)
+    if not a.wait("has the keyboard"):
+        print("a_greeting=no")
+        return 1
+    b = Sess(path)
+    if not b.wait("has the keyboard"):
+        print("b_greeting=no")
+        return 1
+    print("a_saw_takeover=" + ("yes" if a.wait("took the keyboard", 5) else "no"))
+    a.send("AAA-typed")
+    time.sleep(1.0)
+    b.send("BBB-typed")
+    ok_a = a.wait("BBB-typed", 10)
+    ok_b = b.wait("BBB-typed", 10)
+    a.pump(1.0)
+    b.pump(0.5)
+    print("a_sees_b=" + ("yes" if ok_a else "no"))
+    print("b_sees_b=" + ("yes" if ok_b else "no"))
+    print("a_typing_delivered=" + ("yes" if b"AAA-typed" in a.out + b.out else "no"))
+    # B leaves: A gets the keyboard back and its typing is delivered
+    b.s.close()
+    got = a.wait("you have the keyboard", 5)
+    print("a_got_keyboard_back=" + ("yes" if got else "no"))
+    a.send("CCC-typed")
+    print("a_typing_after=" + ("yes" if a.wait("CCC-typed", 10) else "no"))
+    print("a_out=" + q(a.out))
+    print("b_out=" + q(b.out))
+    return 0
+
+
+def flood(path, n, secs):
+    conns = []
+    capped = 0
+    for _ in range(n):
+        try:
+            conns.append(Sess(path))
+        except OSError:
+            capped += 1
+    end = time.time() + secs
+    while time.time() < end:
+        for c in conns:
+            c.pump(0.0)
+        time.sleep(0.05)
+    refused = attached = silent = 0
+    for c in conns:
+        if b"has the keyboard" in c.out:
+            attached += 1
+        elif c.out.startswith(b"vmgate: "):
+            refused += 1
+        elif c.closed:
+            capped += 1
+        else:
+            silent += 1
+    reasons = sorted({c.out.split(b"\r\n")[0].decode("latin-1") for c in conns
+                      if c.out.startswith(b"vmgate: ")})
+    print("capped=%d" % capped)
+    print("refused=%d" % refused)
+    print("attached=%d" % attached)
+    print("silent=%d" % silent)
+    for r in reasons:
+        print("reason=" + r)
+    return 0
+
+
+def slow(path, secs):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(path)
+    print("connected=yes", flush=True)
+    time.sleep(float(secs))      # never reads
+    return 0
+
+
+def main():
+    mode, path = sys.argv[1], sys.argv[2]
+    if mode == "run":
+        return run(path, sys.argv[3:])
+    if mode == "two":
+        return two(path)
+    if mode == "flood":
+        return flood(path, int(sys.argv[3]), float(sys.argv[4]))
+    if mode == "slow":
+        return slow(path, sys.argv[3])
+    print("unknown mode", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
