@@ -23,6 +23,7 @@
 #define BACKOFF_MAX   5.0
 #define READ_CHUNK    16384
 #define USER_MAX      255
+#define SERIAL_PAIR_SNDBUF 16384
 
 struct ssess {
     struct ssess *next;           /* newest first */
@@ -414,6 +415,11 @@ int serial_hub_attach(struct serial_hub *h, const char *user, uint64_t conn, cha
         snprintf(why, whylen, "socketpair: %s", strerror(errno));
         return -1;
     }
+    /* the kernel's queue between hub and connection stays small: the bound
+     * on what a slow terminal holds is the session queue, not ~200 KiB of
+     * socket buffer */
+    int sndbuf = SERIAL_PAIR_SNDBUF;
+    (void)setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     struct ssess *s = calloc(1, sizeof *s);
     if (!s) {
         close(sp[0]);

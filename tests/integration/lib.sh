@@ -887,3 +887,22 @@ serialc() {
 sc_has() { grep -Eq -- "$1" "$SC" || { cat "$SC"; fail "${CASE:-serial}: expected '$1'"; }; }
 sc_hasnt() { ! grep -Eq -- "$1" "$SC" || { cat "$SC"; fail "${CASE:-serial}: unexpected '$1'"; }; }
 sc_val() { sed -n "s/^$1=//p" "$SC" | tail -n 1; }
+
+# tmux on a private server for interactive terminal tests (killed at exit):
+# tmx ARGS... runs tmux -L <private socket> ARGS...; tmx_screen ID prints the pane
+TMUX_SOCK=
+tmx() {
+    if [ -z "$TMUX_SOCK" ]; then
+        command -v tmux >/dev/null || skip "no tmux (scripts/deps.sh)"
+        TMUX_SOCK=vmgt$$
+        at_cleanup "tmux -L $TMUX_SOCK kill-server 2>/dev/null || true"
+    fi
+    tmux -L "$TMUX_SOCK" "$@"
+}
+tmx_screen() { tmx capture-pane -p -J -S -200 -t "$1" 2>/dev/null || true; }
+tmx_has() { tmx_screen "$1" | grep -Eq -- "$2"; }
+# tmx_expect ID ERE [SECONDS]: wait until the pane shows ERE
+tmx_expect() {
+    wait_for "${3:-15}" tmx_has "$1" "$2" ||
+        { echo "--- pane $1 ---"; tmx_screen "$1"; fail "pane $1 never showed: $2"; }
+}

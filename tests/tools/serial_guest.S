@@ -1,5 +1,7 @@
-# tests/integration/serial-guest.S: a boot sector that prints a banner on
-# COM1 and echoes every byte it receives there.
+# tests/tools/serial_guest.S: a boot sector that prints a banner on COM1
+# and echoes every byte it receives there, except '!', which makes it print
+# the banner 16384 times (512 KiB, as fast as QEMU takes it) then
+# "BURST-END\r\n" (the slow-reader test).
     .code16
     .globl _start
 _start:
@@ -39,8 +41,27 @@ echo:
     jz 2b
     mov $0x3f8, %dx
     in %dx, %al
+    cmp $'!', %al
+    je burst
     call putc
     jmp echo
+burst:
+    mov $16384, %cx
+4:  push %cx
+    mov $banner, %si
+    call puts
+    pop %cx
+    loop 4b
+    mov $burstend, %si
+    call puts
+    jmp echo
+puts:                        # the NUL-terminated string at %si
+    lodsb
+    test %al, %al
+    jz 5f
+    call putc
+    jmp puts
+5:  ret
 putc:                        # %al out on COM1 once the transmitter is empty
     push %ax
     mov $0x3fd, %dx
@@ -53,5 +74,7 @@ putc:                        # %al out on COM1 once the transmitter is empty
     ret
 banner:
     .asciz "VMGATE-SERIAL-BANNER: guest up\r\n"
+burstend:
+    .asciz "BURST-END\r\n"
     .org 510
     .word 0xaa55

@@ -10,11 +10,14 @@ usage: serialc.py MODE SOCK [ARGS...]
                      out=, closed=, elapsed=; exit 1 if a wait timed out
   two SOCK           session A attaches, then B: A gets the takeover line,
                      A's typing is not delivered, B's is echoed to both
-  flood SOCK N SECS  N connections at once, held SECS: how many were closed
+  flood SOCK N SECS [seq]  N connections at once (seq: each after the
+                     previous one's first line), held SECS: how many were closed
                      with nothing (capped=), refused with a line (refused=),
                      attached (attached=), still silent (silent=)
-  slow SOCK BYTES    attach, never read; returns once connected (the test
-                     checks vmgate and the other sessions go on)
+  slow SOCK FILE     attach, read nothing until FILE exists, then read for 2 s:
+                     got=, marker= (a "[vmgate: N bytes dropped" line came)
+  burst SOCK         attach, send '!' (the guest prints 512 KiB), read it all:
+                     got=, banners=, complete=, elapsed=
 """
 import os
 import socket
@@ -33,17 +36,21 @@ class Sess:
 
     def pump(self, secs):
         end = time.time() + secs
-        while time.time() < end and not self.closed:
+        first = True
+        while (first or time.time() < end) and not self.closed:
+            first = False
             try:
                 d = self.s.recv(65536)
                 if not d:
                     self.closed = True
+                    self.s.close()        # as a client does: vmgate's linger ends
                     break
                 self.out += d
                 if os.environ.get("SERIALC_TRACE"):
                     sys.stderr.write("%.3f recv %r\n" % (time.time(), d[:80]))
             except BlockingIOError:
-                time.sleep(0.02)
+                if time.time() < end:
+                    time.sleep(0.02)
             except (ConnectionResetError, BrokenPipeError):
                 self.closed = True
 
@@ -59,7 +66,10 @@ class Sess:
         return t in self.out[self.mark:]
 
     def send(self, text):
-        self.s.sendall(text.encode())
+        try:
+            self.s.sendall(os.fsencode(text))     # argv bytes as given
+        except (BrokenPipeError, ConnectionResetError):
+            self.closed = True
 
 
 def q(b):
@@ -123,12 +133,15 @@ def two(path):
     return 0
 
 
-def flood(path, n, secs):
+def flood(path, n, secs, seq=False):
     conns = []
     capped = 0
     for _ in range(n):
         try:
-            conns.append(Sess(path))
+            c = Sess(path)
+            conns.append(c)
+            if seq:                   # one at a time: its first line, then the next
+                c.wait("\r\n", 10)
         except OSError:
             capped += 1
     end = time.time() + secs
@@ -157,12 +170,49 @@ def flood(path, n, secs):
     return 0
 
 
-def slow(path, secs):
+def slow(path, go):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(path)
     print("connected=yes", flush=True)
-    time.sleep(float(secs))      # never reads
+    while not os.path.exists(go):      # never reads until told
+        time.sleep(0.1)
+    out = b""
+    s.settimeout(2.0)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        pass
+    i = out.find(b"[vmgate: ")
+    marks = [ln for ln in out.split(b"\r\n") if b"bytes dropped" in ln]
+    print("got=%d" % len(out))
+    print("marker=" + ("yes" if marks else "no"))
+    for m in marks[:3]:
+        print("mark=" + m.decode("latin-1"))
+    return 0
+
+
+def burst(path):
+    """Attach (taking the keyboard), send '!': the guest prints its banner
+    16384 times (512 KiB) then BURST-END; read all of it."""
+    s = Sess(path)
+    if not s.wait("has the keyboard"):
+        print("greeting=no")
+        return 1
+    s.mark = len(s.out)
+    t0 = time.time()
+    s.send("!")
+    ok = s.wait("BURST-END", 120)
+    got = s.out[s.mark:]
+    n = got.count(b"VMGATE-SERIAL-BANNER: guest up\r\n")
+    print("got=%d" % len(got))
+    print("banners=%d" % n)
+    print("complete=" + ("yes" if ok and n == 16384 else "no"))
+    print("elapsed=%.2f" % (time.time() - t0))
     return 0
 
 
@@ -173,9 +223,11 @@ def main():
     if mode == "two":
         return two(path)
     if mode == "flood":
-        return flood(path, int(sys.argv[3]), float(sys.argv[4]))
+        return flood(path, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:] == ["seq"])
     if mode == "slow":
         return slow(path, sys.argv[3])
+    if mode == "burst":
+        return burst(path)
     print("unknown mode", file=sys.stderr)
     return 2
 

@@ -1,0 +1,162 @@
+#!/bin/bash
+# t90-serial-ssh: the serial console as people use it, and its bad input.
+#   Under tmux (a real terminal), through a private sshd:
+#   `ssh -t host vmgate console --serial a` as the allowed throwaway user
+#   shows vmgate's greeting and the banner the guest printed before anyone
+#   attached; typed text comes back once (raw mode: no local echo, the guest's
+#   echo only); tmux send-keys C-] detaches with "[vmgate console: detached
+#   from VM a]" and exit status 0.  The user outside the ACL gets
+#   "vmgate console: user NAME may not open VM a" and exit 1.
+#   Locally under tmux: after Ctrl-], and after a SIGTERM to the console, the
+#   shell's terminal is back in cooked mode (stty: icanon echo).  Clear
+#   lines: a VM without serial, a serial socket that is not there (exit 1).
+#   Bad input on NAME.serial: garbage and silence from a refused user get the
+#   refusal line (after fail_delay, before login_timeout); 200 connections
+#   from one refused uid are capped per uid (most closed at once) while the
+#   allowed user still attaches; 40 attaches of the allowed user: 16 sessions
+#   (the per-VM cap), the rest get "too many sessions"; a client that never
+#   reads while the guest prints 512 KiB (on '!') loses its backlog for a
+#   "[vmgate: N bytes dropped" marker, and the other session gets every byte.
+. "$(dirname "$0")/lib.sh"
+need_vmgate
+need_root "throwaway users and sshd"
+
+make_certs
+make_passwd nobody-here 'unused'
+make_user ALLOWED
+make_user DENIED
+start_serial_qemu a
+start_qemu b unix
+write_config "$T/a.conf" fail_delay=1s login_timeout=6s -- \
+    vm a vnc="${QEMU_BACKEND[a]}" serial="${SERIAL_BACKEND[a]}" users="$ALLOWED" \
+    vm b vnc="${QEMU_BACKEND[b]}" users="$ALLOWED"
+chmod 644 "$T/a.conf"
+start_vmgate "$T/a.conf" 2
+SOCK=$T/run/a.serial
+expect_log "vm=a serial: connected to QEMU's serial port"
+qmp_cmd a cont >/dev/null
+mkdir -p "$T/bin"
+cp "$VMGATE" "$T/bin/vmgate"
+chmod 755 "$T/bin" "$T/bin/vmgate"
+VG=$T/bin/vmgate
+
+# --- through ssh -t, under tmux
+start_sshd "$ALLOWED" "$DENIED"
+for u in "$ALLOWED" "$DENIED"; do
+    cat >"$T/ssh-$u.sh" <<SH
+#!/bin/sh
+ssh -t -F /dev/null -i $T/ssh/id.$u -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $SSHD_PORT $u@127.0.0.1 \
+    $VG console -c $T/a.conf --serial a
+echo "EXIT=\$?"
+sleep 60
+SH
+    chmod 755 "$T/ssh-$u.sh"
+done
+tmx new-session -d -s ok -x 150 -y 40 "$T/ssh-$ALLOWED.sh"
+tmx_expect ok "\[vmgate: serial console of VM a, $ALLOWED has the keyboard\]"
+tmx_expect ok "$SERIAL_BANNER"
+say "ssh -t: greeting and the replayed banner on the terminal"
+tmx send-keys -t ok -l "typed-over-ssh-7"
+tmx_expect ok "typed-over-ssh-7"
+sleep 1
+n=$(tmx_screen ok | grep -o "typed-over-ssh-7" | wc -l)
+[ "$n" = 1 ] || { tmx_screen ok; fail "typed text shown $n times (expected once: raw mode, the guest's echo)"; }
+tmx send-keys -t ok C-]
+tmx_expect ok "\[vmgate console: detached from VM a\]"
+tmx_expect ok "^EXIT=0"
+say "typed text echoed once by the guest; Ctrl-] detached, exit 0"
+expect_log "user=$ALLOWED from=uid:$(id -u "$ALLOWED") via=unix: session ended"
+
+tmx new-session -d -s no -x 150 -y 40 "$T/ssh-$DENIED.sh"
+tmx_expect no "vmgate console: user $DENIED may not open VM a"
+tmx_expect no "^EXIT=1"
+say "ssh -t as $DENIED: $(tmx_screen no | grep 'vmgate console:')"
+
+# --- locally: the terminal is restored (after Ctrl-], after SIGTERM)
+tmx new-session -d -s loc -x 150 -y 40 "runuser -u $ALLOWED -- bash --norc -i"
+sleep 0.5
+tmx send-keys -t loc "$VG console -c $T/a.conf --serial a; echo LOCAL-EXIT=\$?" Enter
+tmx_expect loc "has the keyboard"
+tmx send-keys -t loc C-]
+tmx_expect loc "^LOCAL-EXIT=0"
+tmx send-keys -t loc "stty -a | tr ' ' '\n' | grep -x -e icanon -e echo | tr '\n' ' '; echo STTY-DONE" Enter
+tmx_expect loc "^icanon echo STTY-DONE"
+tmx send-keys -t loc "clear; $VG console -c $T/a.conf --serial a; echo LOCAL-EXIT=\$?" Enter
+tmx_expect loc "has the keyboard"
+pkill -TERM -u "$ALLOWED" -x vmgate
+tmx_expect loc "^LOCAL-EXIT=1"
+tmx send-keys -t loc "stty -a | tr ' ' '\n' | grep -x -e icanon -e echo | tr '\n' ' '; echo STTY2-DONE" Enter
+tmx_expect loc "^icanon echo STTY2-DONE"
+say "the terminal is cooked again after Ctrl-] and after SIGTERM"
+
+# --- clear lines
+rc=0; "$VG" console -c "$T/a.conf" --serial b </dev/null >"$T/nb" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "VM b has no serial console" "$T/nb" || { cat "$T/nb"; fail "VM without serial: status $rc"; }
+mkdir -p "$T/empty"
+rc=0; "$VG" console --socket-dir "$T/empty" --serial a </dev/null >"$T/nr" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "the serial console of VM a is not running" "$T/nr" ||
+    { cat "$T/nr"; fail "no serial socket: status $rc"; }
+say "$(cat "$T/nr")"
+
+# --- bad input
+CASE=garbage
+serialc runuser -u "$DENIED" -- "$PY" "$TOOLS/serialc.py" run "$SOCK" \
+    "send:$(printf '\x01\x02GARBAGE\xff\xfe')" drain:4
+sc_has "^out='vmgate: user $DENIED may not open VM a\\\\r\\\\n'$"; sc_has '^closed=yes'
+CASE=silent
+serialc runuser -u "$DENIED" -- "$PY" "$TOOLS/serialc.py" run "$SOCK" drain:8
+sc_has "^out='vmgate: user $DENIED may not open VM a\\\\r\\\\n'$"; sc_has '^closed=yes'
+"$PY" -c "import sys; sys.exit(0 if 0.8 <= float('$(sc_val elapsed)') < 6 else 1)" ||
+    fail "silent refused client closed after $(sc_val elapsed)s (fail_delay 1s, login_timeout 6s)"
+say "garbage and silence from $DENIED: the refusal line, closed after $(sc_val elapsed)s"
+stop_vmgate
+
+CASE=flood
+write_config "$T/f.conf" fail_delay=4s login_timeout=6s max_unauth_per_source=8 -- \
+    vm a vnc="${QEMU_BACKEND[a]}" serial="${SERIAL_BACKEND[a]}" users="$ALLOWED"
+start_vmgate "$T/f.conf" 1
+expect_log "vm=a serial: connected to QEMU's serial port"
+runuser -u "$DENIED" -- "$PY" "$TOOLS/serialc.py" flood "$SOCK" 200 3 >"$T/flood.out" 2>&1 &
+FPID=$!
+track $FPID
+add_log "$T/flood.out"
+sleep 1
+serialc runuser -u "$ALLOWED" -- "$PY" "$TOOLS/serialc.py" run "$SOCK" "wait:has the keyboard" \
+    send:during-flood mark wait:during-flood
+sc_hasnt '^timeout='
+wait $FPID || true
+SC=$T/flood.out
+capped=$(sc_val capped); silent=$(sc_val silent)
+[ "$capped" -ge 180 ] || { cat "$SC"; fail "200 connections of one uid: only $capped capped"; }
+[ "$((200 - capped))" -le 8 ] || { cat "$SC"; fail "more than 8 of one uid held a slot"; }
+expect_log "refused connection from uid:$(id -u "$DENIED") via=unix: too many unauthenticated connections"
+say "200 from $DENIED: $capped closed at once, the rest wait for their refusal; $ALLOWED got in meanwhile"
+CASE="session cap"
+serialc runuser -u "$ALLOWED" -- "$PY" "$TOOLS/serialc.py" flood "$SOCK" 40 2 seq
+sc_has '^attached=16$'; sc_has '^refused=24$'
+sc_has "^reason=vmgate: too many sessions \(16\) on the serial console of VM a$"
+say "40 attaches of $ALLOWED: 16 sessions, 24 told 'too many sessions'"
+stop_vmgate
+
+CASE="slow reader"
+write_config "$T/s.conf" -- \
+    vm a vnc="${QEMU_BACKEND[a]}" serial="${SERIAL_BACKEND[a]}" users="$ALLOWED"
+start_vmgate "$T/s.conf" 1
+expect_log "vm=a serial: connected to QEMU's serial port"
+runuser -u "$ALLOWED" -- "$PY" "$TOOLS/serialc.py" slow "$SOCK" "$T/slow.go" >"$T/slow.out" 2>&1 &
+SPID=$!
+track $SPID
+wait_for 10 grep -q connected=yes "$T/slow.out" || fail "slow client did not connect"
+sleep 0.5
+serialc runuser -u "$ALLOWED" -- "$PY" "$TOOLS/serialc.py" burst "$SOCK"
+sc_has '^complete=yes'
+expect_log "vm=a serial: conn=[0-9]+: [0-9]+ bytes dropped for a terminal that reads too slowly"
+say "fast session: $(sc_val got) bytes of burst in $(sc_val elapsed)s; the slow one lost its backlog"
+touch "$T/slow.go"
+wait_for 10 _not_alive "$SPID" || fail "slow client did not finish"
+SC=$T/slow.out
+sc_has '^marker=yes'
+say "slow session, reading at last: $(sc_val mark)"
+vmgate_alive || fail "vmgate died"
+stop_vmgate
