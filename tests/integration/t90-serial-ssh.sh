@@ -1,5 +1,8 @@
 #!/bin/bash
 # t90-serial-ssh: the serial console as people use it, and its bad input.
+#   TigerVNC's -via recipe from the README (VNC_VIA_CMD='ssh -f -L
+#   %L:socket_dir/b.vnc %G sleep 20' vncviewer -via USER@host localhost)
+#   through the private sshd shows VM b's screen, logged in by uid.
 #   Under tmux (a real terminal), through a private sshd:
 #   `ssh -t host vmgate console --serial a` as the allowed throwaway user
 #   shows vmgate's greeting and the banner the guest printed before anyone
@@ -72,6 +75,26 @@ tmx new-session -d -s no -x 150 -y 40 "$T/ssh-$DENIED.sh"
 tmx_expect no "vmgate console: user $DENIED may not open VM a"
 tmx_expect no "^EXIT=1"
 say "ssh -t as $DENIED: $(tmx_screen no | grep 'vmgate console:')"
+
+# --- the README's TigerVNC -via recipe: vncviewer runs VNC_VIA_CMD itself
+# (ssh -f -L %L:socket_dir/b.vnc %G sleep 20) and connects to %L
+start_xvfb via
+VV_LOG[via]=$T/vv.via.log
+add_log "${VV_LOG[via]}"
+mkdir -p "$T/home.vv.via"
+HOME=$T/home.vv.via DISPLAY=${XV_DISPLAY[via]} \
+    VNC_VIA_CMD="/usr/bin/ssh -F /dev/null -i $T/ssh/id.$ALLOWED -o BatchMode=yes \
+-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p $SSHD_PORT \
+-f -L %L:$T/run/b.vnc %G sleep 20" \
+    vncviewer -SecurityTypes None -ReconnectOnError=0 -AlertOnFatalError=0 -Shared \
+    -Log '*:stderr:30' -via "$ALLOWED@127.0.0.1" localhost >"${VV_LOG[via]}" 2>&1 </dev/null &
+VV_PID[via]=$!
+track "${VV_PID[via]}"
+expect_viewer_connected via
+expect_viewer_shows via b 40
+stop_viewer via
+expect_log "vm=b user=$ALLOWED from=uid:$(id -u "$ALLOWED") via=unix: session started"
+say "vncviewer -via with VNC_VIA_CMD through sshd: VM b's screen, as $ALLOWED by uid"
 
 # --- locally: the terminal is restored (after Ctrl-], after SIGTERM)
 tmx new-session -d -s loc -x 150 -y 40 "runuser -u $ALLOWED -- bash --norc -i"
