@@ -44,6 +44,10 @@ static void st_start(struct conn *c)
 {
     c->via = "unix";
     c->user[0] = '\0';
+    /* vmgate speaks first here and the client owes no byte: the login
+     * timer's first_byte_timeout step must not close a silent client
+     * (its answer, or a refusal after fail_delay, is on its way) */
+    c->fs.got_data = true;
     conn_login(c, "");
 }
 

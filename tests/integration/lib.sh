@@ -870,7 +870,7 @@ start_serial_qemu() {
     local name=$1
     serial_guest
     rm -f "$T/$name.serial"
-    start_qemu "$name" unix -S -fda "$T/serial-guest.img" \
+    start_qemu "$name" unix -S -drive "file=$T/serial-guest.img,format=raw,if=floppy" \
         -chardev "socket,id=s0,path=$T/$name.serial,server=on,wait=off" -serial chardev:s0
     wait_for 10 test -S "$T/$name.serial" || fail "QEMU $name: no serial socket"
     SERIAL_BACKEND[$name]=unix:$T/$name.serial

@@ -98,3 +98,17 @@ expect_log "net1.*session started \(serial console"
 ! log_has "net2.*session started \(serial" || fail "network process 2 took a serial session"
 say "processes = 2: one QEMU client (net1), every attach served"
 stop_vmgate
+
+CASE="refusal after first_byte_timeout"
+# the client owes no byte on NAME.serial (vmgate speaks first): a refused
+# client that stays silent still gets its line after fail_delay, even when
+# that is longer than first_byte_timeout
+write_config "$T/fb.conf" fail_delay=3s first_byte_timeout=1s login_timeout=8s -- \
+    vm a vnc="${QEMU_BACKEND[a]}" serial="${SERIAL_BACKEND[a]}" users=root
+start_vmgate "$T/fb.conf" 1
+expect_log "vm=a serial: connected to QEMU's serial port"
+serialc runuser -u nobody -- "$PY" "$TOOLS/serialc.py" run "$SOCK" drain:6
+sc_has "^out='vmgate: user nobody may not open VM a\\\\r\\\\n'$"
+say "silent refused client, fail_delay 3s > first_byte_timeout 1s: '$(sc_val out)' after $(sc_val elapsed)s"
+stop_vmgate
+
