@@ -257,6 +257,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         proxy_accept(&l->gw->px,
                      l->web ? &web_proto : l->serial ? &serial_proto
+                     : l->local && l->spice ? &spice_local_proto
                      : l->local ? &vnc_local_proto
                                                     : l->spice ? &spice_proto : &vnc_proto,
                      l->vm, fd, (struct sockaddr *)&ss);
@@ -417,7 +418,7 @@ static void log_listening(const struct gw *gw, const struct listener *l)
 {
     char a[ADDR_PORT_MAX];
     if (l->local) {
-        const char *ext = l->serial ? "serial" : "vnc";
+        const char *ext = l->serial ? "serial" : l->spice ? "spice" : "vnc";
         char p[CFG_PATH_MAX + 1];
         if (cfg_socket_path(&gw->cfg, l->vm->name, ext, p, sizeof p) == 0)
             log_info("listening for vm %s (%s) on unix:%s", l->vm->name, ext, p);
@@ -879,7 +880,8 @@ int gateway_run(const char *cfgfile, int verbose)
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0) +
                    (cfg->socket_dir[0] && cfg->vms[i].vnc.kind != CFG_BE_NONE) +
-                   (cfg->socket_dir[0] && cfg->vms[i].serial.kind != CFG_BE_NONE);
+                   (cfg->socket_dir[0] && cfg->vms[i].serial.kind != CFG_BE_NONE) +
+                   (cfg->socket_dir[0] && cfg->vms[i].spice.kind != CFG_BE_NONE);
     n_ports += cfg->web_port != 0;
     gw.ls = calloc(n_ports ? n_ports : 1, sizeof *gw.ls);
     if (!gw.ls)
@@ -920,14 +922,17 @@ int gateway_run(const char *cfgfile, int verbose)
     }
     /* socket_dir/NAME.vnc for every VM with a vnc backend (bound as root,
      * before the privilege drop, shared by every network process) */
-    /* ... and socket_dir/NAME.serial for every VM with a serial console */
-    for (size_t j = 0; j < 2 * cfg->n_vms && cfg->socket_dir[0]; j++) {
+    /* ... socket_dir/NAME.serial for every VM with a serial console, and
+     * socket_dir/NAME.spice for every VM with SPICE (network process 1
+     * only, like the SPICE ports) */
+    for (size_t j = 0; j < 3 * cfg->n_vms && cfg->socket_dir[0]; j++) {
         const struct cfg_vm *vm = &cfg->vms[j % cfg->n_vms];
-        bool serial = j >= cfg->n_vms;
+        bool serial = j >= cfg->n_vms && j < 2 * cfg->n_vms, spice = j >= 2 * cfg->n_vms;
+        const char *ext = serial ? "serial" : spice ? "spice" : "vnc";
         char path[CFG_PATH_MAX + 1];
         bool perm;
-        if ((serial ? vm->serial.kind : vm->vnc.kind) == CFG_BE_NONE ||
-            cfg_socket_path(cfg, vm->name, serial ? "serial" : "vnc", path, sizeof path) != 0)
+        if ((serial ? vm->serial.kind : spice ? vm->spice.kind : vm->vnc.kind) == CFG_BE_NONE ||
+            cfg_socket_path(cfg, vm->name, ext, path, sizeof path) != 0)
             continue;
         int fd = listen_unix(cfg->socket_dir, path, err, sizeof err, &perm);
         if (fd < 0 && perm && geteuid() != 0) {
@@ -944,6 +949,7 @@ int gateway_run(const char *cfgfile, int verbose)
         l->gw = &gw;
         l->local = true;
         l->serial = serial;
+        l->spice = spice;
     }
     if (gw.n_ls == 0)
         log_warn("no [vm] with a vnc_port or spice_port and no web_port: nothing to listen on");

@@ -3,6 +3,10 @@
 #   TigerVNC's -via recipe from the README (VNC_VIA_CMD='ssh -f -L
 #   %L:socket_dir/b.vnc %G sleep 20' vncviewer -via USER@host localhost)
 #   through the private sshd shows VM b's screen, logged in by uid.
+#   socket_dir/c.spice (SPICE, no ticket, by uid): a raw link's result is 0
+#   for the allowed user, 7 (permission denied) for the other;
+#   spicy-screenshot on the socket and through ssh -L PORT:c.spice (the
+#   remote-viewer recipe) shows QEMU's screen, the other user gets nothing.
 #   Under tmux (a real terminal), through a private sshd:
 #   `ssh -t host vmgate console --serial a` as the allowed throwaway user
 #   shows vmgate's greeting and the banner the guest printed before anyone
@@ -21,6 +25,7 @@
 #   reads while the guest prints 512 KiB (on '!') loses its backlog for a
 #   "[vmgate: N bytes dropped" marker, and the other session gets every byte.
 . "$(dirname "$0")/lib.sh"
+. "$TOOLS/spice_lib.sh"
 need_vmgate
 need_root "throwaway users and sshd"
 
@@ -30,11 +35,14 @@ make_user ALLOWED
 make_user DENIED
 start_serial_qemu a
 start_qemu b unix
+start_qemu_spice c -device qxl
+SPORT=$(free_port)
 write_config "$T/a.conf" fail_delay=1s login_timeout=6s -- \
     vm a vnc="${QEMU_BACKEND[a]}" serial="${SERIAL_BACKEND[a]}" users="$ALLOWED" \
-    vm b vnc="${QEMU_BACKEND[b]}" users="$ALLOWED"
+    vm b vnc="${QEMU_BACKEND[b]}" users="$ALLOWED" \
+    vm c spice="unix:$T/c.spice" spice_port="$SPORT" qmp="$T/c.qmp" users="$ALLOWED"
 chmod 644 "$T/a.conf"
-start_vmgate "$T/a.conf" 2
+start_vmgate "$T/a.conf" 3
 SOCK=$T/run/a.serial
 expect_log "vm=a serial: connected to QEMU's serial port"
 qmp_cmd a cont >/dev/null
@@ -95,6 +103,49 @@ expect_viewer_shows via b 40
 stop_viewer via
 expect_log "vm=b user=$ALLOWED from=uid:$(id -u "$ALLOWED") via=unix: session started"
 say "vncviewer -via with VNC_VIA_CMD through sshd: VM b's screen, as $ALLOWED by uid"
+
+# --- socket_dir/c.spice: a SPICE link with no ticket, authorized by uid
+if command -v spicy-screenshot >/dev/null; then
+    expect_log "listening for vm c \(spice\) on unix:$T/run/c.spice"
+    wait_guest_stable c
+    CASE="spice link"
+    serialc runuser -u "$ALLOWED" -- "$PY" "$TOOLS/serialc.py" spicelink "$T/run/c.spice"
+    sc_has '^result=0$'
+    serialc runuser -u "$DENIED" -- "$PY" "$TOOLS/serialc.py" spicelink "$T/run/c.spice"
+    sc_has '^result=7$'
+    expect_log "vm=c from=uid:$(id -u "$DENIED") via=unix: login failed for user \"$DENIED\""
+    say "c.spice: $ALLOWED's link result 0, $DENIED's 7 (permission denied)"
+    # spicy-screenshot on the socket, and through ssh -L PORT:c.spice (the
+    # remote-viewer recipe), shows QEMU's screen
+    mkdir -p "$T/shots"
+    chmod 777 "$T/shots"
+    rc=0; timeout -k 5 30 runuser -u "$ALLOWED" -- spicy-screenshot \
+        --uri "spice+unix://$T/run/c.spice" -o "$T/shots/loc.ppm" >"$T/shot.loc.log" 2>&1 || rc=$?
+    add_log "$T/shot.loc.log"
+    [ "$rc" = 0 ] || fail "spicy-screenshot on c.spice as $ALLOWED: status $rc"
+    LP=$(free_port)
+    ssh_as "$ALLOWED" -N -L "127.0.0.1:$LP:$T/run/c.spice" >"$T/ssh.spice.log" 2>&1 </dev/null &
+    track $!
+    wait_for 15 port_listening 127.0.0.1 "$LP" || fail "ssh -L to c.spice did not come up"
+    rc=0; timeout -k 5 30 spicy-screenshot --uri "spice://127.0.0.1?port=$LP" \
+        -o "$T/shots/ssh.ppm" >"$T/shot.ssh.log" 2>&1 || rc=$?
+    add_log "$T/shot.ssh.log"
+    [ "$rc" = 0 ] || fail "spicy-screenshot through ssh -L to c.spice: status $rc"
+    screendump c "$T/ref.c.png"
+    for f in loc ssh; do
+        "$PY" -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).save(sys.argv[2])' \
+            "$T/shots/$f.ppm" "$T/shots/$f.png"
+        "$PY" "$TOOLS/imgcmp.py" compare "$T/shots/$f.png" "$T/ref.c.png" >"$T/cmp.$f" ||
+            { cat "$T/cmp.$f"; fail "SPICE screenshot ($f) differs from QEMU's screendump"; }
+    done
+    rc=0; timeout -k 5 30 runuser -u "$DENIED" -- spicy-screenshot \
+        --uri "spice+unix://$T/run/c.spice" -o "$T/shots/no.ppm" >"$T/shot.no.log" 2>&1 || rc=$?
+    [ "$rc" != 0 ] && [ ! -s "$T/shots/no.ppm" ] || fail "spicy-screenshot as $DENIED got a screen"
+    expect_log "vm=c user=$ALLOWED from=uid:$(id -u "$ALLOWED") via=unix: session started \(spice"
+    say "c.spice: spicy-screenshot on the socket and through ssh -L shows QEMU's screen; $DENIED refused"
+else
+    say "spicy-screenshot not installed: NAME.spice screenshots skipped"
+fi
 
 # --- locally: the terminal is restored (after Ctrl-], after SIGTERM)
 tmx new-session -d -s loc -x 150 -y 40 "runuser -u $ALLOWED -- bash --norc -i"

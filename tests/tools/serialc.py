@@ -16,6 +16,8 @@ usage: serialc.py MODE SOCK [ARGS...]
                      attached (attached=), still silent (silent=)
   slow SOCK FILE     attach, read nothing until FILE exists, then read for 2 s:
                      got=, marker= (a "[vmgate: N bytes dropped" line came)
+  spicelink SOCK     a SPICE main-channel link with an empty ticket on
+                     NAME.spice: reply_error=, result= (0 ok, 7 refused)
   burst SOCK         attach, send '!' (the guest prints 512 KiB), read it all:
                      got=, banners=, complete=, elapsed=
 """
@@ -216,6 +218,34 @@ def burst(path):
     return 0
 
 
+def spicelink(path):
+    """A SPICE main-channel link on socket_dir/NAME.spice with ticket auth
+    and an all-zero ticket: prints result= (0 ok, 7 permission denied)."""
+    import struct
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.settimeout(15)
+    caps = (1 << 0) | (1 << 1) | (1 << 3)      # auth selection, auth spice, mini header
+    mess = struct.pack("<IBBIII", 0, 1, 0, 1, 0, 18) + struct.pack("<I", caps)
+    s.sendall(b"REDQ" + struct.pack("<III", 2, 2, len(mess)) + mess)
+
+    def readn(n):
+        b = b""
+        while len(b) < n:
+            d = s.recv(n - len(b))
+            if not d:
+                raise EOFError("closed after %d of %d bytes" % (len(b), n))
+            b += d
+        return b
+    hdr = readn(16)
+    size = struct.unpack("<I", hdr[12:16])[0]
+    body = readn(size)
+    print("reply_error=%d" % struct.unpack("<I", body[:4])[0])
+    s.sendall(struct.pack("<I", 1) + bytes(128))
+    print("result=%d" % struct.unpack("<I", readn(4))[0])
+    return 0
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "run":
@@ -226,6 +256,8 @@ def main():
         return flood(path, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:] == ["seq"])
     if mode == "slow":
         return slow(path, sys.argv[3])
+    if mode == "spicelink":
+        return spicelink(path)
     if mode == "burst":
         return burst(path)
     print("unknown mode", file=sys.stderr)
