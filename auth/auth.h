@@ -50,7 +50,7 @@ enum authp_result auth_check_peer(const struct cfg *cfg, const struct authp_logi
                                   const struct auth_peer *peer, char *detail, size_t detaillen);
 /* A login by the connecting uid, no password: the request's user and
  * password must be empty; the socket the viewer came in on must be
- * cfg->socket_dir/VM.vnc for the requested VM (so a network process cannot
+ * cfg->socket_dir/VM.vnc (or VM.serial when the VM has `serial`) for the requested VM (so a network process cannot
  * pass some other socket); the uid is resolved to its user name and groups
  * and the VM's users/groups ACL applied (root is the name "root", no
  * bypass).  detail: on AUTHP_OK and AUTHP_NOT_ALLOWED the user's name, on

@@ -128,9 +128,21 @@ enum authp_result auth_check_uid(const struct cfg *cfg, const struct authp_login
         snprintf(detail, detaillen, "no such vm");
         return AUTHP_ERROR;
     }
-    char want[CFG_PATH_MAX + 1];
+    /* the socket the peer came in on must be this VM's: NAME.vnc, or
+     * NAME.serial / NAME.spice when the VM has a serial console / SPICE
+     * (the same ACL for all) */
+    char want[CFG_PATH_MAX + 1], want_serial[CFG_PATH_MAX + 1] = "";
+    if (vm->serial.kind != CFG_BE_NONE &&
+        cfg_socket_path(cfg, vm->name, "serial", want_serial, sizeof want_serial) != 0)
+        want_serial[0] = '\0';
+    char want_spice[CFG_PATH_MAX + 1] = "";
+    if (vm->spice.kind != CFG_BE_NONE &&
+        cfg_socket_path(cfg, vm->name, "spice", want_spice, sizeof want_spice) != 0)
+        want_spice[0] = '\0';
     if (cfg_socket_path(cfg, vm->name, "vnc", want, sizeof want) != 0 ||
-        strcmp(peer->local, want) != 0) {
+        (strcmp(peer->local, want) != 0 &&
+         (!want_serial[0] || strcmp(peer->local, want_serial) != 0) &&
+         (!want_spice[0] || strcmp(peer->local, want_spice) != 0))) {
         char got[64];
         log_safe(got, sizeof got, peer->local, strlen(peer->local));
         snprintf(detail, detaillen, "socket %s is not %s", got[0] ? got : "(unnamed)",

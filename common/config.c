@@ -63,7 +63,7 @@ enum gw_key {
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
     VK_VNC, VK_VNC_PORT, VK_SPICE, VK_SPICE_PORT, VK_QMP, VK_USERS, VK_GROUPS,
-    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_CU, VK_N
+    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_CU, VK_SERIAL, VK_N
 };
 
 struct key_def {
@@ -125,6 +125,7 @@ static const struct key_def vm_keys[] = {
     { "qemu_consoles", VK_QEMU_CONSOLES, false },
     { "spice_channels", VK_SPICE_CHANNELS, false },
     { "continuous_updates", VK_CU, false },
+    { "serial", VK_SERIAL, false },
     { NULL, 0, false }
 };
 
@@ -951,6 +952,17 @@ static int set_vm(struct parser *p, int line, int id, const char *key, const cha
         *(id == VK_VNC ? &vm->vnc : &vm->spice) = b;
         return 0;
     }
+    case VK_SERIAL: {
+        /* QEMU's -chardev socket,server=on: vmgate is its one client */
+        struct cfg_backend b;
+        if (cfg_parse_backend(v, &b, why, sizeof why) < 0)
+            return fail(p, line, "bad serial \"%s\": %s", shown(p, v), why);
+        if (b.kind != CFG_BE_UNIX)
+            return fail(p, line, "serial must be unix:PATH (QEMU -chardev socket,path=PATH,"
+                        "server=on,wait=off)");
+        vm->serial = b;
+        return 0;
+    }
     case VK_VNC_PORT:
         return set_listen_port(p, line, key, v, &vm->vnc_port);
     case VK_SPICE_PORT:
@@ -1158,6 +1170,7 @@ static int check_socket_dir(struct parser *p)
             { "vnc", k[VK_VNC], vm->vnc.kind != CFG_BE_TCP ? vm->vnc.path : "" },
             { "spice", k[VK_SPICE], vm->spice.kind == CFG_BE_UNIX ? vm->spice.path : "" },
             { "qmp", k[VK_QMP], vm->qmp },
+            { "serial", k[VK_SERIAL], vm->serial.kind == CFG_BE_UNIX ? vm->serial.path : "" },
         };
         for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
             if (own[j].path[0] && dir_holds(c->socket_dir, own[j].path))
@@ -1189,8 +1202,8 @@ static int finish(struct parser *p)
     for (size_t i = 0; i < c->n_vms; i++) {
         struct cfg_vm *vm = &c->vms[i];
         const int *k = p->vml[i].key;
-        if (!k[VK_VNC] && !k[VK_SPICE])
-            return fail(p, vm->line, "vm %s: needs at least one of vnc, spice", vm->name);
+        if (!k[VK_VNC] && !k[VK_SPICE] && !k[VK_SERIAL])
+            return fail(p, vm->line, "vm %s: needs at least one of vnc, spice, serial", vm->name);
         if (!k[VK_VNC] && k[VK_VNC_PORT])
             return fail(p, vm->line, "vm %s: vnc_port is set but vnc is missing", vm->name);
         if (k[VK_SPICE] && !k[VK_SPICE_PORT])
@@ -1612,6 +1625,10 @@ void cfg_print(const struct cfg *c, FILE *f)
         }
         if (vm->qmp[0])
             print_kv(f, "", "qmp", vm->qmp);
+        if (vm->serial.kind != CFG_BE_NONE) {
+            cfg_backend_str(&vm->serial, b, sizeof b);
+            print_kv(f, "", "serial", b);
+        }
         print_list(f, "", "users", vm->users, vm->n_users, ' ');
         print_list(f, "", "groups", vm->groups, vm->n_groups, ' ');
         print_kv(f, "", "clipboard", cfg_clip_name(vm->clipboard));
@@ -1639,5 +1656,14 @@ void cfg_print(const struct cfg *c, FILE *f)
         }
         if (vm->spice.kind != CFG_BE_NONE)
             print_route(f, c, vm, "spice", vm->spice_port, &vm->spice);
+        if (vm->serial.kind != CFG_BE_NONE &&
+            cfg_socket_path(c, vm->name, "serial", sp, sizeof sp) == 0) {
+            char b[CFG_PATH_MAX + CFG_HOST_MAX + 16];
+            cfg_backend_str(&vm->serial, b, sizeof b);
+            fprintf(f, "vm %s: serial unix %s -> %s  ", vm->name, sp, b);
+            print_list(f, "", "users", vm->users, vm->n_users, ',');
+            print_list(f, " ", "groups", vm->groups, vm->n_groups, ',');
+            fputc('\n', f);
+        }
     }
 }

@@ -54,6 +54,7 @@ struct cfg_vm {
     enum cfg_qcons qemu_consoles;  /* default block */
     enum cfg_cu continuous_updates;  /* default auto */
     uint32_t spice_channels;       /* allowed SPICE channel types: bit (1 << type) */
+    struct cfg_backend serial;     /* QEMU's serial chardev socket (unix only); kind NONE = none */
 };
 
 struct cfg_firewall {

@@ -13,9 +13,11 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -94,10 +96,46 @@ enum console_watch_state console_watch_s2c(struct console_watch *w, const uint8_
     return watch_step(w);
 }
 
+/* ---- the serial console's first line (pure) ---- */
+
+void serial_watch_init(struct serial_watch *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+/* Decide once the line is complete, or as soon as it cannot be a refusal. */
+size_t serial_watch_feed(struct serial_watch *w, const uint8_t *p, size_t n)
+{
+    static const char pfx[] = "vmgate: ";
+    size_t i = 0;
+    while (w->state == SW_WATCHING && i < n) {
+        char ch = (char)p[i++];
+        w->line[w->len++] = ch;
+        if (w->len <= sizeof pfx - 1 && ch != pfx[w->len - 1]) {
+            w->state = SW_PASSED;
+            break;
+        }
+        if (ch != '\n' && w->len < sizeof w->line - 1)
+            continue;
+        /* "vmgate: REASON\r\n" (or a line that filled the buffer) */
+        size_t k = 0;
+        for (size_t j = sizeof pfx - 1; j < w->len; j++) {
+            unsigned char c = (unsigned char)w->line[j];
+            if (c == '\r' || c == '\n')
+                continue;
+            w->reason[k++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+        w->reason[k] = '\0';
+        w->state = SW_REFUSED;
+    }
+    w->line[w->len] = '\0';
+    return i;
+}
+
 /* ---- the command ---- */
 
 static const char console_help[] =
-    "usage: vmgate console [-c FILE | --socket-dir DIR] VM\n"
+    "usage: vmgate console [-c FILE | --socket-dir DIR] [--serial] VM\n"
     "\n"
     "Join stdin/stdout to VM's console socket in socket_dir (read from the config\n"
     "file, default " CFG_DEFAULT_FILE ", which must be readable by you; or given\n"
@@ -105,7 +143,12 @@ static const char console_help[] =
     "type None; vmgate allows it when your user (or one of your groups) is in the\n"
     "VM's users/groups.  So an RFB client can use ssh as its transport:\n"
     "    ssh host vmgate console dev0\n"
-    "A refusal is one line on stderr naming the user and the VM, exit status 1.\n";
+    "A refusal is one line on stderr naming the user and the VM, exit status 1.\n"
+    "\n"
+    "--serial: VM's serial console (socket_dir/VM.serial) instead: the terminal is\n"
+    "put in raw mode (restored on exit), what the VM printed recently is shown\n"
+    "first, the latest session attached holds the keyboard, and Ctrl-] detaches:\n"
+    "    ssh -t host vmgate console --serial dev0\n";
 
 /* A VM name as the config allows it (so it cannot leave socket_dir). */
 static bool vm_name_ok(const char *s)
@@ -218,8 +261,131 @@ static int relay(int sock)
     return rc;
 }
 
+/* --serial: the terminal, raw while we run; restored on every way out. */
+static struct termios saved_tio;
+static bool tio_saved;
+static volatile sig_atomic_t got_signal;
+
+static void restore_tty(void)
+{
+    if (tio_saved)
+        (void)tcsetattr(0, TCSAFLUSH, &saved_tio);
+    tio_saved = false;
+}
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+#define DETACH_KEY 0x1d               /* Ctrl-] */
+
+/* The serial relay: stdin -> sock (up to Ctrl-]), sock -> stdout, with the
+ * first line watched for a refusal.  Returns the exit status. */
+static int serial_relay(int sock, const char *vm)
+{
+    static struct pipe_buf up, down;
+    struct serial_watch w;
+    serial_watch_init(&w);
+    bool tty = isatty(0);
+    if (tty && tcgetattr(0, &saved_tio) == 0) {
+        struct termios raw = saved_tio;
+        cfmakeraw(&raw);
+        tio_saved = tcsetattr(0, TCSAFLUSH, &raw) == 0;
+        atexit(restore_tty);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;            /* no SA_RESTART: poll returns EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    int fl_in, fl_out;
+    set_nonblock(0, &fl_in);
+    set_nonblock(1, &fl_out);
+    int rc = 0;
+    bool detached = false, up_shut = false;
+    for (;;) {
+        if (got_signal) {
+            rc = 1;
+            break;
+        }
+        if (up.eof && up.len == 0 && !up_shut) {
+            shutdown(sock, SHUT_WR);
+            up_shut = true;
+        }
+        if ((down.eof && down.len == 0) || detached)
+            break;
+        struct pollfd p[3] = {
+            { .fd = !up.eof && up.len < sizeof up.b ? 0 : -1, .events = POLLIN },
+            { .fd = sock, .events = (short)((!down.eof && down.len < sizeof down.b ? POLLIN : 0) |
+                                            (up.len ? POLLOUT : 0)) },
+            { .fd = down.len ? 1 : -1, .events = POLLOUT },
+        };
+        if (poll(p, 3, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = 1;
+            break;
+        }
+        if (p[0].revents) {
+            size_t before = up.len;
+            pump_read(0, &up);
+            uint8_t *k = memchr(up.b + before, DETACH_KEY, up.len - before);
+            if (k) {                        /* what came before it still goes */
+                up.len = (size_t)(k - up.b);
+                detached = true;
+            }
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            size_t before = down.len;
+            if (!down.eof)
+                pump_read(sock, &down);
+            if (w.state == SW_WATCHING && down.len > before) {
+                size_t got = down.len - before;
+                size_t took = serial_watch_feed(&w, down.b + before, got);
+                if (w.state == SW_REFUSED) {
+                    restore_tty();
+                    fprintf(stderr, "vmgate console: %s\n", w.reason);
+                    rc = 1;
+                    break;
+                }
+                (void)took;               /* PASSED or still watching: the bytes go out */
+            }
+            if (down.eof && w.state == SW_WATCHING && w.len > 0) {
+                w.state = SW_PASSED;
+            }
+        }
+        if ((p[1].revents & POLLOUT) && up.len && pump_write(sock, &up) < 0)
+            up.len = 0, up.eof = true;
+        if ((p[2].revents & (POLLOUT | POLLERR | POLLHUP)) && down.len && pump_write(1, &down) < 0)
+            break;
+    }
+    if (detached && up.len)
+        (void)pump_write(sock, &up);        /* best effort: the bytes before Ctrl-] */
+    if (fl_out >= 0)
+        (void)fcntl(1, F_SETFL, fl_out);
+    while (down.len && rc == 0 && !detached && pump_write(1, &down) == 0 && down.len)
+        ;
+    restore_tty();
+    if (fl_in >= 0)
+        (void)fcntl(0, F_SETFL, fl_in);
+    if (detached) {
+        fprintf(stderr, "\r\n[vmgate console: detached from VM %s]\r\n", vm);
+    } else if (got_signal) {
+        fprintf(stderr, "\r\n[vmgate console: %s, detached from VM %s]\r\n",
+                strsignal(got_signal), vm);
+    } else if (rc == 0 && down.eof) {
+        fprintf(stderr, "\r\n[vmgate console: the serial console of VM %s closed]\r\n", vm);
+        rc = w.state == SW_WATCHING && w.len == 0 ? 1 : 0;
+    }
+    return rc;
+}
+
 int console_cmd(int argc, char **argv)
 {
+    bool serial = false;
     const char *file = NULL, *dir = NULL, *vm = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -231,8 +397,7 @@ int console_cmd(int argc, char **argv)
             fputs(console_help, stdout);
             return 0;
         } else if (strcmp(a, "--serial") == 0) {
-            fprintf(stderr, "vmgate console: --serial is not supported by this vmgate yet\n");
-            return 2;
+            serial = true;
         } else if (a[0] != '-' && !vm) {
             vm = a;
         } else {
@@ -250,7 +415,8 @@ int console_cmd(int argc, char **argv)
     }
     char path[CFG_PATH_MAX + 1];
     if (dir) {
-        if (snprintf(path, sizeof path, "%s/%s.vnc", dir, vm) >= (int)sizeof path) {
+        if (snprintf(path, sizeof path, "%s/%s.%s", dir, vm, serial ? "serial" : "vnc") >=
+            (int)sizeof path) {
             fprintf(stderr, "vmgate console: --socket-dir %s: path too long\n", dir);
             return 2;
         }
@@ -261,8 +427,10 @@ int console_cmd(int argc, char **argv)
             fprintf(stderr, "vmgate console: %s (or give --socket-dir DIR)\n", err);
             return 1;
         }
-        int r = cfg_socket_path(&cfg, vm, "vnc", path, sizeof path);
-        bool known = cfg_find_vm(&cfg, vm) != NULL;
+        int r = cfg_socket_path(&cfg, vm, serial ? "serial" : "vnc", path, sizeof path);
+        const struct cfg_vm *v = cfg_find_vm(&cfg, vm);
+        bool known = v != NULL;
+        bool has_serial = v && v->serial.kind != CFG_BE_NONE;
         cfg_free(&cfg);
         if (r != 0) {
             fprintf(stderr, "vmgate console: %s has no socket_dir\n", file ? file : CFG_DEFAULT_FILE);
@@ -272,19 +440,28 @@ int console_cmd(int argc, char **argv)
             fprintf(stderr, "vmgate console: no VM %s\n", vm);
             return 1;
         }
+        if (serial && !has_serial) {
+            fprintf(stderr, "vmgate console: VM %s has no serial console (no serial = in %s)\n",
+                    vm, file ? file : CFG_DEFAULT_FILE);
+            return 1;
+        }
     }
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&sun, sizeof sun) != 0) {
-        fprintf(stderr, "vmgate console: cannot connect to %s: %s\n", path, strerror(errno));
+        if (serial && (errno == ENOENT || errno == ECONNREFUSED))
+            fprintf(stderr, "vmgate console: the serial console of VM %s is not running "
+                    "(%s: %s)\n", vm, path, strerror(errno));
+        else
+            fprintf(stderr, "vmgate console: cannot connect to %s: %s\n", path, strerror(errno));
         if (s >= 0)
             close(s);
         return 1;
     }
     (void)fcntl(s, F_SETFL, O_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);
-    int rc = relay(s);
+    int rc = serial ? serial_relay(s, vm) : relay(s);
     close(s);
     return rc;
 }

@@ -38,7 +38,24 @@ void console_watch_init(struct console_watch *w);
 enum console_watch_state console_watch_c2s(struct console_watch *w, const uint8_t *p, size_t n);
 enum console_watch_state console_watch_s2c(struct console_watch *w, const uint8_t *p, size_t n);
 
-/* `vmgate console [-c FILE | --socket-dir DIR] VM` */
+/* The serial console's first line (`--serial`): vmgate's first line on
+ * socket_dir/VM.serial is either a refusal "vmgate: REASON\r\n" (then it
+ * closes) or the session's greeting "[vmgate: ...]".  Pure: feed the
+ * server's bytes until the state is not SW_WATCHING; the bytes fed stay in
+ * line[0..len) for the caller to pass on (PASSED) or drop (REFUSED). */
+enum serial_watch_state { SW_WATCHING, SW_PASSED, SW_REFUSED };
+struct serial_watch {
+    enum serial_watch_state state;
+    char line[CONSOLE_REASON_MAX + 1];    /* the first line so far (bounded) */
+    size_t len;
+    char reason[CONSOLE_REASON_MAX + 1];  /* REFUSED: the text after "vmgate: ", printable */
+};
+void serial_watch_init(struct serial_watch *w);
+/* Feed server bytes; returns how many of p were taken into w->line (the
+ * rest, after the first line, is the caller's to pass on) and sets state. */
+size_t serial_watch_feed(struct serial_watch *w, const uint8_t *p, size_t n);
+
+/* `vmgate console [-c FILE | --socket-dir DIR] [--serial] VM` */
 int console_cmd(int argc, char **argv);
 
 #endif

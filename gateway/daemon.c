@@ -44,6 +44,7 @@
 #include "firewall/firewall.h"
 #include "proxy/audit.h"
 #include "proxy/proxy.h"
+#include "proxy/serial_hub.h"
 
 struct listener {
     ev_io io;
@@ -53,6 +54,7 @@ struct listener {
     struct gw *gw;
     bool spice;              /* a spice_port listener (else vnc_port) */
     bool local;              /* socket_dir/NAME.vnc (vnc_local_proto) */
+    bool serial;             /* socket_dir/NAME.serial (serial_proto; network process 1 only) */
     bool web;                /* the web_port listener (vm is web_vm_none) */
 };
 
@@ -254,7 +256,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         proxy_accept(&l->gw->px,
-                     l->web ? &web_proto : l->local ? &vnc_local_proto
+                     l->web ? &web_proto : l->serial ? &serial_proto
+                     : l->local && l->spice ? &spice_local_proto
+                     : l->local ? &vnc_local_proto
                                                     : l->spice ? &spice_proto : &vnc_proto,
                      l->vm, fd, (struct sockaddr *)&ss);
     }
@@ -414,9 +418,10 @@ static void log_listening(const struct gw *gw, const struct listener *l)
 {
     char a[ADDR_PORT_MAX];
     if (l->local) {
+        const char *ext = l->serial ? "serial" : l->spice ? "spice" : "vnc";
         char p[CFG_PATH_MAX + 1];
-        if (cfg_socket_path(&gw->cfg, l->vm->name, "vnc", p, sizeof p) == 0)
-            log_info("listening for vm %s (vnc) on unix:%s", l->vm->name, p);
+        if (cfg_socket_path(&gw->cfg, l->vm->name, ext, p, sizeof p) == 0)
+            log_info("listening for vm %s (%s) on unix:%s", l->vm->name, ext, p);
         return;
     }
     if (l->web) {
@@ -492,10 +497,16 @@ static int net_run(struct gw *gw, unsigned k)
          * must meet in one process: network process 1 takes all of SPICE. */
         if (l->spice && k != 0)
             continue;
+        /* Only one process can be QEMU's serial client: network process 1
+         * runs the serial hubs and takes every NAME.serial connection. */
+        if (l->serial && k != 0)
+            continue;
         ev_io_start(gw->loop, &l->io);
         if (single)
             log_listening(gw, l);
     }
+    if (k == 0 && serial_hubs_start(gw->loop, cfg) != 0)
+        log_fatal("out of memory");
     ev_signal_init(&gw->sig_int, stop_cb, SIGINT);
     ev_signal_init(&gw->sig_term, stop_cb, SIGTERM);
     ev_signal_init(&gw->sig_hup, hup_cb, SIGHUP);
@@ -558,6 +569,7 @@ static int net_run(struct gw *gw, unsigned k)
             unlink(cfg->control);
     }
     proxy_close_all(&gw->px, "gateway shutting down");
+    serial_hubs_stop();
     ev_signal_stop(gw->loop, &gw->sig_usr1);
     atrail_close(gw->audit);
     gw->audit = gw->px.audit = NULL;
@@ -871,7 +883,9 @@ int gateway_run(const char *cfgfile, int verbose)
     size_t n_ports = 0;
     for (size_t i = 0; i < cfg->n_vms; i++)
         n_ports += (cfg->vms[i].vnc_port != 0) + (cfg->vms[i].spice_port != 0) +
-                   (cfg->socket_dir[0] && cfg->vms[i].vnc.kind != CFG_BE_NONE);
+                   (cfg->socket_dir[0] && cfg->vms[i].vnc.kind != CFG_BE_NONE) +
+                   (cfg->socket_dir[0] && cfg->vms[i].serial.kind != CFG_BE_NONE) +
+                   (cfg->socket_dir[0] && cfg->vms[i].spice.kind != CFG_BE_NONE);
     n_ports += cfg->web_port != 0;
     gw.ls = calloc(n_ports ? n_ports : 1, sizeof *gw.ls);
     if (!gw.ls)
@@ -912,12 +926,17 @@ int gateway_run(const char *cfgfile, int verbose)
     }
     /* socket_dir/NAME.vnc for every VM with a vnc backend (bound as root,
      * before the privilege drop, shared by every network process) */
-    for (size_t i = 0; i < cfg->n_vms && cfg->socket_dir[0]; i++) {
-        const struct cfg_vm *vm = &cfg->vms[i];
+    /* ... socket_dir/NAME.serial for every VM with a serial console, and
+     * socket_dir/NAME.spice for every VM with SPICE (network process 1
+     * only, like the SPICE ports) */
+    for (size_t j = 0; j < 3 * cfg->n_vms && cfg->socket_dir[0]; j++) {
+        const struct cfg_vm *vm = &cfg->vms[j % cfg->n_vms];
+        bool serial = j >= cfg->n_vms && j < 2 * cfg->n_vms, spice = j >= 2 * cfg->n_vms;
+        const char *ext = serial ? "serial" : spice ? "spice" : "vnc";
         char path[CFG_PATH_MAX + 1];
         bool perm;
-        if (vm->vnc.kind == CFG_BE_NONE ||
-            cfg_socket_path(cfg, vm->name, "vnc", path, sizeof path) != 0)
+        if ((serial ? vm->serial.kind : spice ? vm->spice.kind : vm->vnc.kind) == CFG_BE_NONE ||
+            cfg_socket_path(cfg, vm->name, ext, path, sizeof path) != 0)
             continue;
         int fd = listen_unix(cfg->socket_dir, path, err, sizeof err, &perm);
         if (fd < 0 && perm && geteuid() != 0) {
@@ -933,6 +952,8 @@ int gateway_run(const char *cfgfile, int verbose)
         l->vm = vm;
         l->gw = &gw;
         l->local = true;
+        l->serial = serial;
+        l->spice = spice;
     }
     if (gw.n_ls == 0)
         log_warn("no [vm] with a vnc_port or spice_port and no web_port: nothing to listen on");

@@ -1195,7 +1195,7 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->px = px;
     c->vm = vm;
     c->id = proxy_new_id(px);
-    c->via = "tls";
+    c->via = sa->sa_family == AF_UNIX ? "unix" : "tls";   /* socket_dir: audit, status */
     tside_init(&c->fs, fd);
     c->bfd = c->q.passfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);

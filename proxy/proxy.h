@@ -27,6 +27,10 @@ extern const struct conn_proto vnc_proto, spice_proto, web_proto;
 extern const struct cfg_vm web_vm_none;
 /* RFB with security None on socket_dir/VM.vnc, authorized by the peer's uid. */
 extern const struct conn_proto vnc_local_proto;
+/* SPICE on socket_dir/VM.spice (spice_conn.c): no ticket, authorized by uid. */
+extern const struct conn_proto spice_local_proto;
+/* The serial console on socket_dir/VM.serial (serial_conn.c), authorized by uid. */
+extern const struct conn_proto serial_proto;
 
 /* Counters for the metrics (since start; this network process). */
 #define PROXY_LOGIN_BUCKETS 8

@@ -47,8 +47,12 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "proxy/clip.h"
+#include "proxy/proxy.h"
 #include "proxy/spice_link.h"
 #include "proxy/spice_main.h"
 #include "proxy/spice_reg.h"
@@ -75,6 +79,8 @@ enum sc_state {
     SS_SASL_STEP,
     SS_BACKEND_LINK,
     SS_BACKEND_AUTH,
+    SS_LOCAL_MECH,          /* socket_dir/NAME.spice: the viewer's auth mechanism (SPICE) */
+    SS_LOCAL_TICKET,        /* ... its RSA-encrypted ticket: read and ignored, the uid decides */
 };
 
 /* A SPICE channel's own state (c->p). */
@@ -92,6 +98,8 @@ struct sconn {
     bool is_main;
     uint8_t secret[32];
     struct spice_main *mainf;          /* main channel filter while relaying */
+    bool local;                        /* spice_local_proto: ticket auth, decided by the uid */
+    enum authp_result result;          /* local: the helper's answer */
 };
 
 #define S(c) ((struct sconn *)(c)->p)
@@ -108,7 +116,8 @@ static unsigned session_channels(const struct conn *c, uint32_t id)
 {
     unsigned n = 0;
     for (const struct conn *o = c->px->conns; o; o = o->next)
-        if (o != c && o->proto == &spice_proto && o->vm == c->vm && o->state != CS_CLOSING &&
+        if (o != c && (o->proto == &spice_proto || o->proto == &spice_local_proto) &&
+            o->vm == c->vm && o->state != CS_CLOSING &&
             !o->end.dead && S(o)->conn_id == id)
             n++;
     return n;
@@ -131,6 +140,11 @@ static void refuse_link(struct conn *c, uint32_t err)
 static void sasl_answer(struct conn *c, uint32_t sasl_result, uint32_t link_result)
 {
     uint8_t msg[13];
+    if (S(c)->local) {                 /* ticket auth: the link result is all there is */
+        spice_put_u32(msg, sasl_result ? sasl_result : link_result);
+        conn_front_queue(c, msg, 4);
+        return;
+    }
     spice_put_u32(msg, 0);
     msg[4] = 1;
     spice_put_u32(msg + 5, sasl_result);
@@ -169,6 +183,27 @@ static void vm_unavailable(struct conn *c, const char *detail, bool refused)
 /* Read what the viewer sent into rx.  -1: over; else the count. */
 static ssize_t front_in(struct conn *c) { return conn_front_read(c, &c->rx, RX_CAP); }
 
+/* The RSA public key (DER SubjectPublicKeyInfo, 162 bytes) put in the link
+ * reply on socket_dir/NAME.spice: made once per process.  The viewer
+ * encrypts its ticket with it; vmgate never decrypts that (the uid decides),
+ * so the private half is thrown away.  NULL on failure. */
+static const uint8_t *local_pubkey(void)
+{
+    static uint8_t der[SPICE_PUBKEY_LEN];
+    static bool have;
+    if (have)
+        return der;
+    EVP_PKEY *k = EVP_RSA_gen(1024);
+    if (!k)
+        return NULL;
+    int n = i2d_PUBKEY(k, NULL);
+    uint8_t *p = der;
+    if (n == SPICE_PUBKEY_LEN && i2d_PUBKEY(k, &p) == n)
+        have = true;
+    EVP_PKEY_free(k);
+    return have ? der : NULL;
+}
+
 static void handle_link(struct conn *c, const struct spice_link_mess *m)
 {
     struct sconn *s = S(c);
@@ -185,7 +220,8 @@ static void handle_link(struct conn *c, const struct spice_link_mess *m)
         refuse_link(c, SPICE_LINK_ERR_CHANNEL_NOT_AVAILABLE);
         return;
     }
-    if (!(m->common0 & SPICE_CAP_AUTH_SELECTION) || !(m->common0 & SPICE_CAP_AUTH_SASL)) {
+    if (!s->local &&
+        (!(m->common0 & SPICE_CAP_AUTH_SELECTION) || !(m->common0 & SPICE_CAP_AUTH_SASL))) {
         conn_log(c, LOG_LVL_INFO, "refused %s channel: the viewer cannot do SASL "
                  "(user name + password), the only login vmgate offers", ch);
         refuse_link(c, SPICE_LINK_ERR_PERMISSION_DENIED);
@@ -236,17 +272,31 @@ static void handle_link(struct conn *c, const struct spice_link_mess *m)
     spice_chan_caps_le(&s->promised, caps);
     uint8_t msg[SPICE_LINK_HDR_LEN + SPICE_LINK_REPLY_LEN + 4 + 4 * SPICE_CHAN_CAPS_WORDS];
     size_t l = spice_build_reply(msg, sizeof msg,
-                                 SPICE_CAP_AUTH_SELECTION | SPICE_CAP_AUTH_SASL |
+                                 SPICE_CAP_AUTH_SELECTION |
+                                 (s->local ? SPICE_CAP_AUTH_SPICE : SPICE_CAP_AUTH_SASL) |
                                  (m->common0 & SPICE_CAP_MINI_HEADER),
                                  caps, s->promised.n);
     if (s->be_link_len == 0 || l == 0) {
         conn_fail(c, LOG_LVL_ERR, "internal: cannot build the link messages");
         return;
     }
+    if (s->local) {
+        /* the viewer encrypts its (empty) ticket with a key: any valid one */
+        const uint8_t *key = local_pubkey();
+        if (!key) {
+            conn_fail(c, LOG_LVL_ERR, "cannot make an RSA key for the SPICE link");
+            return;
+        }
+        memcpy(msg + SPICE_LINK_HDR_LEN + 4, key, SPICE_PUBKEY_LEN);
+    }
     conn_log(c, LOG_LVL_DEBUG, "link: %s channel, connection id 0x%08x, caps 0x%x", ch,
              m->connection_id, m->common0);
     conn_front_queue(c, msg, l);
-    conn_set_state(c, SS_READ_AUTH_MECH);
+    if (s->local)
+        conn_set_state(c, m->common0 & SPICE_CAP_AUTH_SELECTION ? SS_LOCAL_MECH
+                                                                : SS_LOCAL_TICKET);
+    else
+        conn_set_state(c, SS_READ_AUTH_MECH);
 }
 
 static bool st_link(struct conn *c)
@@ -690,6 +740,84 @@ static int filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
 
 static void start(struct conn *c) { conn_start_tls(c, SS_READ_LINK); }
 
+/* ---------------------------------------------------------------------- */
+/* socket_dir/NAME.spice: a SPICE link with no ticket, authorized by uid   */
+
+static bool st_local_mech(struct conn *c)
+{
+    ssize_t n = front_in(c);
+    if (n < 0)
+        return false;
+    uint32_t mech;
+    if (spice_parse_u32(buf_head(&c->rx), buf_len(&c->rx), &mech) == SPL_NEED)
+        return n > 0;
+    buf_consume(&c->rx, 4);
+    if (mech != SPICE_AUTH_SPICE) {
+        conn_log(c, LOG_LVL_INFO, "viewer chose auth mechanism %u; this socket offers only "
+                 "SPICE (no ticket: the connecting uid is checked)", mech);
+        refuse_sasl(c, SPICE_LINK_ERR_PERMISSION_DENIED);
+        return true;
+    }
+    conn_set_state(c, SS_LOCAL_TICKET);
+    return true;
+}
+
+/* The encrypted ticket: not read for its content; the helper checks the
+ * uid on the socket (and that the socket is this VM's NAME.spice). */
+static bool st_local_ticket(struct conn *c)
+{
+    ssize_t n = front_in(c);
+    if (n < 0)
+        return false;
+    if (buf_len(&c->rx) < SPICE_TICKET_LEN)
+        return n > 0;
+    explicit_bzero((uint8_t *)buf_head(&c->rx), SPICE_TICKET_LEN);
+    buf_consume(&c->rx, SPICE_TICKET_LEN);
+    c->user[0] = '\0';
+    conn_login(c, "");
+    return true;
+}
+
+static void local_start(struct conn *c)
+{
+    S(c)->local = true;
+    conn_set_state(c, SS_READ_LINK);
+}
+
+/* The helper's answer: the uid's name (log, session owner). */
+static void local_login_answer(struct conn *c, const struct authp_login_resp *resp)
+{
+    S(c)->result = (enum authp_result)resp->result;
+    if (resp->result == AUTHP_OK || resp->result == AUTHP_NOT_ALLOWED)
+        snprintf(c->user, sizeof c->user, "%.*s", (int)strnlen(resp->detail, sizeof resp->detail),
+                 resp->detail);
+}
+
+/* A later channel must belong to a session of the same user. */
+static void local_login_ok(struct conn *c)
+{
+    struct sconn *sc = S(c);
+    if (!sc->is_main) {
+        struct spice_session *s = spice_session_find(c->vm, sc->conn_id);
+        if (!s || strcmp(s->user, c->user) != 0) {
+            char ch[32];
+            conn_log(c, LOG_LVL_INFO, "refused %s channel: session 0x%08x is not this user's",
+                     chan_str(c, ch, sizeof ch), sc->conn_id);
+            refuse_sasl(c, s ? SPICE_LINK_ERR_PERMISSION_DENIED
+                             : SPICE_LINK_ERR_BAD_CONNECTION_ID);
+            return;
+        }
+        s->login_at = ev_now(c->px->loop);
+    }
+    after_login(c);
+}
+
+static void local_login_tag(struct conn *c, char *out, size_t outsz)
+{
+    char ch[32];
+    snprintf(out, outsz, " by uid (%s channel)", chan_str(c, ch, sizeof ch));
+}
+
 static void destroy(struct conn *c)
 {
     struct sconn *sc = S(c);
@@ -711,6 +839,8 @@ static const struct conn_state_def spice_states[] = {
                                      "the VM closed the link without a reply (no such channel?)" },
     [SS_BACKEND_AUTH - CS_PROTO] = { "backend-auth", CSF_BACK_IO, st_backend_auth,
                                      "the VM closed the link during authentication" },
+    [SS_LOCAL_MECH - CS_PROTO] = { "auth-mechanism", CSF_FRONT_READ, st_local_mech, NULL },
+    [SS_LOCAL_TICKET - CS_PROTO] = { "ticket", CSF_FRONT_READ, st_local_ticket, NULL },
 };
 
 /* Every channel is TLS from the first byte; the main channel's relay reads
@@ -721,6 +851,22 @@ const struct conn_proto spice_proto = {
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
     .priv_size = sizeof(struct sconn),
     .start = start, .login_ok = login_ok, .login_refuse = login_refuse, .login_tag = login_tag,
+    .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
+    .destroy = destroy,
+};
+
+/* socket_dir/NAME.spice: the same channels, relay and clipboard filter, in
+ * the clear (a local socket, or ssh's forwarding), with SPICE ticket auth
+ * whose ticket is ignored: the auth helper checks the connecting uid
+ * against the VM's users/groups.  A refusal is the link result
+ * (SPICE_LINK_ERR_PERMISSION_DENIED).  The ticket states exist only here. */
+const struct conn_proto spice_local_proto = {
+    .name = "spice", .accept_tag = " (spice, unix socket)", .admit_tag = "SPICE ",
+    .states = spice_states, .n_states = sizeof spice_states / sizeof spice_states[0],
+    .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
+    .priv_size = sizeof(struct sconn),
+    .start = local_start, .login_answer = local_login_answer, .login_ok = local_login_ok,
+    .login_refuse = login_refuse, .login_tag = local_login_tag,
     .backend_up = backend_up, .vm_unavailable = vm_unavailable, .filter = filter,
     .destroy = destroy,
 };

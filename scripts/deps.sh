@@ -28,6 +28,8 @@ PACKAGES=(
     systemd man-db dpkg-dev debhelper lintian
     # ssh way in (t80-t81): a private sshd on a loopback port, ssh -L to socket_dir
     openssh-server openssh-client
+    # serial console (t82, t90): tmux drives `ssh -t ... vmgate console --serial`
+    tmux
     # metrics test (t85): the Prometheus text format parser
     python3-prometheus-client
     # browser console (t86, t87): noVNC 1.3 served by vmgate, headless Chromium

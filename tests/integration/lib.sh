@@ -844,3 +844,65 @@ vncviewer_none() {
     track "${VV_PID[$id]}"
     say "viewer $id: ${user:-root} -> $target (pid ${VV_PID[$id]})"
 }
+
+# ------------------------------------------------------------------ serial console
+
+# serial_guest: build the tiny serial guest (tests/tools/serial_guest.S: a
+# boot sector that prints "VMGATE-SERIAL-BANNER: guest up" on COM1 and echoes
+# every byte it receives there) into $T/serial-guest.img (a 1.44 MB floppy)
+SERIAL_BANNER="VMGATE-SERIAL-BANNER: guest up"
+serial_guest() {
+    [ -f "$T/serial-guest.img" ] && return 0
+    command -v as >/dev/null && command -v ld >/dev/null || skip "no as/ld (binutils)"
+    as --32 -o "$T/serial-guest.o" "$TOOLS/serial_guest.S" || fail "as failed"
+    ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$T/serial-guest.img" "$T/serial-guest.o" ||
+        fail "ld failed"
+    [ "$(stat -c %s "$T/serial-guest.img")" = 512 ] || fail "the boot sector is not 512 bytes"
+    truncate -s 1474560 "$T/serial-guest.img"
+}
+
+# start_serial_qemu NAME: QEMU booting the serial guest, paused (-S: the test
+# sends "cont" once vmgate is its serial client), with
+#   -chardev socket,id=s0,path=$T/NAME.serial,server=on,wait=off -serial chardev:s0
+# and a VNC socket like start_qemu NAME unix.  SERIAL_BACKEND[NAME] = unix:PATH.
+declare -A SERIAL_BACKEND=()
+start_serial_qemu() {
+    local name=$1
+    serial_guest
+    rm -f "$T/$name.serial"
+    start_qemu "$name" unix -S -drive "file=$T/serial-guest.img,format=raw,if=floppy" \
+        -chardev "socket,id=s0,path=$T/$name.serial,server=on,wait=off" -serial chardev:s0
+    wait_for 10 test -S "$T/$name.serial" || fail "QEMU $name: no serial socket"
+    SERIAL_BACKEND[$name]=unix:$T/$name.serial
+}
+
+# serialc ARGS...: tests/tools/serialc.py (output to $T/serialc.N, path in SC)
+SC_N=0
+serialc() {
+    SC_N=$((SC_N + 1))
+    SC=$T/serialc.$SC_N
+    "$@" >"$SC" 2>&1 || true
+    add_log "$SC"
+}
+sc_has() { grep -Eq -- "$1" "$SC" || { cat "$SC"; fail "${CASE:-serial}: expected '$1'"; }; }
+sc_hasnt() { ! grep -Eq -- "$1" "$SC" || { cat "$SC"; fail "${CASE:-serial}: unexpected '$1'"; }; }
+sc_val() { sed -n "s/^$1=//p" "$SC" | tail -n 1; }
+
+# tmux on a private server for interactive terminal tests (killed at exit):
+# tmx ARGS... runs tmux -L <private socket> ARGS...; tmx_screen ID prints the pane
+TMUX_SOCK=
+tmx() {
+    if [ -z "$TMUX_SOCK" ]; then
+        command -v tmux >/dev/null || skip "no tmux (scripts/deps.sh)"
+        TMUX_SOCK=vmgt$$
+        at_cleanup "tmux -L $TMUX_SOCK kill-server 2>/dev/null || true"
+    fi
+    tmux -L "$TMUX_SOCK" "$@"
+}
+tmx_screen() { tmx capture-pane -p -J -S -200 -t "$1" 2>/dev/null || true; }
+tmx_has() { tmx_screen "$1" | grep -Eq -- "$2"; }
+# tmx_expect ID ERE [SECONDS]: wait until the pane shows ERE
+tmx_expect() {
+    wait_for "${3:-15}" tmx_has "$1" "$2" ||
+        { echo "--- pane $1 ---"; tmx_screen "$1"; fail "pane $1 never showed: $2"; }
+}

@@ -131,6 +131,34 @@ static void test_socket_path_checked(void **state)
     close(sv[1]);
     assert_int_equal(check(&c, "nope", "", &p, d, sizeof d), AUTHP_ERROR);
     cfg_free(&c);
+    /* socket_dir/VM.serial: only for a VM with serial, same ACL */
+    char keys[160];
+    snprintf(keys, sizeof keys, "users = %s", g_self);
+    load(&c, keys);
+    snprintf(path, sizeof path, "%s/dev0.serial", g_dir);
+    peer_at(path, &p);
+    assert_int_equal(check(&c, "dev0", "", &p, d, sizeof d), AUTHP_ERROR);   /* no serial */
+    cfg_free(&c);
+    snprintf(keys, sizeof keys, "serial = unix:/q/d.serial\nusers = %s", g_self);
+    load(&c, keys);
+    assert_int_equal(check(&c, "dev0", "", &p, d, sizeof d), AUTHP_OK);
+    assert_int_equal(check(&c, "dev1", "", &p, d, sizeof d), AUTHP_ERROR);   /* dev0's socket */
+    cfg_free(&c);
+    load(&c, "serial = unix:/q/d.serial\nusers = nobody-at-all");
+    assert_int_equal(check(&c, "dev0", "", &p, d, sizeof d), AUTHP_NOT_ALLOWED);
+    cfg_free(&c);
+    /* socket_dir/VM.spice: only for a VM with spice */
+    snprintf(path, sizeof path, "%s/dev0.spice", g_dir);
+    peer_at(path, &p);
+    snprintf(keys, sizeof keys, "users = %s", g_self);
+    load(&c, keys);
+    assert_int_equal(check(&c, "dev0", "", &p, d, sizeof d), AUTHP_ERROR);   /* no spice */
+    cfg_free(&c);
+    snprintf(keys, sizeof keys, "spice = unix:/q/d.spice\nspice_port = 5999\nusers = %s",
+             g_self);
+    load(&c, keys);
+    assert_int_equal(check(&c, "dev0", "", &p, d, sizeof d), AUTHP_OK);
+    cfg_free(&c);
     /* socket_dir off: no uid login at all */
     char err[256];
     const char *off = "[gateway]\nsocket_dir =\n[vm dev1]\nvnc = unix:/q/e.vnc\nusers = root\n";

@@ -434,6 +434,32 @@ static void test_socket_dir(void **state)
     expect_err(big, 2, "the socket of vm a would be longer than 107 bytes");
 }
 
+/* serial = unix:PATH: parsed, printed, checked against socket_dir; a VM
+ * may have only a serial console. */
+static void test_serial(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse("[vm s]\nserial = unix:/run/qemu/s.serial\nusers = bob\n", &c);
+    assert_int_equal(c.vms[0].serial.kind, CFG_BE_UNIX);
+    assert_string_equal(c.vms[0].serial.path, "/run/qemu/s.serial");
+    assert_int_equal(c.vms[0].vnc.kind, CFG_BE_NONE);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cfg_print(&c, f);
+    fclose(f);
+    assert_non_null(strstr(text, "serial = unix:/run/qemu/s.serial\n"));
+    assert_non_null(strstr(text, "vm s: serial unix /run/vmgate/s.serial -> unix:/run/qemu/s.serial"));
+    free(text);
+    cfg_free(&c);
+    expect_err("[vm s]\nserial = 127.0.0.1:4555\n", 2, "serial must be unix:PATH");
+    expect_err("[vm s]\nserial = qmp:/x\n", 2, "serial must be unix:PATH");
+    expect_err("[vm s]\nserial = unix:\n", 2, "bad serial \"unix:\"");
+    expect_err("[vm a]\nvnc = 127.0.0.1:5901\nserial = unix:/run/vmgate/a.serial\n", 3,
+               "vm a: serial socket /run/vmgate/a.serial is inside socket_dir /run/vmgate");
+}
+
 static void test_port_conflicts(void **state)
 {
     const char *t =
@@ -1195,6 +1221,7 @@ int main(void)
         cmocka_unit_test(test_vm_names),
         cmocka_unit_test(test_vm_required_keys),
         cmocka_unit_test(test_socket_dir),
+        cmocka_unit_test(test_serial),
         cmocka_unit_test(test_port_conflicts),
         cmocka_unit_test(test_web_keys),
         cmocka_unit_test(test_proxy_protocol),
