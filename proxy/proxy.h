@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "auth/auth.h"
+#include "auth/idle.h"
 #include "common/config.h"
 
 struct conn;
@@ -58,6 +59,8 @@ struct proxy {
     unsigned evict_suppressed;
     struct audit *audit;           /* NULL: no audit trail (proxy/audit.h) */
     struct proxy_stats st;
+    struct idle_view *idle;        /* per cfg->vms[i]: idle state the helper published */
+    unsigned *idle_reported;       /* per cfg->vms[i]: session count last reported */
 };
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
@@ -76,6 +79,13 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
 bool proxy_admit(struct proxy *px, const char *rhost, const char *skey, const char *proto);
 /* The id for a new connection (unique across the network processes). */
 uint64_t proxy_new_id(struct proxy *px);
+
+/* idle_pause: report vm's live session count of this process to the auth
+ * helper when it changed (the helper owns the idle timers; auth/idle.h). */
+void proxy_idle_report(struct proxy *px, const struct cfg_vm *vm);
+/* vm's state as `vmgate status` shows it: "paused by vmgate (idle since
+ * ...)", QEMU's status word the helper saw last, or "unknown".  Returns out. */
+const char *proxy_vm_state(const struct proxy *px, const char *vm, char *out, size_t outsz);
 
 /* Free what proxy_init allocated (after proxy_close_all). */
 void proxy_fini(struct proxy *px);
