@@ -9,6 +9,7 @@ Prints key=value lines, times as time.time() epoch seconds:
   t_connect=  TCP connect started      t_result=  SecurityResult read
   t_init=     ServerInit read          t_frame=   first FramebufferUpdate header read
   result=ok|failed   login_to_frame_ms=  (t_frame - t_connect)
+  login_answer_ms=  (t_result - t_connect: TLS, the check, and a wake if any)
 Then holds the session SECONDS (default 0, reading what comes) and closes.
 Exit 0 when a frame arrived, 1 otherwise.
 """
@@ -64,7 +65,8 @@ def main(argv):
     u, p = user.encode(), pw.encode()
     t.sendall(struct.pack(">II", len(u), len(p)) + u + p)
     st = struct.unpack(">I", recv_exact(t, 4))[0]
-    out("t_result", "%.6f" % time.time())
+    t_result = time.time()
+    out("t_result", "%.6f" % t_result)
     if st != 0:
         out("result", "failed")
         return 1
@@ -93,6 +95,7 @@ def main(argv):
     t_frame = time.time()
     out("t_connect", "%.6f" % t_connect)
     out("t_frame", "%.6f" % t_frame)
+    out("login_answer_ms", "%.1f" % ((t_result - t_connect) * 1000))
     out("login_to_frame_ms", "%.1f" % ((t_frame - t_connect) * 1000))
     if hold > 0:
         t.settimeout(0.2)
