@@ -1,6 +1,7 @@
 #!/bin/bash
 # t96-idle-two-vms: wake on connect with two VMs (a: idle_pause = 3s, b: 2s),
-# each QEMU with three monitors (vmgate's, the test's, an event watcher).
+# each QEMU with three monitors (vmgate's, the test's, an event watcher),
+# processes = 2 (the helper sums the session counts of both network processes).
 #  1. A login while vmgate is pausing a: the test holds a's vmgate monitor
 #     (QEMU serves one client per monitor), so vmgate's check before the
 #     pause waits there; a login for a comes meanwhile.  Its answer waits
@@ -10,6 +11,8 @@
 #     a's stuck monitor does not hold b up.
 #  3. After a's viewer leaves, a is paused; a login for b resumes b only
 #     (RESUME on b, none on a, a still paused).
+#  4. Two sessions of b at once: not paused when one leaves, paused after
+#     the last one.
 . "$(dirname "$0")/lib.sh"
 need_vmgate
 
@@ -23,7 +26,7 @@ for v in a b; do
 done
 PA=$(free_port)
 PB=$(free_port)
-write_config "$T/vmgate.conf" -- \
+write_config "$T/vmgate.conf" processes=2 -- \
     vm a vnc="${QEMU_BACKEND[a]}" qmp="$T/a.qmp" vnc_port="$PA" users=alice idle_pause=3s \
     vm b vnc="${QEMU_BACKEND[b]}" qmp="$T/b.qmp" vnc_port="$PB" users=alice idle_pause=2s
 
@@ -67,4 +70,20 @@ sleep 0.5
 expect_log 'idle: vm b resumed \(login by alice\)'
 log_has 'idle: vm a resumed' && fail "the log says a was resumed"
 say "ok: b's login resumed b only"
+
+# 4. two sessions of b at once (either network process may take each): b
+#    is not paused while one of them is left (first let the pause after
+#    step 3's session happen: both logins then wake it)
+wait_for 6 has_ev b STOP 2 || fail "b not paused after step 3's session"
+NS=$(ev_count b STOP)
+"$PY" "$TOOLS/wakerfb.py" 127.0.0.1 "$PB" "$CA" alice 'alice pw 96' --hold 6 >"$T/lb2.out" 2>&1 &
+LONG=$!
+"$PY" "$TOOLS/wakerfb.py" 127.0.0.1 "$PB" "$CA" alice 'alice pw 96' --hold 1 >"$T/lb3.out" 2>&1 ||
+    { cat "$T/lb3.out"; fail "second session of b failed"; }
+sleep 3.5     # past idle_pause since the short session left
+[ "$(ev_count b STOP)" = "$NS" ] || fail "b was paused while a session of it was still open"
+[ "$(qstatus b)" = running ] || fail "b is $(qstatus b) with a session open"
+wait "$LONG" || { cat "$T/lb2.out"; fail "the long session of b failed"; }
+wait_for 6 has_ev b STOP $((NS + 1)) || fail "b not paused after its last session left"
+say "ok: b stays running while any of its sessions is open, paused after the last"
 stop_vmgate
