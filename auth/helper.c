@@ -389,6 +389,7 @@ static void idle_child(struct helper *h, const struct idle_slot *s, enum idle_ac
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGCHLD, SIG_DFL);
+    explicit_bzero(h->queue, h->qmax * sizeof *h->queue);   /* waiting passwords */
     for (unsigned i = 0; i < h->nfds; i++)
         close(h->fds[i]);
     unsigned op = act == IDLE_ACT_QUERY ? QMPB_QUERY_STATUS
@@ -557,6 +558,19 @@ static void idle_login_ok(struct helper *h, const struct worker *w, const uint8_
                      s->vm->name, s->n_wait);
         outq_push(h, w->sock, w->id, buf, n);
     }
+    idle_apply(h, s, &o);
+}
+
+/* An authorized pause or resume by a person (`vmgate vm VM pause|resume`,
+ * once a path in qmp_request authorizes STOP/CONT): vmgate did not pause
+ * the VM any more, so a login must not resume it. */
+static void idle_by_user(struct helper *h, const char *vm)
+{
+    struct idle_slot *s = idle_find(h, vm);
+    if (!s)
+        return;
+    struct idle_out o;
+    idle_forget(&s->m, &o);
     idle_apply(h, s, &o);
 }
 
@@ -1119,6 +1133,8 @@ static void qmp_request(struct helper *h, unsigned sock, const uint8_t *buf, siz
         helper_answer(h, sock, q.id, AUTHP_ERROR, why);
         goto out;
     }
+    if (q.op == QMPB_STOP || q.op == QMPB_CONT)
+        idle_by_user(h, vm->name);    /* someone's own pause/resume voids vmgate's record */
     pid_t p = fork();
     if (p == 0) {
         if (fork() != 0)
