@@ -81,9 +81,11 @@ login() {
 mkdir -p bench/results
 echo "row,n,median_ms,min_ms,max_ms,answer_median_ms" >bench/results/wake.csv
 printf '%-14s %4s %10s %8s %8s %18s\n' row n median_ms min_ms max_ms login_answer_ms
-for row in running running_idle paused; do
-    : >"$T/$row.ms"
-    for _ in $(seq "$N"); do
+# interleaved (one login per row per round), so the machine's load drifts
+# into every row alike
+for row in running running_idle paused; do : >"$T/$row.ms"; done
+for _ in $(seq "$N"); do
+    for row in running running_idle paused; do
         case $row in
         running) p=$P1 ;;
         running_idle) p=$P2 ;;
@@ -96,6 +98,8 @@ for row in running running_idle paused; do
         login "$p" >>"$T/$row.ms"
         sleep 0.2
     done
+done
+for row in running running_idle paused; do
     read -r med mn mx amed < <($PY - "$T/$row.ms" <<'PYEOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
