@@ -534,9 +534,9 @@ static void idle_sock_gone(struct helper *h, unsigned sock)
 }
 
 /* A worker's success for w->vm (an idle_pause VM): the answer (buf) goes
- * now, or once the VM is awake. */
-static void idle_login_ok(struct helper *h, const struct worker *w, const uint8_t *buf,
-                          size_t n)
+ * now, or once the VM is awake.  who: the user, for the log. */
+static void idle_login_ok(struct helper *h, const struct worker *w, const char *who,
+                          const uint8_t *buf, size_t n)
 {
     struct idle_slot *s = idle_find(h, w->vm);
     if (!s) {
@@ -546,7 +546,7 @@ static void idle_login_ok(struct helper *h, const struct worker *w, const uint8_
     struct idle_out o;
     bool hold = idle_login(&s->m, auth_mono_ms(), &o);
     if (o.act != IDLE_ACT_NONE)
-        log_safe(s->user, sizeof s->user, w->user, strlen(w->user));
+        log_safe(s->user, sizeof s->user, who, strlen(who));
     if (hold && s->n_wait < IDLE_WAIT_MAX) {
         struct idle_wait *wt = &s->wait[s->n_wait++];
         wt->sock = w->sock;
@@ -766,7 +766,8 @@ static bool hold_answer(struct helper *h, const struct worker *w)
         return false;
     note_duration(h, w);
     if (check.result == AUTHP_OK) {
-        idle_login_ok(h, w, buf, (size_t)n);
+        /* a local socket's login names no user: the uid's name is the detail */
+        idle_login_ok(h, w, w->user[0] ? w->user : check.detail, buf, (size_t)n);
         return true;
     }
     uint64_t now = auth_mono_ms();

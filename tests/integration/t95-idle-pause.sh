@@ -10,7 +10,8 @@
 #  2. A login resumes it before ServerInit reaches the client (RESUME event
 #     time < ServerInit receipt), the session gets a frame, the audit trail
 #     has the resume.
-#  3. The viewer leaves: paused again ~2 s after it left.
+#  3. The viewer leaves: paused again ~2 s after it left.  A login on the
+#     local socket (socket_dir, by uid) wakes it too.
 #  4. The test resumes it, a viewer connects, and the test pauses it through
 #     its own monitor while the session runs (someone else's pause): after
 #     the viewer leaves vmgate leaves it alone (status not running), and a
@@ -29,7 +30,7 @@ track $!
 PORT=$(free_port)
 AUDIT=$T/audit.jsonl
 write_config "$T/vmgate.conf" audit="$AUDIT" -- \
-    vm a vnc="${QEMU_BACKEND[a]}" qmp="$T/a.qmp" vnc_port="$PORT" users=alice idle_pause=2s
+    vm a vnc="${QEMU_BACKEND[a]}" qmp="$T/a.qmp" vnc_port="$PORT" users="alice root" idle_pause=2s
 sleep 0.5
 T0=$("$PY" -c 'import time; print("%.6f" % time.time())')
 start_vmgate "$T/vmgate.conf"
@@ -84,6 +85,14 @@ D=$(fsub "$(ev_time STOP)" "$TL")
 say "paused again $D s after the viewer left"
 fge "$D" 1.8 || fail "paused $D s after the session ended: earlier than idle_pause"
 say "ok: paused again $D s after the last session"
+
+# 3b. a login on the local socket (socket_dir, authorized by uid) wakes it too
+"$PY" "$TOOLS/localrfb.py" login "unix:$T/run/a.vnc" >"$T/u.out" 2>&1
+grep -q '^result=ok' "$T/u.out" || { cat "$T/u.out"; fail "local socket login failed"; }
+wait_for 3 has_ev_count RESUME 2 || fail "a local-socket login did not resume the VM ($(cat "$EV"))"
+expect_log 'idle: vm a resumed \(login by root\)'
+wait_for 8 has_ev_count STOP 3 || fail "not paused again after the local session"
+say "ok: a local-socket login wakes it too"
 
 # 4. someone else's pause stays
 qmp_cmd a cont >/dev/null || fail "cont through the test's monitor failed"
