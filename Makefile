@@ -93,6 +93,11 @@ bench: deps
 	@$(MAKE) --no-print-directory all tools
 	@bench/run.sh
 
+# login-to-first-frame for a running and a vmgate-paused VM (idle_pause), real QEMU
+bench-wake:
+	@$(MAKE) --no-print-directory all
+	@nice bench/wake.sh
+
 # The fuzzing campaign (not part of check): every tests/fuzz/fuzz_*.c built
 # with clang -fsanitize=fuzzer,address,undefined, run one at a time under
 # nice -n 19 until FUZZ_RUNS executions (default 10^7) or FUZZ_TIME seconds
@@ -135,6 +140,6 @@ deb:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit tools deps check demo bench fuzz install deb clean
+.PHONY: all unit tools deps check demo bench bench-wake fuzz install deb clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

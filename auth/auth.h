@@ -107,6 +107,16 @@ int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx);
  * and dropped. */
 typedef void (*auth_ban_cb)(void *ctx, const struct authp_ban_evt *evt);
 void auth_client_on_ban(struct auth_client *ac, auth_ban_cb cb, void *ctx);
+/* Tell the helper this process now has count live sessions of vm
+ * (AUTHP_REQ_SESSIONS, idle_pause).  Best effort like report_idle: the
+ * count is absolute, so a dropped report is mended by the next one.
+ * 0 sent, -1 not. */
+int auth_client_report_sessions(struct auth_client *ac, const char *vm, unsigned count);
+/* Call cb(ctx, note) for every AUTHP_NOTE_IDLE the helper sends (a VM's
+ * idle state changed).  One handler; NULL removes it. */
+struct authp_idle_note;
+typedef void (*auth_note_cb)(void *ctx, const struct authp_idle_note *note);
+void auth_client_on_idle_note(struct auth_client *ac, auth_note_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

@@ -61,6 +61,8 @@ struct auth_client {
     char cert_why[64];
     auth_ban_cb on_ban;  /* AUTHP_EVT_BAN from the helper */
     void *on_ban_ctx;
+    auth_note_cb note_cb;    /* AUTHP_NOTE_IDLE handler */
+    void *note_ctx;
 };
 
 static void pend_drop_msg(struct auth_client *ac, struct pend *p)
@@ -127,7 +129,7 @@ static struct pend *pend_find(struct auth_client *ac, uint32_t wire_id)
     return p;
 }
 
-enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2, RA_CERT = 3 };
+enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2, RA_CERT = 3, RA_NOTE = 4 };
 
 /* Receive one answer datagram: RA_ANSWER with *resp filled, RA_NONE when
  * there is none right now, RA_SKIP for a malformed one, RA_GONE at EOF or on
@@ -167,6 +169,10 @@ static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bo
             else if (ac->on_ban)
                 ac->on_ban(ac->on_ban_ctx, &e);
             return RA_SKIP;
+        }
+        if (authp_peek_type(buf, (size_t)n) == AUTHP_NOTE_IDLE) {
+            *certlen = (size_t)n;      /* left in ac->rbuf for idle_note() */
+            return RA_NOTE;
         }
         if (authp_decode_login_resp(buf, (size_t)n, resp) != 0) {
             log_warn("malformed answer from the auth helper (%zd bytes), ignored", n);
@@ -209,6 +215,8 @@ static void helper_gone(struct auth_client *ac, const char *why)
             pend_keep_answer(ac, &resp);
         else if (r == RA_CERT)
             explicit_bzero(ac->rbuf, cl);   /* too late to use it */
+        else if (r == RA_NOTE)
+            continue;                       /* the state of a helper that is gone */
         else if (r != RA_SKIP)
             break;
     }
@@ -367,6 +375,29 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
     flush(w->data);
 }
 
+/* An AUTHP_NOTE_IDLE of len bytes in ac->rbuf: to the handler.  Returns
+ * true if the client was freed meanwhile. */
+static bool idle_note(struct auth_client *ac, size_t len)
+{
+    struct authp_idle_note note;
+    if (authp_decode_idle_note(ac->rbuf, len, &note) != 0) {
+        log_warn("malformed idle note from the auth helper (%zu bytes), ignored", len);
+        return false;
+    }
+    if (!ac->note_cb)
+        return false;
+    ac->busy++;
+    ac->note_cb(ac->note_ctx, &note);
+    ac->busy--;
+    if (!ac->freeing)
+        return false;
+    if (ac->busy == 0) {
+        free(ac->rbuf);
+        free(ac);
+    }
+    return true;
+}
+
 /* Read answers; each goes to the pending entry with its wire id, unless
  * that entry was cancelled (the answer is then dropped). */
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -384,6 +415,13 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
             return;
         if (r == RA_SKIP)
             continue;
+        if (r == RA_NOTE) {
+            if (idle_note(ac, certlen))
+                return;
+            if (!reset)
+                continue;
+            r = RA_SKIP;
+        }
         if (r == RA_CERT) {
             if (cert_answer(ac, certlen))
                 return;
@@ -621,6 +659,34 @@ int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rho
         if (errno != EINTR)
             return -1;      /* full: dropped; gone: the next submit notices */
     }
+}
+
+int auth_client_report_sessions(struct auth_client *ac, const char *vm, unsigned count)
+{
+    if (!ac || ac->freeing || ac->dead || !vm)
+        return -1;
+    struct authp_sessions_req q = { .id = 0, .count = count };
+    if (snprintf(q.vm, sizeof q.vm, "%s", vm) >= (int)sizeof q.vm)
+        return -1;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_sessions_req(&q, buf, sizeof buf);
+    if (n < 0)
+        return -1;
+    for (;;) {
+        ssize_t w = send_req(ac->fd, buf, (size_t)n, -1);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+void auth_client_on_idle_note(struct auth_client *ac, auth_note_cb cb, void *ctx)
+{
+    if (!ac)
+        return;
+    ac->note_cb = cb;
+    ac->note_ctx = ctx;
 }
 
 void auth_client_cancel(struct auth_client *ac, void *ctx)

@@ -41,6 +41,7 @@
 #include "auth/auth.h"
 #include "auth/fwguard.h"
 #include "auth/auth_int.h"
+#include "auth/idle.h"
 #include "auth/peer.h"
 #include "auth/qmpb.h"
 #include "common/addr.h"
@@ -103,6 +104,8 @@ struct worker {
     uint64_t received, started;      /* CLOCK_MONOTONIC ms: request read, worker forked */
     int held_fd;                     /* read end of the worker's failure-answer pipe */
     unsigned sock;       /* which socket the request came on */
+    char vm[AUTHP_VM_MAX + 1];       /* the VM asked for (idle_pause: wake on success) */
+    char user[AUTHP_USER_MAX + 1];   /* the user named, for the wake's log line */
 };
 
 struct outmsg {
@@ -127,6 +130,38 @@ struct held {
     uint8_t buf[AUTHP_RESP_MAX];
 };
 
+/* idle_pause (auth/idle.h): one per VM that has it.  The helper owns the
+ * idle state of every VM: it sees every successful login itself (a
+ * worker's exit status), every network process reports its live session
+ * count per VM (AUTHP_REQ_SESSIONS), and QMP stop/cont are composed and run
+ * here, never asked for by the network process. */
+#define IDLE_WAIT_MAX 32u     /* login answers held per VM while it wakes */
+
+struct idle_wait {
+    unsigned sock;
+    size_t len;
+    uint8_t buf[AUTHP_RESP_MAX];
+};
+
+struct idle_slot {
+    const struct cfg_vm *vm;
+    struct idle_vm m;
+    unsigned sess[AUTH_SOCKETS_MAX];   /* live sessions per network process */
+    pid_t pid;                         /* the QMP child in flight (0: none) */
+    int rfd;                           /* its result pipe */
+    enum idle_act act;
+    char user[64];                     /* the login that asked for the wake (log) */
+    struct idle_wait wait[IDLE_WAIT_MAX];
+    unsigned n_wait;
+};
+
+/* What an idle QMP child writes into its pipe (one write, < PIPE_BUF). */
+struct idle_result {
+    int32_t ok;
+    char status[16];
+    char why[96];
+};
+
 /* One check's duration, for the budget. */
 struct sample {
     uint64_t at, ms;
@@ -149,6 +184,8 @@ struct helper {
     struct sample samples[BUDGET_SAMPLES];   /* ring of recent check durations */
     unsigned s_next, s_len;
     struct fwguard *guard;           /* bans and table upkeep (root + [firewall]) */
+    struct idle_slot *idle;          /* idle_pause VMs */
+    unsigned n_idle;
 };
 
 /* Write end of the SIGCHLD self-pipe; -1 outside the helper. */
@@ -175,11 +212,14 @@ uint64_t auth_mono_ms(void)
 
 /* Socket sock is gone (EOF or a send error): stop using it; the helper
  * ends when the last one goes. */
+static void idle_sock_gone(struct helper *h, unsigned sock);
+
 static void sock_closed(struct helper *h, unsigned sock)
 {
     if (!h->closed[sock]) {
         h->closed[sock] = true;
         h->n_open--;
+        idle_sock_gone(h, sock);
     }
 }
 
@@ -238,6 +278,321 @@ static void helper_answer(struct helper *h, unsigned sock, uint32_t id,
     outq_push(h, sock, id, buf, (size_t)n);
 }
 
+/* ---------------------------------------------------------------------- */
+/* idle_pause: the helper's side of auth/idle.h                            */
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One slot per VM with idle_pause (the config never sets it without qmp). */
+static void idle_setup(struct helper *h)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < h->cfg->n_vms; i++)
+        if (h->cfg->vms[i].idle_pause_ms)
+            n++;
+    if (n == 0)
+        return;
+    h->idle = calloc(n, sizeof *h->idle);
+    if (!h->idle) {
+        log_err("idle_pause: out of memory, no VM will be paused");
+        return;
+    }
+    uint64_t now = auth_mono_ms(), wall = wall_ms();
+    for (size_t i = 0; i < h->cfg->n_vms; i++) {
+        const struct cfg_vm *vm = &h->cfg->vms[i];
+        if (!vm->idle_pause_ms)
+            continue;
+        struct idle_slot *s = &h->idle[h->n_idle++];
+        s->vm = vm;
+        s->rfd = -1;
+        idle_init(&s->m, vm->idle_pause_ms, now, wall);
+    }
+}
+
+static struct idle_slot *idle_find(struct helper *h, const char *vm)
+{
+    for (unsigned i = 0; i < h->n_idle; i++)
+        if (strcmp(h->idle[i].vm->name, vm) == 0)
+            return &h->idle[i];
+    return NULL;
+}
+
+/* Tell every network process the VM's state; the audit event (pause,
+ * resume) rides on one copy only, so it is written once. */
+static void idle_broadcast(struct helper *h, const struct idle_slot *s, const struct idle_out *o)
+{
+    struct idle_view v;
+    idle_view_of(&s->m, &v);
+    struct authp_idle_note note = { .state = v.state, .since = v.since };
+    note.event = (uint8_t)(o->ev == IDLE_EV_PAUSED || o->ev == IDLE_EV_RESUMED ? o->ev : 0);
+    snprintf(note.vm, sizeof note.vm, "%s", s->vm->name);
+    snprintf(note.status, sizeof note.status, "%s", v.status);
+    snprintf(note.why, sizeof note.why, "%s", o->why);
+    bool audit = note.event != 0;
+    for (unsigned i = 0; i < h->nfds; i++) {
+        if (h->closed[i])
+            continue;
+        note.audit = audit;
+        audit = false;
+        uint8_t buf[AUTHP_MAX_MSG];
+        int n = authp_encode_idle_note(&note, buf, sizeof buf);
+        if (n > 0)
+            outq_push(h, i, 0, buf, (size_t)n);
+    }
+}
+
+static void idle_start(struct helper *h, struct idle_slot *s, enum idle_act act);
+
+/* Carry out what the state machine said: log, start the QMP operation,
+ * release the held logins, tell the network processes. */
+static void idle_apply(struct helper *h, struct idle_slot *s, const struct idle_out *o)
+{
+    const char *name = s->vm->name;
+    switch (o->ev) {
+    case IDLE_EV_PAUSED:
+        log_info("idle: vm %s paused (%s)", name, o->why);
+        break;
+    case IDLE_EV_RESUMED:
+        log_info("idle: vm %s resumed (login by %s)", name, s->user);
+        break;
+    case IDLE_EV_LEFT:
+        log_info("idle: vm %s: %s", name, o->why);
+        break;
+    case IDLE_EV_FAILED:
+        log_warn("idle: vm %s: %s", name, o->why);
+        break;
+    case IDLE_EV_NONE:
+        break;
+    }
+    if (o->changed || o->ev)
+        idle_broadcast(h, s, o);
+    if (o->release) {
+        for (unsigned i = 0; i < s->n_wait; i++) {
+            struct idle_wait *wt = &s->wait[i];
+            uint32_t id = 0;
+            (void)authp_peek_id(wt->buf, wt->len, &id);
+            if (!h->closed[wt->sock])
+                outq_push(h, wt->sock, id, wt->buf, wt->len);
+        }
+        s->n_wait = 0;
+    }
+    if (o->act != IDLE_ACT_NONE)
+        idle_start(h, s, o->act);
+}
+
+/* The QMP child: run the one operation, write the outcome, exit. */
+static void idle_child(struct helper *h, const struct idle_slot *s, enum idle_act act, int wfd)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGCHLD, SIG_DFL);
+    explicit_bzero(h->queue, h->qmax * sizeof *h->queue);   /* waiting passwords */
+    for (unsigned i = 0; i < h->nfds; i++)
+        close(h->fds[i]);
+    unsigned op = act == IDLE_ACT_QUERY ? QMPB_QUERY_STATUS
+                  : act == IDLE_ACT_STOP ? QMPB_STOP : QMPB_CONT;
+    struct qmp_cmd cmds[QMP_RUN_MAX];
+    struct idle_result r;
+    memset(&r, 0, sizeof r);
+    bool refused = false;
+    int nc = qmpb_script(op, 0, NULL, cmds, r.why, sizeof r.why);
+    if (nc > 0 && qmpb_run(s->vm->qmp, cmds, (size_t)nc, -1, 5000, r.status, sizeof r.status,
+                           &refused, r.why, sizeof r.why) == 0)
+        r.ok = 1;
+    ssize_t w;
+    while ((w = write(wfd, &r, sizeof r)) < 0 && errno == EINTR)
+        ;
+    _exit(w == (ssize_t)sizeof r ? 0 : 1);
+}
+
+/* Start act for s in a child (one at a time per VM); its answer comes back
+ * through s->rfd (idle_collect). */
+static void idle_start(struct helper *h, struct idle_slot *s, enum idle_act act)
+{
+    int pp[2];
+    pid_t pid = -1;
+    if (pipe2(pp, O_CLOEXEC) == 0) {
+        pid = fork();
+        if (pid == 0) {
+            close(pp[0]);
+            idle_child(h, s, act, pp[1]);
+        }
+        close(pp[1]);
+        if (pid < 0)
+            close(pp[0]);
+    }
+    if (pid < 0) {
+        log_err("idle: vm %s: cannot start %s: %s", s->vm->name,
+                act == IDLE_ACT_QUERY ? "query-status" : act == IDLE_ACT_STOP ? "stop" : "cont",
+                strerror(errno));
+        struct idle_out o;
+        idle_answer(&s->m, false, NULL, auth_mono_ms(), wall_ms(), &o);
+        idle_apply(h, s, &o);
+        return;
+    }
+    s->pid = pid;
+    s->rfd = pp[0];
+    s->act = act;
+}
+
+/* s's QMP child wrote its outcome (or died): feed it to the machine. */
+static void idle_collect(struct helper *h, struct idle_slot *s)
+{
+    struct idle_result r;
+    ssize_t n;
+    while ((n = read(s->rfd, &r, sizeof r)) < 0 && errno == EINTR)
+        ;
+    close(s->rfd);
+    s->rfd = -1;
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    s->pid = 0;
+    bool ok = n == (ssize_t)sizeof r && r.ok;
+    if (n != (ssize_t)sizeof r)
+        snprintf(r.why, sizeof r.why, "QMP child died");
+    r.status[sizeof r.status - 1] = '\0';
+    r.why[sizeof r.why - 1] = '\0';
+    if (!ok)
+        log_debug("idle: vm %s: QMP %s failed: %s", s->vm->name,
+                  s->act == IDLE_ACT_QUERY ? "query-status" : s->act == IDLE_ACT_STOP ? "stop"
+                                                                                       : "cont",
+                  r.why);
+    struct idle_out o;
+    idle_answer(&s->m, ok, ok && s->act == IDLE_ACT_QUERY ? r.status : NULL, auth_mono_ms(),
+                wall_ms(), &o);
+    idle_apply(h, s, &o);
+}
+
+/* The timers: pause what has been idle long enough.  Returns the poll
+ * timeout until the next deadline (-1: none). */
+static int idle_timers(struct helper *h)
+{
+    uint64_t now = auth_mono_ms();
+    int64_t next = -1;
+    for (unsigned i = 0; i < h->n_idle; i++) {
+        struct idle_slot *s = &h->idle[i];
+        uint64_t d = idle_deadline(&s->m);
+        if (d && d <= now) {
+            struct idle_out o;
+            idle_tick(&s->m, now, &o);
+            idle_apply(h, s, &o);
+            d = idle_deadline(&s->m);
+        }
+        if (d) {
+            int64_t left = d > now ? (int64_t)(d - now) : 0;
+            if (next < 0 || left < next)
+                next = left;
+        }
+    }
+    if (next > 60000)
+        next = 60000;
+    return (int)next;
+}
+
+/* The sum of the per-process counts went to the machine. */
+static void idle_recount(struct helper *h, struct idle_slot *s)
+{
+    unsigned total = 0;
+    for (unsigned i = 0; i < h->nfds; i++)
+        total += s->sess[i];
+    struct idle_out o;
+    idle_sessions(&s->m, total, auth_mono_ms(), wall_ms(), &o);
+    idle_apply(h, s, &o);
+}
+
+/* AUTHP_REQ_SESSIONS from network process sock.  A compromised network
+ * process can claim 0 (the VM is paused once idle_pause has passed, which
+ * it could bring about anyway by closing the sessions it relays) or more
+ * (the VM is never paused): no cont, and no stop of a VM without
+ * idle_pause, can come of it. */
+static void idle_sessions_req(struct helper *h, unsigned sock, const uint8_t *buf, size_t n)
+{
+    struct authp_sessions_req q;
+    if (authp_decode_sessions_req(buf, n, &q) != 0) {
+        log_warn("malformed session report (%zu bytes), ignored", n);
+        return;
+    }
+    struct idle_slot *s = idle_find(h, q.vm);
+    if (!s)
+        return;                   /* not an idle_pause VM (or none): nothing to track */
+    s->sess[sock] = q.count > 100000 ? 100000 : q.count;
+    idle_recount(h, s);
+}
+
+/* Network process sock is gone: its sessions are too. */
+static void idle_sock_gone(struct helper *h, unsigned sock)
+{
+    for (unsigned i = 0; i < h->n_idle; i++) {
+        if (!h->idle[i].sess[sock])
+            continue;
+        h->idle[i].sess[sock] = 0;
+        idle_recount(h, &h->idle[i]);
+    }
+}
+
+/* A worker's success for w->vm (an idle_pause VM): the answer (buf) goes
+ * now, or once the VM is awake.  who: the user, for the log. */
+static void idle_login_ok(struct helper *h, const struct worker *w, const char *who,
+                          const uint8_t *buf, size_t n)
+{
+    struct idle_slot *s = idle_find(h, w->vm);
+    if (!s) {
+        outq_push(h, w->sock, w->id, buf, n);
+        return;
+    }
+    struct idle_out o;
+    bool hold = idle_login(&s->m, auth_mono_ms(), &o);
+    if (o.act != IDLE_ACT_NONE)
+        log_safe(s->user, sizeof s->user, who, strlen(who));
+    if (hold && s->n_wait < IDLE_WAIT_MAX) {
+        struct idle_wait *wt = &s->wait[s->n_wait++];
+        wt->sock = w->sock;
+        wt->len = n;
+        memcpy(wt->buf, buf, n);
+    } else {
+        if (hold)
+            log_warn("idle: vm %s: %u logins already wait for the wake, answering at once",
+                     s->vm->name, s->n_wait);
+        outq_push(h, w->sock, w->id, buf, n);
+    }
+    idle_apply(h, s, &o);
+}
+
+/* An authorized pause or resume by a person (`vmgate vm VM pause|resume`,
+ * once a path in qmp_request authorizes STOP/CONT): vmgate did not pause
+ * the VM any more, so a login must not resume it. */
+static void idle_by_user(struct helper *h, const char *vm)
+{
+    struct idle_slot *s = idle_find(h, vm);
+    if (!s)
+        return;
+    struct idle_out o;
+    idle_forget(&s->m, &o);
+    idle_apply(h, s, &o);
+}
+
+/* The helper is going away: stop the QMP children. */
+static void idle_free(struct helper *h)
+{
+    for (unsigned i = 0; i < h->n_idle; i++) {
+        struct idle_slot *s = &h->idle[i];
+        if (s->pid > 0) {
+            kill(s->pid, SIGKILL);
+            while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        if (s->rfd >= 0)
+            close(s->rfd);
+    }
+    free(h->idle);
+    h->idle = NULL;
+    h->n_idle = 0;
+}
+
 /* What a worker does: check, answer, exit.  Never returns.  It first drops
  * what it inherited and does not need: the other requests' passwords, the
  * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
@@ -265,6 +620,10 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
 
     struct authp_login_resp resp = { .id = req->id };
     resp.result = (uint8_t)auth_check_peer(h->cfg, req, peer, resp.detail, sizeof resp.detail);
+    /* A success for an idle_pause VM goes through the helper too: it may
+     * have to resume the VM before the viewer hears it may go on. */
+    const struct cfg_vm *cvm = cfg_find_vm(h->cfg, req->vm);
+    bool via_helper = resp.result != AUTHP_OK || (cvm && cvm->idle_pause_ms);
     if (resp.result != AUTHP_OK || log_get_level() >= LOG_LVL_DEBUG) {
         char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
         log_safe(u, sizeof u, req->user, strlen(req->user));
@@ -282,9 +641,10 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
     uint8_t buf[AUTHP_RESP_MAX];
     int n = authp_encode_login_resp(&resp, buf, sizeof buf);
     int rc = 1;
-    if (n > 0 && resp.result != AUTHP_OK) {
-        /* a failure: the helper sends it when it is due (one write of
-         * less than PIPE_BUF bytes is atomic) */
+    if (n > 0 && via_helper) {
+        /* a failure: the helper sends it when it is due; a success for an
+         * idle_pause VM: when the VM is awake (one write of less than
+         * PIPE_BUF bytes is atomic) */
         ssize_t w;
         while ((w = write(held_wfd, buf, (size_t)n)) < 0 && errno == EINTR)
             ;
@@ -326,6 +686,9 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req,
         close(hp[0]);
         for (unsigned i = 0; i < h->n_workers; i++)
             close(h->workers[i].held_fd);   /* the other workers' pipes */
+        for (unsigned i = 0; i < h->n_idle; i++)
+            if (h->idle[i].pid)
+                close(h->idle[i].rfd);      /* the idle QMP children's */
         worker_run(h, req, peer, sock, hp[1]);
     }
     close(hp[1]);
@@ -341,6 +704,8 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req,
     w->received = received;
     w->started = auth_mono_ms();
     w->held_fd = hp[0];
+    snprintf(w->vm, sizeof w->vm, "%s", req->vm);
+    snprintf(w->user, sizeof w->user, "%s", req->user);
 }
 
 /* Start workers for queued requests while there is room. */
@@ -401,6 +766,11 @@ static bool hold_answer(struct helper *h, const struct worker *w)
     if (n <= 0 || authp_decode_login_resp(buf, (size_t)n, &check) != 0 || check.id != w->id)
         return false;
     note_duration(h, w);
+    if (check.result == AUTHP_OK) {
+        /* a local socket's login names no user: the uid's name is the detail */
+        idle_login_ok(h, w, w->user[0] ? w->user : check.detail, buf, (size_t)n);
+        return true;
+    }
     uint64_t now = auth_mono_ms();
     uint64_t due = w->received + h->cfg->fail_delay_ms;
     uint64_t by_budget = w->started + budget_ms(h, now);
@@ -765,6 +1135,8 @@ static void qmp_request(struct helper *h, unsigned sock, const uint8_t *buf, siz
         helper_answer(h, sock, q.id, AUTHP_ERROR, why);
         goto out;
     }
+    if (q.op == QMPB_STOP || q.op == QMPB_CONT)
+        idle_by_user(h, vm->name);    /* someone's own pause/resume voids vmgate's record */
     pid_t p = fork();
     if (p == 0) {
         if (fork() != 0)
@@ -901,6 +1273,17 @@ static void read_requests(struct helper *h, unsigned sock)
             continue;
         }
         if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
+            authp_peek_type(buf, (size_t)n) == AUTHP_REQ_SESSIONS) {
+            int fd = take_one_fd(&mh);
+            if (fd >= 0)
+                close(fd);
+            if (fd != -1)
+                log_warn("session report with a descriptor, ignored");
+            else
+                idle_sessions_req(h, sock, buf, (size_t)n);
+            continue;
+        }
+        if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
             authp_peek_type(buf, (size_t)n) == AUTHP_REQ_QMP) {
             qmp_request(h, sock, buf, (size_t)n, take_one_fd(&mh));
             continue;
@@ -997,6 +1380,7 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     h.held = calloc(HELD_MAX, sizeof *h.held);
     int pfd[2] = { -1, -1 };
     int rc = -1;
+    struct pollfd *pfds = NULL;      /* the sockets, self-pipe, firewall, idle children */
     struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP },
                      old_chld, old_pipe;
     sigemptyset(&sa.sa_mask);
@@ -1023,6 +1407,12 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
 
     h.guard = fwguard_new(cfg);
     fwguard_on_ban(h.guard, ban_event, &h);
+    idle_setup(&h);
+    pfds = calloc(AUTH_SOCKETS_MAX + 2 + h.n_idle, sizeof *pfds);
+    if (!pfds) {
+        log_err("out of memory");
+        goto out;
+    }
     log_debug("helper ready: %u workers, queue %u, timeout %u ms", h.max_workers, h.qmax,
               g_timeout_ms);
     for (;;) {
@@ -1037,9 +1427,12 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
         int gt = fwguard_timeout(h.guard);
         if (gt >= 0 && (timeout < 0 || gt < timeout))
             timeout = gt;
+        int it = idle_timers(&h);
+        if (it >= 0 && (timeout < 0 || it < timeout))
+            timeout = it;
         /* [0, nfds): the sockets (POLLOUT on the one the oldest queued
          * answer waits for); then the self-pipe; then the firewall watch */
-        struct pollfd p[AUTH_SOCKETS_MAX + 2];
+        struct pollfd *p = pfds;
         unsigned waiting = h.olen ? h.outq[h.ohead].sock : nfds;
         for (unsigned i = 0; i < nfds; i++) {
             p[i].fd = h.closed[i] ? -1 : fds[i];
@@ -1048,7 +1441,10 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
         }
         p[nfds] = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
         p[nfds + 1] = (struct pollfd){ .fd = fwguard_fd(h.guard), .events = POLLIN };
-        int n = poll(p, nfds + (p[nfds + 1].fd >= 0 ? 2 : 1), timeout);
+        /* then one per idle_pause VM: its QMP child's pipe, while one runs */
+        for (unsigned i = 0; i < h.n_idle; i++)
+            p[nfds + 2 + i] = (struct pollfd){ .fd = h.idle[i].rfd, .events = POLLIN };
+        int n = poll(p, nfds + 2 + h.n_idle, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1062,6 +1458,9 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
         }
         if (p[nfds + 1].revents || fwguard_timeout(h.guard) == 0)
             fwguard_tick(h.guard);
+        for (unsigned i = 0; i < h.n_idle; i++)
+            if (h.idle[i].rfd >= 0 && p[nfds + 2 + i].revents)
+                idle_collect(&h, &h.idle[i]);
         for (unsigned i = 0; i < nfds; i++) {
             if (p[i].revents & POLLOUT)
                 outq_flush(&h);
@@ -1077,6 +1476,8 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     rc = 0;
 out:
     kill_workers(&h);
+    idle_free(&h);
+    free(pfds);
     fwguard_free(h.guard);
     if (have_sig) {
         sigaction(SIGCHLD, &old_chld, NULL);

@@ -7,6 +7,9 @@
  *   AUTHP_REQ_IDLE    header, str rhost
  *   AUTHP_REQ_QMP     header, u8 op, u32 conn high, u32 conn low, str vm, str arg
  *   AUTHP_REQ_CERT    header
+ *   AUTHP_REQ_SESSIONS header, u32 count, str vm
+ *   AUTHP_NOTE_IDLE   header, u8 state, u8 event, u8 audit, u32 since high, u32 since low,
+ *                     str vm, str status, str why
  *   AUTHP_RESP_CERT   header, u8 format (AUTHP_CERT_FORMAT), u8 result,
  *                     str detail, u32 chain length + chain, u32 key length + key
  *
@@ -314,6 +317,76 @@ int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *q
     r_str(&r, q->arg, AUTHP_QMP_ARG_MAX);
     if (r.bad || r.off != r.len) {
         explicit_bzero(q, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_encode_sessions_req(const struct authp_sessions_req *q, uint8_t *buf, size_t cap)
+{
+    if (!q || !buf)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_SESSIONS, q->id);
+    w_u32(&w, q->count);
+    w_str(&w, q->vm, sizeof q->vm, AUTHP_VM_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_sessions_req(const uint8_t *buf, size_t len, struct authp_sessions_req *q)
+{
+    if (!q)
+        return -1;
+    memset(q, 0, sizeof *q);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_SESSIONS, &q->id);
+    q->count = r_u32(&r);
+    r_str(&r, q->vm, AUTHP_VM_MAX);
+    if (r.bad || r.off != r.len || !q->vm[0]) {
+        memset(q, 0, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_encode_idle_note(const struct authp_idle_note *q, uint8_t *buf, size_t cap)
+{
+    if (!q || !buf)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_NOTE_IDLE, q->id);
+    w_u8(&w, q->state);
+    w_u8(&w, q->event);
+    w_u8(&w, q->audit);
+    w_u32(&w, (uint32_t)(q->since >> 32));
+    w_u32(&w, (uint32_t)q->since);
+    w_str(&w, q->vm, sizeof q->vm, AUTHP_VM_MAX);
+    w_str(&w, q->status, sizeof q->status, sizeof q->status - 1);
+    w_str(&w, q->why, sizeof q->why, AUTHP_DETAIL_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_idle_note(const uint8_t *buf, size_t len, struct authp_idle_note *q)
+{
+    if (!q)
+        return -1;
+    memset(q, 0, sizeof *q);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_NOTE_IDLE, &q->id);
+    q->state = r_u8(&r);
+    q->event = r_u8(&r);
+    q->audit = r_u8(&r);
+    uint64_t hi = r_u32(&r);
+    q->since = hi << 32 | r_u32(&r);
+    r_str(&r, q->vm, AUTHP_VM_MAX);
+    r_str(&r, q->status, sizeof q->status - 1);
+    r_str(&r, q->why, AUTHP_DETAIL_MAX);
+    if (r.bad || r.off != r.len) {
+        memset(q, 0, sizeof *q);
         return -1;
     }
     return 0;

@@ -70,6 +70,11 @@ enum authp_type {
     AUTHP_RESP_CERT = 6,   /* helper -> network: the PEM texts, or why not */
     AUTHP_EVT_BAN = 7,     /* helper -> every network process, unasked (id 0): a source
                               was put in the ban set until a time, or its ban ended */
+    AUTHP_REQ_SESSIONS = 8,/* network -> helper, never answered: this network process now
+                              has count live sessions of vm (idle_pause; absolute, so a
+                              lost report is mended by the next) */
+    AUTHP_NOTE_IDLE = 9,   /* helper -> network, unsolicited: vm's idle state changed
+                              (auth/idle.h); event: what happened, for the audit trail */
 };
 
 enum authp_result {
@@ -155,6 +160,26 @@ struct authp_ban_evt {
 };
 int authp_encode_ban_evt(const struct authp_ban_evt *e, uint8_t *buf, size_t cap);
 int authp_decode_ban_evt(const uint8_t *buf, size_t len, struct authp_ban_evt *e);
+/* AUTHP_REQ_SESSIONS (id 0, no descriptor). */
+struct authp_sessions_req {
+    uint32_t id;
+    uint32_t count;
+    char vm[AUTHP_VM_MAX + 1];
+};
+int authp_encode_sessions_req(const struct authp_sessions_req *r, uint8_t *buf, size_t cap);
+int authp_decode_sessions_req(const uint8_t *buf, size_t len, struct authp_sessions_req *r);
+/* AUTHP_NOTE_IDLE (id 0).  state: enum idle_state; event: enum idle_event
+ * (audit: set on one network process's copy only); since: wall ms. */
+struct authp_idle_note {
+    uint32_t id;
+    uint8_t state, event, audit;
+    uint64_t since;
+    char vm[AUTHP_VM_MAX + 1];
+    char status[16];
+    char why[AUTHP_DETAIL_MAX + 1];
+};
+int authp_encode_idle_note(const struct authp_idle_note *r, uint8_t *buf, size_t cap);
+int authp_decode_idle_note(const uint8_t *buf, size_t len, struct authp_idle_note *r);
 /* AUTHP_REQ_CERT is the header alone. */
 int authp_encode_cert_req(uint32_t id, uint8_t *buf, size_t cap);
 int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id);

@@ -58,12 +58,13 @@ enum gw_key {
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
     GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
     GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_WEB_PORT, GK_NOVNC_DIR,
-    GK_WEB_ORIGINS, GK_CU, GK_PROXY_PROTOCOL, GK_N
+    GK_WEB_ORIGINS, GK_CU, GK_PROXY_PROTOCOL, GK_IDLE_PAUSE, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
     VK_VNC, VK_VNC_PORT, VK_SPICE, VK_SPICE_PORT, VK_QMP, VK_USERS, VK_GROUPS,
-    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_CU, VK_SERIAL, VK_N
+    VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_CU, VK_SERIAL,
+    VK_IDLE_PAUSE, VK_N
 };
 
 struct key_def {
@@ -85,6 +86,7 @@ static const struct key_def gw_keys[] = {
     { "clipboard", GK_CLIPBOARD, false },
     { "clipboard_max", GK_CLIPBOARD_MAX, false },
     { "continuous_updates", GK_CU, false },
+    { "idle_pause", GK_IDLE_PAUSE, false },
     { "max_unauth", GK_MAX_UNAUTH, false },
     { "max_unauth_per_source", GK_MAX_UNAUTH_SRC, false },
     { "fail_delay", GK_FAIL_DELAY, false },
@@ -126,6 +128,7 @@ static const struct key_def vm_keys[] = {
     { "spice_channels", VK_SPICE_CHANNELS, false },
     { "continuous_updates", VK_CU, false },
     { "serial", VK_SERIAL, false },
+    { "idle_pause", VK_IDLE_PAUSE, false },
     { NULL, 0, false }
 };
 
@@ -811,6 +814,8 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         return set_size(p, line, key, v, 1, MIB, &c->clipboard_max);
     case GK_CU:
         return set_cu(p, line, v, &c->continuous_updates);
+    case GK_IDLE_PAUSE:         /* 0 = off; applies to the VMs with a monitor */
+        return set_duration(p, line, key, v, 0, 365 * MS_D, &c->idle_pause_ms);
     case GK_MAX_UNAUTH:
         return set_unsigned(p, line, key, v, 1, 100000, &c->max_unauth);
     case GK_MAX_UNAUTH_SRC:      /* checked against max_unauth in finish() */
@@ -991,6 +996,8 @@ static int set_vm(struct parser *p, int line, int id, const char *key, const cha
         return set_spice_channels(p, line, v, &vm->spice_channels);
     case VK_CU:
         return set_cu(p, line, v, &vm->continuous_updates);
+    case VK_IDLE_PAUSE:         /* 0 = off for this VM; needs a monitor (finish) */
+        return set_duration(p, line, key, v, 0, 365 * MS_D, &vm->idle_pause_ms);
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1218,6 +1225,13 @@ static int finish(struct parser *p)
             vm->clipboard_max = c->clipboard_max;
         if (!k[VK_CU])
             vm->continuous_updates = c->continuous_updates;
+        /* idle_pause: pausing needs the VM's monitor.  Set on the VM itself
+         * without one it is an error; the [gateway] default skips such VMs. */
+        if (k[VK_IDLE_PAUSE] && vm->idle_pause_ms && !vm->qmp[0])
+            return fail(p, k[VK_IDLE_PAUSE], "vm %s: idle_pause needs qmp (the VM's monitor)",
+                        vm->name);
+        if (!k[VK_IDLE_PAUSE])
+            vm->idle_pause_ms = vm->qmp[0] ? c->idle_pause_ms : 0;
     }
     return 0;
 }
@@ -1552,6 +1566,8 @@ void cfg_print(const struct cfg *c, FILE *f)
     print_kv(f, "", "clipboard", cfg_clip_name(c->clipboard));
     print_kv(f, "", "clipboard_max", fmt_size(c->clipboard_max, a, sizeof a));
     print_kv(f, "", "continuous_updates", cfg_cu_name(c->continuous_updates));
+    print_kv(f, "", "idle_pause", c->idle_pause_ms ? fmt_duration(c->idle_pause_ms, a, sizeof a)
+                                                   : "0");
     snprintf(num, sizeof num, "%u", c->max_unauth);
     print_kv(f, "", "max_unauth", num);
     snprintf(num, sizeof num, "%u", c->max_unauth_per_source);
@@ -1635,6 +1651,8 @@ void cfg_print(const struct cfg *c, FILE *f)
         print_kv(f, "", "clipboard_max", fmt_size(vm->clipboard_max, a, sizeof a));
         print_kv(f, "", "qemu_consoles", cfg_qcons_name(vm->qemu_consoles));
         print_kv(f, "", "continuous_updates", cfg_cu_name(vm->continuous_updates));
+        print_kv(f, "", "idle_pause", vm->idle_pause_ms
+                                      ? fmt_duration(vm->idle_pause_ms, a, sizeof a) : "0");
     }
 
     fprintf(f, "\n# routes\n");

@@ -55,6 +55,7 @@ struct cfg_vm {
     enum cfg_cu continuous_updates;  /* default auto */
     uint32_t spice_channels;       /* allowed SPICE channel types: bit (1 << type) */
     struct cfg_backend serial;     /* QEMU's serial chardev socket (unix only); kind NONE = none */
+    uint64_t idle_pause_ms;        /* effective idle_pause (0 = off; never set without qmp) */
 };
 
 struct cfg_firewall {
@@ -83,6 +84,7 @@ struct cfg {
     enum cfg_clip clipboard;
     uint64_t clipboard_max;
     enum cfg_cu continuous_updates;  /* default for every VM */
+    uint64_t idle_pause_ms;        /* idle_pause default for the VMs with a monitor (0 = off) */
     unsigned max_unauth;           /* concurrent unauthenticated connections, global */
     unsigned max_unauth_per_source;/* ... and per source address */
     uint64_t fail_delay_ms;        /* delay before a failed login is answered */

@@ -175,7 +175,8 @@ static void do_status(struct ctl_client *c, const struct ctl_req *r)
             jw_elem(&w);
             jw_open(&w, '{');
             jw_kstr(&w, "name", cfg->vms[i].name);
-            jw_kstr(&w, "state", "unknown");
+            char st[128];
+            jw_kstr(&w, "state", proxy_vm_state(c->s->px, cfg->vms[i].name, st, sizeof st));
             jw_ku64(&w, "sessions", proxy_vm_sessions(c->s->px, cfg->vms[i].name));
             jw_close(&w, '}');
         }
@@ -189,9 +190,10 @@ static void do_status(struct ctl_client *c, const struct ctl_req *r)
     } else {
         proxy_sessions_text(c->s->px, &w);
         for (size_t i = 0; i < cfg->n_vms; i++) {
-            char line[160];
-            snprintf(line, sizeof line, "%svm %s: state unknown, %u session(s)\n",
+            char line[320], st[128];
+            snprintf(line, sizeof line, "%svm %s: state %s, %u session(s)\n",
                      i == 0 ? "\n" : "", cfg->vms[i].name,
+                     proxy_vm_state(c->s->px, cfg->vms[i].name, st, sizeof st),
                      proxy_vm_sessions(c->s->px, cfg->vms[i].name));
             jw_raw(&w, line);
         }

@@ -98,6 +98,7 @@ void conn_session_started(struct conn *c)
     c->started = ev_now(c->px->loop);
     clock_gettime(CLOCK_REALTIME, &c->started_wall);
     conn_audit(c, "session-open", NULL, 0);
+    proxy_idle_report(c->px, c->vm);        /* idle_pause: one session more */
 }
 
 /* The session is over (logged_start is cleared by the caller). */
@@ -722,6 +723,7 @@ void conn_vm_gone(struct conn *c)
         c->logged_start = false;
         conn_log(c, LOG_LVL_INFO, "session ended: VM closed the console");
         session_closed(c, "VM closed the console");
+        proxy_idle_report(c->px, c->vm);
     }
     close(c->bfd);
     c->bfd = -1;
@@ -1037,6 +1039,9 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void conn_destroy(struct conn *c)
 {
     struct proxy *px = c->px;
+    /* a session's VM is the config's (a stand-in like web's "?NAME" never
+     * has one, and lives in c): it outlives c */
+    const struct cfg_vm *vm = c->logged_start && c->vm->idle_pause_ms ? c->vm : NULL;
     if (c->logged_start) {
         conn_log(c, LOG_LVL_INFO, "session ended: %s", c->end.why[0] ? c->end.why : "closed");
         session_closed(c, c->end.why[0] ? c->end.why : "closed");
@@ -1078,6 +1083,8 @@ static void conn_destroy(struct conn *c)
     }
     explicit_bzero(c, sizeof *c);
     free(c);
+    if (vm)
+        proxy_idle_report(px, vm);          /* idle_pause: one session less */
 }
 
 unsigned conn_unauth_from(const struct proxy *px, const char *skey)

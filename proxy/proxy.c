@@ -12,6 +12,8 @@
 #include "common/addr.h"
 #include "common/json.h"
 #include "common/loglimit.h"
+#include "auth/idle.h"
+#include "auth/proto.h"
 #include "proxy/audit.h"
 #include "proxy/core.h"
 
@@ -28,6 +30,40 @@ void proxy_source_key(const struct sockaddr *sa, char *out, size_t outsz)
         snprintf(out, outsz, "%s", a);      /* "local" (unix sockets) */
 }
 
+/* The index of vm in the config, or -1 (a stand-in such as web's "?NAME"). */
+static ssize_t vm_index(const struct proxy *px, const char *vm)
+{
+    for (size_t i = 0; i < px->cfg->n_vms; i++)
+        if (strcmp(px->cfg->vms[i].name, vm) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* AUTHP_NOTE_IDLE: keep the VM's state for `vmgate status`; the copy that
+ * carries the audit flag writes the `power` event (by vmgate). */
+static void idle_note(void *ctx, const struct authp_idle_note *note)
+{
+    struct proxy *px = ctx;
+    ssize_t i = px->idle ? vm_index(px, note->vm) : -1;
+    if (i < 0)
+        return;
+    struct idle_view *v = &px->idle[i];
+    v->state = note->state;
+    v->since = note->since;
+    snprintf(v->status, sizeof v->status, "%s", note->status);
+    if (!note->audit || !px->audit ||
+        (note->event != IDLE_EV_PAUSED && note->event != IDLE_EV_RESUMED))
+        return;
+    struct audit_who who = { 0, px->cfg->vms[i].name, NULL, NULL, NULL };
+    struct audit_kv kv[] = {
+        AUDIT_S("action", note->event == IDLE_EV_PAUSED ? "pause" : "resume"),
+        AUDIT_S("result", "ok"),
+        AUDIT_S("by", "vmgate"),
+        AUDIT_S("reason", note->why[0] ? note->why : NULL),
+    };
+    atrail_emit(px->audit, "power", &who, kv, sizeof kv / sizeof kv[0]);
+}
+
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
                 SSL_CTX *ssl_ctx, struct auth_client *auth)
 {
@@ -40,15 +76,28 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
     px->id_counter = NULL;
     px->st.vm_bytes = calloc(2 * (cfg->n_vms ? cfg->n_vms : 1), sizeof *px->st.vm_bytes);
     px->bans = calloc(PROXY_BANS_MAX, sizeof *px->bans);
+    px->idle = calloc(cfg->n_vms ? cfg->n_vms : 1, sizeof *px->idle);
+    px->idle_reported = calloc(cfg->n_vms ? cfg->n_vms : 1, sizeof *px->idle_reported);
+    auth_client_on_idle_note(auth, idle_note, px);
+    /* A network process that replaces a dead one reuses its socket: say
+     * "none" for every idle_pause VM, so the dead one's count is gone. */
+    for (size_t i = 0; i < cfg->n_vms; i++)
+        if (cfg->vms[i].idle_pause_ms && auth)
+            (void)auth_client_report_sessions(auth, cfg->vms[i].name, 0);
 }
 
 void proxy_fini(struct proxy *px)
 {
+    auth_client_on_idle_note(px->auth, NULL, NULL);
     free(px->st.vm_bytes);
     px->st.vm_bytes = NULL;
     free(px->bans);
     px->bans = NULL;
     px->n_bans = 0;
+    free(px->idle);
+    px->idle = NULL;
+    free(px->idle_reported);
+    px->idle_reported = NULL;
 }
 
 void proxy_time_str(uint64_t ms, char *out, size_t outsz)
@@ -109,6 +158,28 @@ bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uin
             return true;
         }
     return false;
+}
+
+void proxy_idle_report(struct proxy *px, const struct cfg_vm *vm)
+{
+    if (!vm->idle_pause_ms || !px->idle_reported)
+        return;
+    ssize_t i = vm_index(px, vm->name);
+    if (i < 0)
+        return;
+    unsigned n = proxy_vm_sessions(px, vm->name);
+    if (n != px->idle_reported[i] && auth_client_report_sessions(px->auth, vm->name, n) == 0)
+        px->idle_reported[i] = n;
+}
+
+const char *proxy_vm_state(const struct proxy *px, const char *vm, char *out, size_t outsz)
+{
+    ssize_t i = px->idle ? vm_index(px, vm) : -1;
+    if (i < 0 || !px->cfg->vms[i].idle_pause_ms) {
+        snprintf(out, outsz, "unknown");
+        return out;
+    }
+    return idle_describe(&px->idle[i], out, outsz);
 }
 
 const double proxy_login_buckets[PROXY_LOGIN_BUCKETS] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };

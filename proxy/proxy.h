@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "auth/auth.h"
+#include "auth/idle.h"
 #include "common/config.h"
 
 struct conn;
@@ -76,6 +77,8 @@ struct proxy {
     size_t n_bans;
     uint64_t pp2_seq;              /* unique keys of connections before their PROXY header */
     struct proxy_stats st;
+    struct idle_view *idle;        /* per cfg->vms[i]: idle state the helper published */
+    unsigned *idle_reported;       /* per cfg->vms[i]: session count last reported */
 };
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
@@ -105,6 +108,12 @@ bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uin
 /* RFC 3339 UTC with milliseconds ("2026-12-07T05:48:11.123Z") of ms since
  * the epoch, as the audit trail writes times.  Pure. */
 void proxy_time_str(uint64_t ms, char *out, size_t outsz);
+/* idle_pause: report vm's live session count of this process to the auth
+ * helper when it changed (the helper owns the idle timers; auth/idle.h). */
+void proxy_idle_report(struct proxy *px, const struct cfg_vm *vm);
+/* vm's state as `vmgate status` shows it: "paused by vmgate (idle since
+ * ...)", QEMU's status word the helper saw last, or "unknown".  Returns out. */
+const char *proxy_vm_state(const struct proxy *px, const char *vm, char *out, size_t outsz);
 
 /* Free what proxy_init allocated (after proxy_close_all). */
 void proxy_fini(struct proxy *px);

@@ -737,9 +737,52 @@ static void test_ban_evt(void **state)
     assert_false(d.banned);
 }
 
+/* AUTHP_REQ_SESSIONS and AUTHP_NOTE_IDLE (idle_pause): round trip, every
+ * truncation refused, an empty VM name refused. */
+static void test_idle_messages(void **state)
+{
+    (void)state;
+    uint8_t buf[AUTHP_MAX_MSG];
+    struct authp_sessions_req q = { .count = 3 }, q2;
+    snprintf(q.vm, sizeof q.vm, "dev0");
+    int n = authp_encode_sessions_req(&q, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(authp_peek_type(buf, (size_t)n), AUTHP_REQ_SESSIONS);
+    assert_int_equal(authp_decode_sessions_req(buf, (size_t)n, &q2), 0);
+    assert_int_equal(q2.count, 3);
+    assert_string_equal(q2.vm, "dev0");
+    for (int k = 0; k < n; k++)
+        assert_int_equal(authp_decode_sessions_req(buf, (size_t)k, &q2), -1);
+    q.vm[0] = '\0';
+    n = authp_encode_sessions_req(&q, buf, sizeof buf);
+    assert_int_equal(authp_decode_sessions_req(buf, (size_t)n, &q2), -1);
+
+    struct authp_idle_note a = { .state = 3, .event = 1, .audit = 1,
+                                 .since = UINT64_C(1796624400123) }, b;
+    snprintf(a.vm, sizeof a.vm, "dev0");
+    snprintf(a.status, sizeof a.status, "paused");
+    snprintf(a.why, sizeof a.why, "no session for 2s");
+    n = authp_encode_idle_note(&a, buf, sizeof buf);
+    assert_true(n > 0);
+    assert_int_equal(authp_peek_type(buf, (size_t)n), AUTHP_NOTE_IDLE);
+    assert_int_equal(authp_decode_idle_note(buf, (size_t)n, &b), 0);
+    assert_int_equal(b.state, 3);
+    assert_int_equal(b.event, 1);
+    assert_int_equal(b.audit, 1);
+    assert_true(b.since == a.since);
+    assert_string_equal(b.vm, "dev0");
+    assert_string_equal(b.status, "paused");
+    assert_string_equal(b.why, "no session for 2s");
+    for (int k = 0; k < n; k++)
+        assert_int_equal(authp_decode_idle_note(buf, (size_t)k, &b), -1);
+    /* a login answer is not a note, nor the other way round */
+    assert_int_equal(authp_decode_sessions_req(buf, (size_t)n, &q2), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idle_messages),
         cmocka_unit_test(test_req_roundtrip),
         cmocka_unit_test(test_req_roundtrip_limits),
         cmocka_unit_test(test_resp_roundtrip),

@@ -681,6 +681,38 @@ static void test_continuous_updates(void **state)
     expect_err("[gateway]\ncontinuous_updates = yes\n", 2, "bad continuous_updates");
 }
 
+/* idle_pause: off by default; [gateway] sets it for the VMs that have a
+ * monitor (qmp, or vnc = qmp:PATH), a VM overrides it (0 = off); set on a
+ * VM without a monitor it is an error. */
+static void test_idle_pause(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse(MINI_VM "qmp = /run/a.qmp\n", &c);
+    assert_int_equal(c.idle_pause_ms, 0);
+    assert_int_equal(c.vms[0].idle_pause_ms, 0);
+    cfg_free(&c);
+    must_parse("[gateway]\nidle_pause = 10m\n"
+               "[vm a]\nvnc = unix:/run/a.vnc\nvnc_port = 6001\nqmp = /run/a.qmp\n"
+               "[vm b]\nvnc = qmp:/run/b.qmp\nvnc_port = 6002\nidle_pause = 2s\n"
+               "[vm c]\nvnc = unix:/run/c.vnc\nvnc_port = 6003\n"
+               "[vm d]\nvnc = qmp:/run/d.qmp\nvnc_port = 6004\nidle_pause = 0\n", &c);
+    assert_int_equal(c.idle_pause_ms, 600000);
+    assert_int_equal(c.vms[0].idle_pause_ms, 600000);
+    assert_int_equal(c.vms[1].idle_pause_ms, 2000);
+    assert_int_equal(c.vms[2].idle_pause_ms, 0);     /* no monitor: the default skips it */
+    assert_int_equal(c.vms[3].idle_pause_ms, 0);
+    char *out = print_to_string(&c);
+    assert_non_null(strstr(out, "\nidle_pause = 10m\n"));
+    assert_non_null(strstr(strstr(out, "\n[vm b]\n"), "\nidle_pause = 2s\n"));
+    assert_non_null(strstr(strstr(out, "\n[vm c]\n"), "\nidle_pause = 0\n"));
+    free(out);
+    cfg_free(&c);
+    expect_err(MINI_VM "idle_pause = 5m\n", 4, "vm a: idle_pause needs qmp");
+    expect_err(MINI_VM "qmp = /run/a.qmp\nidle_pause = soon\n", 5, "bad duration \"soon\"");
+    expect_err("[gateway]\nidle_pause = -1s\n", 2, "bad duration");
+}
+
 static void test_gateway_value_errors(void **state)
 {
     expect_err("[gateway]\naddress = localhost\n", 2,
@@ -1232,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_clipboard_values),
         cmocka_unit_test(test_qemu_consoles),
         cmocka_unit_test(test_continuous_updates),
+        cmocka_unit_test(test_idle_pause),
         cmocka_unit_test(test_gateway_value_errors),
         cmocka_unit_test(test_max_unauth_per_source),
         cmocka_unit_test(test_firewall_values),
