@@ -39,7 +39,9 @@
 #include "certs/certs.h"
 #include "common/addr.h"
 #include "common/buf.h"
+#include "common/cfgdiff.h"
 #include "common/config.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "firewall/firewall.h"
 #include "proxy/audit.h"
@@ -97,37 +99,6 @@ struct gw {
     uint64_t *id_counter;                /* connection ids, shared (MAP_SHARED) */
 };
 
-/* Bind one listener on addr:port.  "::" listens dual stack.  Returns the
- * fd, or -1 with why set. */
-static int listen_on(const char *addr, uint16_t port, char *why, size_t whylen)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    struct addr_net n;
-    if (addr_ip_parse(addr, &n) < 0 || addr_sockaddr(&n, port, &ss, &sl) < 0) {
-        snprintf(why, whylen, "%s is not a numeric address", addr);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        snprintf(why, whylen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ss.ss_family == AF_INET6) {
-        /* "::" means both families; a specific v6 address means just v6. */
-        int v6only = addr_net_is_unspecified(&n) ? 0 : 1;
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only ? &one : &zero, sizeof one);
-    }
-    if (bind(fd, (struct sockaddr *)&ss, sl) == -1 || listen(fd, 128) == -1) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* ---- the service manager (systemd Type=notify, see dist/vmgate.service) ----
  *
  * Only the process systemd started speaks to it: with processes = 1 that is
@@ -167,57 +138,6 @@ static void notify_ready(const struct gw *gw, const char *what)
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s: %zu listener(s), %u network process(es)",
              what, gw->n_ls, gw->nproc ? gw->nproc : 1u);
     notify(msg);
-}
-
-/* Bind the unix socket path for a local listener: the directory is created
- * 0755 if missing, a stale socket at path is replaced (anything else there
- * is an error), the socket is 0666 (any local user may connect; the auth
- * helper authorizes the uid).  Returns the fd, or -1 with why set and
- * *perm true when the error is a permission one (not running as root). */
-static int listen_unix(const char *dir, const char *path, char *why, size_t whylen, bool *perm)
-{
-    struct stat st;
-    *perm = false;
-    if (stat(dir, &st) != 0) {
-        if (errno != ENOENT || mkdir(dir, 0755) != 0 || chmod(dir, 0755) != 0) {
-            *perm = errno == EACCES || errno == EPERM || errno == EROFS;
-            snprintf(why, whylen, "socket_dir %s: %s", dir, strerror(errno));
-            return -1;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        snprintf(why, whylen, "socket_dir %s is not a directory", dir);
-        return -1;
-    }
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            snprintf(why, whylen, "%s exists and is not a socket", path);
-            return -1;
-        }
-        if (unlink(path) != 0) {
-            *perm = errno == EACCES || errno == EPERM || errno == EROFS;
-            snprintf(why, whylen, "cannot replace %s: %s", path, strerror(errno));
-            return -1;
-        }
-    }
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof sun.sun_path) {
-        snprintf(why, whylen, "%s: path too long", path);
-        return -1;
-    }
-    memcpy(sun.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1) {
-        snprintf(why, whylen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 || chmod(path, 0666) == -1 ||
-        listen(fd, 128) == -1) {
-        *perm = errno == EACCES || errno == EPERM || errno == EROFS;
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* "port 5902", or "vm dev0's socket" for a socket_dir listener (logs). */
@@ -878,7 +798,7 @@ int gateway_run(const char *cfgfile, int verbose)
             uint16_t port = sp ? vm->spice_port : vm->vnc_port;
             if (!port)
                 continue;
-            int fd = listen_on(cfg->address, port, err, sizeof err);
+            int fd = addr_listen_tcp(cfg->address, port, err, sizeof err);
             if (fd < 0) {
                 char a[ADDR_PORT_MAX];
                 addr_hostport_str(cfg->address, port, a, sizeof a);
@@ -893,7 +813,7 @@ int gateway_run(const char *cfgfile, int verbose)
         }
     }
     if (cfg->web_port) {
-        int fd = listen_on(cfg->address, cfg->web_port, err, sizeof err);
+        int fd = addr_listen_tcp(cfg->address, cfg->web_port, err, sizeof err);
         if (fd < 0) {
             char a[ADDR_PORT_MAX];
             addr_hostport_str(cfg->address, cfg->web_port, a, sizeof a);
@@ -915,7 +835,7 @@ int gateway_run(const char *cfgfile, int verbose)
         if (vm->vnc.kind == CFG_BE_NONE ||
             cfg_socket_path(cfg, vm->name, "vnc", path, sizeof path) != 0)
             continue;
-        int fd = listen_unix(cfg->socket_dir, path, err, sizeof err, &perm);
+        int fd = addr_listen_unix(cfg->socket_dir, path, err, sizeof err, &perm);
         if (fd < 0 && perm && geteuid() != 0) {
             log_warn("%s; no local sockets (run as root, or set socket_dir)", err);
             break;
