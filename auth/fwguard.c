@@ -50,6 +50,12 @@ void fwguard_free(struct fwguard *g)
     free(g);
 }
 
+void fwguard_set_cfg(struct fwguard *g, const struct cfg *cfg)
+{
+    if (g)
+        g->cfg = cfg;
+}
+
 int fwguard_fd(const struct fwguard *g) { return g ? g->watch_fd : -1; }
 
 int fwguard_timeout(const struct fwguard *g)
