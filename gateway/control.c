@@ -90,6 +90,9 @@ struct ctl_server {
     bool have_gid;
     gid_t admin_gid;
     unsigned nproc;
+    ctl_reload_fn reload;
+    void *reload_arg;
+    struct ctl_client *reload_waiting;  /* the one `reload` request under way */
 };
 
 /* Queue the reply (head line + body); the client closes once it is out. */
@@ -242,6 +245,58 @@ static void do_kick(struct ctl_client *c, const struct ctl_req *r)
     reply(c, "ok", body);
 }
 
+/* `reload`: one at a time; the daemon answers through ctl_reload_done. */
+static void do_reload(struct ctl_client *c, const struct ctl_req *r)
+{
+    struct ctl_server *s = c->s;
+    if (r->n) {
+        reply_error(c, "reload: unknown argument %s", r->arg[0].key);
+        return;
+    }
+    if (!s->reload) {
+        reply_error(c, "reload is not available here");
+        return;
+    }
+    if (s->reload_waiting) {
+        reply_error(c, "reload: one is already under way");
+        return;
+    }
+    char by[256];
+    peer_name(c, by, sizeof by);
+    s->reload_waiting = c;
+    s->reload(s->reload_arg, by);
+}
+
+void ctl_reload_done(struct ctl_server *s, bool ok, const char *msg)
+{
+    if (!s || !s->reload_waiting)
+        return;
+    struct ctl_client *c = s->reload_waiting;
+    s->reload_waiting = NULL;
+    if (ok) {
+        char body[700];
+        snprintf(body, sizeof body, "%s\n", msg);
+        reply(c, "ok", body);
+    } else {
+        reply_error(c, "%s", msg);
+    }
+}
+
+void ctl_server_on_reload(struct ctl_server *s, ctl_reload_fn fn, void *arg)
+{
+    s->reload = fn;
+    s->reload_arg = arg;
+}
+
+/* The oneshot client goes away: a `reload` waiting for it is answered
+ * into the void. */
+static void client_closed(struct oneshot_client *oc)
+{
+    struct ctl_client *c = oc->data;
+    if (c->s && c->s->reload_waiting == c)
+        c->s->reload_waiting = NULL;
+}
+
 /* A whole request line is in (len bytes, without its '\n'). */
 static void handle(struct ctl_client *c, size_t len)
 {
@@ -268,8 +323,10 @@ static void handle(struct ctl_client *c, size_t len)
         do_status(c, &r);
     else if (strcmp(r.verb, "kick") == 0)
         do_kick(c, &r);
+    else if (strcmp(r.verb, "reload") == 0)
+        do_reload(c, &r);
     else
-        reply_error(c, "unknown request %s (this vmgate knows status, kick)", r.verb);
+        reply_error(c, "unknown request %s (this vmgate knows status, kick, reload)", r.verb);
 }
 
 /* Bytes came: a whole line is a request; EOF or a full buffer before it is
@@ -325,6 +382,7 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, int fd, struct proxy *px
         .max_clients = CTL_CLIENTS_MAX, .timeout = CTL_TIMEOUT,
         .busy = "error busy: too many control requests at once\n",
         .accepted = client_accepted, .input = client_input, .ctx = s,
+        .closed = client_closed,
     };
     if (!(s->os = oneshot_new(loop, fd, &ops))) {
         free(s);
