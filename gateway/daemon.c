@@ -507,6 +507,8 @@ static void reload_cfg_done(void *arg, const struct authp_reload_resp *r, int *f
     }
     gw->cfg_gen = r->gen;
     snprintf(gw->rl.msg, sizeof gw->rl.msg, "%s: %s", gw->cfg.file, sum);
+    if (!gw->rl.reread && !gw->supervisor)
+        log_info("reload: took configuration %u: %s", r->gen, sum);
     reload_cert(gw);
 }
 
