@@ -16,6 +16,7 @@
 #include "auth/auth_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,10 +327,18 @@ int auth_reload_answer(const struct auth_reload *r, int sock, uint32_t id, const
         c->cmsg_len = CMSG_LEN(sizeof(int) * a.n_ls);
         memcpy(CMSG_DATA(c), fds, sizeof(int) * a.n_ls);
     }
+    /* never block the helper on a network process that does not read:
+     * wait up to 2 s for room, then give up (it logs the missing answer) */
     ssize_t w;
-    do
-        w = sendmsg(sock, &mh, MSG_NOSIGNAL);
-    while (w < 0 && errno == EINTR);
+    for (int tries = 0;; tries++) {
+        w = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w >= 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) || tries > 20)
+            break;
+        if (errno != EINTR) {
+            struct pollfd p = { .fd = sock, .events = POLLOUT };
+            (void)poll(&p, 1, 100);
+        }
+    }
     int e = errno;
     free(msg);
     if (w != n) {

@@ -862,6 +862,7 @@ static void start_netproc(struct netproc *p)
         auth_client_free(gw->auth);        /* the supervisor's socket: not ours */
         gw->auth = NULL;
         gw->supervisor = false;
+        gw->rl.busy = gw->rl.ctl = false;   /* the supervisor's reload is not ours */
         ev_loop_fork(loop);
         char tag[16];
         snprintf(tag, sizeof tag, "net%u", p->k + 1);
