@@ -114,6 +114,8 @@ struct gw {
         bool busy;                       /* a reload is under way */
         bool reread;                     /* ... and it re-reads the file */
         bool ctl;                        /* `vmgate reload` waits for the answer */
+        bool again, again_reread;        /* a signal came meanwhile: once more after */
+        ev_timer again_t;
         char msg[300];                   /* what the config step did */
     } rl;
 };
@@ -396,12 +398,31 @@ static int reload_apply(struct gw *gw, struct cfg *nc, const struct authp_lsn *h
     return 0;
 }
 
+static void reload_begin(struct gw *gw, bool reread, bool ctl);
+
+/* A reload asked for while one ran. */
+static void reload_again_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw *gw = w->data;
+    (void)loop;
+    (void)revents;
+    bool reread = gw->rl.again_reread;
+    gw->rl.again = gw->rl.again_reread = false;
+    reload_begin(gw, reread, false);
+}
+
 /* The reload is over: say so (log, audit, `vmgate reload`'s answer,
  * systemd), and with processes > 1 let the supervisor spread it. */
 static void reload_end(struct gw *gw, bool ok, const char *msg)
 {
     bool reread = gw->rl.reread;
     gw->rl.busy = false;
+    if (gw->rl.again && !ev_is_active(&gw->rl.again_t)) {
+        /* from the loop, not from here: we may be deep in a callback */
+        ev_timer_init(&gw->rl.again_t, reload_again_cb, 0.0, 0.0);
+        gw->rl.again_t.data = gw;
+        ev_timer_start(gw->loop, &gw->rl.again_t);
+    }
     if (gw->supervisor) {
         if (ok)
             log_debug("reload: configuration %s", msg);
@@ -485,11 +506,12 @@ static void reload_cfg_done(void *arg, const struct authp_reload_resp *r, int *f
         reload_end(gw, false, r->err);   /* (an error answer carries no fds) */
         return;
     }
-    if (r->gen == gw->cfg_gen) {
+    if (r->gen == gw->cfg_gen && !gw->rl.reread) {
+        /* fetching what we have: we did the re-read ourselves (network
+         * process 1), or the re-read failed (then nothing reloads) */
         for (unsigned i = 0; i < r->n_ls; i++)
             close(fds[i]);
-        snprintf(gw->rl.msg, sizeof gw->rl.msg, "%s: configuration unchanged", gw->cfg.file);
-        reload_cert(gw);
+        reload_end(gw, true, "nothing new");
         return;
     }
     struct cfg nc;
@@ -517,9 +539,14 @@ static void reload_cfg_done(void *arg, const struct authp_reload_resp *r, int *f
 static void reload_begin(struct gw *gw, bool reread, bool ctl)
 {
     if (gw->rl.busy) {
-        log_warn("reload: one is already under way");
-        if (ctl)
+        if (ctl) {
             ctl_reload_done(gw->ctl, false, "a reload is already under way");
+            return;
+        }
+        /* a signal during a reload: run it again when this one is over */
+        log_info("reload: one is already under way; another follows it");
+        gw->rl.again = true;
+        gw->rl.again_reread |= reread;
         return;
     }
     gw->rl.busy = true;
@@ -766,6 +793,7 @@ static int net_run(struct gw *gw, unsigned k)
     free(gw->retired);
     ev_signal_stop(gw->loop, &gw->sig_usr1);
     ev_signal_stop(gw->loop, &gw->sig_usr2);
+    ev_timer_stop(gw->loop, &gw->rl.again_t);
     atrail_close(gw->audit);
     gw->audit = gw->px.audit = NULL;
     proxy_fini(&gw->px);
@@ -862,7 +890,9 @@ static void start_netproc(struct netproc *p)
         auth_client_free(gw->auth);        /* the supervisor's socket: not ours */
         gw->auth = NULL;
         gw->supervisor = false;
-        gw->rl.busy = gw->rl.ctl = false;   /* the supervisor's reload is not ours */
+        /* the supervisor's reload is not ours */
+        gw->rl.busy = gw->rl.ctl = gw->rl.again = gw->rl.again_reread = false;
+        ev_timer_stop(loop, &gw->rl.again_t);
         ev_loop_fork(loop);
         char tag[16];
         snprintf(tag, sizeof tag, "net%u", p->k + 1);
