@@ -68,9 +68,9 @@ write_config "$conf" address=:: user=nobody -- vm a vnc="unix:$T/no-qemu.sock" v
 echo "$FWSEC" >>"$conf"
 reload_cmd
 [ "$RL_RC" -eq 0 ] || fail "vmgate reload: exit $RL_RC: $RL_OUT"
-wait_for 5 log_has 'reload: firewall table inet vmgate re-applied' || fail "no 're-applied' log line"
 r=$(probe 10.99.0.1 5904)
 [ "$r" = OPEN ] || fail "vm b's new port 5904 from outside after the reload: $r (the table was not re-applied?)"
+wait_for 5 log_has 'reload: firewall table inet vmgate re-applied' || fail "no 're-applied' log line"
 fw status -c "$conf" >"$T/status.out" 2>&1 || { cat "$T/status.out"; fail "table not in sync with the new config"; }
 grep -Eq '^  fd00:99::/64 +[0-9hms]+ left' "$T/status.out" || { cat "$T/status.out"; fail "the ban was lost by the reload"; }
 say "reload re-applied the table: 5904 open, the ban kept"
