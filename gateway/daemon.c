@@ -879,6 +879,9 @@ static void start_netproc(struct netproc *p)
         ev_signal_stop(loop, &gw->sig_hup);
         ev_signal_stop(loop, &gw->sig_ready);
         ev_signal_stop(loop, &gw->sig_usr2);
+        /* (SIG_DFL would let a reload's SIGUSR2 kill us before net_run
+         * installs its handler; network process 1 installs one) */
+        signal(SIGUSR2, SIG_IGN);
         ev_child_stop(loop, &gw->auth_child);
         ev_timer_stop(loop, &gw->stop_timer);
         for (unsigned i = 0; i < gw->nproc; i++) {

@@ -10,6 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <ev.h>
+
+#include "auth/auth.h"
 
 #include "auth/proto.h"
 #include "common/cfgdiff.h"
@@ -151,12 +158,148 @@ static void test_proto(void **st)
     assert_int_equal(authp_decode_reload_resp(big, (size_t)n, &d), -1);
 }
 
+/* ---- auth_client_reload: the answer's listeners arrive as descriptors ---- */
+
+struct got {
+    int calls;
+    uint8_t result;
+    unsigned n_ls;
+    int fd;
+    char err[AUTHP_RELOAD_ERR_MAX + 1];
+};
+
+static void reload_cb(void *ctx, const struct authp_reload_resp *r, int *fds)
+{
+    struct got *g = ctx;
+    g->calls++;
+    g->result = r->result;
+    g->n_ls = r->n_ls;
+    snprintf(g->err, sizeof g->err, "%s", r->err);
+    g->fd = r->n_ls ? fds[0] : -1;
+    for (unsigned i = 1; i < r->n_ls; i++)
+        close(fds[i]);
+}
+
+/* Send an AUTHP_RESP_RELOAD for request id with n_ls entries and nfd
+ * descriptors (a pipe's read end each) attached. */
+static void send_resp(int sock, uint32_t id, unsigned n_ls, unsigned nfd)
+{
+    static struct authp_reload_resp r;
+    static uint8_t msg[AUTHP_RELOAD_RESP_MAX];
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.result = AUTHP_OK;
+    r.gen = 2;
+    r.text = (const uint8_t *)"[gateway]\n";
+    r.text_len = 10;
+    r.n_ls = n_ls;
+    for (unsigned i = 0; i < n_ls; i++)
+        r.ls[i] = (struct authp_lsn){ .kind = CFG_L_VNC, .port = (uint16_t)(7000 + i) };
+    int n = authp_encode_reload_resp(&r, msg, sizeof msg);
+    assert_true(n > 0);
+    int fds[4], p[2];
+    for (unsigned i = 0; i < nfd; i++) {
+        assert_int_equal(pipe(p), 0);
+        close(p[1]);
+        fds[i] = p[0];
+    }
+    struct iovec iov = { .iov_base = msg, .iov_len = (size_t)n };
+    union {
+        struct cmsghdr a;
+        char b[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (nfd) {
+        mh.msg_control = ctl.b;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfd);
+    }
+    assert_int_equal(sendmsg(sock, &mh, 0), n);
+    for (unsigned i = 0; i < nfd; i++)
+        close(fds[i]);
+}
+
+static uint32_t read_req(int sock, int *reread)
+{
+    uint8_t buf[64];
+    ssize_t n = recv(sock, buf, sizeof buf, 0);
+    assert_true(n > 0);
+    uint32_t id;
+    assert_int_equal(authp_decode_reload_req(buf, (size_t)n, &id, reread), 0);
+    return id;
+}
+
+static void spin(struct ev_loop *loop)
+{
+    for (int i = 0; i < 20; i++) {
+        ev_run(loop, EVRUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+static void test_client(void **st)
+{
+    (void)st;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    struct auth_client *ac = auth_client_new(loop, sv[0]);
+    assert_non_null(ac);
+    struct got g = { .fd = -1 };
+    int reread;
+
+    assert_int_equal(auth_client_reload(ac, 1, reload_cb, &g), 0);
+    assert_int_equal(auth_client_reload(ac, 0, reload_cb, &g), -1);   /* one at a time */
+    uint32_t id = read_req(sv[1], &reread);
+    assert_int_equal(reread, 1);
+    /* a listener without its socket: malformed, dropped, still waiting */
+    send_resp(sv[1], id, 1, 0);
+    spin(loop);
+    assert_int_equal(g.calls, 0);
+    /* the real answer: one listener, one descriptor */
+    send_resp(sv[1], id, 1, 1);
+    spin(loop);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.result, AUTHP_OK);
+    assert_int_equal(g.n_ls, 1);
+    struct stat sb;
+    assert_int_equal(fstat(g.fd, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    close(g.fd);
+
+    /* an answer nobody waits for: its descriptors are closed, not leaked */
+    int probe = dup(0);
+    close(probe);
+    send_resp(sv[1], 999, 2, 2);
+    spin(loop);
+    assert_int_equal(g.calls, 1);
+    int probe2 = dup(0);
+    assert_int_equal(probe2, probe);     /* the lowest free fd is where it was */
+    close(probe2);
+
+    /* the helper goes away: the pending reload fails with a reason */
+    assert_int_equal(auth_client_reload(ac, 0, reload_cb, &g), 0);
+    close(sv[1]);
+    spin(loop);
+    assert_int_equal(g.calls, 2);
+    assert_int_equal(g.result, AUTHP_ERROR);
+    assert_string_equal(g.err, "auth helper gone");
+    auth_client_free(ac);
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diff),     cmocka_unit_test(test_inherited),
         cmocka_unit_test(test_fixed),    cmocka_unit_test(test_listeners),
-        cmocka_unit_test(test_proto),
+        cmocka_unit_test(test_proto),    cmocka_unit_test(test_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
