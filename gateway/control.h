@@ -77,6 +77,9 @@ void ctl_server_free(struct ctl_server *s);
  * named by; the answer waits until the daemon calls ctl_reload_done (ok:
  * "ok" + msg; else "error " + msg, one line).  Without fn, reload is
  * refused. */
+/* processes > 1: status and kick also ask the other network processes. */
+struct peer_client;
+void ctl_server_set_peers(struct ctl_server *s, struct peer_client *pc);
 typedef void (*ctl_reload_fn)(void *arg, const char *by);
 void ctl_server_on_reload(struct ctl_server *s, ctl_reload_fn fn, void *arg);
 /* Answer the waiting `reload` request, if its client is still there. */

@@ -12,6 +12,7 @@
 #include "gateway/gateway.h"
 #include "gateway/control.h"
 #include "gateway/metrics.h"
+#include "gateway/peers.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -106,6 +107,12 @@ struct gw {
     ev_timer stop_timer;                 /* SIGKILL what SIGTERM did not end */
     uint64_t *id_counter;                /* connection ids, shared (MAP_SHARED) */
     unsigned k;                          /* network process slot (0: the first) */
+    /* processes > 1: socketpairs between network process 1 (peer_a[k])
+     * and network process k+1 (peer_b[k]), k >= 1; the supervisor keeps
+     * both ends so a replacement inherits its end (gateway/peers.h) */
+    int peer_a[AUTH_SOCKETS_MAX], peer_b[AUTH_SOCKETS_MAX];
+    struct peer_client *peers;           /* network process 1 */
+    struct peer_server *peer_srv;        /* the others */
     uint32_t cfg_gen;                    /* the helper's generation of gw->cfg (1: start) */
     struct retired *retired;             /* configs replaced by reloads, still referenced */
     size_t n_retired;
@@ -716,6 +723,16 @@ static int net_run(struct gw *gw, unsigned k)
     gw->k = k;
     if (gw->ctl)
         ctl_server_on_reload(gw->ctl, ctl_reload_cb, gw);
+    if (!single && k == 0 && gw->ctl) {
+        gw->peers = peer_client_new(gw->loop, &gw->peer_a[1], gw->nproc - 1);
+        if (!gw->peers)
+            log_fatal("out of memory");
+        ctl_server_set_peers(gw->ctl, gw->peers);
+    } else if (!single && k > 0) {
+        gw->peer_srv = peer_server_new(gw->loop, gw->peer_b[k], &gw->px);
+        if (!gw->peer_srv)
+            log_fatal("out of memory");
+    }
     for (size_t i = 0; i < gw->n_ls; i++) {
         listener_start(gw, &gw->ls[i]);
         if (single)
@@ -776,6 +793,10 @@ static int net_run(struct gw *gw, unsigned k)
     }
     ctl_server_free(gw->ctl);
     gw->ctl = NULL;
+    peer_client_free(gw->peers);
+    gw->peers = NULL;
+    peer_server_free(gw->peer_srv);
+    gw->peer_srv = NULL;
     metrics_server_free(gw->metrics);
     gw->metrics = NULL;
     if (gw->metrics_fd >= 0)
@@ -889,6 +910,12 @@ static void start_netproc(struct netproc *p)
             ev_timer_stop(loop, &gw->np[i].respawn);
             if (i != p->k)
                 close(gw->afds[i]);
+            /* the peer channel: network process 1 keeps every a end, the
+             * others their own b end */
+            if (i > 0 && p->k != 0)
+                close(gw->peer_a[i]);
+            if (i > 0 && i != p->k)
+                close(gw->peer_b[i]);
         }
         auth_client_free(gw->auth);        /* the supervisor's socket: not ours */
         gw->auth = NULL;
@@ -1043,6 +1070,16 @@ static int supervise(struct gw *gw)
     ev_timer_init(&gw->stop_timer, stop_timer_cb, 5.0, 0);
     gw->stop_timer.data = gw;
     gw->supervisor = true;
+    for (unsigned i = 1; i < gw->nproc; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+            log_fatal("socketpair: %s", strerror(errno));
+        int sz = (int)PEER_MSG_MAX + 4096;
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+        setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+        gw->peer_a[i] = sv[0];
+        gw->peer_b[i] = sv[1];
+    }
     gw->auth = auth_client_new(gw->loop, gw->afds[gw->nproc]);   /* for SIGHUP */
     if (!gw->auth)
         log_fatal("out of memory");

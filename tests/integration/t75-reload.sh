@@ -14,6 +14,10 @@
 #  - a broken config (bad line N): `vmgate reload` exits 1 naming FILE:N, the
 #    log says "keeping the old configuration: FILE:N", the audit has
 #    reload/failed; nothing changed (b still serves);
+#  - `vmgate status --json` lists all 6 sessions of bob on a (with
+#    processes = 2 they are spread over both network processes: network
+#    process 1 asks the other, gateway/peers.c) and `vmgate kick --user bob`
+#    ends all 6;
 #  - SIGHUP removing VM b with a session open on b: the session ends (closed),
 #    the log and audit name the reason "vm b was removed from the configuration",
 #    b's port refuses connections and its socket_dir socket is gone; the audit
@@ -137,6 +141,25 @@ run_case() {   # PROCESSES
     expect_relaying "$hold_a" "processes=$procs, after removing b"
     r=$(login "$pa" bob 'bob pw')
     [ "$r" = result=ok ] || fail "processes=$procs: a after removing b: $r"
+    # status and kick see every network process's sessions
+    local holds=() j nb
+    for j in 1 2 3 4 5 6; do   # one after the other: the per-source cap is split too
+        "$PY" "$TOOLS/holdrfb.py" 127.0.0.1 "$pa" "$CA" bob 'bob pw' >"$T/hold_bob$j.$procs" 2>&1 &
+        track $!
+        holds+=("$T/hold_bob$j.$procs")
+        wait_for 10 grep -q '^rx=' "$T/hold_bob$j.$procs" ||
+            fail "processes=$procs: bob's session $j did not start: $(tail -n 3 "$T/hold_bob$j.$procs")"
+    done
+    "$VMGATE" status --json --socket "$T/control" >"$T/status.$procs" 2>&1 || fail "status: $(cat "$T/status.$procs")"
+    nb=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "complete" not in d, d; print(sum(1 for s in d["sessions"] if s["user"]=="bob"), [v["sessions"] for v in d["vms"] if v["name"]=="a"][0])' "$T/status.$procs") ||
+        fail "processes=$procs: status --json: $(cat "$T/status.$procs")"
+    [ "$nb" = "6 7" ] || fail "processes=$procs: status lists $nb (bob's sessions, a's count), expected 6 7: $(cat "$T/status.$procs")"
+    [ "$procs" -gt 1 ] && say "processes=$procs: bob's sessions by process: net1 $(grep -c 'net1: .*user=bob .*session started' "$VMGATE_LOG") net2 $(grep -c 'net2: .*user=bob .*session started' "$VMGATE_LOG")"
+    r=$("$VMGATE" kick --user bob --reason test --socket "$T/control" 2>&1) || fail "processes=$procs: kick --user bob: $r"
+    [ "$r" = "kicked 6 session(s)" ] || fail "processes=$procs: kick said: $r"
+    for j in "${holds[@]}"; do wait_for 5 grep -q '^closed=yes' "$j" || fail "processes=$procs: a kicked session of bob goes on ($j)"; done
+    expect_relaying "$hold_a" "processes=$procs, after kicking bob"
+    say "processes=$procs: status listed and kick ended all 6 sessions of bob"
     log_has 'Bad system call|SIGSYS|killed by signal' && fail "processes=$procs: a network process died: $(grep -E 'Bad system|killed by' "$VMGATE_LOG")"
     say "processes=$procs: b removed: its session ended with the reason, its port closed"
     stop_vmgate
