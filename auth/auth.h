@@ -117,6 +117,16 @@ int auth_client_report_sessions(struct auth_client *ac, const char *vm, unsigned
 struct authp_idle_note;
 typedef void (*auth_note_cb)(void *ctx, const struct authp_idle_note *note);
 void auth_client_on_idle_note(struct auth_client *ac, auth_note_cb cb, void *ctx);
+/* Config reload (auth/reload.c): ask the helper to re-read the config
+ * (reread = 1) or just for the one in force (0).  cb(ctx, resp, fds) is
+ * called once from the loop: resp->result AUTHP_OK with the config text
+ * and resp->n_ls listeners whose sockets are fds[i] (the callee owns and
+ * must close or keep every one), or AUTHP_ERROR with resp->err (fds may
+ * be NULL then).  resp lives until cb returns.  Returns 0, or -1 with
+ * errno EBUSY (one under way), EPIPE (helper gone) or EAGAIN. */
+struct authp_reload_resp;
+typedef void (*auth_reload_cb)(void *ctx, const struct authp_reload_resp *resp, int *fds);
+int auth_client_reload(struct auth_client *ac, int reread, auth_reload_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
 /* True while the helper is alive and answering. */

@@ -4,6 +4,8 @@
 #ifndef VMGATE_AUTH_INT_H
 #define VMGATE_AUTH_INT_H
 
+#include <sys/types.h>
+#include "common/config.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,5 +39,25 @@ bool auth_ct_streq(const char *a, const char *b);
 
 /* CLOCK_MONOTONIC in milliseconds (deadlines, ban windows). */
 uint64_t auth_mono_ms(void);
+
+/* Read all of path (at most max bytes, not empty) into buf.  Returns the
+ * length, or -1 with why set ("FILE: reason"). */
+ssize_t auth_read_bounded(const char *path, uint8_t *buf, size_t max, char *why, size_t whylen);
+
+/* The helper's side of a config reload (auth/reload.c).  start is the
+ * config the helper was started with (not owned). */
+struct auth_reload;
+struct auth_reload *auth_reload_new(const struct cfg *start);
+void auth_reload_free(struct auth_reload *r);
+/* The config in force (start, or the last one a reload took). */
+const struct cfg *auth_reload_cfg(const struct auth_reload *r);
+/* Re-read the config file, validate it, bind the new listeners, re-apply
+ * the firewall and take it.  0, or -1 with err "FILE:LINE: message" and
+ * nothing changed. */
+int auth_reload_reread(struct auth_reload *r, char *err, size_t errlen);
+/* Send AUTHP_RESP_RELOAD with the config in force and the listeners bound
+ * since start on sock (blocking; err non-NULL: the re-read failed).  0 or
+ * -1. */
+int auth_reload_answer(const struct auth_reload *r, int sock, uint32_t id, const char *err);
 
 #endif

@@ -63,7 +63,47 @@ struct auth_client {
     void *on_ban_ctx;
     auth_note_cb note_cb;    /* AUTHP_NOTE_IDLE handler */
     void *note_ctx;
+    /* at most one reload request at a time; the descriptors of the last
+     * datagram read (only an AUTHP_RESP_RELOAD may carry any) */
+    auth_reload_cb reload_cb;
+    void *reload_ctx;
+    uint32_t reload_id;
+    bool reload_pending, reload_failed;
+    int rfds[AUTHP_RELOAD_FDS_MAX];
+    unsigned n_rfds;
 };
+
+/* Close the descriptors that came with the last datagram. */
+static void drop_rfds(struct auth_client *ac)
+{
+    for (unsigned i = 0; i < ac->n_rfds; i++)
+        close(ac->rfds[i]);
+    ac->n_rfds = 0;
+}
+
+/* Keep the SCM_RIGHTS descriptors of mh in ac->rfds (a truncated or odd
+ * control message: all closed, and *bad set). */
+static void take_rfds(struct auth_client *ac, struct msghdr *mh, bool *bad)
+{
+    ac->n_rfds = 0;
+    *bad = (mh->msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len < CMSG_LEN(0)) {
+            *bad = true;
+            continue;
+        }
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            if (ac->n_rfds < AUTHP_RELOAD_FDS_MAX)
+                ac->rfds[ac->n_rfds++] = fd;
+            else
+                close(fd);
+        }
+    }
+}
 
 static void pend_drop_msg(struct auth_client *ac, struct pend *p)
 {
@@ -129,7 +169,8 @@ static struct pend *pend_find(struct auth_client *ac, uint32_t wire_id)
     return p;
 }
 
-enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2, RA_CERT = 3, RA_NOTE = 4 };
+enum { RA_GONE = -1, RA_NONE = 0, RA_ANSWER = 1, RA_SKIP = 2, RA_CERT = 3, RA_NOTE = 4,
+       RA_RELOAD = 5 };
 
 /* Receive one answer datagram: RA_ANSWER with *resp filled, RA_NONE when
  * there is none right now, RA_SKIP for a malformed one, RA_GONE at EOF or on
@@ -141,7 +182,22 @@ static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bo
 {
     uint8_t *buf = ac->rbuf;
     for (;;) {
-        ssize_t n = recv(ac->fd, buf, AUTHP_RECV_MAX + 1, MSG_DONTWAIT);
+        struct iovec iov = { .iov_base = buf, .iov_len = AUTHP_RECV_MAX + 1 };
+        union {
+            struct cmsghdr align;
+            char b[CMSG_SPACE(sizeof(int) * AUTHP_RELOAD_FDS_MAX)];
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+        ssize_t n = recvmsg(ac->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        bool badfds = false;
+        if (n >= 0)
+            take_rfds(ac, &mh, &badfds);
+        if (n > 0 && authp_peek_type(buf, (size_t)n) == AUTHP_RESP_RELOAD && !badfds) {
+            *certlen = (size_t)n;      /* in ac->rbuf, fds in ac->rfds: reload_answer() */
+            return RA_RELOAD;
+        }
+        drop_rfds(ac);                 /* nothing else carries descriptors */
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -217,12 +273,18 @@ static void helper_gone(struct auth_client *ac, const char *why)
             explicit_bzero(ac->rbuf, cl);   /* too late to use it */
         else if (r == RA_NOTE)
             continue;                       /* the state of a helper that is gone */
+        else if (r == RA_RELOAD)
+            drop_rfds(ac);
         else if (r != RA_SKIP)
             break;
     }
     if (ac->cert_pending) {
         ac->cert_failed = true;
         snprintf(ac->cert_why, sizeof ac->cert_why, "auth helper gone");
+        arm_defer(ac);
+    }
+    if (ac->reload_pending) {
+        ac->reload_failed = true;
         arm_defer(ac);
     }
     log_err("auth helper gone (%s); logins will fail", why);
@@ -297,6 +359,49 @@ static bool cert_answer(struct auth_client *ac, size_t len)
     return freed;
 }
 
+/* Hand a reload answer (and fds, r->n_ls of them, now the callee's) to
+ * whoever asked, once.  Returns true if the client was freed meanwhile. */
+static bool deliver_reload(struct auth_client *ac, const struct authp_reload_resp *r, int *fds)
+{
+    auth_reload_cb cb = ac->reload_cb;
+    void *ctx = ac->reload_ctx;
+    ac->reload_pending = ac->reload_failed = false;
+    ac->reload_cb = NULL;
+    ac->busy++;
+    cb(ctx, r, fds);
+    ac->busy--;
+    if (!ac->freeing)
+        return false;
+    if (ac->busy == 0) {
+        free(ac->rbuf);
+        free(ac);
+    }
+    return true;
+}
+
+/* A reload answer of len bytes sits in ac->rbuf, its descriptors in
+ * ac->rfds: deliver it if it is the one we wait for and every listener
+ * came with its socket; otherwise close them. */
+static bool reload_answer(struct auth_client *ac, size_t len)
+{
+    static struct authp_reload_resp r;
+    int fds[AUTHP_RELOAD_FDS_MAX];
+    unsigned nfds = ac->n_rfds;
+    memcpy(fds, ac->rfds, nfds * sizeof *fds);
+    ac->n_rfds = 0;
+    if (authp_decode_reload_resp(ac->rbuf, len, &r) != 0 || r.n_ls != nfds) {
+        log_warn("malformed reload answer from the auth helper (%zu bytes, %u fds), ignored",
+                 len, nfds);
+    } else if (!ac->reload_pending || ac->reload_failed || r.id != ac->reload_id) {
+        log_debug("reload answer %u nobody waits for, dropped", r.id);
+    } else {
+        return deliver_reload(ac, &r, fds);
+    }
+    for (unsigned i = 0; i < nfds; i++)
+        close(fds[i]);
+    return false;
+}
+
 /* Deliver entries whose answer is already known (local failures, answers
  * drained when the helper went away). */
 static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -308,6 +413,15 @@ static void defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         struct authp_cert_resp r = { .id = ac->cert_id, .result = AUTHP_ERROR };
         snprintf(r.detail, sizeof r.detail, "%s", ac->cert_why);
         if (deliver_cert(ac, &r))
+            return;
+    }
+    if (ac->reload_pending && ac->reload_failed) {
+        static struct authp_reload_resp r;
+        memset(&r, 0, sizeof r);
+        r.id = ac->reload_id;
+        r.result = AUTHP_ERROR;
+        snprintf(r.err, sizeof r.err, "auth helper gone");
+        if (deliver_reload(ac, &r, NULL))
             return;
     }
     for (;;) {
@@ -422,8 +536,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             r = RA_SKIP;
         }
-        if (r == RA_CERT) {
-            if (cert_answer(ac, certlen))
+        if (r == RA_CERT || r == RA_RELOAD) {
+            if (r == RA_CERT ? cert_answer(ac, certlen) : reload_answer(ac, certlen))
                 return;
             if (!reset)
                 continue;
@@ -499,6 +613,8 @@ void auth_client_free(struct auth_client *ac)
     }
     ac->dead = true;
     ac->cert_pending = false;
+    ac->reload_pending = false;
+    drop_rfds(ac);
     explicit_bzero(ac->rbuf, AUTHP_RECV_MAX + 1);
     if (ac->busy) {
         ac->freeing = true;   /* deliver() frees it when the callback returns */
@@ -543,6 +659,41 @@ int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx)
     ac->cert_id = id;
     ac->cert_cb = cb;
     ac->cert_ctx = ctx;
+    return 0;
+}
+
+int auth_client_reload(struct auth_client *ac, int reread, auth_reload_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !cb || ac->dead) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (ac->reload_pending) {
+        errno = EBUSY;
+        return -1;
+    }
+    uint8_t buf[16];
+    uint32_t id = ac->next_id++;
+    if (ac->next_id == 0)
+        ac->next_id = 1;
+    int n = authp_encode_reload_req(id, reread ? 1 : 0, buf, sizeof buf);
+    if (n < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (;;) {
+        ssize_t w = send(ac->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        return -1;
+    }
+    ac->reload_pending = true;
+    ac->reload_failed = false;
+    ac->reload_id = id;
+    ac->reload_cb = cb;
+    ac->reload_ctx = ctx;
     return 0;
 }
 

@@ -113,6 +113,12 @@ static void expire(struct fwguard *g, uint64_t now)
     }
 }
 
+void fwguard_set_cfg(struct fwguard *g, const struct cfg *cfg)
+{
+    if (g)
+        g->cfg = cfg;
+}
+
 int fwguard_fd(const struct fwguard *g) { return g ? g->watch_fd : -1; }
 
 int fwguard_timeout(const struct fwguard *g)

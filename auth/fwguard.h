@@ -21,6 +21,9 @@ struct fwguard;
  * function below accepts NULL and does nothing. */
 struct fwguard *fwguard_new(const struct cfg *cfg);
 void fwguard_free(struct fwguard *g);
+/* A config reload: restore the table from cfg from now on (the ban
+ * counters keep the thresholds they started with). */
+void fwguard_set_cfg(struct fwguard *g, const struct cfg *cfg);
 /* A descriptor to poll for POLLIN, or -1. */
 int fwguard_fd(const struct fwguard *g);
 /* Milliseconds until fwguard_tick() wants to run, or -1. */

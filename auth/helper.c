@@ -186,6 +186,7 @@ struct helper {
     struct fwguard *guard;           /* bans and table upkeep (root + [firewall]) */
     struct idle_slot *idle;          /* idle_pause VMs */
     unsigned n_idle;
+    struct auth_reload *reload;      /* config reloads (auth/reload.c) */
 };
 
 /* Write end of the SIGCHLD self-pipe; -1 outside the helper. */
@@ -937,7 +938,7 @@ static int take_peer(struct msghdr *mh, struct auth_peer *peer, char *why, size_
 
 /* Read all of path (at most max bytes) into buf.  Returns the length, or -1
  * with why set ("FILE: reason"). */
-static ssize_t read_bounded(const char *path, uint8_t *buf, size_t max, char *why, size_t whylen)
+ssize_t auth_read_bounded(const char *path, uint8_t *buf, size_t max, char *why, size_t whylen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -985,9 +986,9 @@ static void cert_worker_run(struct helper *h, uint32_t id, unsigned sock)
     if (!chain || !key || !msg) {
         snprintf(resp.detail, sizeof resp.detail, "out of memory");
     } else {
-        ssize_t cl = read_bounded(h->cfg->cert, chain, AUTHP_CERT_CHAIN_MAX, resp.detail,
+        ssize_t cl = auth_read_bounded(h->cfg->cert, chain, AUTHP_CERT_CHAIN_MAX, resp.detail,
                                   sizeof resp.detail);
-        ssize_t kl = cl < 0 ? -1 : read_bounded(h->cfg->key, key, AUTHP_CERT_KEY_MAX,
+        ssize_t kl = cl < 0 ? -1 : auth_read_bounded(h->cfg->key, key, AUTHP_CERT_KEY_MAX,
                                                 resp.detail, sizeof resp.detail);
         if (cl > 0 && kl > 0) {
             resp.result = AUTHP_OK;
@@ -1048,6 +1049,28 @@ static void cert_request(struct helper *h, unsigned sock, uint32_t id)
     }
     while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
         ;
+}
+
+/* AUTHP_REQ_RELOAD: with reread, read and take the config again (the
+ * logins that follow use its ACLs); then answer with the config in force.
+ * Runs in the helper itself (the result is the helper's state); reading
+ * one file and binding a few sockets does not hold the loop for long. */
+static void reload_request(struct helper *h, unsigned sock, uint32_t id, int reread)
+{
+    char err[AUTHP_RELOAD_ERR_MAX + 1];
+    bool failed = false;
+    if (reread) {
+        if (auth_reload_reread(h->reload, err, sizeof err) != 0) {
+            failed = true;
+            log_err("reload: keeping the old configuration: %s", err);
+        } else {
+            h->cfg = auth_reload_cfg(h->reload);
+            fwguard_set_cfg(h->guard, h->cfg);
+            log_info("reload: %s taken", h->cfg->file);
+        }
+    }
+    if (auth_reload_answer(h->reload, h->fds[sock], id, failed ? err : NULL) != 0)
+        log_warn("reload request %u: cannot answer", id);
 }
 
 /* The descriptors of a request that may carry at most one (AUTHP_REQ_QMP):
@@ -1284,6 +1307,19 @@ static void read_requests(struct helper *h, unsigned sock)
             continue;
         }
         if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
+            authp_peek_type(buf, (size_t)n) == AUTHP_REQ_RELOAD) {
+            int fd = take_one_fd(&mh);
+            uint32_t id;
+            int reread;
+            if (fd >= 0)
+                close(fd);
+            if (fd != -1 || authp_decode_reload_req(buf, (size_t)n, &id, &reread) != 0)
+                log_warn("malformed reload request (%zd bytes), ignored", n);
+            else
+                reload_request(h, sock, id, reread);
+            continue;
+        }
+        if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
             authp_peek_type(buf, (size_t)n) == AUTHP_REQ_QMP) {
             qmp_request(h, sock, buf, (size_t)n, take_one_fd(&mh));
             continue;
@@ -1409,7 +1445,8 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     fwguard_on_ban(h.guard, ban_event, &h);
     idle_setup(&h);
     pfds = calloc(AUTH_SOCKETS_MAX + 2 + h.n_idle, sizeof *pfds);
-    if (!pfds) {
+    h.reload = auth_reload_new(cfg);
+    if (!pfds || !h.reload) {
         log_err("out of memory");
         goto out;
     }
@@ -1479,6 +1516,7 @@ out:
     idle_free(&h);
     free(pfds);
     fwguard_free(h.guard);
+    auth_reload_free(h.reload);
     if (have_sig) {
         sigaction(SIGCHLD, &old_chld, NULL);
         sigaction(SIGPIPE, &old_pipe, NULL);

@@ -12,6 +12,9 @@
  *                     str vm, str status, str why
  *   AUTHP_RESP_CERT   header, u8 format (AUTHP_CERT_FORMAT), u8 result,
  *                     str detail, u32 chain length + chain, u32 key length + key
+ *   AUTHP_REQ_RELOAD  header, u8 reread
+ *   AUTHP_RESP_RELOAD header, u8 result, u32 gen, str err, u32 text length + text,
+ *                     u8 n, n * (u8 kind, u16 port, str vm)   (+ n fds, SCM_RIGHTS)
  *
  * where str is a u16 length followed by that many bytes (no NUL).  Nothing
  * here does I/O; buffers that held a password are wiped by whoever owns them,
@@ -486,6 +489,79 @@ int authp_decode_ban_evt(const uint8_t *buf, size_t len, struct authp_ban_evt *e
     e->banned = b == 1;
     if (r.bad || r.off != r.len || id != 0 || b > 1 || !e->key[0]) {
         memset(e, 0, sizeof *e);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_encode_reload_req(uint32_t id, int reread, uint8_t *buf, size_t cap)
+{
+    if (!buf || (reread != 0 && reread != 1))
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_RELOAD, id);
+    w_u8(&w, (uint8_t)reread);
+    return w_finish(&w);
+}
+
+int authp_decode_reload_req(const uint8_t *buf, size_t len, uint32_t *id, int *reread)
+{
+    if (!buf || !id || !reread)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_RELOAD, id);
+    uint8_t v = r_u8(&r);
+    if (r.bad || r.off != r.len || v > 1)
+        return -1;
+    *reread = v;
+    return 0;
+}
+
+int authp_encode_reload_resp(const struct authp_reload_resp *s, uint8_t *buf, size_t cap)
+{
+    if (!s || !buf || s->n_ls > AUTHP_RELOAD_FDS_MAX ||
+        (s->result != AUTHP_OK && s->result != AUTHP_ERROR))
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_RESP_RELOAD, s->id);
+    w_u8(&w, s->result);
+    w_u32(&w, s->gen);
+    w_str(&w, s->err, sizeof s->err, AUTHP_RELOAD_ERR_MAX);
+    w_blob(&w, s->text, s->text_len, AUTHP_RELOAD_TEXT_MAX);
+    w_u8(&w, (uint8_t)s->n_ls);
+    for (unsigned i = 0; i < s->n_ls; i++) {
+        w_u8(&w, s->ls[i].kind);
+        w_u16(&w, s->ls[i].port);
+        w_str(&w, s->ls[i].vm, sizeof s->ls[i].vm, AUTHP_VM_MAX);
+    }
+    return w_finish_max(&w, AUTHP_RELOAD_RESP_MAX);
+}
+
+int authp_decode_reload_resp(const uint8_t *buf, size_t len, struct authp_reload_resp *s)
+{
+    if (!s)
+        return -1;
+    memset(s, 0, sizeof *s);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr_max(&r, AUTHP_RESP_RELOAD, &s->id, AUTHP_RELOAD_RESP_MAX);
+    s->result = r_u8(&r);
+    s->gen = r_u32(&r);
+    r_str(&r, s->err, AUTHP_RELOAD_ERR_MAX);
+    r_blob(&r, &s->text, &s->text_len, AUTHP_RELOAD_TEXT_MAX);
+    s->n_ls = r_u8(&r);
+    if (s->n_ls > AUTHP_RELOAD_FDS_MAX || (s->result != AUTHP_OK && s->result != AUTHP_ERROR))
+        r.bad = true;
+    for (unsigned i = 0; i < s->n_ls && !r.bad; i++) {
+        s->ls[i].kind = r_u8(&r);
+        s->ls[i].port = r_u16(&r);
+        r_str(&r, s->ls[i].vm, AUTHP_VM_MAX);
+        if (s->ls[i].kind > 3 || (s->ls[i].kind == 3) != (s->ls[i].port == 0))
+            r.bad = true;
+    }
+    if (r.bad || r.off != r.len) {
+        memset(s, 0, sizeof *s);
         return -1;
     }
     return 0;

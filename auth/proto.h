@@ -53,8 +53,19 @@
                                4 + AUTHP_CERT_KEY_MAX)
 /* An AUTHP_RESP_CERT without material (a failure). */
 #define AUTHP_CERT_ERR_MAX    (8 + 1 + 1 + 2 + AUTHP_DETAIL_MAX + 4 + 4)
+/* Config reload (AUTHP_RESP_RELOAD): the config text as the helper read
+ * it, the error (FILE:LINE: message) when it did not take it, and the
+ * listening sockets it bound for the reloads so far (SCM_RIGHTS, one per
+ * entry, in order). */
+#define AUTHP_RELOAD_TEXT_MAX 131072
+#define AUTHP_RELOAD_ERR_MAX  511
+#define AUTHP_RELOAD_FDS_MAX  128
+/* header, result, gen, str err, u32 + text, u8 n, n * (u8 kind, u16 port, str vm) */
+#define AUTHP_RELOAD_RESP_MAX (8 + 1 + 4 + 2 + AUTHP_RELOAD_ERR_MAX + 4 + AUTHP_RELOAD_TEXT_MAX + \
+                               1 + AUTHP_RELOAD_FDS_MAX * (1 + 2 + 2 + AUTHP_VM_MAX))
 /* The longest message either side ever receives. */
-#define AUTHP_RECV_MAX        AUTHP_CERT_RESP_MAX
+#define AUTHP_RECV_MAX        (AUTHP_CERT_RESP_MAX > AUTHP_RELOAD_RESP_MAX ? \
+                               AUTHP_CERT_RESP_MAX : AUTHP_RELOAD_RESP_MAX)
 
 enum authp_type {
     AUTHP_REQ_LOGIN = 1,   /* network -> helper: check user/password, then ACL for vm */
@@ -75,6 +86,10 @@ enum authp_type {
                               lost report is mended by the next) */
     AUTHP_NOTE_IDLE = 9,   /* helper -> network, unsolicited: vm's idle state changed
                               (auth/idle.h); event: what happened, for the audit trail */
+    AUTHP_REQ_RELOAD = 10, /* network -> helper: re-read the config (reread = 1) or just
+                              send the one in force (0, the other network processes) */
+    AUTHP_RESP_RELOAD = 11,/* helper -> network: the config text in force and its new
+                              listening sockets, or why the re-read was refused */
 };
 
 enum authp_result {
@@ -186,6 +201,34 @@ int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id);
 /* At most AUTHP_CERT_RESP_MAX bytes; the encoder wipes buf on failure. */
 int authp_encode_cert_resp(const struct authp_cert_resp *r, uint8_t *buf, size_t cap);
 int authp_decode_cert_resp(const uint8_t *buf, size_t len, struct authp_cert_resp *r);
+/* AUTHP_REQ_RELOAD: header, u8 reread (0 or 1). */
+int authp_encode_reload_req(uint32_t id, int reread, uint8_t *buf, size_t cap);
+int authp_decode_reload_req(const uint8_t *buf, size_t len, uint32_t *id, int *reread);
+/* One listening socket of an AUTHP_RESP_RELOAD (the fd travels beside the
+ * message): kind is enum cfg_lkind (common/cfgdiff.h); a TCP one is named
+ * by its port, a socket_dir one by its VM. */
+struct authp_lsn {
+    uint8_t kind;
+    uint16_t port;
+    char vm[AUTHP_VM_MAX + 1];
+};
+/* An AUTHP_RESP_RELOAD.  result AUTHP_OK: text is the config in force
+ * (generation gen, counted by the helper from 1 at start) and ls its
+ * listeners bound since start; AUTHP_ERROR: err says why (the old config
+ * stays in force; text and ls may still describe it).  text points into
+ * the message after decoding. */
+struct authp_reload_resp {
+    uint32_t id;
+    uint8_t result;
+    uint32_t gen;
+    char err[AUTHP_RELOAD_ERR_MAX + 1];
+    const uint8_t *text;
+    size_t text_len;
+    unsigned n_ls;
+    struct authp_lsn ls[AUTHP_RELOAD_FDS_MAX];
+};
+int authp_encode_reload_resp(const struct authp_reload_resp *r, uint8_t *buf, size_t cap);
+int authp_decode_reload_resp(const uint8_t *buf, size_t len, struct authp_reload_resp *r);
 /* The type byte of a message with a readable header of our version, else
  * -1.  Lets a receiver pick the decoder. */
 int authp_peek_type(const uint8_t *buf, size_t len);

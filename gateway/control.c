@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "gateway/oneshot.h"
+#include "gateway/peers.h"
 #include "proxy/proxy.h"
 
 /* ---------------------------------------------------------------------- */
@@ -81,6 +82,8 @@ struct ctl_client {
     struct ucred cred;
     gid_t groups[256];
     int ngroups;                        /* -1: unknown */
+    bool json;                          /* status waiting for the peers: its format */
+    unsigned kicked;                    /* kick waiting for the peers: ours */
 };
 
 struct ctl_server {
@@ -90,6 +93,10 @@ struct ctl_server {
     bool have_gid;
     gid_t admin_gid;
     unsigned nproc;
+    struct peer_client *peers;          /* processes > 1: the other network processes */
+    ctl_reload_fn reload;
+    void *reload_arg;
+    struct ctl_client *reload_waiting;  /* the one `reload` request under way */
 };
 
 /* Queue the reply (head line + body); the client closes once it is out. */
@@ -148,6 +155,140 @@ static bool authorized(const struct ctl_client *c)
     return false;
 }
 
+/* Append the items of the JSON array text arr[0..len) to w (first: no
+ * comma yet). */
+static void append_items(struct jw *w, const char *arr, size_t len, bool *first)
+{
+    while (len && (arr[len - 1] == '\n' || arr[len - 1] == ' '))
+        len--;
+    if (len < 2 || arr[0] != '[' || arr[len - 1] != ']')
+        return;
+    if (len == 2)
+        return;                         /* [] */
+    char *inner = strndup(arr + 1, len - 2);
+    if (!inner)
+        return;
+    if (!*first)
+        jw_raw(w, ",");
+    jw_raw(w, inner);
+    *first = false;
+    free(inner);
+}
+
+/* A peer's sessions of vm (its "NAME COUNT" lines after "--\n"). */
+static unsigned peer_count(const char *body, const char *vm)
+{
+    const char *p = body ? strstr(body, "\n--\n") : NULL;
+    if (!p && body && strncmp(body, "--\n", 3) == 0)
+        p = body - 1;
+    if (!p)
+        return 0;
+    size_t vl = strlen(vm);
+    for (p += 4; *p;) {
+        const char *nl = strchr(p, '\n');
+        if (strncmp(p, vm, vl) == 0 && p[vl] == ' ')
+            return (unsigned)strtoul(p + vl + 1, NULL, 10);
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+/* The status answer: ours plus the other network processes' (bodies, n
+ * of them, NULL where one did not answer). */
+static void status_reply(struct ctl_client *c, bool json, char *const *bodies, unsigned n,
+                         bool complete)
+{
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap), *own = malloc(cap);
+    if (!buf || !own) {
+        free(buf);
+        free(own);
+        reply_error(c, "out of memory");
+        return;
+    }
+    struct jw w, o;
+    jw_init(&w, buf, cap);
+    jw_init(&o, own, cap);
+    const struct cfg *cfg = c->s->cfg;
+    if (json) {
+        jw_open(&w, '{');
+        jw_key(&w, "sessions");
+        proxy_sessions_json(c->s->px, &o);
+        bool first = true;
+        jw_raw(&w, "[");
+        append_items(&w, own, o.len, &first);
+        for (unsigned i = 0; i < n; i++) {
+            const char *nl = bodies[i] ? strchr(bodies[i], '\n') : NULL;
+            if (nl)
+                append_items(&w, bodies[i], (size_t)(nl - bodies[i]), &first);
+        }
+        jw_raw(&w, "]");
+        w.need_comma = true;
+        jw_key(&w, "vms");
+        jw_open(&w, '[');
+        for (size_t i = 0; i < cfg->n_vms; i++) {
+            unsigned k = proxy_vm_sessions(c->s->px, cfg->vms[i].name);
+            for (unsigned j = 0; j < n; j++)
+                k += peer_count(bodies[j], cfg->vms[i].name);
+            jw_elem(&w);
+            jw_open(&w, '{');
+            jw_kstr(&w, "name", cfg->vms[i].name);
+            char st[128];
+            jw_kstr(&w, "state", proxy_vm_state(c->s->px, cfg->vms[i].name, st, sizeof st));
+            jw_ku64(&w, "sessions", k);
+            jw_close(&w, '}');
+        }
+        jw_close(&w, ']');
+        if (!complete) {
+            jw_key(&w, "complete");
+            jw_raw(&w, "false");        /* a network process did not answer */
+        }
+        jw_close(&w, '}');
+        jw_raw(&w, "\n");
+    } else {
+        proxy_sessions_text(c->s->px, &w);
+        for (unsigned i = 0; i < n; i++) {
+            const char *nl = bodies[i] ? strchr(bodies[i], '\n') : NULL;
+            const char *end = nl ? strstr(nl, "--\n") : NULL;
+            if (end) {
+                char *rows = strndup(nl + 1, (size_t)(end - nl - 1));
+                if (rows)
+                    jw_raw(&w, rows);
+                free(rows);
+            }
+        }
+        for (size_t i = 0; i < cfg->n_vms; i++) {
+            char line[320], st[128];
+            unsigned k = proxy_vm_sessions(c->s->px, cfg->vms[i].name);
+            for (unsigned j = 0; j < n; j++)
+                k += peer_count(bodies[j], cfg->vms[i].name);
+            snprintf(line, sizeof line, "%svm %s: state %s, %u session(s)\n",
+                     i == 0 ? "\n" : "", cfg->vms[i].name,
+                     proxy_vm_state(c->s->px, cfg->vms[i].name, st, sizeof st), k);
+            jw_raw(&w, line);
+        }
+        if (!complete)
+            jw_raw(&w, "\nnote: a network process did not answer: its sessions are missing\n");
+    }
+    if (w.overflow)
+        reply_error(c, "status too large to send");
+    else
+        reply(c, "ok", buf);
+    free(buf);
+    free(own);
+}
+
+static void status_done(void *ctx, char *const *bodies, unsigned n)
+{
+    struct ctl_client *c = ctx;
+    bool complete = true;
+    for (unsigned i = 0; i < n; i++)
+        complete = complete && bodies[i];
+    status_reply(c, c->json, bodies, n, complete);
+}
+
 static void do_status(struct ctl_client *c, const struct ctl_req *r)
 {
     const char *fmt = ctl_arg(r, "format");
@@ -156,55 +297,34 @@ static void do_status(struct ctl_client *c, const struct ctl_req *r)
         reply_error(c, "status: format must be json or text");
         return;
     }
-    size_t cap = 1u << 20;
-    char *buf = malloc(cap);
-    if (!buf) {
-        reply_error(c, "out of memory");
+    if (c->s->peers) {
+        /* processes > 1: the other network processes' sessions too */
+        c->json = json;
+        if (peer_ask(c->s->peers, "status", status_done, c) != 0)
+            reply_error(c, "busy: another status or kick is being gathered");
         return;
     }
-    struct jw w;
-    jw_init(&w, buf, cap);
-    const struct cfg *cfg = c->s->cfg;
-    if (json) {
-        jw_open(&w, '{');
-        jw_key(&w, "sessions");
-        proxy_sessions_json(c->s->px, &w);
-        jw_key(&w, "vms");
-        jw_open(&w, '[');
-        for (size_t i = 0; i < cfg->n_vms; i++) {
-            jw_elem(&w);
-            jw_open(&w, '{');
-            jw_kstr(&w, "name", cfg->vms[i].name);
-            char st[128];
-            jw_kstr(&w, "state", proxy_vm_state(c->s->px, cfg->vms[i].name, st, sizeof st));
-            jw_ku64(&w, "sessions", proxy_vm_sessions(c->s->px, cfg->vms[i].name));
-            jw_close(&w, '}');
-        }
-        jw_close(&w, ']');
-        if (c->s->nproc > 1) {
-            jw_key(&w, "complete");
-            jw_raw(&w, "false");        /* only network process 1's sessions */
-        }
-        jw_close(&w, '}');
-        jw_raw(&w, "\n");
-    } else {
-        proxy_sessions_text(c->s->px, &w);
-        for (size_t i = 0; i < cfg->n_vms; i++) {
-            char line[320], st[128];
-            snprintf(line, sizeof line, "%svm %s: state %s, %u session(s)\n",
-                     i == 0 ? "\n" : "", cfg->vms[i].name,
-                     proxy_vm_state(c->s->px, cfg->vms[i].name, st, sizeof st),
-                     proxy_vm_sessions(c->s->px, cfg->vms[i].name));
-            jw_raw(&w, line);
-        }
-        if (c->s->nproc > 1)
-            jw_raw(&w, "\nnote: processes > 1: only network process 1's sessions are listed\n");
+    status_reply(c, json, NULL, 0, c->s->nproc <= 1);
+}
+
+static void kick_done(void *ctx, char *const *bodies, unsigned n)
+{
+    struct ctl_client *c = ctx;
+    unsigned k = c->kicked, missing = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (bodies[i])
+            k += (unsigned)strtoul(bodies[i], NULL, 10);
+        else
+            missing++;
     }
-    if (w.overflow)
-        reply_error(c, "status too large to send");
-    else
-        reply(c, "ok", buf);
-    free(buf);
+    if (k == 0 && !missing) {
+        reply_error(c, "kick: no such session");
+        return;
+    }
+    char body[160];
+    snprintf(body, sizeof body, "kicked %u session(s)%s\n", k,
+             missing ? " (a network process did not answer)" : "");
+    reply(c, "ok", body);
 }
 
 static void do_kick(struct ctl_client *c, const struct ctl_req *r)
@@ -235,6 +355,23 @@ static void do_kick(struct ctl_client *c, const struct ctl_req *r)
     char by[256];
     peer_name(c, by, sizeof by);
     unsigned n = proxy_kick(c->s->px, id, user, vm, by, reason ? reason : "no reason given");
+    if (c->s->peers) {
+        /* the same kick in every other network process */
+        char line[CTL_REQ_MAX];
+        snprintf(line, sizeof line, "kick");
+        if ((ids && ctl_append_arg(line, sizeof line, "id", ids)) ||
+            (user && ctl_append_arg(line, sizeof line, "user", user)) ||
+            (vm && ctl_append_arg(line, sizeof line, "vm", vm)) ||
+            ctl_append_arg(line, sizeof line, "by", by) ||
+            (reason && ctl_append_arg(line, sizeof line, "reason", reason))) {
+            reply_error(c, "kick: arguments too long");
+            return;
+        }
+        c->kicked = n;
+        if (peer_ask(c->s->peers, line, kick_done, c) != 0)
+            reply_error(c, "busy: another status or kick is being gathered");
+        return;
+    }
     if (n == 0) {
         reply_error(c, "kick: no such session");
         return;
@@ -242,6 +379,65 @@ static void do_kick(struct ctl_client *c, const struct ctl_req *r)
     char body[64];
     snprintf(body, sizeof body, "kicked %u session(s)\n", n);
     reply(c, "ok", body);
+}
+
+/* `reload`: one at a time; the daemon answers through ctl_reload_done. */
+static void do_reload(struct ctl_client *c, const struct ctl_req *r)
+{
+    struct ctl_server *s = c->s;
+    if (r->n) {
+        reply_error(c, "reload: unknown argument %s", r->arg[0].key);
+        return;
+    }
+    if (!s->reload) {
+        reply_error(c, "reload is not available here");
+        return;
+    }
+    if (s->reload_waiting) {
+        reply_error(c, "reload: one is already under way");
+        return;
+    }
+    char by[256];
+    peer_name(c, by, sizeof by);
+    s->reload_waiting = c;
+    s->reload(s->reload_arg, by);
+}
+
+void ctl_reload_done(struct ctl_server *s, bool ok, const char *msg)
+{
+    if (!s || !s->reload_waiting)
+        return;
+    struct ctl_client *c = s->reload_waiting;
+    s->reload_waiting = NULL;
+    if (ok) {
+        char body[700];
+        snprintf(body, sizeof body, "%s\n", msg);
+        reply(c, "ok", body);
+    } else {
+        reply_error(c, "%s", msg);
+    }
+}
+
+void ctl_server_set_peers(struct ctl_server *s, struct peer_client *pc)
+{
+    s->peers = pc;
+}
+
+void ctl_server_on_reload(struct ctl_server *s, ctl_reload_fn fn, void *arg)
+{
+    s->reload = fn;
+    s->reload_arg = arg;
+}
+
+/* The oneshot client goes away: a `reload` waiting for it is answered
+ * into the void. */
+static void client_closed(struct oneshot_client *oc)
+{
+    struct ctl_client *c = oc->data;
+    if (c->s && c->s->reload_waiting == c)
+        c->s->reload_waiting = NULL;
+    if (c->s)
+        peer_cancel(c->s->peers, c);
 }
 
 /* A whole request line is in (len bytes, without its '\n'). */
@@ -270,8 +466,10 @@ static void handle(struct ctl_client *c, size_t len)
         do_status(c, &r);
     else if (strcmp(r.verb, "kick") == 0)
         do_kick(c, &r);
+    else if (strcmp(r.verb, "reload") == 0)
+        do_reload(c, &r);
     else
-        reply_error(c, "unknown request %s (this vmgate knows status, kick)", r.verb);
+        reply_error(c, "unknown request %s (this vmgate knows status, kick, reload)", r.verb);
 }
 
 /* Bytes came: a whole line is a request; EOF or a full buffer before it is
@@ -327,6 +525,7 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, int fd, struct proxy *px
         .max_clients = CTL_CLIENTS_MAX, .timeout = CTL_TIMEOUT,
         .busy = "error busy: too many control requests at once\n",
         .accepted = client_accepted, .input = client_input, .ctx = s,
+        .closed = client_closed,
     };
     if (!(s->os = oneshot_new(loop, fd, &ops))) {
         free(s);

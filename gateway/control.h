@@ -73,9 +73,21 @@ struct ctl_server *ctl_server_new(struct ev_loop *loop, int fd, struct proxy *px
                                   const struct cfg *cfg, bool have_gid, gid_t admin_gid,
                                   unsigned nproc);
 void ctl_server_free(struct ctl_server *s);
+/* `reload`: fn(arg, by) starts a config reload for the authorized peer
+ * named by; the answer waits until the daemon calls ctl_reload_done (ok:
+ * "ok" + msg; else "error " + msg, one line).  Without fn, reload is
+ * refused. */
+/* processes > 1: status and kick also ask the other network processes. */
+struct peer_client;
+void ctl_server_set_peers(struct ctl_server *s, struct peer_client *pc);
+typedef void (*ctl_reload_fn)(void *arg, const char *by);
+void ctl_server_on_reload(struct ctl_server *s, ctl_reload_fn fn, void *arg);
+/* Answer the waiting `reload` request, if its client is still there. */
+void ctl_reload_done(struct ctl_server *s, bool ok, const char *msg);
 
 /* The client commands: vmgate status, vmgate kick (argv[0] is the command). */
 int ctl_status_cmd(int argc, char **argv);
 int ctl_kick_cmd(int argc, char **argv);
+int ctl_reload_cmd(int argc, char **argv);
 
 #endif

@@ -27,6 +27,15 @@ static const char kick_help[] =
     "and the audit trail record who kicked and why.  For root and members of\n"
     "admin_group.\n";
 
+static const char reload_help[] =
+    "usage: vmgate reload [-c FILE | --socket PATH]\n"
+    "\n"
+    "Re-read the config of the running vmgate (the same as SIGHUP): VMs added get\n"
+    "their listeners, removed ones lose theirs and their sessions end, changed ACLs\n"
+    "and policies apply to the next login; sessions of unchanged VMs go on.  On an\n"
+    "error the old config stays in force and the answer names FILE:LINE (exit\n"
+    "status 1).  For root and members of admin_group.\n";
+
 /* Send req (a line with its '\n') to the socket; print the body; 0 ok, 1
  * error (message on stderr). */
 static int transact(const char *path, const char *req)
@@ -198,5 +207,30 @@ int ctl_kick_cmd(int argc, char **argv)
         return 2;
     }
     strcat(req, "\n");
+    return transact(path, req);
+}
+
+int ctl_reload_cmd(int argc, char **argv)
+{
+    const char *file = CFG_DEFAULT_FILE, *sock = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (optval(argc, argv, &i, &file))
+                return 2;
+        } else if (strcmp(argv[i], "--socket") == 0) {
+            if (optval(argc, argv, &i, &sock))
+                return 2;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(reload_help, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vmgate reload: unknown argument '%s'\n%s", argv[i], reload_help);
+            return 2;
+        }
+    }
+    char path[256], req[CTL_REQ_MAX];
+    if (socket_path(sock, file, path, sizeof path) != 0)
+        return 1;
+    snprintf(req, sizeof req, "%s reload\n", CTL_VERSION);
     return transact(path, req);
 }

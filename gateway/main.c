@@ -35,6 +35,8 @@ static const char usage_text[] =
     "                             live sessions and VMs (root, admin_group)\n"
     "  kick ID|--user U|--vm V [--reason TEXT] [-c FILE | --socket PATH]\n"
     "                             end sessions (root, admin_group)\n"
+    "  reload [-c FILE | --socket PATH]\n"
+    "                             re-read the config of the running vmgate (root, admin_group)\n"
     "  help [COMMAND]             show this text, or a command's help\n"
     "  version                    print the version\n"
     "\n"
@@ -46,8 +48,9 @@ static const char run_help[] =
     "Run the gateway in the foreground.  Started as root it binds its ports, loads\n"
     "the key, starts the auth helper (which keeps root for PAM), applies the\n"
     "[firewall] policy, then runs as the configured `user`.  Started as an ordinary\n"
-    "user it runs as that user.  SIGTERM/SIGINT stop it cleanly; SIGHUP reloads the\n"
-    "TLS certificate and key for new connections (read by the root auth helper).\n"
+    "user it runs as that user.  SIGTERM/SIGINT stop it cleanly; SIGHUP (or\n"
+    "`vmgate reload`) re-reads the config and the TLS certificate and key (read\n"
+    "by the root auth helper); see vmgate(8), RELOAD.\n"
     "\n"
     "  -c FILE   config file (default " CFG_DEFAULT_FILE ")\n"
     "  -v        debug logging\n";
@@ -145,6 +148,7 @@ static const struct {
     { "run", cmd_run },           { "check", cmd_check },   { "certs", cmd_certs },
     { "passwd", cmd_passwd },     { "firewall", cmd_firewall }, { "version", cmd_version },
     { "console", cmd_console },   { "status", ctl_status_cmd }, { "kick", ctl_kick_cmd },
+    { "reload", ctl_reload_cmd },
     { "help", cmd_help },
 };
 

@@ -19,6 +19,8 @@ struct oneshot {
 static void client_free(struct oneshot_client *c)
 {
     struct oneshot *s = c->s;
+    if (s->ops.closed && c->data)
+        s->ops.closed(c);
     ev_io_stop(s->loop, &c->w);
     ev_timer_stop(s->loop, &c->t);
     close(c->fd);

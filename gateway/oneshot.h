@@ -42,6 +42,9 @@ struct oneshot_ops {
      * an answer the client is closed. */
     bool (*input)(struct oneshot_client *c, bool eof, bool full);
     void *ctx;                        /* the protocol's server (oneshot_ctx) */
+    /* The client is about to be freed (answered, timed out, dropped):
+     * forget any pointer to it.  May be NULL. */
+    void (*closed)(struct oneshot_client *c);
 };
 
 struct oneshot *oneshot_new(struct ev_loop *loop, int fd, const struct oneshot_ops *ops);

@@ -30,6 +30,9 @@ static const char *const sandbox_allow[] = {
     /* relay I/O: sockets, TLS, the auth helper's datagrams, stderr */
     "read", "write", "recvfrom", "sendto", "sendmsg", "close", "shutdown", "accept4",
     "getsockopt", "setsockopt", "fcntl",
+    /* a config reload: the helper's answer carries the listening sockets
+     * it bound for new VMs (SCM_RIGHTS needs recvmsg; binding stays out) */
+    "recvmsg",
     /* backends: connect to QEMU's VNC/SPICE/QMP sockets; the QMP hand-off
      * passes one end of a socketpair to QEMU (sendmsg SCM_RIGHTS) */
     "socket", "connect", "socketpair",

@@ -224,8 +224,14 @@ static void sent(struct conn *c, struct conn_side *s, struct buf *b, size_t n)
     uintptr_t off = (uintptr_t)c->vm - (uintptr_t)c->px->cfg->vms;
     size_t vi = off / sizeof *c->vm;
     if (c->px->st.vm_bytes && (uintptr_t)c->vm >= (uintptr_t)c->px->cfg->vms &&
-        vi < c->px->cfg->n_vms)
+        vi < c->px->cfg->n_vms) {
         c->px->st.vm_bytes[2 * vi + dir] += n;
+    } else if (c->px->st.vm_bytes) {
+        /* a session from before a config reload: its VM is the old config's */
+        const struct cfg_vm *v = cfg_find_vm(c->px->cfg, c->vm->name);
+        if (v)
+            c->px->st.vm_bytes[2 * (size_t)(v - c->px->cfg->vms) + dir] += n;
+    }
     if (b == &s->stream)
         s->ok -= n;
 }

@@ -86,6 +86,44 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
             (void)auth_client_report_sessions(auth, cfg->vms[i].name, 0);
 }
 
+int proxy_cfg_changed(struct proxy *px, const struct cfg *old)
+{
+    const struct cfg *cfg = px->cfg;
+    uint64_t *nb = calloc(2 * (cfg->n_vms ? cfg->n_vms : 1), sizeof *nb);
+    if (!nb) {
+        free(px->st.vm_bytes);
+        px->st.vm_bytes = NULL;
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_vms && px->st.vm_bytes; i++) {
+        const struct cfg_vm *o = cfg_find_vm(old, cfg->vms[i].name);
+        if (o) {
+            size_t oi = (size_t)(o - old->vms);
+            nb[2 * i] = px->st.vm_bytes[2 * oi];
+            nb[2 * i + 1] = px->st.vm_bytes[2 * oi + 1];
+        }
+    }
+    free(px->st.vm_bytes);
+    px->st.vm_bytes = nb;
+    return 0;
+}
+
+uint64_t proxy_oldest_id(const struct proxy *px)
+{
+    uint64_t m = UINT64_MAX;
+    for (const struct conn *c = px->conns; c; c = c->next)
+        if (c->id < m)
+            m = c->id;
+    return m;
+}
+
+uint64_t proxy_last_id(const struct proxy *px)
+{
+    uint64_t next = px->id_counter ? __atomic_load_n(px->id_counter, __ATOMIC_RELAXED)
+                                   : px->next_id;
+    return next - 1;
+}
+
 void proxy_fini(struct proxy *px)
 {
     auth_client_on_idle_note(px->auth, NULL, NULL);
@@ -207,7 +245,9 @@ void proxy_metrics_text(const struct proxy *px, struct jw *w)
         for (size_t v = 0; v < sizeof vias / sizeof vias[0]; v++) {
             unsigned n = 0;
             for (const struct conn *c = px->conns; c; c = c->next)
-                if (c->vm == &cfg->vms[i] && c->logged_start && !c->end.dead &&
+                /* by name: a session from before a reload has the old
+                 * config's VM */
+                if (c->logged_start && !c->end.dead && strcmp(c->vm->name, cfg->vms[i].name) == 0 &&
                     strcmp(c->via, vias[v]) == 0)
                     n++;
             mprintf(w, "vmgate_sessions{vm=\"%s\",via=\"%s\"} %u\n", cfg->vms[i].name,

@@ -138,6 +138,16 @@ void proxy_metrics_text(const struct proxy *px, struct jw *w);
 
 /* Close every connection and forget every SPICE session (shutdown). */
 void proxy_close_all(struct proxy *px, const char *why);
+/* A config reload replaced the config px->cfg points at; old (still
+ * alive) is the one before.  Carries the per-VM byte counters over by VM
+ * name.  0, or -1 when out of memory (the counters then start again). */
+int proxy_cfg_changed(struct proxy *px, const struct cfg *old);
+/* The lowest id of a live connection, or UINT64_MAX when there is none
+ * (a config retired by a reload is freed once no older connection is
+ * left). */
+uint64_t proxy_oldest_id(const struct proxy *px);
+/* The next connection id this process would hand out is above this one. */
+uint64_t proxy_last_id(const struct proxy *px);
 /* Replace the TLS context used for new connections (certificate reload). */
 void proxy_set_ssl_ctx(struct proxy *px, SSL_CTX *ctx);
 

@@ -34,13 +34,18 @@ static void random_hex(char *out, size_t nbytes)
 
 struct spice_vmstate *spice_vm_state(const struct cfg_vm *vm)
 {
+    /* by name: a config reload gives the same VM a new cfg_vm (and may
+     * free the old one once its sessions are gone) */
     for (struct spice_vmstate *s = g.vms; s; s = s->next)
-        if (s->vm == vm)
+        if (strcmp(s->name, vm->name) == 0) {
+            s->vm = vm;
             return s;
+        }
     struct spice_vmstate *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->vm = vm;
+    snprintf(s->name, sizeof s->name, "%s", vm->name);
     random_hex(s->ticket, TICKET_BYTES);
     s->next = g.vms;
     g.vms = s;

@@ -24,7 +24,8 @@ struct conn;
  * each channel type (what the next viewer of that type is promised). */
 struct spice_vmstate {
     struct spice_vmstate *next;
-    const struct cfg_vm *vm;
+    const struct cfg_vm *vm;           /* the last caller's (see name) */
+    char name[CFG_NAME_MAX + 1];       /* the key */
     char ticket[2 * TICKET_BYTES + 1];
     bool caps_known[N_CHAN_TYPES];
     struct spice_chan_caps caps[N_CHAN_TYPES];

@@ -14,7 +14,9 @@
  *   - every decoded string is NUL-terminated within its limit and holds no
  *     NUL before it (strlen agrees with the wire length);
  *   - authp_peek_id agrees with the decoder on the id whenever the decoder
- *     accepted. */
+ *     accepted;
+ *   - the config reload's request and answer (the answer's text points into
+ *     the datagram, its listener entries are consistent) re-encode the same. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,11 @@ static int enc_resp(const void *m, uint8_t *b, size_t cap)
     return authp_encode_login_resp(m, b, cap);
 }
 
+static int enc_reload_resp(const void *m, uint8_t *b, size_t cap)
+{
+    return authp_encode_reload_resp(m, b, cap);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *in = malloc(size ? size : 1);
@@ -83,9 +90,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(peek == 0 && pid == s.id);
         FUZZ_CHECK(strnlen(s.detail, sizeof s.detail) <= AUTHP_DETAIL_MAX);
         FUZZ_CHECK(size == 8 + 1 + 2 + strlen(s.detail) && size <= AUTHP_RESP_MAX);
-        FUZZ_CHECK(s.result <= AUTHP_ERROR);
+        FUZZ_CHECK(s.result <= AUTHP_QMP_REFUSED);   /* the last result */
         FUZZ_CHECK(strcmp(authp_result_name((enum authp_result)s.result), "invalid result") != 0);
         check_reencode(in, size, enc_resp, &s);
+    }
+
+    /* the config reload (what the helper sends after re-reading) */
+    uint32_t rid;
+    int reread;
+    if (authp_decode_reload_req(in, size, &rid, &reread) == 0) {
+        FUZZ_CHECK(peek == 0 && pid == rid && (reread == 0 || reread == 1) && size == 9);
+        uint8_t out[9];
+        FUZZ_CHECK(authp_encode_reload_req(rid, reread, out, sizeof out) == 9);
+        FUZZ_CHECK(memcmp(out, in, 9) == 0);
+    }
+    static struct authp_reload_resp rr;
+    if (authp_decode_reload_resp(in, size, &rr) == 0) {
+        FUZZ_CHECK(peek == 0 && pid == rr.id && size <= AUTHP_RELOAD_RESP_MAX);
+        FUZZ_CHECK(rr.n_ls <= AUTHP_RELOAD_FDS_MAX && rr.text_len <= AUTHP_RELOAD_TEXT_MAX);
+        FUZZ_CHECK(strnlen(rr.err, sizeof rr.err) <= AUTHP_RELOAD_ERR_MAX);
+        FUZZ_CHECK(rr.text_len == 0 || (rr.text >= in && rr.text + rr.text_len <= in + size));
+        for (unsigned i = 0; i < rr.n_ls; i++)
+            FUZZ_CHECK((rr.ls[i].kind == 3) == (rr.ls[i].port == 0) && rr.ls[i].kind <= 3);
+        check_reencode(in, size, enc_reload_resp, &rr);
     }
     free(in);
     return 0;

@@ -264,6 +264,14 @@ def authp_seeds():
     for r in range(6):
         write("authp", f"resp-{r}", hdr(2, 9) + u8(r) + authp_str(b"pam: detail %d" % r))
     write("authp", "resp-long", hdr(2, 1) + u8(0) + authp_str(b"d" * 127))
+    # config reload (AUTHP_VERSION 2): request, an answer with two listeners, an error
+    hdr2 = lambda t, i: u8(2) + u8(t) + u16(0) + u32(i)
+    write("authp", "reload-req", hdr2(7, 5) + u8(1))
+    text = b"[gateway]\ncert = /c\nkey = /k\n[vm a]\nvnc = 127.0.0.1:1\nvnc_port = 7001\n"
+    write("authp", "reload-resp", hdr2(8, 5) + u8(0) + u32(3) + authp_str(b"") + u32(len(text)) +
+          text + u8(2) + u8(0) + u16(7001) + authp_str(b"a") + u8(3) + u16(0) + authp_str(b"a"))
+    write("authp", "reload-err", hdr2(8, 6) + u8(5) + u32(2) +
+          authp_str(b"/etc/vmgate/vmgate.conf:12: unknown key") + u32(0) + u8(0))
 
 
 # ------------------------------------------------------------- QMP
