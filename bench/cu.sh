@@ -49,7 +49,7 @@ PIDS=() LINKS=()
 cleanup() {
     for p in "${LINKS[@]}" "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$T"
+    [ -n "${CU_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 T0=$(date +%s)
