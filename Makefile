@@ -91,7 +91,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all tools
-	@bench/run.sh
+	@bench/all.sh
 
 # The fuzzing campaign (not part of check): every tests/fuzz/fuzz_*.c built
 # with clang -fsanitize=fuzzer,address,undefined, run one at a time under

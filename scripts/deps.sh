@@ -33,6 +33,8 @@ PACKAGES=(
     # browser console (t86, t87): noVNC 1.3 served by vmgate, headless Chromium
     # driven over DevTools, its NSS trust store, the Python WebSocket client
     novnc chromium python3-websocket libnss3-tools
+    # make bench: the peers (haproxy also relays TLS on bench/cu.sh's far link), charts
+    haproxy stunnel4 websockify gnuplot-nox
 )
 
 missing=()
