@@ -28,7 +28,8 @@ oldest the screen got while showing it).
 Counts after a warm-up (--warmup, default 1 s).  Prints one line of key=value: updates_per_s,
 mbytes_per_s (framebuffer update bytes, headers included), continuous (0/1),
 and with --qmp: stamps, torn, age_p50_ms, age_p95_ms, age_max_ms,
-fresh_p50_ms (age of a stamp on arrival), frames_per_s (distinct stamps
+fresh_p50_ms, fresh_p95_ms, fresh_max_ms (age of a frame when it has
+arrived whole: the screen just updated), frames_per_s (distinct stamps
 shown per second)."""
 import argparse
 import json
@@ -280,9 +281,9 @@ def main():
                 fresh.append((r - g(v)) * 1000)
         frames = sum(1 for r, _ in shown if r >= start)
         out += (" stamps=%d torn=%d age_p50_ms=%.0f age_p95_ms=%.0f age_max_ms=%.0f"
-                " fresh_p50_ms=%.0f frames_per_s=%.1f" % (
+                " fresh_p50_ms=%.0f fresh_p95_ms=%.0f fresh_max_ms=%.0f frames_per_s=%.1f" % (
                     len(peak), torn, pct(peak, 50), pct(peak, 95), max(peak, default=float("nan")),
-                    pct(fresh, 50), frames / a.seconds))
+                    pct(fresh, 50), pct(fresh, 95), max(fresh, default=float("nan")), frames / a.seconds))
     print(out, flush=True)
 
 
