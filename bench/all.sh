@@ -7,8 +7,8 @@
 # then one table of ratios (bench/ratios.py -> BENCH_OUT/ratios.md).
 #
 # BENCH_QUICK=1: one round of everything with short windows and fewer idle
-# sessions (about 10 minutes on 2 shared cores; the full run takes about
-# 35).  Every BENCH_* / CU_* variable of the two parts still applies
+# sessions (about 5 minutes on 2 shared cores; the full run takes well over
+# half an hour).  Every BENCH_* / CU_* variable of the two parts still applies
 # (see their headers); BENCH_PARTS ["loopback farlink"] picks parts.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
