@@ -91,7 +91,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all tools
-	@bench/run.sh
+	@bench/all.sh
 
 # login-to-first-frame for a running and a vmgate-paused VM (idle_pause), real QEMU
 bench-wake:

@@ -24,8 +24,10 @@
 #   BENCH_VMGATE_PROCESSES    vmgate's `processes` (default: the number of CPUs,
 #                             as haproxy starts one thread per CPU)
 #   BENCH_PATHS               subset of: direct tls_direct xvnc_tls vmgate stunnel haproxy websockify
+#                             vmgate_web (vmgate's browser console: wss://…/vnc/bench, RFB
+#                             VeNCrypt Plain inside, against websockify with --cert)
 #   BENCH_WORKLOADS           subset of: bulk rtt login hs scale storm idle (default: all)
-#   BENCH_PORT_BASE [27900]   seven consecutive loopback ports from here
+#   BENCH_PORT_BASE [27900]   eight consecutive loopback ports from here
 #   BENCH_DISPLAY             X display number for Xvnc (default: first free from 40)
 #   BENCH_OUT [bench/results] where the results go
 #   BUILD [build]             build directory (vmgate, vncbench, scratch files)
@@ -44,7 +46,7 @@ SCALE_K=${BENCH_SCALE:-"10 100"}
 IDLE_N=${BENCH_IDLE:-"1000 10000"}
 IDLE_WS_N=${BENCH_IDLE_WS:-200}
 PIN=${BENCH_PIN:-1}
-PATHS=${BENCH_PATHS:-"direct tls_direct xvnc_tls vmgate stunnel haproxy websockify"}
+PATHS=${BENCH_PATHS:-"direct tls_direct xvnc_tls vmgate stunnel haproxy websockify vmgate_web"}
 PB=${BENCH_PORT_BASE:-27900}
 WORKLOADS=${BENCH_WORKLOADS:-"bulk rtt login hs scale storm idle"}
 want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
@@ -56,7 +58,7 @@ VB=$BDIR/bench/vncbench
 PEERS="stunnel haproxy websockify"
 
 P_XVNC=$PB P_VMGATE=$((PB + 1)) P_STUNNEL=$((PB + 2)) P_HAPROXY=$((PB + 3))
-P_WSFY=$((PB + 4)) P_TLSREF=$((PB + 5)) P_IDLEBE=$((PB + 6))
+P_WSFY=$((PB + 4)) P_TLSREF=$((PB + 5)) P_IDLEBE=$((PB + 6)) P_WEB=$((PB + 7))
 BE_PORT=$P_XVNC   # the backend the relays forward to (Xvnc, or the idle backend)
 
 T_START=$(date +%s)
@@ -134,7 +136,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'say interrupted; exit 130' INT TERM
 
-for p in $P_XVNC $P_VMGATE $P_STUNNEL $P_HAPROXY $P_WSFY $P_TLSREF $P_IDLEBE; do
+for p in $P_XVNC $P_VMGATE $P_STUNNEL $P_HAPROXY $P_WSFY $P_TLSREF $P_IDLEBE $P_WEB; do
     if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
         die "port $p is in use; set BENCH_PORT_BASE to a free range"
     fi
@@ -174,6 +176,7 @@ fail_delay = 100ms
 login_timeout = 60s
 max_unauth = 20000
 max_unauth_per_source = 20000
+web_port = $P_WEB
 
 [vm bench]
 vnc = 127.0.0.1:$BE_PORT
@@ -261,11 +264,13 @@ start_server() {
     esac
 }
 server_of() {   # path label -> the server process that does the work
-    case $1 in direct|xvnc_tls) echo xvnc ;; *) echo "$1" ;; esac
+    case $1 in direct|xvnc_tls) echo xvnc ;; vmgate_web) echo vmgate ;; *) echo "$1" ;; esac
 }
 
 start_server xvnc
-for s in tls_direct vmgate stunnel haproxy websockify; do has "$s" && start_server "$s"; done
+for s in tls_direct vmgate stunnel haproxy websockify; do
+    { has "$s" || { [ "$s" = vmgate ] && has vmgate_web; }; } && start_server "$s"
+done
 say "servers up: Xvnc :$DISP on $P_XVNC; $(for k in "${!PID[@]}"; do printf '%s=%s ' "$k" "${PID[$k]}"; done)"
 
 # ---------------------------------------------------------------- client
@@ -278,6 +283,7 @@ client_args() {   # path label -> vncbench options
     stunnel)    echo "--path tls --port $P_STUNNEL" ;;
     haproxy)    echo "--path tls --port $P_HAPROXY" ;;
     websockify) echo "--path ws --port $P_WSFY" ;;
+    vmgate_web) echo "--path web --port $P_WEB --user bench --pass $BENCH_PASS" ;;
     esac
 }
 RUN=0
@@ -387,16 +393,18 @@ mem_tree() {   # pid -> "rss_kib pss_kib" summed over the process and its descen
         echo "${rss:-0} ${pss:-0}"
     done | awk '{r += $1; s += $2} END {printf "%d %d\n", r, s}'
 }
-idle_one() {   # server N
-    local s=$1 n=$2 args
+idle_one() {   # path N
+    local s=$1 n=$2 args srv
+    srv=$(server_of "$s")
     args=$(client_args "$s")
     [ "$s" = vmgate ] && args="--path vmgate --port $P_VMGATE --user idle --pass $IDLE_PASS"
+    [ "$s" = vmgate_web ] && args="--path web --port $P_WEB --user idle --pass $IDLE_PASS"
     BE_PORT=$P_IDLEBE
-    stop_server "$s"; start_server "$s"
+    stop_server "$srv"; start_server "$srv"
     # warm-up: 10 sessions opened and closed, then the baseline
     timeout 60 "$VB" --quiet --label "$s" $args --conc 2 --hold 0 idle 10 >/dev/null 2>>"$LOG/client.log"
     sleep 1
-    local before; before=$(mem_tree "${PID[$s]}")
+    local before; before=$(mem_tree "${PID[$srv]}")
     local f=$WORK/idle_${s}_$n.csv
     "$VB" --label "$s" $args --conc 8 --timeout 60 --hold 600 idle "$n" > "$f" 2>>"$LOG/client.log" &
     local c=$!; CLIENT_PIDS+=($c)
@@ -407,7 +415,7 @@ idle_one() {   # server N
         [ $t -gt 1200 ] && { say "  $s idle $n: no answer in 600 s"; break; }
     done
     sleep 2
-    local after; after=$(mem_tree "${PID[$s]}")
+    local after; after=$(mem_tree "${PID[$srv]}")
     kill -USR1 $c 2>/dev/null
     wait $c 2>/dev/null
     local opened; opened=$(awk -F, '$4 == "opened" {print $5}' "$f")
@@ -422,7 +430,7 @@ idle_one() {   # server N
     fi
     say "  $s: $n sessions: $(awk -F, '{printf "%s=%s ", $4, $5}' "$f")rss ${rb} -> ${ra} KiB"
     BE_PORT=$P_XVNC
-    stop_server "$s"; start_server "$s"
+    stop_server "$srv"; start_server "$srv"
 }
 # Xvnc cannot hold more than about 1,000 viewers (TigerVNC writes with
 # select(), and aborts on a descriptor past FD_SETSIZE), so the relays
@@ -459,6 +467,10 @@ done
 if has websockify && [ "$IDLE_WS_N" -gt 0 ]; then
     say "idle: websockify, $IDLE_WS_N sessions (a process per session)"
     idle_one websockify "$IDLE_WS_N"
+fi
+if has vmgate_web && [ "$IDLE_WS_N" -gt 0 ]; then
+    say "idle: vmgate's web path, $IDLE_WS_N sessions (websockify's count)"
+    idle_one vmgate_web "$IDLE_WS_N"
 fi
 
 # ---------------------------------------------------------------- summary
@@ -532,9 +544,10 @@ best_peer() {   # workload param metric higher|lower -> "value path"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0 || a == "" || b == "") print "–"; else printf "%.2f×", a / b }'; }
 
 COLS=""
-for p in direct tls_direct xvnc_tls vmgate stunnel haproxy websockify; do has "$p" && COLS="$COLS $p"; done
+for p in direct tls_direct xvnc_tls vmgate stunnel haproxy websockify vmgate_web; do has "$p" && COLS="$COLS $p"; done
 declare -A TITLE=([direct]="direct (plain)" [tls_direct]="direct TLS" [xvnc_tls]="Xvnc TLS"
-    [vmgate]="**vmgate**" [stunnel]=stunnel [haproxy]=haproxy [websockify]=websockify)
+    [vmgate]="**vmgate**" [stunnel]=stunnel [haproxy]=haproxy [websockify]=websockify
+    [vmgate_web]="**vmgate web**")
 last_idle=${IDLE_LIST##* }; last_idle=${last_idle:-0}
 ROWS=(
     "Bulk MB/s (1 session)|bulk|1|mbps|higher|1"
@@ -563,8 +576,11 @@ for n in $IDLE_LIST; do
     ROWS+=("Idle: $n sessions, KiB RSS per session|idle|$n|rss_kib_per_session|lower|1")
     ROWS+=("Idle: $n sessions held|idle|$n|alive|higher|1")
 done
-[ "$IDLE_WS_N" -gt 0 ] && has websockify &&
+if [ "$IDLE_WS_N" -gt 0 ] && { has websockify || has vmgate_web; }; then
+    [[ " $IDLE_LIST " == *" $IDLE_WS_N "* ]] ||
+        ROWS+=("Idle: $IDLE_WS_N sessions, KiB RSS per session|idle|$IDLE_WS_N|rss_kib_per_session|lower|1")
     ROWS+=("Idle: $IDLE_WS_N sessions, KiB PSS per session|idle|$IDLE_WS_N|pss_kib_per_session|lower|1")
+fi
 
 TABLE=$WORK/table.md
 {
@@ -636,6 +652,24 @@ TARGETS=$WORK/targets.md
     i=${MED[vmgate,storm_rtt,idle,median_us]:-}; s=${MED[vmgate,storm_rtt,storm,median_us]:-}
     t=$(awk -v b="${i:-0}" 'BEGIN { printf "%.6g", 2 * b }')
     tline "Round trips during a login storm ≤ 2× idle median" "vmgate median $(num "${s:-0}") µs during 4-thread logins vs $(num "${i:-0}") µs without (unpinned) = $(ratio "$s" "$i"); p99 $(num "${MED[vmgate,storm_rtt,storm,p99_us]:-0}") vs $(num "${MED[vmgate,storm_rtt,idle,p99_us]:-0}") µs" "$(verdict "$s" "<=" "$t")"
+    if has vmgate_web && has websockify; then
+    # issue 13: vmgate's web path against websockify, the browser peer
+    wrow() {   # title workload param metric higher|lower divisor unit
+        local a=${MED[vmgate_web,$2,$3,$4]:-} b=${MED[websockify,$2,$3,$4]:-} v
+        v=$(awk -v a="$a" -v b="$b" -v d="$5" 'BEGIN { if (a == "" || b == "") print "not measured"
+            else print ((d == "higher") ? (a >= b) : (a <= b)) ? "met" : "not met" }')
+        tline "Web path: $1 ahead of websockify" "vmgate web $(num "$(scaled "${a:-0}" "$6")") $7 vs websockify $(num "$(scaled "${b:-0}" "$6")") $7 = $(ratio "$a" "$b")" "$v"
+    }
+    wrow "bulk MB/s" bulk 1 mbps higher 1 MB/s
+    wrow "round trip median" rtt "$RTT_COUNT" median_us lower 1 µs
+    wrow "round trip p99" rtt "$RTT_COUNT" p99_us lower 1 µs
+    wrow "TLS handshakes/s" hs 4 per_s higher 1 /s
+    wrow "sessions/s (TLS + WebSocket + RFB; vmgate also checks a yescrypt password, websockify has no login)" login 4 per_s higher 1 /s
+    if [ "$IDLE_WS_N" -gt 0 ]; then
+        wrow "idle memory per session ($IDLE_WS_N sessions, PSS)" idle "$IDLE_WS_N" pss_kib_per_session lower 1 KiB
+        wrow "idle memory per session ($IDLE_WS_N sessions, RSS)" idle "$IDLE_WS_N" rss_kib_per_session lower 1 KiB
+    fi
+    fi
 } > "$TARGETS"
 
 MACHINE="$NCPU × $CPU_MODEL, $MEM_GB GB RAM, Linux $KERNEL; $VERSIONS"

@@ -21,6 +21,9 @@
  *   tls      TLS-wrapped plain RFB (stunnel, haproxy, `vncbench serve --cert`)
  *   ws       WebSocket (binary frames, masked client frames) over TLS (websockify)
  *   xtls     RFB VeNCrypt X509None (260) straight to a TLS-capable VNC server
+ *   web      vmgate's browser console (web_port): TLS, WebSocket GET /vnc/VM
+ *            (--vm, default bench), inside it RFB with VeNCrypt (19) and
+ *            Plain (256, no ack byte), as noVNC speaks it
  *
  * Output: one CSV line per result on stdout, "label,workload,param,metric,value";
  * notes and errors on stderr.  --pids PID[,PID...] adds the CPU time of those
@@ -64,13 +67,14 @@
 #define RBUF_CAP   (256 * 1024)
 #define MAX_PIDS   16
 
-enum path { P_DIRECT, P_VMGATE, P_TLS, P_WS, P_XTLS };
+enum path { P_DIRECT, P_VMGATE, P_TLS, P_WS, P_XTLS, P_WEB };
 
 static struct {
     enum path path;
     const char *host;
     int port;
     const char *user, *pass;
+    const char *vm;
     const char *label;
     double seconds;
     long count, warmup;
@@ -83,7 +87,7 @@ static struct {
     int nbpids;
     bool quiet;
 } opt = {
-    .path = P_DIRECT, .host = "127.0.0.1", .port = 5900, .user = "bench", .pass = "bench",
+    .path = P_DIRECT, .host = "127.0.0.1", .port = 5900, .user = "bench", .pass = "bench", .vm = "bench",
     .label = NULL, .seconds = 5, .count = 10000, .warmup = 1000, .conc = 4, .hold = 900, .timeout = 30,
 };
 
@@ -114,7 +118,7 @@ static const char *label(void)
 {
     if (opt.label)
         return opt.label;
-    static const char *const n[] = {"direct", "vmgate", "tls", "ws", "xtls"};
+    static const char *const n[] = {"direct", "vmgate", "tls", "ws", "xtls", "web"};
     return n[opt.path];
 }
 
@@ -541,13 +545,15 @@ static int tls_start(struct sess *s)
 
 static int ws_upgrade(struct sess *s)
 {
-    char req[512];
+    char req[512], path[160] = "/";
+    if (opt.path == P_WEB)
+        snprintf(path, sizeof path, "/vnc/%s", opt.vm);
     int n = snprintf(req, sizeof req,
-                     "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n"
                      "Origin: https://%s:%d\r\n\r\n",
-                     opt.host, opt.port, opt.host, opt.port);
+                     path, opt.host, opt.port, opt.host, opt.port);
     if (tr_write(s, req, (size_t)n) < 0)
         return -1;
     for (;;) {
@@ -635,7 +641,11 @@ static int rfb_vencrypt(struct sess *s, uint32_t subtype)
     if (!found)
         return sess_err(s, "VeNCrypt subtype %u not offered", subtype), -1;
     put32(b, subtype);
-    if (pl_write(s, b, 4) < 0 || read_exact(s, b, 1) < 0)
+    if (pl_write(s, b, 4) < 0)
+        return -1;
+    if (subtype == 256)
+        return 0;                           /* Plain: no ack, the credentials follow */
+    if (read_exact(s, b, 1) < 0)
         return -1;
     if (b[0] != 1)
         return sess_err(s, "VeNCrypt subtype refused"), -1;
@@ -706,15 +716,27 @@ static int sess_open(struct sess *s, bool stop_after_tls)
             return -1;
         s->t_auth = now_s();
         break;
-    case P_VMGATE: {
-        if (rfb_vencrypt(s, 262) < 0)
-            return -1;
-        s->t_pre = now_s();
-        if (tls_start(s) < 0)
-            return -1;
-        s->t_tls = now_s();
-        if (stop_after_tls)
-            return 0;
+    case P_VMGATE:
+    case P_WEB: {
+        if (opt.path == P_WEB) {
+            s->t_pre = now_s();
+            if (tls_start(s) < 0)
+                return -1;
+            s->t_tls = now_s();
+            if (stop_after_tls)
+                return 0;
+            if (ws_upgrade(s) < 0 || rfb_vencrypt(s, 256) < 0)
+                return -1;
+        } else {
+            if (rfb_vencrypt(s, 262) < 0)
+                return -1;
+            s->t_pre = now_s();
+            if (tls_start(s) < 0)
+                return -1;
+            s->t_tls = now_s();
+            if (stop_after_tls)
+                return 0;
+        }
         size_t ul = strlen(opt.user), plen = strlen(opt.pass);
         uint8_t creds[8 + 512];
         if (ul + plen > 512)
@@ -1598,7 +1620,8 @@ static void usage(void)
             "usage: vncbench [options] bulk|rtt|login|hs|idle N|scale K\n"
             "       vncbench serve --port P [--host A] [--cert C --key K]\n"
             "options:\n"
-            "  --path direct|vmgate|tls|ws|xtls   (default direct)\n"
+            "  --path direct|vmgate|tls|ws|xtls|web (default direct)\n"
+            "  --vm NAME                          web: the VM in /vnc/NAME (default bench)\n"
             "  --host A --port P                  server (numeric IPv4, default 127.0.0.1:5900)\n"
             "  --user U --pass P                  vmgate credentials (default bench/bench)\n"
             "  --label L                          first CSV column (default: the path)\n"
@@ -1641,11 +1664,13 @@ int main(int argc, char **argv)
             else if (strcmp(v, "tls") == 0) opt.path = P_TLS;
             else if (strcmp(v, "ws") == 0) opt.path = P_WS;
             else if (strcmp(v, "xtls") == 0) opt.path = P_XTLS;
+            else if (strcmp(v, "web") == 0) opt.path = P_WEB;
             else usage();
         } else if (strcmp(o, "--host") == 0) opt.host = v;
         else if (strcmp(o, "--port") == 0) opt.port = atoi(v);
         else if (strcmp(o, "--user") == 0) opt.user = v;
         else if (strcmp(o, "--pass") == 0) opt.pass = v;
+        else if (strcmp(o, "--vm") == 0) opt.vm = v;
         else if (strcmp(o, "--label") == 0) opt.label = v;
         else if (strcmp(o, "--seconds") == 0) opt.seconds = atof(v);
         else if (strcmp(o, "--count") == 0) opt.count = atol(v);

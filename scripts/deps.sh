@@ -37,6 +37,8 @@ PACKAGES=(
     novnc chromium python3-websocket libnss3-tools
     # PROXY protocol (t77): a real haproxy with send-proxy-v2 in front
     haproxy
+    # make bench: the peers (haproxy also relays TLS on bench/cu.sh's far link), charts
+    stunnel4 websockify gnuplot-nox
 )
 
 missing=()
