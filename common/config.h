@@ -95,6 +95,7 @@ struct cfg {
     char metrics[CFG_HOST_MAX + 8];/* "ADDR:PORT" of the /metrics listener; "" = off */
     uint16_t web_port;             /* HTTPS + WebSocket browser console; 0 = off */
     char *novnc_dir;               /* noVNC's files (absolute) */
+    char *web_dir;                 /* vmgate's own page: index.html, vmgate.js (absolute) */
     char **web_origins; size_t n_web_origins;  /* extra allowed WebSocket Origins */
     struct cfg_firewall fw;
     struct cfg_vm *vms; size_t n_vms;
