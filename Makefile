@@ -110,6 +110,9 @@ BINDIR         ?= $(PREFIX)/bin
 MANDIR         ?= $(PREFIX)/share/man
 SYSCONFDIR     ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# vmgate's page for the browser console: web_dir's default, whatever PREFIX is (like
+# SYSCONFDIR); installed elsewhere, set web_dir to match
+WEBDIR         ?= /usr/share/vmgate/web
 install: $(BUILD)/vmgate
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmgate $(DESTDIR)$(SYSCONFDIR)/pam.d \
@@ -125,6 +128,8 @@ install: $(BUILD)/vmgate
 	    install -m 0644 dist/vmgate.pam $(DESTDIR)$(SYSCONFDIR)/pam.d/vmgate
 	[ -e $(DESTDIR)$(SYSCONFDIR)/logrotate.d/vmgate ] || \
 	    install -m 0644 dist/vmgate.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/vmgate
+	install -d $(DESTDIR)$(WEBDIR)
+	install -m 0644 web/index.html web/vmgate.js web/vmgate.css $(DESTDIR)$(WEBDIR)/
 
 # The Debian package (debian/): build/deb/vmgate_*.deb, built in a copy of the tree so
 # the working tree and build/ stay as they are.  Needs debhelper (not in scripts/deps.sh's

@@ -1127,7 +1127,8 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->px = px;
     c->vm = vm;
     c->id = proxy_new_id(px);
-    c->via = "tls";
+    /* the way in, for audit, status and metrics (was always "tls") */
+    c->via = proto->via ? proto->via : sa->sa_family == AF_UNIX ? "unix" : "tls";
     tside_init(&c->fs, fd);
     c->bfd = c->q.passfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);

@@ -6,6 +6,7 @@ usage: vmgate_page.py DEVTOOLS_PORT BASE_URL USER PASS BADPASS VM OTHER_VM OUTDI
 BASE_URL is https://HOST:PORT.  One line per step, then exit 0 (the shell test judges):
   refused TEXT         the page's message after logging in with BADPASS
   list NAME...         the text of every <a> in the VM list after logging in with PASS
+  login form gone|shown  whether the login form still shows next to the list
                        (OUTDIR/list.png: a screenshot of the page with the list)
   console W H          VM's link clicked: noVNC connected, canvas W x H saved as OUTDIR/canvas.png
                        (OUTDIR/console.png: a screenshot of the page with the console)
@@ -63,6 +64,8 @@ def main(argv):
         return 1
     names = p.js("[...document.querySelectorAll('#vm-list a')].map(a => a.textContent)")
     print("list %s" % " ".join(names))
+    print("login form %s" % p.js(
+        "document.getElementById('login').offsetParent === null ? 'gone' : 'shown'"))
     screenshot(p, out + "/list.png")
 
     clicked = p.js("""(() => {
