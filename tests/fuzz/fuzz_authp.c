@@ -14,7 +14,10 @@
  *   - every decoded string is NUL-terminated within its limit and holds no
  *     NUL before it (strlen agrees with the wire length);
  *   - authp_peek_id agrees with the decoder on the id whenever the decoder
- *     accepted. */
+ *     accepted;
+ *   - the VM list request (AUTHP_REQ_VMS) and answer (AUTHP_RESP_VMS) the
+ *     same way: an accepted request names no VM, an accepted answer is OK
+ *     with at most AUTHP_VMS_MAX non-empty names. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,16 @@ static int enc_resp(const void *m, uint8_t *b, size_t cap)
     return authp_encode_login_resp(m, b, cap);
 }
 
+static int enc_vreq(const void *m, uint8_t *b, size_t cap)
+{
+    return authp_encode_vms_req(m, b, cap);
+}
+
+static int enc_vresp(const void *m, uint8_t *b, size_t cap)
+{
+    return authp_encode_vms_resp(m, b, cap);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *in = malloc(size ? size : 1);
@@ -86,6 +99,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(s.result <= AUTHP_ERROR);
         FUZZ_CHECK(strcmp(authp_result_name((enum authp_result)s.result), "invalid result") != 0);
         check_reencode(in, size, enc_resp, &s);
+    }
+    if (authp_decode_vms_req(in, size, &q) == 0) {
+        FUZZ_CHECK(peek == 0 && pid == q.id && q.vm[0] == '\0');
+        FUZZ_CHECK(size == 8 + 8 + strlen(q.user) + strlen(q.password) + strlen(q.rhost));
+        check_reencode(in, size, enc_vreq, &q);
+    }
+
+    static struct authp_vms_resp v;
+    if (authp_decode_vms_resp(in, size, &v) == 0) {
+        FUZZ_CHECK(peek == 0 && pid == v.id && v.result == AUTHP_OK);
+        FUZZ_CHECK(v.n <= AUTHP_VMS_MAX && v.truncated <= 1 && size <= AUTHP_VMS_RESP_MAX);
+        size_t want = 8 + 1 + 2 + strlen(v.detail) + 1 + 2;
+        for (unsigned i = 0; i < v.n; i++) {
+            FUZZ_CHECK(v.names[i][0] && strnlen(v.names[i], sizeof v.names[i]) <= AUTHP_VM_MAX);
+            want += 2 + strlen(v.names[i]);
+        }
+        FUZZ_CHECK(size == want);
+        check_reencode(in, size, enc_vresp, &v);
     }
     free(in);
     return 0;

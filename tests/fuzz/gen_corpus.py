@@ -264,6 +264,23 @@ def authp_seeds():
     for r in range(6):
         write("authp", f"resp-{r}", hdr(2, 9) + u8(r) + authp_str(b"pam: detail %d" % r))
     write("authp", "resp-long", hdr(2, 1) + u8(0) + authp_str(b"d" * 127))
+    write("authp", "req-vms", hdr(7, 8) + authp_str(b"") + authp_str(b"alice") +
+          authp_str(b"s3cret pass") + authp_str(b"192.0.2.10"))
+    write("authp", "resp-vms", hdr(8, 8) + u8(0) + authp_str(b"alice") + u8(0) + u16(2) +
+          authp_str(b"dev0") + authp_str(b"web.1"))
+    write("authp", "resp-vms-empty", hdr(8, 3) + u8(0) + authp_str(b"") + u8(1) + u16(0))
+
+
+# ------------------------------------------------------------- /api/vms
+
+def webapi_seeds():
+    import base64
+    for name, cred in (("alice", b"alice:s3cret pass"), ("colons", b"a:b:c"), ("empty-pw", b"bob:"),
+                       ("utf8", "zo\u00eb:\u043f\u0430\u0440\u043e\u043b\u044c".encode())):
+        write("webapi", name, b"Basic " + base64.b64encode(cred))
+    write("webapi", "lower", b"basic YWxpY2U6cHc=")
+    write("webapi", "nocolon", b"Basic YWxpY2U=")
+    write("webapi", "long", b"Basic " + base64.b64encode(b"u" * 255 + b":" + b"p" * 1024))
 
 
 # ------------------------------------------------------------- QMP
@@ -341,6 +358,7 @@ if __name__ == "__main__":
     clip_seeds()
     handshake_seeds()
     authp_seeds()
+    webapi_seeds()
     qmp_seeds()
     fwjson_seeds()
     fwaddr_seeds()
