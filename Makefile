@@ -58,6 +58,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LINKLIBS) $(LDLIBS) -lcmocka
 
+# test_web_wslay compares proxy/ws.c with libwslay (libwslay-dev, tests only).
+$(BUILD)/tests/test_web_wslay: LDLIBS += -lwslay
+
 # test_buf watches every block free() gets (the wipe before a block leaves).
 $(BUILD)/tests/test_buf: LDFLAGS += -Wl,--wrap=free
 

@@ -33,6 +33,8 @@ PACKAGES=(
     # browser console (t86, t87): noVNC 1.3 served by vmgate, headless Chromium
     # driven over DevTools, its NSS trust store, the Python WebSocket client
     novnc chromium python3-websocket libnss3-tools
+    # test_web_wslay: libwslay as the oracle of proxy/ws.c (tests only)
+    libwslay-dev
 )
 
 missing=()
