@@ -10,11 +10,9 @@
 # Keep-alive: one connection serves a page's files; 1000 kept-alive
 # connections from 125 sources do not starve a login.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/browser.sh"
 need_vmgate
-command -v chromium >/dev/null || skip "chromium is not installed"
-command -v certutil >/dev/null || skip "certutil (libnss3-tools) is not installed"
-[ -f /usr/share/novnc/core/rfb.js ] || skip "novnc is not installed (/usr/share/novnc)"
-"$PY" -c 'import websocket' 2>/dev/null || skip "python3-websocket is not installed"
+need_browser
 
 make_certs
 make_passwd alice 'page pw'
@@ -95,11 +93,14 @@ def keepalive(src):
     t.close()
     return None
 
-def login():
-    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=20)
-    c.request("GET", "/api/vms", headers={"Authorization": "Basic " +
-              base64.b64encode(b"alice:page pw").decode()})
-    return c.getresponse().status
+def login():               # the status, or 0: the connection was refused
+    try:
+        c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=20)
+        c.request("GET", "/api/vms", headers={"Authorization": "Basic " +
+                  base64.b64encode(b"alice:page pw").decode()})
+        return c.getresponse().status
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return 0
 
 def still_open(socks):
     n = 0
@@ -140,18 +141,7 @@ grep -qx "A kept 8 login 200" <<<"$out" || fail "kept-alive connections held a l
 vmgate_alive || fail "vmgate died"
 
 # --- the browser ------------------------------------------------------------
-export HOME=$T/home
-mkdir -p "$HOME/.pki/nssdb"
-certutil -d "sql:$HOME/.pki/nssdb" -N --empty-password || fail "certutil -N"
-certutil -d "sql:$HOME/.pki/nssdb" -A -t C,, -n vmgate -i "$CA" || fail "certutil -A"
-DP=$(free_port)
-add_log "$T/chromium.log"
-chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
-    --disable-component-update --disable-sync --user-data-dir="$T/profile" \
-    --remote-debugging-address=127.0.0.1 --remote-debugging-port="$DP" about:blank \
-    >"$T/chromium.log" 2>&1 </dev/null &
-track $!
-wait_for 30 port_listening 127.0.0.1 "$DP" || fail "chromium's DevTools port did not open"
+start_browser
 wait_guest_stable d
 mkdir -p "$T/shots"
 out=$(cd "$TOOLS" && "$PY" vmgate_page.py "$DP" "$B" alice 'page pw' 'wrong pw' d e "$T/shots") ||
