@@ -89,6 +89,7 @@ function openConsole(name) {
     $('console-status').textContent = 'Connected';
     document.documentElement.dataset.console = 'connected';
   });
+  rfb.addEventListener('clipboard', (e) => { $('clip').value = e.detail.text; });
   rfb.addEventListener('securityfailure', (e) => {
     $('console-status').textContent = 'Refused: ' + (e.detail.reason || 'authentication failed');
     document.documentElement.dataset.console = 'refused';
@@ -117,7 +118,14 @@ function logout() {
   show('login');
 }
 
+// the VM's clipboard policy (clipboard =) decides what passes; vmgate audits it
+function sendClipboard(ev) {
+  ev.preventDefault();
+  if (rfb) rfb.clipboardPasteFrom($('clip').value);
+}
+
 $('login').addEventListener('submit', login);
+$('clip-form').addEventListener('submit', sendClipboard);
 $('back').addEventListener('click', () => { closeConsole(); show('vms'); });
 $('logout').addEventListener('click', logout);
 show('login');

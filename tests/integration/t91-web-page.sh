@@ -5,7 +5,10 @@
 # VMs the user may open (links whose text is the name); a click opens the
 # console with noVNC, whose canvas shows what QEMU's screendump shows; a VM
 # outside the ACL typed as a WebSocket URL is refused; nothing lands in
-# cookies or storage.  /api/vms never asks the browser for credentials
+# cookies or storage; the page's clipboard field sends a ClientCutText on
+# the console's WebSocket (QEMU here has no clipboard peer, so the text
+# goes no further: the clipboard policy and audit are t5x's).  /api/vms
+# never asks the browser for credentials
 # (no WWW-Authenticate) and counts as a login (audit: login, via web).
 # Keep-alive: one connection serves a page's files; 1000 kept-alive
 # connections from 125 sources do not starve a login.
@@ -156,6 +159,8 @@ grep -qx "typed e securityfailure Authentication failed" <<<"$out" ||
     fail "a VM outside the ACL typed as a WebSocket URL was not refused"
 grep -qx "cookies 0 storage 0" <<<"$out" || fail "the page kept something in cookies or storage"
 expect_log "vm=d via=web user=alice from=127.0.0.1: session started"
+grep -qx "clipboard sent cut-text" <<<"$out" ||
+    fail "the page's clipboard field sent no ClientCutText on the console's WebSocket"
 expect_log "vm=e via=web from=127.0.0.1: login failed for user \"alice\": .*not in users"
 "$PY" "$TOOLS/imgcmp.py" notblank "$T/shots/canvas.png" || fail "the canvas is blank"
 screendump d "$T/dump.png"

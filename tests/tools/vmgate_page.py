@@ -10,6 +10,8 @@ BASE_URL is https://HOST:PORT.  One line per step, then exit 0 (the shell test j
                        (OUTDIR/list.png: a screenshot of the page with the list)
   console W H          VM's link clicked: noVNC connected, canvas W x H saved as OUTDIR/canvas.png
                        (OUTDIR/console.png: a screenshot of the page with the console)
+  clipboard sent cut-text|nothing   "hello from the page" typed into the page's clipboard
+                       field and sent: whether a ClientCutText went out on the WebSocket
   typed OTHER_VM TEXT  noVNC's RFB pointed by hand at wss://HOST:PORT/vnc/OTHER_VM with the
                        same credentials: "securityfailure REASON", "connected" or "disconnect"
   cookies N            document.cookie's length, storage N: local+session storage items
@@ -20,6 +22,8 @@ import json
 import sys
 import time
 
+import websocket
+
 from cdp import Page
 
 VISIBLE = "(() => { const e = document.getElementById(%s); return !!e && !e.hidden; })()"
@@ -29,6 +33,32 @@ def screenshot(p, path):
     r = p.call("Page.captureScreenshot", format="png")
     with open(path, "wb") as f:
         f.write(base64.b64decode(r["data"]))
+
+
+def clipboard_frame(p):
+    """What the page sent on the console's WebSocket after its clipboard field's
+    button: "cut-text" for a ClientCutText (type 6: legacy text or Extended
+    Clipboard), else "nothing" (the Network domain's frame events, 10 s)."""
+    def cut_text(msg):
+        if msg.get("method") != "Network.webSocketFrameSent":
+            return False
+        r = msg["params"]["response"]
+        return r.get("opcode") == 2 and base64.b64decode(r["payloadData"])[:1] == b"\x06"
+
+    if any(cut_text(m) for m in p.events):     # came while the click was evaluated
+        return "cut-text"
+    deadline = time.time() + 10
+    p.ws.settimeout(1)
+    try:
+        while time.time() < deadline:
+            try:
+                if cut_text(json.loads(p.ws.recv())):
+                    return "cut-text"
+            except websocket.WebSocketTimeoutException:
+                continue
+        return "nothing"
+    finally:
+        p.ws.settimeout(60)
 
 
 def log_in(p, user, password):
@@ -45,6 +75,7 @@ def main(argv):
     port, base, user, pw, badpw, vm, other, out = int(argv[1]), *argv[2:]
     p = Page(port)
     p.call("Page.enable")
+    p.call("Network.enable")            # the console's WebSocket frames (clipboard)
     p.call("Emulation.setDeviceMetricsOverride", width=1000, height=620, deviceScaleFactor=1,
            mobile=False)
     p.call("Page.navigate", url=base + "/")
@@ -92,6 +123,13 @@ def main(argv):
         f.write(base64.b64decode(c["png"].split(",", 1)[1]))
     screenshot(p, out + "/console.png")
     print("console %d %d" % (c["w"], c["h"]))
+
+    p.events.clear()
+    p.js("""(() => {
+      document.getElementById('clip').value = 'hello from the page';
+      document.getElementById('clip-send').click();
+      return true; })()""")
+    print("clipboard sent %s" % clipboard_frame(p))
 
     typed = p.js("""import('/core/rfb.js').then(m => new Promise(res => {
       const d = document.createElement('div');
