@@ -67,12 +67,13 @@ enum authp_type {
                               or qmp-refused, the detail QEMU's reason or the status */
     AUTHP_REQ_CERT = 5,    /* network -> helper: read cert = and key = (as root), send them */
     AUTHP_RESP_CERT = 6,   /* helper -> network: the PEM texts, or why not */
-    AUTHP_REQ_VMS = 7,     /* network -> helper: check user/password like a login (same
+    /* 7 is main's AUTHP_EVT_BAN (issue 11 follow-up): kept free here for the merge */
+    AUTHP_REQ_VMS = 8,     /* network -> helper: check user/password like a login (same
                             * worker, fail delay, failure counting; the viewer's socket
                             * attached), then list the VMs with a vnc backend whose
                             * users/groups allow the user; vm must be empty.  Answered with
                             * AUTHP_RESP_VMS on success, AUTHP_RESP_LOGIN on failure */
-    AUTHP_RESP_VMS = 8,    /* helper -> network: result, detail, the VM names */
+    AUTHP_RESP_VMS = 9,    /* helper -> network: result, detail, the VM names */
 };
 
 enum authp_result {

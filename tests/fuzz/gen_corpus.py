@@ -264,11 +264,11 @@ def authp_seeds():
     for r in range(6):
         write("authp", f"resp-{r}", hdr(2, 9) + u8(r) + authp_str(b"pam: detail %d" % r))
     write("authp", "resp-long", hdr(2, 1) + u8(0) + authp_str(b"d" * 127))
-    write("authp", "req-vms", hdr(7, 8) + authp_str(b"") + authp_str(b"alice") +
+    write("authp", "req-vms", hdr(8, 8) + authp_str(b"") + authp_str(b"alice") +
           authp_str(b"s3cret pass") + authp_str(b"192.0.2.10"))
-    write("authp", "resp-vms", hdr(8, 8) + u8(0) + authp_str(b"alice") + u8(0) + u16(2) +
+    write("authp", "resp-vms", hdr(9, 8) + u8(0) + authp_str(b"alice") + u8(0) + u16(2) +
           authp_str(b"dev0") + authp_str(b"web.1"))
-    write("authp", "resp-vms-empty", hdr(8, 3) + u8(0) + authp_str(b"") + u8(1) + u16(0))
+    write("authp", "resp-vms-empty", hdr(9, 3) + u8(0) + authp_str(b"") + u8(1) + u16(0))
 
 
 # ------------------------------------------------------------- /api/vms
