@@ -58,6 +58,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBS)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $< $(LINKLIBS) $(LDLIBS) -lcmocka
 
+# test_web_wslay compares proxy/ws.c with libwslay (libwslay-dev, tests only).
+$(BUILD)/tests/test_web_wslay: LDLIBS += -lwslay
+
 # test_buf watches every block free() gets (the wipe before a block leaves).
 $(BUILD)/tests/test_buf: LDFLAGS += -Wl,--wrap=free
 
@@ -115,6 +118,9 @@ BINDIR         ?= $(PREFIX)/bin
 MANDIR         ?= $(PREFIX)/share/man
 SYSCONFDIR     ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# vmgate's page for the browser console: web_dir's default, whatever PREFIX is (like
+# SYSCONFDIR); installed elsewhere, set web_dir to match
+WEBDIR         ?= /usr/share/vmgate/web
 install: $(BUILD)/vmgate
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmgate $(DESTDIR)$(SYSCONFDIR)/pam.d \
@@ -130,6 +136,8 @@ install: $(BUILD)/vmgate
 	    install -m 0644 dist/vmgate.pam $(DESTDIR)$(SYSCONFDIR)/pam.d/vmgate
 	[ -e $(DESTDIR)$(SYSCONFDIR)/logrotate.d/vmgate ] || \
 	    install -m 0644 dist/vmgate.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/vmgate
+	install -d $(DESTDIR)$(WEBDIR)
+	install -m 0644 web/index.html web/vmgate.js web/vmgate.css $(DESTDIR)$(WEBDIR)/
 
 # The Debian package (debian/): build/deb/vmgate_*.deb, built in a copy of the tree so
 # the working tree and build/ stay as they are.  Needs debhelper (not in scripts/deps.sh's

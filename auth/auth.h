@@ -48,6 +48,15 @@ enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req
 struct auth_peer;
 enum authp_result auth_check_peer(const struct cfg *cfg, const struct authp_login_req *req,
                                   const struct auth_peer *peer, char *detail, size_t detaillen);
+/* An AUTHP_REQ_VMS, in the calling process (a worker): the same sanity
+ * and password check as auth_check (PAM with account management, or the
+ * password file), then the names of the VMs with a vnc backend whose
+ * users/groups allow the user, in config order, at most AUTHP_VMS_MAX
+ * (out->truncated set when there were more).  On AUTHP_OK out->detail is
+ * the user's name (log-safe); on a failure the reason (log only).  out->id
+ * is kept. */
+enum authp_result auth_check_vms(const struct cfg *cfg, const struct authp_login_req *req,
+                                 struct authp_vms_resp *out);
 /* A login by the connecting uid, no password: the request's user and
  * password must be empty; the socket the viewer came in on must be
  * cfg->socket_dir/VM.vnc (or VM.serial when the VM has `serial`) for the requested VM (so a network process cannot
@@ -78,6 +87,11 @@ void auth_client_set_first_id(struct auth_client *ac, uint32_t id);
  * (over-long field) or peer_fd is negative. */
 int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req,
                        int peer_fd, auth_cb cb, void *ctx);
+/* The same for AUTHP_REQ_VMS (req->vm empty): checked like a login; on
+ * AUTHP_OK resp->vms is the list (valid during the callback only), a
+ * failure comes like a login's. */
+int auth_client_vms(struct auth_client *ac, const struct authp_login_req *req, int peer_fd,
+                    auth_cb cb, void *ctx);
 /* Tell the helper that the viewer on peer_fd (rhost: our view, for the
  * log) held an unauthenticated slot until it was closed for that
  * (AUTHP_REQ_IDLE; counted towards ban_after, by the source the helper

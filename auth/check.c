@@ -41,6 +41,45 @@ static bool rhost_sane(const char *rhost)
     return true;
 }
 
+/* The request's sanity and the password (PAM with account management, or
+ * the password file): what a login and a VM list request share. */
+static enum authp_result check_request(const struct cfg *cfg, const struct authp_login_req *req,
+                                       char *detail, size_t detaillen)
+{
+    if (!user_sane(req->user)) {
+        snprintf(detail, detaillen, "invalid user name");
+        return AUTHP_UNKNOWN_USER;
+    }
+    if (!rhost_sane(req->rhost)) {
+        snprintf(detail, detaillen, "invalid source address");
+        return AUTHP_ERROR;
+    }
+    if (strnlen(req->password, sizeof req->password) > AUTHP_PASS_MAX) {
+        snprintf(detail, detaillen, "invalid password");
+        return AUTHP_BAD_PASSWORD;
+    }
+    return AUTHP_OK;
+}
+
+static enum authp_result check_password(const struct cfg *cfg, const struct authp_login_req *req,
+                                        char *detail, size_t detaillen)
+{
+    switch (cfg->auth) {
+    case CFG_AUTH_PAM:
+        return auth_pam_check(cfg->pam_service, req->user, req->password, req->rhost,
+                              detail, detaillen);
+    case CFG_AUTH_FILE:
+        if (!cfg->passwd_file || !*cfg->passwd_file) {
+            snprintf(detail, detaillen, "auth = file but no passwd_file");
+            return AUTHP_ERROR;
+        }
+        return auth_pwfile_check(cfg->passwd_file, req->user, req->password, detail, detaillen);
+    default:
+        snprintf(detail, detaillen, "unknown auth method %d", (int)cfg->auth);
+        return AUTHP_ERROR;
+    }
+}
+
 /* Checks, in order: the request's sanity, that the VM exists, the password
  * (PAM with account management, or the password file), then the VM's ACL.
  * Returns the first failure; detail (for the log only) says why. */
@@ -57,18 +96,9 @@ enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req
         snprintf(detail, detaillen, "no config or request");
         return AUTHP_ERROR;
     }
-    if (!user_sane(req->user)) {
-        snprintf(detail, detaillen, "invalid user name");
-        return AUTHP_UNKNOWN_USER;
-    }
-    if (!rhost_sane(req->rhost)) {
-        snprintf(detail, detaillen, "invalid source address");
-        return AUTHP_ERROR;
-    }
-    if (strnlen(req->password, sizeof req->password) > AUTHP_PASS_MAX) {
-        snprintf(detail, detaillen, "invalid password");
-        return AUTHP_BAD_PASSWORD;
-    }
+    enum authp_result sane = check_request(cfg, req, detail, detaillen);
+    if (sane != AUTHP_OK)
+        return sane;
 
     const struct cfg_vm *vm = req->vm[0] ? cfg_find_vm(cfg, req->vm) : NULL;
     if (!vm) {
@@ -76,23 +106,7 @@ enum authp_result auth_check(const struct cfg *cfg, const struct authp_login_req
         return AUTHP_NOT_ALLOWED;
     }
 
-    enum authp_result r;
-    switch (cfg->auth) {
-    case CFG_AUTH_PAM:
-        r = auth_pam_check(cfg->pam_service, req->user, req->password, req->rhost,
-                           detail, detaillen);
-        break;
-    case CFG_AUTH_FILE:
-        if (!cfg->passwd_file || !*cfg->passwd_file) {
-            snprintf(detail, detaillen, "auth = file but no passwd_file");
-            return AUTHP_ERROR;
-        }
-        r = auth_pwfile_check(cfg->passwd_file, req->user, req->password, detail, detaillen);
-        break;
-    default:
-        snprintf(detail, detaillen, "unknown auth method %d", (int)cfg->auth);
-        return AUTHP_ERROR;
-    }
+    enum authp_result r = check_password(cfg, req, detail, detaillen);
     if (r != AUTHP_OK)
         return r;
 
@@ -165,4 +179,40 @@ enum authp_result auth_check_peer(const struct cfg *cfg, const struct authp_logi
     if (peer && peer->kind == AUTH_PEER_UNIX && req && !req->user[0])
         return auth_check_uid(cfg, req, peer, detail, detaillen);
     return auth_check(cfg, req, detail, detaillen);
+}
+
+enum authp_result auth_check_vms(const struct cfg *cfg, const struct authp_login_req *req,
+                                 struct authp_vms_resp *out)
+{
+    if (!out)
+        return AUTHP_ERROR;
+    uint32_t id = out->id;
+    memset(out, 0, sizeof *out);
+    out->id = id;
+    if (!cfg || !req) {
+        snprintf(out->detail, sizeof out->detail, "no config or request");
+        return AUTHP_ERROR;
+    }
+    enum authp_result r = check_request(cfg, req, out->detail, sizeof out->detail);
+    if (r == AUTHP_OK && req->vm[0]) {
+        snprintf(out->detail, sizeof out->detail, "a VM list request names a vm");
+        r = AUTHP_ERROR;
+    }
+    if (r == AUTHP_OK)
+        r = check_password(cfg, req, out->detail, sizeof out->detail);
+    if (r != AUTHP_OK)
+        return r;
+    for (size_t i = 0; i < cfg->n_vms; i++) {
+        const struct cfg_vm *vm = &cfg->vms[i];
+        if (vm->vnc.kind == CFG_BE_NONE || !auth_acl_allows(vm, req->user))
+            continue;
+        if (out->n == AUTHP_VMS_MAX) {
+            out->truncated = 1;
+            break;
+        }
+        snprintf(out->names[out->n++], sizeof out->names[0], "%s", vm->name);
+    }
+    log_safe(out->detail, sizeof out->detail, req->user, strlen(req->user));
+    out->result = AUTHP_OK;
+    return AUTHP_OK;
 }

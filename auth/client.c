@@ -53,6 +53,7 @@ struct auth_client {
     unsigned busy;       /* callbacks running */
     bool freeing;        /* auth_client_free called from a callback */
     uint8_t *rbuf;       /* AUTHP_RECV_MAX + 1: one answer (a cert answer holds a key) */
+    struct authp_vms_resp *vms;  /* the last AUTHP_RESP_VMS, lent to its callback */
     /* at most one certificate request at a time */
     auth_cert_cb cert_cb;
     void *cert_ctx;
@@ -230,6 +231,21 @@ static int recv_answer(struct auth_client *ac, struct authp_login_resp *resp, bo
             *certlen = (size_t)n;      /* left in ac->rbuf for idle_note() */
             return RA_NOTE;
         }
+        if (authp_peek_type(buf, (size_t)n) == AUTHP_RESP_VMS) {
+            /* a VM list: the callback sees it through resp->vms */
+            if (!ac->vms && !(ac->vms = malloc(sizeof *ac->vms)))
+                return RA_SKIP;
+            if (authp_decode_vms_resp(buf, (size_t)n, ac->vms) != 0) {
+                log_warn("malformed VM list from the auth helper (%zd bytes), ignored", n);
+                return RA_SKIP;
+            }
+            memset(resp, 0, sizeof *resp);
+            resp->id = ac->vms->id;
+            resp->result = ac->vms->result;
+            memcpy(resp->detail, ac->vms->detail, sizeof resp->detail);
+            resp->vms = ac->vms;
+            return RA_ANSWER;
+        }
         if (authp_decode_login_resp(buf, (size_t)n, resp) != 0) {
             log_warn("malformed answer from the auth helper (%zd bytes), ignored", n);
             return RA_SKIP;
@@ -246,6 +262,11 @@ static void pend_keep_answer(struct auth_client *ac, const struct authp_login_re
     if (p) {
         p->resp = *resp;
         p->resp.id = p->user_id;
+        if (resp->vms) {                /* the list would not outlive the next answer */
+            p->resp.vms = NULL;
+            p->resp.result = AUTHP_ERROR;
+            snprintf(p->resp.detail, sizeof p->resp.detail, "auth helper gone");
+        }
         p->ready = true;
         arm_defer(ac);
     }
@@ -315,6 +336,7 @@ static bool deliver(struct auth_client *ac, struct pend *p, const struct authp_l
         return false;
     if (ac->busy == 0) {
         free(ac->rbuf);
+        free(ac->vms);
         free(ac);
     }
     return true;
@@ -335,6 +357,7 @@ static bool deliver_cert(struct auth_client *ac, const struct authp_cert_resp *r
         return false;
     if (ac->busy == 0) {
         free(ac->rbuf);
+        free(ac->vms);
         free(ac);
     }
     return true;
@@ -620,6 +643,7 @@ void auth_client_free(struct auth_client *ac)
         ac->freeing = true;   /* deliver() frees it when the callback returns */
     } else {
         free(ac->rbuf);
+        free(ac->vms);
         free(ac);
     }
 }
@@ -771,6 +795,21 @@ int auth_client_submit(struct auth_client *ac, const struct authp_login_req *req
     wire.id = ac->next_id;
     uint8_t buf[AUTHP_MAX_MSG];
     int n = authp_encode_login_req(&wire, buf, sizeof buf);
+    explicit_bzero(&wire, sizeof wire);
+    if (n < 0)
+        return -1;
+    return submit_msg(ac, buf, n, req->id, peer_fd, cb, ctx);
+}
+
+int auth_client_vms(struct auth_client *ac, const struct authp_login_req *req, int peer_fd,
+                    auth_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !req || !cb || peer_fd < 0)
+        return -1;
+    struct authp_login_req wire = *req;
+    wire.id = ac->next_id;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_vms_req(&wire, buf, sizeof buf);
     explicit_bzero(&wire, sizeof wire);
     if (n < 0)
         return -1;

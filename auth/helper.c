@@ -120,6 +120,7 @@ struct queued {
     struct auth_peer peer;           /* from the viewer's socket */
     uint64_t received;               /* CLOCK_MONOTONIC ms */
     unsigned sock;                   /* the socket it came on */
+    uint8_t type;                    /* AUTHP_REQ_LOGIN or AUTHP_REQ_VMS */
 };
 
 /* A failure's answer, held until due. */
@@ -597,8 +598,50 @@ static void idle_free(struct helper *h)
 /* What a worker does: check, answer, exit.  Never returns.  It first drops
  * what it inherited and does not need: the other requests' passwords, the
  * self-pipe and the SIGCHLD handler (PAM modules may fork and wait). */
+/* The worker of an AUTHP_REQ_VMS: the password check and the list; a
+ * success is sent at once as AUTHP_RESP_VMS, a failure goes the way of a
+ * failed login (AUTHP_RESP_LOGIN through the held pipe: same timing, same
+ * counting).  Returns the exit status. */
+static int worker_vms(struct helper *h, struct authp_login_req *req,
+                      const struct auth_peer *peer, unsigned sock, int held_wfd)
+{
+    static struct authp_vms_resp vr;
+    vr.id = req->id;
+    enum authp_result res = auth_check_vms(h->cfg, req, &vr);
+    char u[64], r[AUTHP_RHOST_MAX + 1];
+    log_safe(u, sizeof u, req->user, strlen(req->user));
+    auth_peer_str(peer, r, sizeof r);
+    explicit_bzero(req, sizeof *req);
+    if (res != AUTHP_OK) {
+        if (res == AUTHP_ERROR)
+            log_warn("request %u: VM list for user %s from %s: %s (%s)", vr.id, u, r,
+                     authp_result_name(res), vr.detail);
+        struct authp_login_resp resp = { .id = vr.id, .result = (uint8_t)res };
+        snprintf(resp.detail, sizeof resp.detail, "%s", vr.detail);
+        uint8_t buf[AUTHP_RESP_MAX];
+        int n = authp_encode_login_resp(&resp, buf, sizeof buf);
+        ssize_t w = -1;
+        if (n > 0)
+            while ((w = write(held_wfd, buf, (size_t)n)) < 0 && errno == EINTR)
+                ;
+        return n > 0 && w == n ? WORKER_HELD + res : 1;
+    }
+    log_debug("request %u: VM list for user %s from %s: %u VM(s)%s", vr.id, u, r, vr.n,
+              vr.truncated ? " (truncated)" : "");
+    static uint8_t buf[AUTHP_VMS_RESP_MAX];
+    int n = authp_encode_vms_resp(&vr, buf, sizeof buf);
+    if (n < 0)
+        return 1;
+    for (;;) {
+        ssize_t w = send(h->fds[sock], buf, (size_t)n, MSG_NOSIGNAL);   /* blocking */
+        if (w < 0 && errno == EINTR)
+            continue;
+        return w == n ? WORKER_SENT + AUTHP_OK : 1;
+    }
+}
+
 static void worker_run(struct helper *h, struct authp_login_req *req,
-                       const struct auth_peer *peer, unsigned sock, int held_wfd)
+                       const struct auth_peer *peer, unsigned sock, int held_wfd, uint8_t type)
 {
     (void)setpgid(0, 0);
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -618,6 +661,8 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
     for (unsigned i = 0; i < h->nfds; i++)
         if (i != sock)
             close(h->fds[i]);          /* answer only the process that asked */
+    if (type == AUTHP_REQ_VMS)
+        _exit(worker_vms(h, req, peer, sock, held_wfd));
 
     struct authp_login_resp resp = { .id = req->id };
     resp.result = (uint8_t)auth_check_peer(h->cfg, req, peer, resp.detail, sizeof resp.detail);
@@ -667,7 +712,8 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
 
 /* Fork a worker for req (the caller wipes its copy afterwards). */
 static void spawn_worker(struct helper *h, struct authp_login_req *req,
-                         const struct auth_peer *peer, uint64_t received, unsigned sock)
+                         const struct auth_peer *peer, uint64_t received, unsigned sock,
+                         uint8_t type)
 {
     int hp[2];
     if (pipe2(hp, O_CLOEXEC) < 0) {
@@ -690,7 +736,7 @@ static void spawn_worker(struct helper *h, struct authp_login_req *req,
         for (unsigned i = 0; i < h->n_idle; i++)
             if (h->idle[i].pid)
                 close(h->idle[i].rfd);      /* the idle QMP children's */
-        worker_run(h, req, peer, sock, hp[1]);
+        worker_run(h, req, peer, sock, hp[1], type);
     }
     close(hp[1]);
     (void)fcntl(hp[0], F_SETFL, O_NONBLOCK);
@@ -719,7 +765,7 @@ static void dispatch(struct helper *h)
         h->qhead = (h->qhead + 1) % h->qmax;
         h->qlen--;
         if (!h->closed[q.sock])        /* else whoever asked is gone */
-            spawn_worker(h, &q.req, &q.peer, q.received, q.sock);
+            spawn_worker(h, &q.req, &q.peer, q.received, q.sock, q.type);
         explicit_bzero(&q, sizeof q);
     }
 }
@@ -1346,8 +1392,12 @@ static void read_requests(struct helper *h, unsigned sock)
             explicit_bzero(&q, sizeof q);
             continue;
         }
+        q.type = authp_peek_type(buf, (size_t)n) == AUTHP_REQ_VMS ? AUTHP_REQ_VMS
+                                                                  : AUTHP_REQ_LOGIN;
         if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > AUTHP_MAX_MSG ||
-            authp_decode_login_req(buf, (size_t)n, &q.req) != 0 || peer_rc != 0) {
+            (q.type == AUTHP_REQ_VMS ? authp_decode_vms_req(buf, (size_t)n, &q.req)
+                                     : authp_decode_login_req(buf, (size_t)n, &q.req)) != 0 ||
+            peer_rc != 0) {
             uint32_t id;
             if (authp_peek_id(buf, (size_t)n, &id) == 0) {
                 log_warn("malformed request %u (%zd bytes)%s%s", id, n, why[0] ? ": " : "",

@@ -4,6 +4,9 @@
  *
  *   AUTHP_REQ_LOGIN   header, str vm, str user, str password, str rhost
  *   AUTHP_RESP_LOGIN  header, u8 result, str detail
+ *   AUTHP_REQ_VMS     header, str vm (empty), str user, str password, str rhost
+ *   AUTHP_RESP_VMS    header, u8 result (OK), str detail, u8 truncated,
+ *                     u16 count, count x str name
  *   AUTHP_REQ_IDLE    header, str rhost
  *   AUTHP_REQ_QMP     header, u8 op, u32 conn high, u32 conn low, str vm, str arg
  *   AUTHP_REQ_CERT    header
@@ -199,12 +202,13 @@ static void r_hdr(struct rbuf *r, enum authp_type want, uint32_t *id)
 
 /* ---- messages ---- */
 
-int authp_encode_login_req(const struct authp_login_req *q, uint8_t *buf, size_t cap)
+static int encode_cred_req(enum authp_type type, const struct authp_login_req *q, uint8_t *buf,
+                           size_t cap)
 {
     if (!q || !buf)
         return -1;
     struct wbuf w = { .p = buf, .cap = cap };
-    w_hdr(&w, AUTHP_REQ_LOGIN, q->id);
+    w_hdr(&w, type, q->id);
     w_str(&w, q->vm, sizeof q->vm, AUTHP_VM_MAX);
     w_str(&w, q->user, sizeof q->user, AUTHP_USER_MAX);
     w_str(&w, q->password, sizeof q->password, AUTHP_PASS_MAX);
@@ -212,7 +216,8 @@ int authp_encode_login_req(const struct authp_login_req *q, uint8_t *buf, size_t
     return w_finish(&w);
 }
 
-int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *q)
+static int decode_cred_req(enum authp_type type, const uint8_t *buf, size_t len,
+                           struct authp_login_req *q)
 {
     if (!q)
         return -1;
@@ -220,13 +225,93 @@ int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_re
     if (!buf)
         return -1;
     struct rbuf r = { .p = buf, .len = len };
-    r_hdr(&r, AUTHP_REQ_LOGIN, &q->id);
+    r_hdr(&r, type, &q->id);
     r_str(&r, q->vm, AUTHP_VM_MAX);
     r_str(&r, q->user, AUTHP_USER_MAX);
     r_str(&r, q->password, AUTHP_PASS_MAX);
     r_str(&r, q->rhost, AUTHP_RHOST_MAX);
     if (r.bad || r.off != r.len) {
         explicit_bzero(q, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+int authp_encode_login_req(const struct authp_login_req *q, uint8_t *buf, size_t cap)
+{
+    return encode_cred_req(AUTHP_REQ_LOGIN, q, buf, cap);
+}
+
+int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *q)
+{
+    return decode_cred_req(AUTHP_REQ_LOGIN, buf, len, q);
+}
+
+/* The same fields; the VM must be empty (the answer lists them). */
+int authp_encode_vms_req(const struct authp_login_req *q, uint8_t *buf, size_t cap)
+{
+    if (!q || q->vm[0])
+        return -1;
+    return encode_cred_req(AUTHP_REQ_VMS, q, buf, cap);
+}
+
+int authp_decode_vms_req(const uint8_t *buf, size_t len, struct authp_login_req *q)
+{
+    if (decode_cred_req(AUTHP_REQ_VMS, buf, len, q) != 0)
+        return -1;
+    if (q->vm[0]) {
+        explicit_bzero(q, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+/* Only a success carries a list; each name non-empty and within its limit. */
+int authp_encode_vms_resp(const struct authp_vms_resp *s, uint8_t *buf, size_t cap)
+{
+    if (!s || !buf || s->result != AUTHP_OK || s->n > AUTHP_VMS_MAX || s->truncated > 1)
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_RESP_VMS, s->id);
+    w_u8(&w, s->result);
+    w_str(&w, s->detail, sizeof s->detail, AUTHP_DETAIL_MAX);
+    w_u8(&w, s->truncated);
+    w_u16(&w, (uint16_t)s->n);
+    for (unsigned i = 0; i < s->n; i++) {
+        if (!s->names[i][0])
+            w.bad = true;
+        w_str(&w, s->names[i], sizeof s->names[i], AUTHP_VM_MAX);
+    }
+    return w_finish_max(&w, AUTHP_VMS_RESP_MAX);
+}
+
+int authp_decode_vms_resp(const uint8_t *buf, size_t len, struct authp_vms_resp *s)
+{
+    if (!s)
+        return -1;
+    memset(s, 0, sizeof *s);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr_max(&r, AUTHP_RESP_VMS, &s->id, AUTHP_VMS_RESP_MAX);
+    s->result = r_u8(&r);
+    if (s->result != AUTHP_OK)
+        r.bad = true;
+    r_str(&r, s->detail, AUTHP_DETAIL_MAX);
+    s->truncated = r_u8(&r);
+    if (s->truncated > 1)
+        r.bad = true;
+    unsigned n = r_u16(&r);
+    if (n > AUTHP_VMS_MAX)
+        r.bad = true;
+    for (unsigned i = 0; i < n && !r.bad; i++) {
+        r_str(&r, s->names[i], AUTHP_VM_MAX);
+        if (!s->names[i][0])
+            r.bad = true;
+    }
+    s->n = n;
+    if (r.bad || r.off != r.len) {
+        memset(s, 0, sizeof *s);
         return -1;
     }
     return 0;

@@ -90,6 +90,12 @@ enum authp_type {
                               send the one in force (0, the other network processes) */
     AUTHP_RESP_RELOAD = 11,/* helper -> network: the config text in force and its new
                               listening sockets, or why the re-read was refused */
+    AUTHP_REQ_VMS = 12,    /* network -> helper: check user/password like a login (same
+                            * worker, fail delay, failure counting; the viewer's socket
+                            * attached), then list the VMs with a vnc backend whose
+                            * users/groups allow the user; vm must be empty.  Answered with
+                            * AUTHP_RESP_VMS on success, AUTHP_RESP_LOGIN on failure */
+    AUTHP_RESP_VMS = 13,   /* helper -> network: result, detail, the VM names */
 };
 
 enum authp_result {
@@ -117,6 +123,24 @@ struct authp_login_resp {
     char detail[AUTHP_DETAIL_MAX + 1];   /* for the log only, never sent to a viewer */
     double submitted;                    /* not on the wire: the loop's ev_now() when the
                                             request was submitted (set by auth_client) */
+    const struct authp_vms_resp *vms;    /* not on the wire: the list of an AUTHP_REQ_VMS
+                                            answered AUTHP_OK, valid during the callback;
+                                            NULL otherwise */
+};
+
+/* AUTHP_RESP_VMS: at most AUTHP_VMS_MAX names (a config with more VMs
+ * answers the first AUTHP_VMS_MAX the user may open, truncated set). */
+#define AUTHP_VMS_MAX      64
+/* header, result, detail, u8 truncated, u16 count, count x str name */
+#define AUTHP_VMS_RESP_MAX (8 + 1 + 2 + AUTHP_DETAIL_MAX + 1 + 2 + \
+                            AUTHP_VMS_MAX * (2 + AUTHP_VM_MAX))
+struct authp_vms_resp {
+    uint32_t id;
+    uint8_t result;                      /* AUTHP_OK only (failures come as RESP_LOGIN) */
+    char detail[AUTHP_DETAIL_MAX + 1];   /* the user's name, for the log */
+    uint8_t truncated;                   /* 1: the user may open more than AUTHP_VMS_MAX */
+    unsigned n;
+    char names[AUTHP_VMS_MAX][AUTHP_VM_MAX + 1];
 };
 
 struct authp_idle_req {
@@ -146,6 +170,14 @@ int authp_encode_login_req(const struct authp_login_req *r, uint8_t *buf, size_t
 int authp_decode_login_req(const uint8_t *buf, size_t len, struct authp_login_req *r);
 int authp_encode_login_resp(const struct authp_login_resp *r, uint8_t *buf, size_t cap);
 int authp_decode_login_resp(const uint8_t *buf, size_t len, struct authp_login_resp *r);
+/* AUTHP_REQ_VMS: the login request's layout and limits under its own type
+ * (vm must be empty). */
+int authp_encode_vms_req(const struct authp_login_req *r, uint8_t *buf, size_t cap);
+int authp_decode_vms_req(const uint8_t *buf, size_t len, struct authp_login_req *r);
+/* AUTHP_RESP_VMS: result must be AUTHP_OK, n <= AUTHP_VMS_MAX, every name
+ * 1..AUTHP_VM_MAX bytes; at most AUTHP_VMS_RESP_MAX bytes. */
+int authp_encode_vms_resp(const struct authp_vms_resp *r, uint8_t *buf, size_t cap);
+int authp_decode_vms_resp(const uint8_t *buf, size_t len, struct authp_vms_resp *r);
 int authp_encode_idle_req(const struct authp_idle_req *r, uint8_t *buf, size_t cap);
 int authp_decode_idle_req(const uint8_t *buf, size_t len, struct authp_idle_req *r);
 /* AUTHP_REQ_QMP: op (enum qmpb_op) on vm; arg its argument (the SPICE

@@ -25,6 +25,7 @@
 #define DEF_PAM_SERVICE    "vmgate"
 #define DEF_PASSWD_FILE    "/etc/vmgate/passwd"
 #define DEF_NOVNC_DIR      "/usr/share/novnc"
+#define DEF_WEB_DIR        "/usr/share/vmgate/web"   /* make install, the deb */
 #define DEF_USER           "vmgate"
 #define DEF_SOCKET_DIR     "/run/vmgate"
 #define DEF_LOGIN_TIMEOUT  (30 * MS_S)
@@ -58,7 +59,7 @@ enum gw_key {
     GK_LOGIN_TIMEOUT, GK_CLIPBOARD, GK_CLIPBOARD_MAX, GK_MAX_UNAUTH,
     GK_MAX_UNAUTH_SRC, GK_FAIL_DELAY, GK_AUTH_WORKERS, GK_PROCESSES, GK_FIRST_BYTE, GK_SANDBOX,
     GK_SOCKET_DIR, GK_AUDIT, GK_CONTROL, GK_ADMIN_GROUP, GK_METRICS, GK_WEB_PORT, GK_NOVNC_DIR,
-    GK_WEB_ORIGINS, GK_CU, GK_PROXY_PROTOCOL, GK_IDLE_PAUSE, GK_N
+    GK_WEB_ORIGINS, GK_CU, GK_PROXY_PROTOCOL, GK_IDLE_PAUSE, GK_WEB_DIR, GK_N
 };
 enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK_N };
 enum vm_key {
@@ -100,6 +101,7 @@ static const struct key_def gw_keys[] = {
     { "metrics", GK_METRICS, true },
     { "web_port", GK_WEB_PORT, false },
     { "novnc_dir", GK_NOVNC_DIR, false },
+    { "web_dir", GK_WEB_DIR, false },
     { "web_origins", GK_WEB_ORIGINS, true },
     { "proxy_protocol", GK_PROXY_PROTOCOL, true },
     { NULL, 0, false }
@@ -890,6 +892,10 @@ static int set_gateway(struct parser *p, int line, int id, const char *key, cons
         if (v[0] != '/')
             return fail(p, line, "bad novnc_dir \"%s\" (need an absolute path)", shown(p, v));
         return set_path(p, line, v, &c->novnc_dir);
+    case GK_WEB_DIR:
+        if (v[0] != '/')
+            return fail(p, line, "bad web_dir \"%s\" (need an absolute path)", shown(p, v));
+        return set_path(p, line, v, &c->web_dir);
     case GK_WEB_ORIGINS:
         return set_list(p, line, key, "origin", v, check_origin, &c->web_origins,
                         &c->n_web_origins);
@@ -1244,6 +1250,7 @@ static int set_defaults(struct cfg *c)
     c->key = strdup(DEF_KEY);
     c->passwd_file = strdup(DEF_PASSWD_FILE);
     c->novnc_dir = strdup(DEF_NOVNC_DIR);
+    c->web_dir = strdup(DEF_WEB_DIR);
     c->auth = CFG_AUTH_PAM;
     snprintf(c->pam_service, sizeof c->pam_service, "%s", DEF_PAM_SERVICE);
     snprintf(c->user, sizeof c->user, "%s", DEF_USER);
@@ -1265,7 +1272,7 @@ static int set_defaults(struct cfg *c)
     c->fw.ban_after = DEF_BAN_AFTER;
     c->fw.ban_window_ms = DEF_BAN_WINDOW;
     c->fw.ban_time_ms = DEF_BAN_TIME;
-    return c->cert && c->key && c->passwd_file && c->novnc_dir ? 0 : -1;
+    return c->cert && c->key && c->passwd_file && c->novnc_dir && c->web_dir ? 0 : -1;
 }
 
 /* Split text into lines ('\n', optional '\r' before it; a UTF-8 BOM at the
@@ -1458,6 +1465,7 @@ void cfg_free(struct cfg *c)
     free(c->key);
     free(c->passwd_file);
     free(c->novnc_dir);
+    free(c->web_dir);
     free_list(c->web_origins, c->n_web_origins);
     free_list(c->proxy_protocol, c->n_proxy_protocol);
     free_list(c->fw.allow, c->fw.n_allow);
@@ -1593,6 +1601,7 @@ void cfg_print(const struct cfg *c, FILE *f)
         fprintf(f, "#web_port =  (off)\n");
     }
     print_kv(f, "", "novnc_dir", c->novnc_dir);
+    print_kv(f, "", "web_dir", c->web_dir);
     fprintf(f, "web_origins =");
     for (size_t i = 0; i < c->n_web_origins; i++)
         fprintf(f, " %s", c->web_origins[i]);

@@ -98,6 +98,7 @@ struct cfg {
     char metrics[CFG_HOST_MAX + 8];/* "ADDR:PORT" of the /metrics listener; "" = off */
     uint16_t web_port;             /* HTTPS + WebSocket browser console; 0 = off */
     char *novnc_dir;               /* noVNC's files (absolute) */
+    char *web_dir;                 /* vmgate's own page: index.html, vmgate.js (absolute) */
     char **web_origins; size_t n_web_origins;  /* extra allowed WebSocket Origins */
     char **proxy_protocol; size_t n_proxy_protocol;  /* CIDRs whose connections start with a
                                                         PROXY v2 header (balancers) */

@@ -151,6 +151,33 @@ void conn_authenticated(struct conn *c)
     unauth_done(c);
 }
 
+void conn_keepalive_idle(struct conn *c, double secs)
+{
+    unauth_done(c);
+    c->idle_close = true;
+    c->fb_pending = false;
+    ev_timer_stop(c->px->loop, &c->login_timer);
+    ev_timer_set(&c->login_timer, secs, 0);
+    ev_timer_start(c->px->loop, &c->login_timer);
+}
+
+bool conn_unauth_again(struct conn *c)
+{
+    if (c->unauth)
+        return true;
+    const struct cfg *cfg = c->px->cfg;
+    if (conn_unauth_from(c->px, c->skey) >= cfg->max_unauth_per_source ||
+        c->px->n_unauth >= cfg->max_unauth)
+        return false;
+    c->unauth = true;
+    c->px->n_unauth++;
+    c->idle_close = false;
+    ev_timer_stop(c->px->loop, &c->login_timer);
+    ev_timer_set(&c->login_timer, (double)cfg->login_timeout_ms / 1000.0, 0);
+    ev_timer_start(c->px->loop, &c->login_timer);
+    return true;
+}
+
 /* ---------------------------------------------------------------------- */
 /* the viewer side                                                         */
 
@@ -512,19 +539,32 @@ static void auth_done(void *ctx, const struct authp_login_resp *resp)
     after_event(c);
 }
 
-void conn_login(struct conn *c, const char *pass)
+/* A login (vms false: for c->vm) or a VM list request (vms true). */
+static void login_submit(struct conn *c, const char *pass, bool vms)
 {
     struct authp_login_req req;
     memset(&req, 0, sizeof req);
-    snprintf(req.vm, sizeof req.vm, "%s", c->vm->name);
+    if (!vms)
+        snprintf(req.vm, sizeof req.vm, "%s", c->vm->name);
     snprintf(req.user, sizeof req.user, "%s", c->user);
     snprintf(req.password, sizeof req.password, "%s", pass);
     snprintf(req.rhost, sizeof req.rhost, "%s", c->rhost);
     conn_set_state(c, CS_AUTH_WAIT);
     c->login_at = ev_now(c->px->loop);
-    if (auth_client_submit(c->px->auth, &req, c->fs.fd, auth_done, c) != 0)
+    if ((vms ? auth_client_vms : auth_client_submit)(c->px->auth, &req, c->fs.fd, auth_done,
+                                                     c) != 0)
         conn_fail(c, LOG_LVL_ERR, "could not submit login request");
     explicit_bzero(&req, sizeof req);
+}
+
+void conn_login(struct conn *c, const char *pass)
+{
+    login_submit(c, pass, false);
+}
+
+void conn_login_vms(struct conn *c, const char *pass)
+{
+    login_submit(c, pass, true);
 }
 
 void conn_login_failed(struct conn *c)
@@ -1208,7 +1248,8 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->px = px;
     c->vm = vm;
     c->id = proxy_new_id(px);
-    c->via = sa->sa_family == AF_UNIX ? "unix" : "tls";   /* socket_dir: audit, status */
+    /* the way in, for audit, status and metrics (was always "tls") */
+    c->via = proto->via ? proto->via : sa->sa_family == AF_UNIX ? "unix" : "tls";
     tside_init(&c->fs, fd);
     c->bfd = c->q.passfd = -1;
     snprintf(c->rhost, sizeof c->rhost, "%s", rhost);

@@ -157,6 +157,7 @@ struct conn {
     bool unauth;                        /* counted in px->n_unauth */
     bool logged_start;                  /* "session started" was logged */
     bool quiet_end;                     /* log the end at debug level */
+    bool idle_close;                    /* login_timer is a keep-alive idle limit */
     struct conn_end end;                /* set by conn_fail() */
     ev_tstamp login_at;                 /* when the login was submitted */
     const char *via;                    /* "tls", "web", "unix": audit, status */
@@ -211,6 +212,18 @@ void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
 /* The connection leaves the unauthenticated count and the login timer. */
 void conn_authenticated(struct conn *c);
 
+/* A kept-alive HTTP connection between requests (the browser console):
+ * it leaves the unauthenticated count (it has completed a request that
+ * needed no credentials; the protocol keeps its own per-source and global
+ * limits on such connections) and login_timer becomes an idle limit of
+ * secs that closes it quietly, without counting towards a ban. */
+void conn_keepalive_idle(struct conn *c, double secs);
+/* Such a connection now carries credentials (a login or a VM list):
+ * count it as unauthenticated again under the same caps as a new
+ * connection (no eviction) and restart login_timeout.  False when a cap is
+ * full (the protocol refuses the request and closes). */
+bool conn_unauth_again(struct conn *c);
+
 /* Viewer side. */
 void conn_front_queue(struct conn *c, const void *p, size_t n);
 /* Read at most max bytes into dst.  Count, 0 (nothing now) or -1 (closed
@@ -233,6 +246,10 @@ void conn_close_after(struct conn *c);
 
 /* The login: user in c->user, password pass (wiped by the caller). */
 void conn_login(struct conn *c, const char *pass);
+/* A VM list request (AUTHP_REQ_VMS) for c->user: answered like a login
+ * (login_answer sees resp->vms, then login_ok or, after the fail delay,
+ * login_refuse); c->vm is not used. */
+void conn_login_vms(struct conn *c, const char *pass);
 /* A failed login decided without the helper: answer after the fail delay. */
 void conn_login_failed(struct conn *c);
 

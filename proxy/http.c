@@ -40,15 +40,15 @@ static bool list_has(const char *v, size_t len, const char *tok)
 
 /* Copy a single-valued field; a second occurrence or an over-long value is
  * refused. */
-static int set_field(char *dst, const char *name, const char *v, size_t len, int *status,
-                     char *why, size_t whylen)
+static int set_field_max(char *dst, size_t max, const char *name, const char *v, size_t len,
+                         int *status, char *why, size_t whylen)
 {
     if (dst[0]) {
         *status = 400;
         WHY("duplicate %s header", name);
         return -1;
     }
-    if (len == 0 || len > HTTP_FIELD_MAX) {
+    if (len == 0 || len > max) {
         *status = len ? 431 : 400;
         WHY("%s header %s", name, len ? "too long" : "empty");
         return -1;
@@ -56,6 +56,12 @@ static int set_field(char *dst, const char *name, const char *v, size_t len, int
     memcpy(dst, v, len);
     dst[len] = '\0';
     return 0;
+}
+
+static int set_field(char *dst, const char *name, const char *v, size_t len, int *status,
+                     char *why, size_t whylen)
+{
+    return set_field_max(dst, HTTP_FIELD_MAX, name, v, len, status, why, whylen);
 }
 
 /* The request line: "GET SP target SP HTTP/1.x". */
@@ -137,10 +143,14 @@ static int header_line(const char *l, size_t len, struct http_req *r, int *statu
         return set_field(r->ws_key, "Sec-WebSocket-Key", v, vl, status, why, whylen);
     if (IS("Sec-WebSocket-Version"))
         return set_field(r->ws_version, "Sec-WebSocket-Version", v, vl, status, why, whylen);
+    if (IS("Authorization"))
+        return set_field_max(r->authorization, HTTP_AUTH_MAX, "Authorization", v, vl, status,
+                             why, whylen);
     if (IS("Upgrade")) {
         r->upgrade_websocket |= list_has(v, vl, "websocket");
     } else if (IS("Connection")) {
         r->connection_upgrade |= list_has(v, vl, "upgrade");
+        r->connection_close |= list_has(v, vl, "close");
     } else if (IS("Sec-WebSocket-Protocol")) {
         r->ws_protocol_present = true;
         r->ws_binary_offered |= list_has(v, vl, "binary");
@@ -225,6 +235,7 @@ const char *http_reason(int status)
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -232,6 +243,7 @@ const char *http_reason(int status)
     case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default:  return "Error";
     }

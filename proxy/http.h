@@ -30,6 +30,7 @@
 #define HTTP_HEADERS_MAX  64
 #define HTTP_TARGET_MAX   2048
 #define HTTP_FIELD_MAX    255       /* Host, Origin, Sec-WebSocket-* values */
+#define HTTP_AUTH_MAX     2048      /* Authorization: Basic of the longest user:password */
 
 struct http_req {
     char target[HTTP_TARGET_MAX + 1];
@@ -40,6 +41,8 @@ struct http_req {
     char ws_version[HTTP_FIELD_MAX + 1];
     bool upgrade_websocket;          /* Upgrade: lists "websocket" */
     bool connection_upgrade;         /* Connection: lists "upgrade" */
+    bool connection_close;           /* Connection: lists "close" */
+    char authorization[HTTP_AUTH_MAX + 1];   /* "" when absent (holds a password: wipe) */
     bool ws_binary_offered;          /* Sec-WebSocket-Protocol: lists "binary" */
     bool ws_protocol_present;        /* Sec-WebSocket-Protocol: was sent */
 };

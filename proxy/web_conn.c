@@ -8,6 +8,24 @@
  *     version → [19] → VeNCrypt 0.2 → [256] → credentials → (core) auth
  *     → backend → client-init → (core) relay with the rfbfilter
  *
+ * vmgate's own page: GET / is web_dir/index.html, GET /vmgate/NAME is
+ * web_dir/NAME, everything else a file of novnc_dir.  GET /api/vms with
+ * `Authorization: Basic` is a login (AUTHP_REQ_VMS: same helper, fail
+ * delay, bans and audit) answered with the JSON list of the VMs the user
+ * may open, or 401 without WWW-Authenticate (no browser prompt), then
+ * close.
+ *
+ * Keep-alive: a file answer to an HTTP/1.1 request keeps the connection
+ * for the next request (at most WEB_KEEPALIVE_REQS, idle WEB_IDLE_S).  A
+ * kept connection has completed a request that needed no credentials: it
+ * leaves the unauthenticated count (conn_keepalive_idle), so a page load
+ * does not use up the slots meant for logins; kept connections have their
+ * own limits, per source max_unauth_per_source and in all max_unauth (past
+ * them an answer says Connection: close).  A request that carries
+ * credentials on a kept connection (/api/vms, the WebSocket) re-enters the
+ * unauthenticated count under the usual caps (conn_unauth_again) or gets
+ * 503.
+ *
  * The framing is the transport's (tside.c: reads return the binary
  * frames' payload, writes go out as binary frames), so the RFB states and
  * the relay are the same code as vnc_proto's.  The VM comes from the URL:
@@ -29,6 +47,7 @@
 #include "proxy/rfb.h"
 #include "proxy/rfbfilter.h"
 #include "proxy/vnc_conn.h"
+#include "proxy/webapi.h"
 #include "proxy/ws.h"
 
 #define RX_CAP          (HTTP_HEAD_MAX + 512)
@@ -37,6 +56,8 @@
 #define B2F_CAP         (256 * 1024)
 #define FILE_CHUNK      (64 * 1024)
 #define WS_FRAME_MAX    (16u << 20)
+#define WEB_KEEPALIVE_REQS 100          /* requests on one kept-alive connection */
+#define WEB_IDLE_S      15.0            /* a kept-alive connection's wait for a request */
 
 #define SEC_HEADERS \
     "Content-Security-Policy: default-src 'self'; img-src 'self' data:; " \
@@ -55,6 +76,11 @@ struct web {
     struct vnc v;                 /* first: the VNC states use it as theirs */
     struct cfg_vm novm;           /* the VM named in the URL when there is no such VM */
     int file;                     /* WB_SEND_FILE: the open file, -1 otherwise */
+    unsigned served;              /* requests answered on this connection */
+    bool keep;                    /* the answer being sent keeps the connection */
+    bool kept;                    /* kept alive at least once (counted as such) */
+    bool api;                     /* the login is a /api/vms request */
+    struct authp_vms_resp *vms;   /* its answer (helper's list), while it is built */
 };
 
 #define W(c) ((struct web *)(c)->p)
@@ -104,26 +130,72 @@ static int open_inside(const char *dir, const char *name, off_t *size)
     return fd;
 }
 
+/* May c stay open after this answer?  An HTTP/1.1 request without
+ * "Connection: close", under the request cap, and room among the kept
+ * connections of its source and in all (a connection already kept keeps
+ * its place). */
+static bool keepalive_ok(struct conn *c, const struct http_req *r)
+{
+    if (r->minor != 1 || r->connection_close || W(c)->served + 1 >= WEB_KEEPALIVE_REQS)
+        return false;
+    if (W(c)->kept)
+        return true;
+    const struct cfg *cfg = c->px->cfg;
+    unsigned mine = 0, all = 0;
+    for (const struct conn *o = c->px->conns; o; o = o->next) {
+        if (o->proto != c->proto || o->end.dead || !W(o)->kept)
+            continue;
+        all++;
+        mine += strcmp(o->skey, c->skey) == 0;
+    }
+    return mine < cfg->max_unauth_per_source && all < cfg->max_unauth;
+}
+
+/* Which file a request names: "/" is vmgate's page (web_dir/index.html;
+ * noVNC's vnc.html when it is not installed), "/vmgate/NAME" a file of
+ * vmgate's page, anything else a file of novnc_dir.  The fd or -1. */
+static int open_target(struct conn *c, const char *target, const char **type, off_t *size)
+{
+    const struct cfg *cfg = c->px->cfg;
+    char name[HTTP_TARGET_MAX + 1], path[HTTP_TARGET_MAX + 1];
+    if (http_target_path(target, path, sizeof path) != 0)
+        return -1;
+    int fd = -1;
+    if (strcmp(path, "/") == 0) {
+        *type = http_mime_type("index.html");
+        fd = open_inside(cfg->web_dir, "index.html", size);
+        if (fd >= 0)
+            return fd;
+    } else if (strncmp(path, "/vmgate/", 8) == 0) {
+        if (http_target_file(target + 7, "index.html", name, sizeof name) != 0 ||
+            !(*type = http_mime_type(name)))
+            return -1;
+        return open_inside(cfg->web_dir, name, size);
+    }
+    if (http_target_file(target, "vnc.html", name, sizeof name) == 0 &&
+        (*type = http_mime_type(name)) != NULL)
+        fd = open_inside(cfg->novnc_dir, name, size);
+    return fd;
+}
+
 static void serve_file(struct conn *c, const struct http_req *r)
 {
-    char name[HTTP_TARGET_MAX + 1];
     const char *type = NULL;
     off_t size = 0;
-    int fd = -1;
-    if (http_target_file(r->target, "vnc.html", name, sizeof name) == 0 &&
-        (type = http_mime_type(name)) != NULL)
-        fd = open_inside(c->px->cfg->novnc_dir, name, &size);
+    int fd = open_target(c, r->target, &type, &size);
     if (fd < 0) {
         conn_log(c, LOG_LVL_DEBUG, "GET %.200s: 404", r->target);
         http_error(c, 404, "");
         return;
     }
+    W(c)->keep = keepalive_ok(c, r);
+    W(c)->served++;
     char head[1024];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\n" SEC_HEADERS
                      "Content-Type: %s\r\nContent-Length: %lld\r\n"
-                     "Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
-                     type, (long long)size);
+                     "Cache-Control: no-cache\r\nConnection: %s\r\n\r\n",
+                     type, (long long)size, W(c)->keep ? "keep-alive" : "close");
     conn_front_queue(c, head, (size_t)n);
     W(c)->file = fd;
     conn_set_state(c, WB_SEND_FILE);
@@ -152,6 +224,13 @@ static bool st_send_file(struct conn *c)
     if (n < 0) {
         conn_fail(c, LOG_LVL_WARN, "reading a served file: %s", strerror(errno));
         return false;
+    }
+    if (W(c)->keep) {
+        /* the next request (maybe already in rx); out of the login count */
+        W(c)->kept = true;
+        conn_keepalive_idle(c, WEB_IDLE_S);
+        conn_set_state(c, WB_HEAD);
+        return true;
     }
     conn_close_after(c);
     return true;
@@ -241,6 +320,49 @@ static void upgrade(struct conn *c, const struct http_req *r, const char *name)
     conn_set_state(c, WB_SWITCH);
 }
 
+/* An answer with a JSON body, then close (the /api/vms answers). */
+static void json_answer(struct conn *c, int status, const char *body, size_t len)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\n" SEC_HEADERS
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     status, http_reason(status), len);
+    conn_front_queue(c, head, (size_t)n);
+    conn_front_queue(c, body, len);
+    conn_close_after(c);
+}
+
+/* GET /api/vms: the credentials of the Authorization header go to the
+ * helper as a VM list request (a login for bans, fail delay and audit).
+ * No header: 401 at once (nothing was tried); a malformed one fails like a
+ * wrong password. */
+static void api_vms(struct conn *c, struct http_req *r)
+{
+    static const char need[] = "{\"error\":\"credentials required\"}";
+    if (!r->authorization[0]) {
+        json_answer(c, 401, need, sizeof need - 1);
+        return;
+    }
+    if (!conn_unauth_again(c)) {
+        conn_log(c, LOG_LVL_INFO, "VM list refused: unauthenticated connection caps full");
+        http_error(c, 503, "");
+        return;
+    }
+    char pass[AUTHP_PASS_MAX + 1];
+    W(c)->api = true;
+    c->quiet_end = true;
+    if (webapi_basic(r->authorization, c->user, sizeof c->user, pass, sizeof pass) != 0) {
+        snprintf(c->user, sizeof c->user, "?");
+        conn_log(c, LOG_LVL_INFO, "VM list: malformed Authorization header");
+        conn_login_failed(c);
+    } else {
+        conn_login_vms(c, pass);
+    }
+    explicit_bzero(pass, sizeof pass);
+}
+
 static bool st_head(struct conn *c)
 {
     ssize_t n = conn_front_read(c, &c->rx, RX_CAP - buf_len(&c->rx));
@@ -257,10 +379,23 @@ static bool st_head(struct conn *c)
         http_error(c, status, status == 405 ? "Allow: GET\r\n" : "");
         return true;
     }
+    explicit_bzero((void *)buf_head(&c->rx), (size_t)rc);    /* it may hold a password */
     buf_consume(&c->rx, (size_t)rc);
     char path[HTTP_TARGET_MAX + 1];
     http_target_path(r.target, path, sizeof path);
+    if (strcmp(path, "/api/vms") == 0) {
+        api_vms(c, &r);
+        explicit_bzero(r.authorization, sizeof r.authorization);
+        return true;
+    }
+    explicit_bzero(r.authorization, sizeof r.authorization);
     if (strncmp(path, "/vnc/", 5) == 0) {
+        if (!conn_unauth_again(c)) {
+            conn_log(c, LOG_LVL_INFO, "WebSocket refused: unauthenticated connection caps full");
+            http_error(c, 503, "");
+            return true;
+        }
+        c->quiet_end = false;
         upgrade(c, &r, path + 5);
         return true;
     }
@@ -304,10 +439,58 @@ static void start(struct conn *c)
     conn_start_tls(c, WB_HEAD);
 }
 
+/* A VM list came with the helper's answer: keep it for login_ok. */
+static void login_answer(struct conn *c, const struct authp_login_resp *resp)
+{
+    if (!W(c)->api || resp->result != AUTHP_OK || !resp->vms)
+        return;
+    if (!W(c)->vms)
+        W(c)->vms = malloc(sizeof *W(c)->vms);
+    if (W(c)->vms)
+        memcpy(W(c)->vms, resp->vms, sizeof *W(c)->vms);
+}
+
+static void login_tag(struct conn *c, char *out, size_t outsz)
+{
+    if (W(c)->api)
+        snprintf(out, outsz, " (VM list: %u)", W(c)->vms ? W(c)->vms->n : 0);
+    else
+        out[0] = '\0';
+}
+
+/* The VM list's answer: the JSON, then close. */
+static void api_ok(struct conn *c)
+{
+    conn_authenticated(c);
+    static char body[WEBAPI_JSON_MAX];
+    int n = W(c)->vms ? webapi_vms_json(c->user, W(c)->vms, body, sizeof body) : -1;
+    if (n < 0) {
+        conn_fail(c, LOG_LVL_ERR, "internal: no VM list to answer with");
+        return;
+    }
+    json_answer(c, 200, body, (size_t)n);
+}
+
+/* A refused VM list: 401 (no WWW-Authenticate: the page says it, the
+ * browser asks nothing), then close. */
+static void login_refuse(struct conn *c)
+{
+    if (!W(c)->api) {
+        vnc_login_refuse(c);
+        return;
+    }
+    static const char no[] = "{\"error\":\"login refused\"}";
+    json_answer(c, 401, no, sizeof no - 1);
+}
+
 /* The helper said yes (it never should for the "?NAME" stand-in): the
  * same refusal as a wrong password, to be safe. */
 static void login_ok(struct conn *c)
 {
+    if (W(c)->api) {
+        api_ok(c);
+        return;
+    }
     if (c->vm == &W(c)->novm) {
         c->authed = false;
         conn_log(c, LOG_LVL_INFO, "vm %s has no vnc backend: refused", c->vm->name);
@@ -321,6 +504,10 @@ static void destroy(struct conn *c)
 {
     if (W(c)->file >= 0)
         close(W(c)->file);
+    if (W(c)->vms) {
+        explicit_bzero(W(c)->vms, sizeof *W(c)->vms);
+        free(W(c)->vms);
+    }
     vnc_destroy(c);
 }
 
@@ -331,7 +518,8 @@ const struct conn_proto web_proto = {
     .states = web_states, .n_states = sizeof web_states / sizeof web_states[0],
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
     .priv_size = sizeof(struct web), .inj_cap = RFBFILTER_INJECT_CAP,
-    .start = start, .login_ok = login_ok, .login_refuse = vnc_login_refuse,
+    .start = start, .login_answer = login_answer, .login_ok = login_ok,
+    .login_refuse = login_refuse, .login_tag = login_tag,
     .backend_up = vnc_backend_up, .vm_unavailable = vnc_vm_unavailable, .filter = vnc_filter,
     .destroy = destroy,
 };

@@ -39,6 +39,8 @@ PACKAGES=(
     haproxy
     # make bench: the peers (haproxy also relays TLS on bench/cu.sh's far link), charts
     stunnel4 websockify gnuplot-nox
+    # test_web_wslay: libwslay as the oracle of proxy/ws.c (tests only)
+    libwslay-dev
 )
 
 missing=()

@@ -16,7 +16,10 @@
  *   - authp_peek_id agrees with the decoder on the id whenever the decoder
  *     accepted;
  *   - the config reload's request and answer (the answer's text points into
- *     the datagram, its listener entries are consistent) re-encode the same. */
+ *     the datagram, its listener entries are consistent) re-encode the same;
+ *   - the VM list request (AUTHP_REQ_VMS) and answer (AUTHP_RESP_VMS) the
+ *     same way: an accepted request names no VM, an accepted answer is OK
+ *     with at most AUTHP_VMS_MAX non-empty names. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,16 @@ static int enc_resp(const void *m, uint8_t *b, size_t cap)
 static int enc_reload_resp(const void *m, uint8_t *b, size_t cap)
 {
     return authp_encode_reload_resp(m, b, cap);
+}
+
+static int enc_vreq(const void *m, uint8_t *b, size_t cap)
+{
+    return authp_encode_vms_req(m, b, cap);
+}
+
+static int enc_vresp(const void *m, uint8_t *b, size_t cap)
+{
+    return authp_encode_vms_resp(m, b, cap);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,6 +126,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (unsigned i = 0; i < rr.n_ls; i++)
             FUZZ_CHECK((rr.ls[i].kind == 3) == (rr.ls[i].port == 0) && rr.ls[i].kind <= 3);
         check_reencode(in, size, enc_reload_resp, &rr);
+}
+
+    if (authp_decode_vms_req(in, size, &q) == 0) {
+        FUZZ_CHECK(peek == 0 && pid == q.id && q.vm[0] == '\0');
+        FUZZ_CHECK(size == 8 + 8 + strlen(q.user) + strlen(q.password) + strlen(q.rhost));
+        check_reencode(in, size, enc_vreq, &q);
+    }
+
+    static struct authp_vms_resp v;
+    if (authp_decode_vms_resp(in, size, &v) == 0) {
+        FUZZ_CHECK(peek == 0 && pid == v.id && v.result == AUTHP_OK);
+        FUZZ_CHECK(v.n <= AUTHP_VMS_MAX && v.truncated <= 1 && size <= AUTHP_VMS_RESP_MAX);
+        size_t want = 8 + 1 + 2 + strlen(v.detail) + 1 + 2;
+        for (unsigned i = 0; i < v.n; i++) {
+            FUZZ_CHECK(v.names[i][0] && strnlen(v.names[i], sizeof v.names[i]) <= AUTHP_VM_MAX);
+            want += 2 + strlen(v.names[i]);
+        }
+        FUZZ_CHECK(size == want);
+        check_reencode(in, size, enc_vresp, &v);
     }
     free(in);
     return 0;

@@ -255,7 +255,7 @@ def authp_str(b): return u16(len(b)) + b
 
 
 def authp_seeds():
-    hdr = lambda t, i: u8(1) + u8(t) + u16(0) + u32(i)
+    hdr = lambda t, i: u8(2) + u8(t) + u16(0) + u32(i)   # AUTHP_VERSION 2
     write("authp", "req-login", hdr(1, 7) + authp_str(b"web1") + authp_str(b"alice") +
           authp_str(b"s3cret pass") + authp_str(b"192.0.2.10"))
     write("authp", "req-empty", hdr(1, 0) + authp_str(b"") * 4)
@@ -266,12 +266,29 @@ def authp_seeds():
     write("authp", "resp-long", hdr(2, 1) + u8(0) + authp_str(b"d" * 127))
     # config reload (AUTHP_VERSION 2): request, an answer with two listeners, an error
     hdr2 = lambda t, i: u8(2) + u8(t) + u16(0) + u32(i)
-    write("authp", "reload-req", hdr2(7, 5) + u8(1))
+    write("authp", "reload-req", hdr2(10, 5) + u8(1))
     text = b"[gateway]\ncert = /c\nkey = /k\n[vm a]\nvnc = 127.0.0.1:1\nvnc_port = 7001\n"
-    write("authp", "reload-resp", hdr2(8, 5) + u8(0) + u32(3) + authp_str(b"") + u32(len(text)) +
+    write("authp", "reload-resp", hdr2(11, 5) + u8(0) + u32(3) + authp_str(b"") + u32(len(text)) +
           text + u8(2) + u8(0) + u16(7001) + authp_str(b"a") + u8(3) + u16(0) + authp_str(b"a"))
-    write("authp", "reload-err", hdr2(8, 6) + u8(5) + u32(2) +
+    write("authp", "reload-err", hdr2(11, 6) + u8(5) + u32(2) +
           authp_str(b"/etc/vmgate/vmgate.conf:12: unknown key") + u32(0) + u8(0))
+    write("authp", "req-vms", hdr2(12, 8) + authp_str(b"") + authp_str(b"alice") +
+          authp_str(b"s3cret pass") + authp_str(b"192.0.2.10"))
+    write("authp", "resp-vms", hdr2(13, 8) + u8(0) + authp_str(b"alice") + u8(0) + u16(2) +
+          authp_str(b"dev0") + authp_str(b"web.1"))
+    write("authp", "resp-vms-empty", hdr2(13, 3) + u8(0) + authp_str(b"") + u8(1) + u16(0))
+
+
+# ------------------------------------------------------------- /api/vms
+
+def webapi_seeds():
+    import base64
+    for name, cred in (("alice", b"alice:s3cret pass"), ("colons", b"a:b:c"), ("empty-pw", b"bob:"),
+                       ("utf8", "zo\u00eb:\u043f\u0430\u0440\u043e\u043b\u044c".encode())):
+        write("webapi", name, b"Basic " + base64.b64encode(cred))
+    write("webapi", "lower", b"basic YWxpY2U6cHc=")
+    write("webapi", "nocolon", b"Basic YWxpY2U=")
+    write("webapi", "long", b"Basic " + base64.b64encode(b"u" * 255 + b":" + b"p" * 1024))
 
 
 # ------------------------------------------------------------- QMP
@@ -364,6 +381,7 @@ if __name__ == "__main__":
     clip_seeds()
     handshake_seeds()
     authp_seeds()
+    webapi_seeds()
     qmp_seeds()
     fwjson_seeds()
     fwaddr_seeds()

@@ -7,11 +7,9 @@
 # canvas of the VM's size showing what QEMU's screendump shows; a wrong
 # password ends in noVNC's error status with vmgate's reason.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/browser.sh"
 need_vmgate
-command -v chromium >/dev/null || skip "chromium is not installed"
-command -v certutil >/dev/null || skip "certutil (libnss3-tools) is not installed"
-[ -f /usr/share/novnc/vnc.html ] || skip "novnc is not installed (/usr/share/novnc)"
-"$PY" -c 'import websocket' 2>/dev/null || skip "python3-websocket is not installed"
+need_browser
 
 make_certs
 make_passwd alice 'browser pw'
@@ -21,20 +19,7 @@ write_config "$T/vmgate.conf" web_port="$WP" -- vm d vnc="${QEMU_BACKEND[d]}" us
 start_vmgate "$T/vmgate.conf" 0
 expect_log "listening for the browser console \(web\) on 127.0.0.1:$WP"
 
-# the browser's trust: the test CA in a fresh NSS db under a temp HOME
-export HOME=$T/home
-mkdir -p "$HOME/.pki/nssdb"
-certutil -d "sql:$HOME/.pki/nssdb" -N --empty-password || fail "certutil -N"
-certutil -d "sql:$HOME/.pki/nssdb" -A -t C,, -n vmgate -i "$CA" || fail "certutil -A"
-
-DP=$(free_port)
-add_log "$T/chromium.log"
-chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
-    --disable-component-update --disable-sync --user-data-dir="$T/profile" \
-    --remote-debugging-address=127.0.0.1 --remote-debugging-port="$DP" about:blank \
-    >"$T/chromium.log" 2>&1 </dev/null &
-track $!
-wait_for 30 port_listening 127.0.0.1 "$DP" || fail "chromium's DevTools port did not open"
+start_browser
 
 wait_guest_stable d
 URL="https://127.0.0.1:$WP/vnc.html?host=127.0.0.1&port=$WP&path=vnc/d&encrypt=1&autoconnect=1"

@@ -11,6 +11,7 @@ Chromium must run with --remote-debugging-port=PORT.  The DevTools socket is
 opened without an Origin header (Chromium refuses foreign origins there).
 """
 import base64
+import collections
 import json
 import sys
 import time
@@ -37,6 +38,7 @@ class Page:
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"],
                                               suppress_origin=True, timeout=60)
         self.next_id = 0
+        self.events = collections.deque(maxlen=1000)
 
     def call(self, method, **params):
         self.next_id += 1
@@ -44,6 +46,8 @@ class Page:
         self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
+            if "method" in msg:
+                self.events.append(msg)     # events that came meanwhile (last 1000)
             if msg.get("id") == mid:
                 if "error" in msg:
                     raise RuntimeError("%s: %s" % (method, msg["error"]))

@@ -13,6 +13,7 @@ then the credentials as noVNC sends them (lengths, user, password as separate
 WebSocket messages), SecurityResult, ClientInit, ServerInit.  Exit 0 when the
 outcome was read, 1 on a protocol surprise.
 """
+import re
 import socket
 import ssl
 import struct
@@ -135,6 +136,11 @@ def raw(hostport, ca, request):
                 if not chunk:
                     break
                 data += chunk
+                # a kept-alive answer ends at its Content-Length, not at EOF
+                h, sep, b = data.partition(b"\r\n\r\n")
+                m = re.search(rb"\r\ncontent-length: *(\d+)", h, re.I) if sep else None
+                if m and len(b) >= int(m.group(1)):
+                    break
     head, _, body = data.partition(b"\r\n\r\n")
     print(head.decode(errors="replace"))
     print("body %d" % len(body))
