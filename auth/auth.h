@@ -127,6 +127,9 @@ int auth_pwfile_check_perms(const char *file, bool as_root, char *err, size_t er
 /* True if user is listed in vm->users or is a member (primary or
  * supplementary, via getpwnam/getgrnam) of one of vm->groups. */
 bool auth_acl_allows(const struct cfg_vm *vm, const char *user);
+/* The same for the VM's power_users / power_groups (shutdown, reset,
+ * reboot, pause, resume: `vmgate vm`, XVP). */
+bool auth_power_allows(const struct cfg_vm *vm, const char *user);
 /* The same for uid: its name (getpwuid_r) into name (namesz >= 2; "" when
  * the uid has no passwd entry, then false), in vm->users, or one of its
  * groups (getgrouplist: primary and supplementary) named in vm->groups.
