@@ -92,6 +92,14 @@ int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rho
  * AUTHP_ERROR (detail why).  Same contract as auth_client_submit. */
 int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int fd,
                     auth_cb cb, void *ctx);
+/* Ask the helper for a power action (or its check) for the principal on
+ * fd (a viewer's socket, or a control client's), attached to the request:
+ * the helper decides who that is itself (auth/helper.c power_request).
+ * Answered like auth_client_qmp (AUTHP_NOT_ALLOWED: the principal may
+ * not; detail says why), except AUTHP_PWR_FORGET, which is sent at once
+ * if there is room and never answered (cb unused).  0, or -1. */
+int auth_client_power(struct auth_client *ac, const struct authp_power_req *req, int fd,
+                      auth_cb cb, void *ctx);
 /* Ask the helper for the certificate chain and key (cfg cert = / key =,
  * read with the helper's privileges: SIGHUP after the privilege drop).
  * cb(ctx, resp) is called once from the loop with the PEM texts (AUTHP_OK)

@@ -67,6 +67,9 @@ enum authp_type {
                               or qmp-refused, the detail QEMU's reason or the status */
     AUTHP_REQ_CERT = 5,    /* network -> helper: read cert = and key = (as root), send them */
     AUTHP_RESP_CERT = 6,   /* helper -> network: the PEM texts, or why not */
+    AUTHP_REQ_POWER = 7,   /* network -> helper: a power action (or the check for one) on
+                              a VM for the principal whose socket is attached; answered
+                              with AUTHP_RESP_LOGIN (AUTHP_PWR_FORGET: never answered) */
 };
 
 enum authp_result {
@@ -139,6 +142,36 @@ struct authp_qmp_req {
 };
 int authp_encode_qmp_req(const struct authp_qmp_req *r, uint8_t *buf, size_t cap);
 int authp_decode_qmp_req(const uint8_t *buf, size_t len, struct authp_qmp_req *r);
+/* AUTHP_REQ_POWER: action on vm for whoever is at the other end of the
+ * attached socket (exactly one, SCM_RIGHTS): a viewer's socket (XVP; the
+ * helper only believes a session it authenticated itself, see helper.c)
+ * or a control-socket client's (`vmgate vm`; its uid from SO_PEERCRED).
+ * conn: the network process's connection id, for the log only. */
+enum authp_power_action {
+    AUTHP_PWR_CHECK = 1,     /* may this principal use power on vm? (XVP_INIT) */
+    AUTHP_PWR_STATUS,        /* query-status; needs users/groups */
+    AUTHP_PWR_SHUTDOWN,      /* system_powerdown */
+    AUTHP_PWR_RESET,         /* system_reset */
+    AUTHP_PWR_REBOOT,        /* guest agent guest-shutdown mode reboot (needs qga) */
+    AUTHP_PWR_PAUSE,         /* stop */
+    AUTHP_PWR_RESUME,        /* cont */
+    AUTHP_PWR_FORGET,        /* the viewer's session ended: forget it (never answered) */
+    AUTHP_PWR_MAX_,
+};
+struct authp_power_req {
+    uint32_t id;
+    uint8_t action;          /* enum authp_power_action */
+    uint64_t conn;
+    char vm[AUTHP_VM_MAX + 1];
+};
+int authp_encode_power_req(const struct authp_power_req *r, uint8_t *buf, size_t cap);
+int authp_decode_power_req(const uint8_t *buf, size_t len, struct authp_power_req *r);
+/* "shutdown", "reset", ... for action, or NULL if it is not one. */
+const char *authp_power_name(unsigned action);
+/* The action named s ("status", "shutdown", "reset", "reboot", "pause",
+ * "resume"), or 0: the words `vmgate vm` and the control socket accept. */
+unsigned authp_power_parse(const char *s);
+
 /* AUTHP_REQ_CERT is the header alone. */
 int authp_encode_cert_req(uint32_t id, uint8_t *buf, size_t cap);
 int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id);
