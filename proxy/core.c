@@ -133,6 +133,17 @@ void conn_clip_event(struct conn *c, const struct clip_event *ev)
     conn_audit(c, "clipboard", kv, sizeof kv / sizeof kv[0]);
 }
 
+void conn_power_event(struct conn *c, const char *action, const char *result,
+                      const char *reason)
+{
+    bool ok = strcmp(result, "ok") == 0;
+    conn_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, "power %s: %s%s%s", action, result,
+             reason && *reason ? ": " : "", reason && *reason ? reason : "");
+    struct audit_kv kv[] = { AUDIT_S("action", action), AUDIT_S("result", result),
+                             AUDIT_S("reason", reason && *reason ? reason : NULL) };
+    conn_audit(c, "power", kv, sizeof kv / sizeof kv[0]);
+}
+
 static void unauth_done(struct conn *c)
 {
     if (c->unauth) {

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm.continuous_updates = (data[0] & 1) ? CFG_CU_OFF : CFG_CU_AUTO;
     vm.clipboard = (enum cfg_clip)((data[0] >> 1) & 3);
     vm.clipboard_max = 4096;
-    const struct rfbfilter_hooks hooks = { NULL, no_note, NULL };
+    const struct rfbfilter_hooks hooks = { NULL, no_note, NULL, NULL };
     struct rfbfilter *f = rfbfilter_new(&vm, &hooks);
     if (!f)
         return 0;
