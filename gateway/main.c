@@ -35,6 +35,8 @@ static const char usage_text[] =
     "                             live sessions and VMs (root, admin_group)\n"
     "  kick ID|--user U|--vm V [--reason TEXT] [-c FILE | --socket PATH]\n"
     "                             end sessions (root, admin_group)\n"
+    "  vm VM status|shutdown|reset|reboot|pause|resume [-c FILE | --socket PATH]\n"
+    "                             power control (by your uid: power_users/power_groups)\n"
     "  help [COMMAND]             show this text, or a command's help\n"
     "  version                    print the version\n"
     "\n"
@@ -145,6 +147,7 @@ static const struct {
     { "run", cmd_run },           { "check", cmd_check },   { "certs", cmd_certs },
     { "passwd", cmd_passwd },     { "firewall", cmd_firewall }, { "version", cmd_version },
     { "console", cmd_console },   { "status", ctl_status_cmd }, { "kick", ctl_kick_cmd },
+    { "vm", ctl_vm_cmd },
     { "help", cmd_help },
 };
 

@@ -42,6 +42,9 @@ struct oneshot_ops {
      * an answer the client is closed. */
     bool (*input)(struct oneshot_client *c, bool eof, bool full);
     void *ctx;                        /* the protocol's server (oneshot_ctx) */
+    /* The client is being freed (answered, timed out, or the server goes):
+     * cancel what still refers to it.  May be NULL. */
+    void (*closed)(struct oneshot_client *c);
 };
 
 struct oneshot *oneshot_new(struct ev_loop *loop, int fd, const struct oneshot_ops *ops);
@@ -50,5 +53,9 @@ void *oneshot_ctx(const struct oneshot_client *c);
 /* Queue the answer (the n bytes at p, copied) and send it; the client is
  * closed once it is out.  Out of memory: the client is closed now. */
 void oneshot_answer(struct oneshot_client *c, const void *p, size_t n);
+/* The request is whole and its answer comes later (oneshot_answer from
+ * another callback): stop reading from c and give it timeout seconds from
+ * now. */
+void oneshot_hold(struct oneshot_client *c, double timeout);
 
 #endif

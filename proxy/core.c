@@ -1219,6 +1219,24 @@ void proxy_sessions_text(const struct proxy *px, struct jw *w)
     }
 }
 
+void proxy_vm_sessions_text(const struct proxy *px, const char *vm, struct jw *w)
+{
+    char line[1400];
+    for (const struct conn *c = px->conns; c; c = c->next) {
+        if (!is_session(c) || strcmp(c->vm->name, vm) != 0)
+            continue;
+        struct tm tm;
+        char user[CONN_USER_MAX * 4 + 1];
+        time_t t = c->started_wall.tv_sec;
+        gmtime_r(&t, &tm);
+        log_safe(user, sizeof user, c->user, sizeof c->user);
+        snprintf(line, sizeof line, "  %s via %s from %s since %04d-%02d-%02dT%02d:%02d:%02dZ\n",
+                 user, c->via, c->rhost, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec);
+        jw_raw(w, line);
+    }
+}
+
 unsigned proxy_vm_sessions(const struct proxy *px, const char *vm)
 {
     unsigned n = 0;

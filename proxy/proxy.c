@@ -41,10 +41,51 @@ void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
     px->st.vm_bytes = calloc(2 * (cfg->n_vms ? cfg->n_vms : 1), sizeof *px->st.vm_bytes);
 }
 
+struct proxy_vm_note {
+    struct proxy_vm_note *next;
+    char vm[CFG_NAME_MAX + 1];
+    char note[PROXY_VM_NOTE_MAX];
+};
+
+int proxy_vm_note_set(struct proxy *px, const char *vm, const char *note)
+{
+    struct proxy_vm_note **pp = &px->vm_notes;
+    while (*pp && strcmp((*pp)->vm, vm) != 0)
+        pp = &(*pp)->next;
+    if (!note || !*note) {
+        if (*pp) {
+            struct proxy_vm_note *gone = *pp;
+            *pp = gone->next;
+            free(gone);
+        }
+        return 0;
+    }
+    if (!*pp) {
+        if (!(*pp = calloc(1, sizeof **pp)))
+            return -1;
+        snprintf((*pp)->vm, sizeof (*pp)->vm, "%s", vm);
+    }
+    snprintf((*pp)->note, sizeof (*pp)->note, "%s", note);
+    return 0;
+}
+
+const char *proxy_vm_note(const struct proxy *px, const char *vm)
+{
+    for (const struct proxy_vm_note *n = px->vm_notes; n; n = n->next)
+        if (strcmp(n->vm, vm) == 0)
+            return n->note;
+    return NULL;
+}
+
 void proxy_fini(struct proxy *px)
 {
     free(px->st.vm_bytes);
     px->st.vm_bytes = NULL;
+    while (px->vm_notes) {
+        struct proxy_vm_note *n = px->vm_notes;
+        px->vm_notes = n->next;
+        free(n);
+    }
 }
 
 const double proxy_login_buckets[PROXY_LOGIN_BUCKETS] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };

@@ -58,7 +58,22 @@ struct proxy {
     unsigned evict_suppressed;
     struct audit *audit;           /* NULL: no audit trail (proxy/audit.h) */
     struct proxy_stats st;
+    struct proxy_vm_note *vm_notes;  /* per-VM state notes (proxy_vm_note_set) */
 };
+
+/* A VM's state note, kept by the network process for `vmgate vm VM status`,
+ * which prints it after QEMU's own word ("paused"): the seam for state
+ * that vmgate itself caused, e.g. idle_pause's "paused by vmgate (idle
+ * since 2026-12-07T06:10:00Z)".  note NULL or "" clears it.  Copied (at
+ * most PROXY_VM_NOTE_MAX - 1 bytes).  0, or -1 (out of memory). */
+#define PROXY_VM_NOTE_MAX 160
+int proxy_vm_note_set(struct proxy *px, const char *vm, const char *note);
+/* vm's note, or NULL. */
+const char *proxy_vm_note(const struct proxy *px, const char *vm);
+/* vm's live sessions, one line each: "  USER via VIA from SOURCE since TIME"
+ * (user names escaped), into w (raw text). */
+struct jw;
+void proxy_vm_sessions_text(const struct proxy *px, const char *vm, struct jw *w);
 
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
                 SSL_CTX *ssl_ctx, struct auth_client *auth);
