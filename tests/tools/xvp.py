@@ -18,7 +18,9 @@
       At the end: inits=N fails=N updates=N closed=yes|no.
   xvp.py events SOCKET OUTFILE
       connect to a QMP monitor, write every event (one JSON per line) to
-      OUTFILE until killed.
+      OUTFILE until killed, and the run state ({"status": "paused"}) each
+      time it changes (query-status every ~0.1 s: QEMU serves one client per
+      monitor, so this one answers for the test).
   xvp.py fakeqga SOCKET OUTFILE
       a fake guest agent on a unix socket: answers guest-sync-delimited,
       writes every command it gets to OUTFILE (one JSON per line).
@@ -187,19 +189,44 @@ def cmd_session(a):
 def cmd_events(a):
     s = socket.socket(socket.AF_UNIX)
     s.connect(a[0])
-    f = s.makefile("rw")
-    f.readline()
-    f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n")
-    f.flush()
+    buf = b""
+
+    def lines():
+        nonlocal buf
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                yield json.loads(line)
+
+    while b"\n" not in buf:
+        buf += s.recv(65536)
+    buf = buf.split(b"\n", 1)[1]              # the greeting
+    s.sendall(json.dumps({"execute": "qmp_capabilities"}).encode() + b"\n")
+    last = None
     with open(a[1], "a") as o:
         o.write(json.dumps({"watching": True}) + "\n")
         o.flush()
-        for line in f:
-            msg = json.loads(line)
-            if "event" in msg:
-                o.write(json.dumps(msg) + "\n")
+        while True:
+            # QEMU serves one client per monitor: this one also polls the run
+            # state, written as {"status": ...} lines when it changes
+            s.sendall(json.dumps({"execute": "query-status"}).encode() + b"\n")
+            s.settimeout(0.1)
+            try:
+                d = s.recv(65536)
+                if not d:
+                    return 0
+                buf += d
+            except socket.timeout:
+                pass
+            for msg in lines():
+                if "event" in msg:
+                    o.write(json.dumps(msg) + "\n")
+                elif isinstance(msg.get("return"), dict) and "status" in msg["return"]:
+                    if msg["return"]["status"] != last:
+                        last = msg["return"]["status"]
+                        o.write(json.dumps({"status": last}) + "\n")
                 o.flush()
-    return 0
+            time.sleep(0.05)
 
 
 def cmd_fakeqga(a):
