@@ -11,7 +11,9 @@
 #   - bad input: wrong version, unknown code, XVP before XVP_INIT: XVP_FAIL,
 #     no action; a flood of 60 resets: one action, the flood logged once;
 #     a 250 without -309 closes that session with the reason;
-#   - every action and refusal: one log line and a `power` audit event.
+#   - every action and refusal: one log line and a `power` audit event;
+#   - a real viewer: noVNC (browser console, headless Chromium) shows its
+#     power button for the power user only, and its Reset button resets.
 . "$(dirname "$0")/lib.sh"
 need_vmgate
 
@@ -31,7 +33,8 @@ wait_for 10 test -S "$T/dev1.qga" || fail "fake guest agent did not start"
 P0=$(free_port)
 P1=$(free_port)
 AUDIT=$T/audit.jsonl
-write_config "$T/vmgate.conf" audit="$AUDIT" -- \
+WP=$(free_port)
+write_config "$T/vmgate.conf" audit="$AUDIT" web_port="$WP" -- \
     vm dev0 vnc="${QEMU_BACKEND[dev0]}" vnc_port="$P0" users="alice bob" power_users=alice \
     vm dev1 vnc="${QEMU_BACKEND[dev0]}" vnc_port="$P1" users=alice power_users=alice \
         qga="unix:$T/dev1.qga"
@@ -122,6 +125,42 @@ wait_for 5 grep -q guest-shutdown "$QGA_LOG" || true
 check "qga: guest-shutdown mode reboot sent" 1 \
     "$(grep -c '"execute": "guest-shutdown", "arguments": {"mode": "reboot"}' "$QGA_LOG" || true)"
 expect_log 'power reboot: ok'
+
+# 5. a real viewer: noVNC 1.3 (Debian's) on the browser console in headless
+# Chromium shows its power button only for the power user, and its Reset
+# button resets the VM
+novnc_skip=
+command -v chromium >/dev/null || novnc_skip="chromium is not installed"
+command -v certutil >/dev/null || novnc_skip="certutil (libnss3-tools) is not installed"
+[ -f /usr/share/novnc/vnc.html ] || novnc_skip="novnc is not installed"
+"$PY" -c 'import websocket' 2>/dev/null || novnc_skip="python3-websocket is not installed"
+if [ -n "$novnc_skip" ]; then
+    say "noVNC part skipped: $novnc_skip"
+else
+    export HOME=$T/home
+    mkdir -p "$HOME/.pki/nssdb"
+    certutil -d "sql:$HOME/.pki/nssdb" -N --empty-password || fail "certutil -N"
+    certutil -d "sql:$HOME/.pki/nssdb" -A -t C,, -n vmgate -i "$CA" || fail "certutil -A"
+    DP=$(free_port)
+    add_log "$T/chromium.log"
+    chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+        --disable-component-update --disable-sync --user-data-dir="$T/profile" \
+        --remote-debugging-address=127.0.0.1 --remote-debugging-port="$DP" about:blank \
+        >"$T/chromium.log" 2>&1 </dev/null &
+    track $!
+    wait_for 30 port_listening 127.0.0.1 "$DP" || fail "chromium's DevTools port did not open"
+    URL="https://127.0.0.1:$WP/vnc.html?host=127.0.0.1&port=$WP&path=vnc/dev0&encrypt=1&autoconnect=1"
+    before=$(events RESET)
+    out=$("$PY" "$TOOLS/cdp.py" "$DP" novnc-power "$URL" alice 'alice pw 93' reset 2>&1)
+    say "noVNC as alice: $(echo $out)"
+    check "noVNC: power button for the power user" "power yes" "$(echo "$out" | head -n 1)"
+    wait_for 5 test "$(events RESET)" -gt "$before" || true
+    check "noVNC: Reset button -> RESET event" $((before + 1)) "$(events RESET)"
+    out=$("$PY" "$TOOLS/cdp.py" "$DP" novnc-power "$URL&x=2" bob 'bob pw 93' reset 2>&1)
+    say "noVNC as bob: $(echo $out)"
+    check "noVNC: no power button without the right" "power no" "$(echo "$out" | head -n 1)"
+    expect_log 'via=web user=alice .*power reset: ok'
+fi
 
 # the helper forgot the ended sessions and QEMU never saw -309 or a 250
 vmgate_alive || fail "vmgate died"
