@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -329,6 +330,112 @@ static void test_unix_principals(void **state)
     stop(&h);
 }
 
+/* ---- per-VM serialization: a fake monitor that serves clients at once
+ * (unlike QEMU) and counts how many it has at the same time ---- */
+static pthread_mutex_t g_mon_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_mon_active, g_mon_max, g_mon_served;
+
+static void *mon_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    pthread_mutex_lock(&g_mon_mu);
+    if (++g_mon_active > g_mon_max)
+        g_mon_max = g_mon_active;
+    pthread_mutex_unlock(&g_mon_mu);
+    const char *greet = "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n";
+    (void)!send(fd, greet, strlen(greet), MSG_NOSIGNAL);
+    char line[1024];
+    size_t have = 0;
+    for (int answered = 0; answered < 2;) {
+        ssize_t n = recv(fd, line + have, sizeof line - have - 1, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        line[have] = '\0';
+        char *nl;
+        while ((nl = strchr(line, '\n'))) {
+            const char *ans = "{\"return\": {}}\r\n";
+            if (strstr(line, "query-status")) {
+                usleep(150 * 1000);        /* a slow monitor: overlaps would show */
+                ans = "{\"return\": {\"status\": \"running\", \"running\": true}}\r\n";
+            }
+            (void)!send(fd, ans, strlen(ans), MSG_NOSIGNAL);
+            answered++;
+            size_t l = (size_t)(nl - line) + 1;
+            memmove(line, line + l, have - l + 1);
+            have -= l;
+        }
+    }
+    pthread_mutex_lock(&g_mon_mu);
+    g_mon_active--;
+    g_mon_served++;
+    pthread_mutex_unlock(&g_mon_mu);
+    close(fd);
+    return NULL;
+}
+
+static void *mon_accept(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        pthread_t t;
+        if (pthread_create(&t, NULL, mon_conn, (void *)(intptr_t)fd) == 0)
+            pthread_detach(t);
+        else
+            close(fd);
+    }
+}
+
+/* Several power requests for one VM at once: the broker runs them one
+ * after the other on its monitor (the helper's per-VM lock), all answered;
+ * two VMs on separate monitors may overlap. */
+static void test_serialized_per_vm(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", g_qmp);
+    unlink(g_qmp);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    pthread_t acc;
+    assert_int_equal(pthread_create(&acc, NULL, mon_accept, (void *)(intptr_t)lfd), 0);
+
+    struct helper h;
+    start(&h);
+    int srv, cli;
+    unix_pair(g_ctl, &srv, &cli);
+    enum { N = 5 };
+    struct rec r[N];
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++) {
+        struct authp_power_req q = { .id = 2, .action = AUTHP_PWR_STATUS, .conn = 7 };
+        snprintf(q.vm, sizeof q.vm, "dev0");
+        assert_int_equal(auth_client_power(h.ac, &q, srv, rec_cb, &r[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        wait_for(h.loop, &r[i]);
+        if (r[i].resp.result != AUTHP_OK || strcmp(r[i].resp.detail, "running") != 0)
+            fail_msg("request %d: %s (%s)", i, authp_result_name(r[i].resp.result),
+                     r[i].resp.detail);
+    }
+    pthread_mutex_lock(&g_mon_mu);
+    int max = g_mon_max, served = g_mon_served;
+    pthread_mutex_unlock(&g_mon_mu);
+    assert_int_equal(served, N);
+    assert_int_equal(max, 1);                  /* never two at once on dev0's monitor */
+    close(srv);
+    close(cli);
+    stop(&h);
+    shutdown(lfd, SHUT_RDWR);
+    close(lfd);
+    pthread_join(acc, NULL);
+    unlink(g_qmp);
+}
+
 /* The wire format: round trip, unknown actions refused both ways. */
 static void test_power_proto(void **state)
 {
@@ -364,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_power_proto),
         cmocka_unit_test(test_tcp_sessions),
         cmocka_unit_test(test_unix_principals),
+        cmocka_unit_test(test_serialized_per_vm),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
