@@ -34,7 +34,8 @@ P0=$(free_port)
 P1=$(free_port)
 AUDIT=$T/audit.jsonl
 WP=$(free_port)
-write_config "$T/vmgate.conf" audit="$AUDIT" web_port="$WP" -- \
+# (Chromium loads noVNC's files over more than 8 connections at once)
+write_config "$T/vmgate.conf" audit="$AUDIT" web_port="$WP" max_unauth_per_source=32 -- \
     vm dev0 vnc="${QEMU_BACKEND[dev0]}" vnc_port="$P0" users="alice bob" power_users=alice \
     vm dev1 vnc="${QEMU_BACKEND[dev0]}" vnc_port="$P1" users=alice power_users=alice \
         qga="unix:$T/dev1.qga"
