@@ -67,8 +67,8 @@ enum authp_type {
                               or qmp-refused, the detail QEMU's reason or the status */
     AUTHP_REQ_CERT = 5,    /* network -> helper: read cert = and key = (as root), send them */
     AUTHP_RESP_CERT = 6,   /* helper -> network: the PEM texts, or why not */
-    /* 7: AUTHP_EVT_BAN on main (the PROXY v2 branch) */
-    AUTHP_REQ_POWER = 8,   /* network -> helper: a power action (or the check for one) on
+    /* 7..9 on main: AUTHP_EVT_BAN (pp2), AUTHP_REQ_SESSIONS, AUTHP_NOTE_IDLE (idle) */
+    AUTHP_REQ_POWER = 10,   /* network -> helper: a power action (or the check for one) on
                               a VM for the principal whose socket is attached; answered
                               with AUTHP_RESP_LOGIN (AUTHP_PWR_FORGET: never answered) */
 };
