@@ -30,14 +30,17 @@ static bool in_group(const char *g, const char *user, bool have_gid, gid_t gid)
     return false;
 }
 
-bool auth_acl_allows(const struct cfg_vm *vm, const char *user)
+/* user named in users[0..nu), or in one of groups[0..ng) (primary group by
+ * getpwnam, or a member by getgrnam). */
+static bool lists_allow(char *const *users, size_t nu, char *const *groups, size_t ng,
+                        const char *user)
 {
-    if (!vm || !user || !*user)
+    if (!user || !*user)
         return false;
-    for (size_t i = 0; i < vm->n_users; i++)
-        if (vm->users[i] && strcmp(vm->users[i], user) == 0)
+    for (size_t i = 0; i < nu; i++)
+        if (users[i] && strcmp(users[i], user) == 0)
             return true;
-    if (vm->n_groups == 0)
+    if (ng == 0)
         return false;
 
     bool have_gid = false;
@@ -47,10 +50,21 @@ bool auth_acl_allows(const struct cfg_vm *vm, const char *user)
         have_gid = true;
         gid = pw->pw_gid;
     }
-    for (size_t i = 0; i < vm->n_groups; i++)
-        if (vm->groups[i] && *vm->groups[i] && in_group(vm->groups[i], user, have_gid, gid))
+    for (size_t i = 0; i < ng; i++)
+        if (groups[i] && *groups[i] && in_group(groups[i], user, have_gid, gid))
             return true;
     return false;
+}
+
+bool auth_acl_allows(const struct cfg_vm *vm, const char *user)
+{
+    return vm && lists_allow(vm->users, vm->n_users, vm->groups, vm->n_groups, user);
+}
+
+bool auth_power_allows(const struct cfg_vm *vm, const char *user)
+{
+    return vm && lists_allow(vm->power_users, vm->n_power_users, vm->power_groups,
+                             vm->n_power_groups, user);
 }
 
 /* A getpw / getgr buffer size: sysconf's hint, at least 16 KiB. */

@@ -106,6 +106,14 @@ int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rho
  * AUTHP_ERROR (detail why).  Same contract as auth_client_submit. */
 int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int fd,
                     auth_cb cb, void *ctx);
+/* Ask the helper for a power action (or its check) for the principal on
+ * fd (a viewer's socket, or a control client's), attached to the request:
+ * the helper decides who that is itself (auth/helper.c power_request).
+ * Answered like auth_client_qmp (AUTHP_NOT_ALLOWED: the principal may
+ * not; detail says why), except AUTHP_PWR_FORGET, which is sent at once
+ * if there is room and never answered (cb unused).  0, or -1. */
+int auth_client_power(struct auth_client *ac, const struct authp_power_req *req, int fd,
+                      auth_cb cb, void *ctx);
 /* Ask the helper for the certificate chain and key (cfg cert = / key =,
  * read with the helper's privileges: SIGHUP after the privilege drop).
  * cb(ctx, resp) is called once from the loop with the PEM texts (AUTHP_OK)
@@ -166,6 +174,9 @@ int auth_pwfile_check_perms(const char *file, bool as_root, char *err, size_t er
 /* True if user is listed in vm->users or is a member (primary or
  * supplementary, via getpwnam/getgrnam) of one of vm->groups. */
 bool auth_acl_allows(const struct cfg_vm *vm, const char *user);
+/* The same for the VM's power_users / power_groups (shutdown, reset,
+ * reboot, pause, resume: `vmgate vm`, XVP). */
+bool auth_power_allows(const struct cfg_vm *vm, const char *user);
 /* The same for uid: its name (getpwuid_r) into name (namesz >= 2; "" when
  * the uid has no passwd entry, then false), in vm->users, or one of its
  * groups (getgrouplist: primary and supplementary) named in vm->groups.

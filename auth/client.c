@@ -831,6 +831,30 @@ int auth_client_qmp(struct auth_client *ac, const struct authp_qmp_req *req, int
     return submit_msg(ac, buf, n, req->id, fd, cb, ctx);
 }
 
+int auth_client_power(struct auth_client *ac, const struct authp_power_req *req, int fd,
+                      auth_cb cb, void *ctx)
+{
+    if (!ac || ac->freeing || !req || fd < 0)
+        return -1;
+    struct authp_power_req wire = *req;
+    wire.id = req->action == AUTHP_PWR_FORGET ? 0 : ac->next_id;
+    uint8_t buf[AUTHP_MAX_MSG];
+    int n = authp_encode_power_req(&wire, buf, sizeof buf);
+    if (n < 0)
+        return -1;
+    if (req->action != AUTHP_PWR_FORGET)
+        return cb ? submit_msg(ac, buf, n, req->id, fd, cb, ctx) : -1;
+    if (ac->dead)
+        return -1;
+    for (;;) {                          /* never answered: best effort, like idle reports */
+        ssize_t w = send_req(ac->fd, buf, (size_t)n, fd);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
 int auth_client_report_idle(struct auth_client *ac, int peer_fd, const char *rhost)
 {
     if (!ac || ac->freeing || ac->dead || !rhost || peer_fd < 0)

@@ -50,11 +50,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -106,6 +108,23 @@ struct worker {
     unsigned sock;       /* which socket the request came on */
     char vm[AUTHP_VM_MAX + 1];       /* the VM asked for (idle_pause: wake on success) */
     char user[AUTHP_USER_MAX + 1];   /* the user named, for the wake's log line */
+};
+
+/* A viewer session the helper authenticated itself over TCP, remembered so
+ * that a power request (XVP) that comes back with the same socket is
+ * believed for that user and VM and no other (see power_request).  The
+ * socket is recognized by its inode and both ends' ports and the peer's
+ * address, all read off the socket by the kernel.  A ring of SESSIONS_MAX:
+ * the oldest is forgotten first; the network process also reports a
+ * session's end (AUTHP_PWR_FORGET). */
+#define SESSIONS_MAX 1024u
+struct session {
+    bool used;
+    unsigned long long ino;
+    unsigned port, lport;
+    char addr[INET6_ADDRSTRLEN];
+    char user[AUTHP_USER_MAX + 1];
+    char vm[AUTHP_VM_MAX + 1];
 };
 
 struct outmsg {
@@ -188,6 +207,9 @@ struct helper {
     struct idle_slot *idle;          /* idle_pause VMs */
     unsigned n_idle;
     struct auth_reload *reload;      /* config reloads (auth/reload.c) */
+    struct session *sessions;        /* ring of SESSIONS_MAX, see struct session */
+    unsigned s_ring;
+    int lock_fd;                     /* per-VM monitor locks (run_broker), -1: none */
 };
 
 /* Write end of the SIGCHLD self-pipe; -1 outside the helper. */
@@ -387,7 +409,11 @@ static void idle_apply(struct helper *h, struct idle_slot *s, const struct idle_
         idle_start(h, s, o->act);
 }
 
-/* The QMP child: run the one operation, write the outcome, exit. */
+static int vm_lock(int lock_fd, const char *vm, unsigned secs);
+
+/* The QMP child: run the one operation, write the outcome, exit.  It takes
+ * the VM's monitor lock like every broker run (QEMU serves one QMP client
+ * per socket), so a pause never collides with a handoff or `vmgate vm`. */
 static void idle_child(struct helper *h, const struct idle_slot *s, enum idle_act act, int wfd)
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -402,6 +428,10 @@ static void idle_child(struct helper *h, const struct idle_slot *s, enum idle_ac
     memset(&r, 0, sizeof r);
     bool refused = false;
     int nc = qmpb_script(op, 0, NULL, cmds, r.why, sizeof r.why);
+    if (nc > 0 && vm_lock(h->lock_fd, s->vm->name, 10) != 0) {
+        snprintf(r.why, sizeof r.why, "the monitor stayed busy for 10 s");
+        nc = -1;
+    }
     if (nc > 0 && qmpb_run(s->vm->qmp, cmds, (size_t)nc, -1, 5000, r.status, sizeof r.status,
                            &refused, r.why, sizeof r.why) == 0)
         r.ok = 1;
@@ -874,6 +904,40 @@ static void account(struct helper *h, const struct worker *w, enum authp_result 
     fwguard_result(h->guard, w->peer.addr, result);
 }
 
+static bool session_is(const struct session *s, const struct auth_peer *p)
+{
+    return s->used && s->ino == p->ino && s->port == p->port && s->lport == p->lport &&
+           strcmp(s->addr, p->addr) == 0;
+}
+
+/* Worker w's login over TCP succeeded: remember the viewer's socket as
+ * w->user's session of w->vm (a unix peer needs no memory: its uid and the
+ * socket's path say who and which VM every time). */
+static void session_remember(struct helper *h, const struct worker *w)
+{
+    if (!h->sessions || w->peer.kind != AUTH_PEER_INET || !w->user[0])
+        return;
+    struct session *s = &h->sessions[h->s_ring];
+    for (unsigned i = 0; i < SESSIONS_MAX; i++)
+        if (session_is(&h->sessions[i], &w->peer))
+            s = &h->sessions[i];            /* the same socket again: replace */
+    if (s == &h->sessions[h->s_ring])
+        h->s_ring = (h->s_ring + 1) % SESSIONS_MAX;
+    *s = (struct session){ .used = true, .ino = w->peer.ino, .port = w->peer.port,
+                           .lport = w->peer.lport };
+    snprintf(s->addr, sizeof s->addr, "%s", w->peer.addr);
+    snprintf(s->user, sizeof s->user, "%s", w->user);
+    snprintf(s->vm, sizeof s->vm, "%s", w->vm);
+}
+
+static struct session *session_find(struct helper *h, const struct auth_peer *p)
+{
+    for (unsigned i = 0; h->sessions && i < SESSIONS_MAX; i++)
+        if (session_is(&h->sessions[i], p))
+            return &h->sessions[i];
+    return NULL;
+}
+
 /* Reap finished workers (by their pids, never waitpid(-1)).  A worker that
  * did not exit with WORKER_SENT + result did not answer, so the helper does. */
 static void reap(struct helper *h)
@@ -895,6 +959,8 @@ static void reap(struct helper *h)
                        WEXITSTATUS(st) <= WORKER_SENT + AUTHP_ERROR) {
                 note_duration(h, w);
                 account(h, w, (enum authp_result)(WEXITSTATUS(st) - WORKER_SENT));
+                if (WEXITSTATUS(st) == WORKER_SENT + AUTHP_OK)
+                    session_remember(h, w);
             } else if (WIFEXITED(st) && WEXITSTATUS(st) >= WORKER_HELD &&
                        WEXITSTATUS(st) <= WORKER_HELD + AUTHP_ERROR && hold_answer(h, w)) {
                 account(h, w, (enum authp_result)(WEXITSTATUS(st) - WORKER_HELD));
@@ -1162,6 +1228,244 @@ static const char *vm_qmp_path(const struct cfg_vm *vm)
     return NULL;
 }
 
+/* Per-VM serialization of monitor use: QEMU serves one QMP client per
+ * socket (a second waits in the listen backlog while its deadline runs),
+ * so every broker run for a VM first takes a POSIX record lock on one byte
+ * of h->lock_fd (a memfd), at an offset from the VM's name (a collision
+ * only serializes two VMs).  Record locks belong to the process: the runs
+ * are separate grandchildren, so they exclude each other, and the kernel
+ * drops a lock when its run exits.  The wait is bounded by SIGALRM.
+ * 0 locked (or no lock file), -1 not within secs. */
+static void on_alarm(int sig) { (void)sig; }
+
+static int vm_lock(int lock_fd, const char *vm, unsigned secs)
+{
+    if (lock_fd < 0)
+        return 0;
+    uint32_t hash = 2166136261u;
+    for (const char *p = vm; *p; p++)
+        hash = (hash ^ (uint8_t)*p) * 16777619u;
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = (off_t)(hash % 65521u), .l_len = 1 };
+    struct sigaction sa = { .sa_handler = on_alarm };   /* no SA_RESTART: EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(secs);
+    int r = fcntl(lock_fd, F_SETLKW, &fl);
+    alarm(0);
+    return r;
+}
+
+/* Run a broker operation in a grandchild (re-parented at once, so nothing
+ * here waits for QEMU) that answers request id on sock itself: the QMP
+ * commands cmds on the monitor at path, with fd attached where asked, or,
+ * with qga set, the guest agent's reboot on that socket instead.  Runs for
+ * one VM are serialized (vm_lock).  what names it in the log. */
+static void run_broker(struct helper *h, unsigned sock, uint32_t id, const struct cfg_vm *vm,
+                       const char *path, const struct qmp_cmd *cmds, size_t nc, int fd,
+                       uint64_t conn, const char *what, const char *qga)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        if (fork() != 0)
+            _exit(0);
+        /* (no PDEATHSIG: our parent exits now; the deadlines bound us) */
+        char res[AUTHP_DETAIL_MAX + 1] = "", why[160] = "";
+        bool refused = false;
+        int rc;
+        if (vm_lock(h->lock_fd, vm->name, 10) != 0) {
+            snprintf(why, sizeof why, "the monitor of vm %s stays busy", vm->name);
+            rc = -1;
+        } else if (qga) {
+            rc = qmpb_qga_reboot(qga, 5000, why, sizeof why);
+        } else {
+            rc = qmpb_run(path, cmds, nc, fd, 5000, res, sizeof res, &refused, why, sizeof why);
+        }
+        struct authp_login_resp r = { .id = id };
+        r.result = rc == 0 ? AUTHP_OK : refused ? AUTHP_QMP_REFUSED : AUTHP_ERROR;
+        snprintf(r.detail, sizeof r.detail, "%s", rc == 0 ? res : why);
+        log_info("%s %s vm=%s conn=%llu: %s%s%s", qga ? "qga" : "qmp", what, vm->name,
+                 (unsigned long long)conn, authp_result_name(r.result), r.detail[0] ? ": " : "",
+                 r.detail);
+        uint8_t out[AUTHP_RESP_MAX];
+        int l = authp_encode_login_resp(&r, out, sizeof out);
+        if (l > 0)
+            (void)send(h->fds[sock], out, (size_t)l, MSG_NOSIGNAL);
+        _exit(0);
+    }
+    if (p < 0) {
+        helper_answer(h, sock, id, AUTHP_ERROR, "cannot fork");
+    } else {
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+/* Who asks for power (AUTHP_REQ_POWER), decided from the attached socket
+ * alone, never from the network process's words:
+ *   - a unix socket accepted on the control socket (`control`): the
+ *     client's uid (SO_PEERCRED) — `vmgate vm`;
+ *   - a unix socket accepted on socket_dir/VM.vnc of this VM: the viewer's
+ *     uid — XVP from a local viewer;
+ *   - a TCP socket: a session this helper authenticated (session_find) for
+ *     this VM — XVP from a viewer that logged in with a password.
+ * The name goes to user (for the ACL and the log).  0, or -1 with why. */
+static int power_principal(struct helper *h, const struct auth_peer *peer,
+                           const struct cfg_vm *vm, char *user, size_t usersz, char *why,
+                           size_t whylen)
+{
+    const struct cfg *cfg = h->cfg;
+    if (peer->kind == AUTH_PEER_UNIX) {
+        char own[CFG_PATH_MAX + CFG_NAME_MAX + 16] = "";
+        if (cfg->socket_dir[0])
+            snprintf(own, sizeof own, "%s/%s.vnc", cfg->socket_dir, vm->name);
+        bool ctl = cfg->control[0] && strcmp(peer->local, cfg->control) == 0;
+        if (!ctl && !(own[0] && strcmp(peer->local, own) == 0)) {
+            snprintf(why, whylen, "a unix socket that is neither the control socket nor %s's",
+                     vm->name);
+            return -1;
+        }
+        char buf[4096];
+        struct passwd pw, *res = NULL;
+        if (getpwuid_r(peer->uid, &pw, buf, sizeof buf, &res) != 0 || !res ||
+            strlen(res->pw_name) >= usersz) {
+            snprintf(why, whylen, "uid %lu has no user name", (unsigned long)peer->uid);
+            return -1;
+        }
+        snprintf(user, usersz, "%s", res->pw_name);
+        return 0;
+    }
+    struct session *s = session_find(h, peer);
+    for (int tries = 0; !s && tries < 50; tries++) {
+        /* the login's worker answered the network process before it
+         * exited: if it is still one of ours, give it a moment */
+        bool pending = false;
+        for (unsigned i = 0; i < h->n_workers; i++)
+            pending |= h->workers[i].peer.kind == AUTH_PEER_INET &&
+                       h->workers[i].peer.ino == peer->ino;
+        if (!pending)
+            break;
+        struct timespec ms = { 0, 2000000 };
+        nanosleep(&ms, NULL);
+        reap(h);
+        s = session_find(h, peer);
+    }
+    if (!s) {
+        snprintf(why, whylen, "not a session this helper authenticated");
+        return -1;
+    }
+    if (strcmp(s->vm, vm->name) != 0) {
+        snprintf(why, whylen, "the session is for vm %s", s->vm);
+        return -1;
+    }
+    snprintf(user, usersz, "%s", s->user);
+    return 0;
+}
+
+/* AUTHP_REQ_POWER: authorize the attached socket's principal
+ * (power_principal) for the action on the VM — status: its users/groups
+ * or power_users/power_groups; everything else: power_users/power_groups —
+ * and run it through the broker (serialized per VM like every monitor
+ * use).  CHECK answers at once (detail: the user); FORGET drops a
+ * remembered session and is not answered.  fd: the attached socket (closed
+ * here); -1 none, -2 malformed. */
+static void power_request(struct helper *h, unsigned sock, const uint8_t *buf, size_t n, int fd)
+{
+    struct authp_power_req q;
+    struct auth_peer peer;
+    char why[1600] = "", user[AUTHP_USER_MAX + 1] = "", vmname[AUTHP_VM_MAX * 4 + 8];
+    const struct cfg_vm *vm = NULL;
+    if (fd < 0 || authp_decode_power_req(buf, n, &q) != 0 ||
+        auth_peer_from_fd(fd, &peer, why, sizeof why) != 0) {
+        uint32_t id;
+        log_warn("malformed power request (%zu bytes)%s%s", n, why[0] ? ": " : "", why);
+        if (authp_peek_id(buf, n, &id) == 0)
+            helper_answer(h, sock, id, AUTHP_ERROR, "malformed request");
+        goto out;
+    }
+    log_safe(vmname, sizeof vmname, q.vm, strlen(q.vm));
+    if (q.action == AUTHP_PWR_FORGET) {
+        struct session *s = peer.kind == AUTH_PEER_INET ? session_find(h, &peer) : NULL;
+        if (s)
+            s->used = false;
+        goto out;
+    }
+    const char *act = authp_power_name(q.action);
+    if (!(vm = cfg_find_vm(h->cfg, q.vm))) {
+        snprintf(why, sizeof why, "no vm %s", vmname);
+        helper_answer(h, sock, q.id, AUTHP_NOT_ALLOWED, why);
+        goto out;
+    }
+    if (power_principal(h, &peer, vm, user, sizeof user, why, sizeof why) != 0) {
+        char p[INET6_ADDRSTRLEN + 16];
+        log_warn("power %s vm=%s conn=%llu refused: %s (peer %s)", act, vm->name,
+                 (unsigned long long)q.conn, why, auth_peer_str(&peer, p, sizeof p));
+        helper_answer(h, sock, q.id, AUTHP_NOT_ALLOWED, why);
+        goto out;
+    }
+    char u[AUTHP_USER_MAX * 4 + 1];
+    log_safe(u, sizeof u, user, strlen(user));
+    bool may_power = auth_power_allows(vm, user);
+    if (q.action == AUTHP_PWR_STATUS ? !(may_power || auth_acl_allows(vm, user)) : !may_power) {
+        if (q.action == AUTHP_PWR_STATUS)
+            snprintf(why, sizeof why, "user %s may not open vm %s (not in its users/groups)", u,
+                     vm->name);
+        else
+            snprintf(why, sizeof why, "user %s may not control the power of vm %s (not in its "
+                     "power_users/power_groups)", u, vm->name);
+        if (q.action != AUTHP_PWR_CHECK)
+            log_info("power %s vm=%s conn=%llu: refused: %s", act, vm->name,
+                     (unsigned long long)q.conn, why);
+        helper_answer(h, sock, q.id, AUTHP_NOT_ALLOWED, why);
+        goto out;
+    }
+    if (q.action == AUTHP_PWR_CHECK) {
+        helper_answer(h, sock, q.id, AUTHP_OK, user);
+        goto out;
+    }
+    const char *path = vm_qmp_path(vm);
+    if (q.action == AUTHP_PWR_REBOOT) {
+        if (!vm->qga[0]) {
+            snprintf(why, sizeof why, "vm %s has no qga configured (reboot needs the guest "
+                     "agent)", vm->name);
+            helper_answer(h, sock, q.id, AUTHP_ERROR, why);
+        } else {
+            log_info("power reboot vm=%s conn=%llu user=%s: allowed", vm->name,
+                     (unsigned long long)q.conn, u);
+            run_broker(h, sock, q.id, vm, NULL, NULL, 0, -1, q.conn, "guest-shutdown reboot",
+                       vm->qga);
+        }
+        goto out;
+    }
+    if (!path) {
+        snprintf(why, sizeof why, "vm %s has no qmp configured", vm->name);
+        helper_answer(h, sock, q.id, AUTHP_ERROR, why);
+        goto out;
+    }
+    static const unsigned op_of[AUTHP_PWR_MAX_] = {
+        [AUTHP_PWR_STATUS] = QMPB_QUERY_STATUS, [AUTHP_PWR_SHUTDOWN] = QMPB_POWERDOWN,
+        [AUTHP_PWR_RESET] = QMPB_RESET, [AUTHP_PWR_PAUSE] = QMPB_STOP,
+        [AUTHP_PWR_RESUME] = QMPB_CONT,
+    };
+    struct qmp_cmd cmds[QMP_RUN_MAX];
+    int nc = qmpb_script(op_of[q.action], q.conn, NULL, cmds, why, sizeof why);
+    if (nc < 0) {
+        helper_answer(h, sock, q.id, AUTHP_ERROR, why);
+        goto out;
+    }
+    if (q.action != AUTHP_PWR_STATUS)
+        log_info("power %s vm=%s conn=%llu user=%s: allowed", act, vm->name,
+                 (unsigned long long)q.conn, u);
+    if (q.action == AUTHP_PWR_PAUSE || q.action == AUTHP_PWR_RESUME)
+        idle_by_user(h, vm->name);    /* a person's pause/resume voids vmgate's idle record */
+    run_broker(h, sock, q.id, vm, path, cmds, (size_t)nc, -1, q.conn,
+               qmpb_op_name(op_of[q.action]), NULL);
+    explicit_bzero(cmds, sizeof cmds);
+out:
+    if (fd >= 0)
+        close(fd);
+}
+
 /* AUTHP_REQ_QMP: the QMP broker.  The network process names a VM and one
  * of a few fixed operations (auth/qmpb.h); the helper finds the monitor in
  * its own config, composes the commands itself and runs them in a
@@ -1206,33 +1510,7 @@ static void qmp_request(struct helper *h, unsigned sock, const uint8_t *buf, siz
     }
     if (q.op == QMPB_STOP || q.op == QMPB_CONT)
         idle_by_user(h, vm->name);    /* someone's own pause/resume voids vmgate's record */
-    pid_t p = fork();
-    if (p == 0) {
-        if (fork() != 0)
-            _exit(0);
-        /* (no PDEATHSIG: our parent exits now; qmpb_run's deadline bounds us) */
-        char res[AUTHP_DETAIL_MAX + 1] = "";
-        bool refused = false;
-        int rc = qmpb_run(path, cmds, (size_t)nc, fd, 5000, res, sizeof res, &refused, why,
-                          sizeof why);
-        struct authp_login_resp r = { .id = q.id };
-        r.result = rc == 0 ? AUTHP_OK : refused ? AUTHP_QMP_REFUSED : AUTHP_ERROR;
-        snprintf(r.detail, sizeof r.detail, "%s", rc == 0 ? res : why);
-        log_info("qmp %s vm=%s conn=%llu: %s%s%s", qmpb_op_name(q.op), vm->name,
-                 (unsigned long long)q.conn, authp_result_name(r.result), r.detail[0] ? ": " : "",
-                 r.detail);
-        uint8_t out[AUTHP_RESP_MAX];
-        int l = authp_encode_login_resp(&r, out, sizeof out);
-        if (l > 0)
-            (void)send(h->fds[sock], out, (size_t)l, MSG_NOSIGNAL);
-        _exit(0);
-    }
-    if (p < 0) {
-        helper_answer(h, sock, q.id, AUTHP_ERROR, "cannot fork");
-    } else {
-        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
-            ;
-    }
+    run_broker(h, sock, q.id, vm, path, cmds, (size_t)nc, fd, q.conn, qmpb_op_name(q.op), NULL);
 out:
     explicit_bzero(cmds, sizeof cmds);
     if (fd >= 0)
@@ -1370,6 +1648,11 @@ static void read_requests(struct helper *h, unsigned sock)
             qmp_request(h, sock, buf, (size_t)n, take_one_fd(&mh));
             continue;
         }
+        if (n > 0 && !(mh.msg_flags & MSG_TRUNC) && (size_t)n <= AUTHP_MAX_MSG &&
+            authp_peek_type(buf, (size_t)n) == AUTHP_REQ_POWER) {
+            power_request(h, sock, buf, (size_t)n, take_one_fd(&mh));
+            continue;
+        }
         struct queued q;
         char why[128] = "";
         int peer_rc = take_peer(&mh, &q.peer, why, sizeof why);   /* closes the fds */
@@ -1464,6 +1747,8 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     h.queue = calloc(h.qmax, sizeof *h.queue);
     h.outq = calloc(OUTQ_MAX, sizeof *h.outq);
     h.held = calloc(HELD_MAX, sizeof *h.held);
+    h.sessions = calloc(SESSIONS_MAX, sizeof *h.sessions);
+    h.lock_fd = memfd_create("vmgate-monitor-locks", MFD_CLOEXEC);
     int pfd[2] = { -1, -1 };
     int rc = -1;
     struct pollfd *pfds = NULL;      /* the sockets, self-pipe, firewall, idle children */
@@ -1471,7 +1756,7 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
                      old_chld, old_pipe;
     sigemptyset(&sa.sa_mask);
     bool have_sig = false;
-    if (!h.workers || !h.queue || !h.outq || !h.held) {
+    if (!h.workers || !h.queue || !h.outq || !h.held || !h.sessions) {
         log_err("out of memory");
         goto out;
     }
@@ -1582,6 +1867,9 @@ out:
     free(h.workers);
     free(h.outq);
     free(h.held);
+    free(h.sessions);
+    if (h.lock_fd >= 0)
+        close(h.lock_fd);
     return rc;
 }
 

@@ -70,6 +70,15 @@ int auth_peer_from_fd(int fd, struct auth_peer *p, char *err, size_t errlen)
             snprintf(err, errlen, "unexpected peer address");
             return -1;
         }
+        p->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        struct sockaddr_storage ls;
+        socklen_t ll = sizeof ls;
+        memset(&ls, 0, sizeof ls);
+        if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
+            p->lport = ntohs(ls.ss_family == AF_INET ? ((struct sockaddr_in *)&ls)->sin_port
+                                                     : ((struct sockaddr_in6 *)&ls)->sin6_port);
+        p->ino = (unsigned long long)st.st_ino;
         p->kind = AUTH_PEER_INET;
         return 0;
     }
@@ -104,6 +113,7 @@ int auth_peer_from_fd(int fd, struct auth_peer *p, char *err, size_t errlen)
             memcpy(p->local, sun.sun_path, n);
             p->local[n] = '\0';
         }
+        p->ino = (unsigned long long)st.st_ino;
         p->kind = AUTH_PEER_UNIX;
         p->uid = uc.uid;
         p->gid = uc.gid;

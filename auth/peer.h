@@ -30,6 +30,12 @@ struct auth_peer {
     pid_t pid;
     char local[108];               /* AUTH_PEER_UNIX: the socket's own path (getsockname:
                                       the listener it was accepted on), "" if unnamed */
+    /* Which socket this is, so the helper can recognize a viewer it
+     * authenticated when the same socket comes back with a power request:
+     * the socket's inode (unique among live sockets), and for AUTH_PEER_INET
+     * both ports (remote, and local from getsockname). */
+    unsigned long long ino;
+    unsigned port, lport;
 };
 
 /* Fill *p from the connected socket fd: getpeername() for a TCP socket

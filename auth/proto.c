@@ -10,6 +10,7 @@
  *   AUTHP_REQ_IDLE    header, str rhost
  *   AUTHP_REQ_QMP     header, u8 op, u32 conn high, u32 conn low, str vm, str arg
  *   AUTHP_REQ_CERT    header
+ *   AUTHP_REQ_POWER   header, u8 action, u32 conn high, u32 conn low, str vm (+ 1 fd)
  *   AUTHP_REQ_SESSIONS header, u32 count, str vm
  *   AUTHP_NOTE_IDLE   header, u8 state, u8 event, u8 audit, u32 since high, u32 since low,
  *                     str vm, str status, str why
@@ -649,6 +650,59 @@ int authp_decode_reload_resp(const uint8_t *buf, size_t len, struct authp_reload
         memset(s, 0, sizeof *s);
         return -1;
     }
+    return 0;
+}
+
+int authp_encode_power_req(const struct authp_power_req *q, uint8_t *buf, size_t cap)
+{
+    if (!q || !buf || !authp_power_name(q->action))
+        return -1;
+    struct wbuf w = { .p = buf, .cap = cap };
+    w_hdr(&w, AUTHP_REQ_POWER, q->id);
+    w_u8(&w, q->action);
+    w_u32(&w, (uint32_t)(q->conn >> 32));
+    w_u32(&w, (uint32_t)q->conn);
+    w_str(&w, q->vm, sizeof q->vm, AUTHP_VM_MAX);
+    return w_finish(&w);
+}
+
+int authp_decode_power_req(const uint8_t *buf, size_t len, struct authp_power_req *q)
+{
+    if (!q)
+        return -1;
+    memset(q, 0, sizeof *q);
+    if (!buf)
+        return -1;
+    struct rbuf r = { .p = buf, .len = len };
+    r_hdr(&r, AUTHP_REQ_POWER, &q->id);
+    q->action = r_u8(&r);
+    uint64_t hi = r_u32(&r);
+    q->conn = hi << 32 | r_u32(&r);
+    r_str(&r, q->vm, AUTHP_VM_MAX);
+    if (r.bad || r.off != r.len || !authp_power_name(q->action)) {
+        memset(q, 0, sizeof *q);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const power_names[AUTHP_PWR_MAX_] = {
+    [AUTHP_PWR_CHECK] = "check", [AUTHP_PWR_STATUS] = "status",
+    [AUTHP_PWR_SHUTDOWN] = "shutdown", [AUTHP_PWR_RESET] = "reset",
+    [AUTHP_PWR_REBOOT] = "reboot", [AUTHP_PWR_PAUSE] = "pause",
+    [AUTHP_PWR_RESUME] = "resume", [AUTHP_PWR_FORGET] = "forget",
+};
+
+const char *authp_power_name(unsigned action)
+{
+    return action < AUTHP_PWR_MAX_ ? power_names[action] : NULL;
+}
+
+unsigned authp_power_parse(const char *s)
+{
+    for (unsigned a = AUTHP_PWR_STATUS; s && a <= AUTHP_PWR_RESUME; a++)
+        if (strcmp(s, power_names[a]) == 0)
+            return a;
     return 0;
 }
 

@@ -96,6 +96,9 @@ enum authp_type {
                             * users/groups allow the user; vm must be empty.  Answered with
                             * AUTHP_RESP_VMS on success, AUTHP_RESP_LOGIN on failure */
     AUTHP_RESP_VMS = 13,   /* helper -> network: result, detail, the VM names */
+    AUTHP_REQ_POWER = 14,  /* network -> helper: a power action (or the check for one) on
+                              a VM for the principal whose socket is attached; answered
+                              with AUTHP_RESP_LOGIN (AUTHP_PWR_FORGET: never answered) */
 };
 
 enum authp_result {
@@ -227,6 +230,36 @@ struct authp_idle_note {
 };
 int authp_encode_idle_note(const struct authp_idle_note *r, uint8_t *buf, size_t cap);
 int authp_decode_idle_note(const uint8_t *buf, size_t len, struct authp_idle_note *r);
+/* AUTHP_REQ_POWER: action on vm for whoever is at the other end of the
+ * attached socket (exactly one, SCM_RIGHTS): a viewer's socket (XVP; the
+ * helper only believes a session it authenticated itself, see helper.c)
+ * or a control-socket client's (`vmgate vm`; its uid from SO_PEERCRED).
+ * conn: the network process's connection id, for the log only. */
+enum authp_power_action {
+    AUTHP_PWR_CHECK = 1,     /* may this principal use power on vm? (XVP_INIT) */
+    AUTHP_PWR_STATUS,        /* query-status; needs users/groups */
+    AUTHP_PWR_SHUTDOWN,      /* system_powerdown */
+    AUTHP_PWR_RESET,         /* system_reset */
+    AUTHP_PWR_REBOOT,        /* guest agent guest-shutdown mode reboot (needs qga) */
+    AUTHP_PWR_PAUSE,         /* stop */
+    AUTHP_PWR_RESUME,        /* cont */
+    AUTHP_PWR_FORGET,        /* the viewer's session ended: forget it (never answered) */
+    AUTHP_PWR_MAX_,
+};
+struct authp_power_req {
+    uint32_t id;
+    uint8_t action;          /* enum authp_power_action */
+    uint64_t conn;
+    char vm[AUTHP_VM_MAX + 1];
+};
+int authp_encode_power_req(const struct authp_power_req *r, uint8_t *buf, size_t cap);
+int authp_decode_power_req(const uint8_t *buf, size_t len, struct authp_power_req *r);
+/* "shutdown", "reset", ... for action, or NULL if it is not one. */
+const char *authp_power_name(unsigned action);
+/* The action named s ("status", "shutdown", "reset", "reboot", "pause",
+ * "resume"), or 0: the words `vmgate vm` and the control socket accept. */
+unsigned authp_power_parse(const char *s);
+
 /* AUTHP_REQ_CERT is the header alone. */
 int authp_encode_cert_req(uint32_t id, uint8_t *buf, size_t cap);
 int authp_decode_cert_req(const uint8_t *buf, size_t len, uint32_t *id);

@@ -233,3 +233,83 @@ int qmpb_run(const char *path, const struct qmp_cmd *cmds, size_t n, int passfd,
     close(fd);
     return rc;
 }
+
+/* Wait for a line from the agent that answers guest-sync with token:
+ * {"return": TOKEN}.  Earlier lines (a previous client's leftovers) are
+ * skipped, as guest-sync is meant to be used.  0, or -1 with why. */
+static int qga_synced(int fd, unsigned long token, const struct timespec *end, char *why,
+                      size_t whylen)
+{
+    char rx[1024], want[32];
+    size_t have = 0;
+    snprintf(want, sizeof want, "%lu", token);
+    for (;;) {
+        char *nl;
+        while ((nl = memchr(rx, '\n', have))) {
+            size_t l = (size_t)(nl - rx) + 1;
+            if (memmem(rx, l, "\"return\"", 8) && memmem(rx, l, want, strlen(want)))
+                return 0;
+            memmove(rx, rx + l, have - l);
+            have -= l;
+        }
+        if (have == sizeof rx)
+            have = 0;                       /* an over-long line: not ours */
+        if (wait_fd(fd, POLLIN, end, why, whylen) != 0) {
+            snprintf(why, whylen, "the guest agent does not answer (is it running in the guest?)");
+            return -1;
+        }
+        ssize_t r = recv(fd, rx + have, sizeof rx - have, MSG_DONTWAIT);
+        if (r == 0) {
+            snprintf(why, whylen, "guest agent socket closed");
+            return -1;
+        }
+        if (r < 0 && errno != EAGAIN && errno != EINTR) {
+            snprintf(why, whylen, "guest agent read: %s", strerror(errno));
+            return -1;
+        }
+        if (r > 0)
+            have += (size_t)r;
+    }
+}
+
+int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sun.sun_path) {
+        snprintf(why, whylen, "guest agent path too long");
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout_ms / 1000;
+    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0 && errno != EINPROGRESS)) {
+        snprintf(why, whylen, "connect %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long token = ((unsigned long)now.tv_nsec ^ (unsigned long)getpid() << 8) % 1000000000ul;
+    /* 0xff first: the agent discards a half line a previous client left */
+    struct qmp_cmd c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.json, sizeof c.json,
+             "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":%lu}}\n", token);
+    int rc = -1;
+    if (send_cmd(fd, &c, -1, &end, why, whylen) == 0 && qga_synced(fd, token, &end, why, whylen) == 0) {
+        /* guest-shutdown answers nothing on success: delivered is done */
+        snprintf(c.json, sizeof c.json,
+                 "{\"execute\":\"guest-shutdown\",\"arguments\":{\"mode\":\"reboot\"}}\n");
+        rc = send_cmd(fd, &c, -1, &end, why, whylen);
+    }
+    close(fd);
+    return rc;
+}

@@ -55,4 +55,11 @@ int qmpb_script(unsigned op, uint64_t id, const char *arg, struct qmp_cmd *cmds,
 int qmpb_run(const char *path, const struct qmp_cmd *cmds, size_t n, int passfd, int timeout_ms,
              char *out, size_t outsz, bool *refused, char *why, size_t whylen);
 
+/* Reboot the guest through the QEMU guest agent on the unix socket at
+ * path: guest-sync-delimited (the agent must answer with our token within
+ * the deadline, so a VM without a running agent fails here), then
+ * guest-shutdown mode reboot, which the agent does not answer.  0 once it
+ * is delivered, or -1 with why. */
+int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen);
+
 #endif

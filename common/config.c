@@ -65,7 +65,7 @@ enum fw_key { FK_PROTECT, FK_ALLOW, FK_BAN_AFTER, FK_BAN_WINDOW, FK_BAN_TIME, FK
 enum vm_key {
     VK_VNC, VK_VNC_PORT, VK_SPICE, VK_SPICE_PORT, VK_QMP, VK_USERS, VK_GROUPS,
     VK_CLIPBOARD, VK_CLIPBOARD_MAX, VK_QEMU_CONSOLES, VK_SPICE_CHANNELS, VK_CU, VK_SERIAL,
-    VK_IDLE_PAUSE, VK_N
+    VK_IDLE_PAUSE, VK_POWER_USERS, VK_POWER_GROUPS, VK_QGA, VK_N
 };
 
 struct key_def {
@@ -131,6 +131,9 @@ static const struct key_def vm_keys[] = {
     { "continuous_updates", VK_CU, false },
     { "serial", VK_SERIAL, false },
     { "idle_pause", VK_IDLE_PAUSE, false },
+    { "power_users", VK_POWER_USERS, true },
+    { "power_groups", VK_POWER_GROUPS, true },
+    { "qga", VK_QGA, false },
     { NULL, 0, false }
 };
 
@@ -1004,6 +1007,18 @@ static int set_vm(struct parser *p, int line, int id, const char *key, const cha
         return set_cu(p, line, v, &vm->continuous_updates);
     case VK_IDLE_PAUSE:         /* 0 = off for this VM; needs a monitor (finish) */
         return set_duration(p, line, key, v, 0, 365 * MS_D, &vm->idle_pause_ms);
+    case VK_POWER_USERS:
+        return set_list(p, line, key, "user", v, check_principal, &vm->power_users,
+                        &vm->n_power_users);
+    case VK_POWER_GROUPS:
+        return set_list(p, line, key, "group", v, check_principal, &vm->power_groups,
+                        &vm->n_power_groups);
+    case VK_QGA:
+        /* only unix:PATH: the guest agent's chardev socket */
+        if (strncmp(v, "unix:", 5) != 0 || check_sock_path(v + 5, vm->qga, why, sizeof why) < 0)
+            return fail(p, line, "bad qga \"%s\": %s", shown(p, v),
+                        strncmp(v, "unix:", 5) != 0 ? "use unix:PATH" : why);
+        return 0;
     }
     return fail(p, line, "internal error: key %s", key);
 }
@@ -1184,6 +1199,7 @@ static int check_socket_dir(struct parser *p)
             { "spice", k[VK_SPICE], vm->spice.kind == CFG_BE_UNIX ? vm->spice.path : "" },
             { "qmp", k[VK_QMP], vm->qmp },
             { "serial", k[VK_SERIAL], vm->serial.kind == CFG_BE_UNIX ? vm->serial.path : "" },
+            { "qga", k[VK_QGA], vm->qga },
         };
         for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
             if (own[j].path[0] && dir_holds(c->socket_dir, own[j].path))
@@ -1472,6 +1488,8 @@ void cfg_free(struct cfg *c)
     for (size_t i = 0; i < c->n_vms; i++) {
         free_list(c->vms[i].users, c->vms[i].n_users);
         free_list(c->vms[i].groups, c->vms[i].n_groups);
+        free_list(c->vms[i].power_users, c->vms[i].n_power_users);
+        free_list(c->vms[i].power_groups, c->vms[i].n_power_groups);
     }
     free(c->vms);
     memset(c, 0, sizeof *c);
@@ -1656,6 +1674,13 @@ void cfg_print(const struct cfg *c, FILE *f)
         }
         print_list(f, "", "users", vm->users, vm->n_users, ' ');
         print_list(f, "", "groups", vm->groups, vm->n_groups, ' ');
+        print_list(f, "", "power_users", vm->power_users, vm->n_power_users, ' ');
+        print_list(f, "", "power_groups", vm->power_groups, vm->n_power_groups, ' ');
+        if (vm->qga[0]) {
+            char q[CFG_PATH_MAX + 8];
+            snprintf(q, sizeof q, "unix:%s", vm->qga);
+            print_kv(f, "", "qga", q);
+        }
         print_kv(f, "", "clipboard", cfg_clip_name(vm->clipboard));
         print_kv(f, "", "clipboard_max", fmt_size(vm->clipboard_max, a, sizeof a));
         print_kv(f, "", "qemu_consoles", cfg_qcons_name(vm->qemu_consoles));

@@ -49,6 +49,9 @@ struct cfg_vm {
     char qmp[CFG_PATH_MAX + 1];    /* "" = none */
     char **users;  size_t n_users;
     char **groups; size_t n_groups;
+    char **power_users;  size_t n_power_users;    /* may shut down / reset / pause */
+    char **power_groups; size_t n_power_groups;
+    char qga[CFG_PATH_MAX + 1];    /* guest agent socket (qga = unix:PATH); "" = none */
     enum cfg_clip clipboard;
     uint64_t clipboard_max;        /* bytes */
     enum cfg_qcons qemu_consoles;  /* default block */

@@ -15,11 +15,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "common/config.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "gateway/oneshot.h"
 #include "gateway/peers.h"
+#include "proxy/audit.h"
 #include "proxy/proxy.h"
 
 /* ---------------------------------------------------------------------- */
@@ -84,6 +86,9 @@ struct ctl_client {
     int ngroups;                        /* -1: unknown */
     bool json;                          /* status waiting for the peers: its format */
     unsigned kicked;                    /* kick waiting for the peers: ours */
+    bool pending;                       /* a `vm` request waits for the auth helper */
+    unsigned action;                    /* ... this one (enum authp_power_action) */
+    char vm[CFG_NAME_MAX + 1];          /* ... on this VM */
 };
 
 struct ctl_server {
@@ -381,6 +386,109 @@ static void do_kick(struct ctl_client *c, const struct ctl_req *r)
     reply(c, "ok", body);
 }
 
+/* ---- vm VM ACTION: power control, authorized by the auth helper ---- */
+
+/* The helper's answer to a `vm` request: the reply, one log line, and for
+ * the actions (not status) an audit event `power`.  Reply heads for the
+ * client (ctlcli.c maps them to exit codes): "ok"; "error refused: ..."
+ * (no right); "error failed: ..." (QEMU said no); "error unavailable: ..."
+ * (no qmp / qga configured, monitor unreachable: the VM is not running). */
+static void vm_answer(void *ctx, const struct authp_login_resp *resp)
+{
+    struct ctl_client *c = ctx;
+    c->pending = false;
+    const char *act = authp_power_name(c->action);
+    char who[256];
+    peer_name(c, who, sizeof who);
+    const char *result = resp->result == AUTHP_OK ? "ok"
+                         : resp->result == AUTHP_NOT_ALLOWED ? "refused"
+                         : resp->result == AUTHP_QMP_REFUSED ? "failed" : "unavailable";
+    if (c->action != AUTHP_PWR_STATUS || resp->result != AUTHP_OK)
+        log_info("control: vm %s %s by %s (uid %u): %s%s%s", c->vm, act, who,
+                 (unsigned)c->cred.uid, result, resp->detail[0] ? ": " : "", resp->detail);
+    struct proxy *px = c->s->px;
+    if (c->action != AUTHP_PWR_STATUS && px->audit) {
+        char src[32];
+        snprintf(src, sizeof src, "uid:%u", (unsigned)c->cred.uid);
+        struct audit_who aw = { 0, c->vm, who, src, "control" };
+        struct audit_kv kv[] = { AUDIT_S("action", act), AUDIT_S("result", result),
+                                 AUDIT_S("reason", resp->result == AUTHP_OK ? NULL
+                                                                            : resp->detail) };
+        atrail_emit(px->audit, "power", &aw, kv, sizeof kv / sizeof kv[0]);
+    }
+    if (resp->result == AUTHP_QMP_REFUSED) {
+        reply_error(c, "failed: QEMU refused %s: %s", act, resp->detail);
+        return;
+    }
+    if (resp->result != AUTHP_OK) {
+        reply_error(c, "%s: %s", result, resp->detail);
+        return;
+    }
+    char body[4096];
+    struct jw w;
+    jw_init(&w, body, sizeof body);
+    if (c->action == AUTHP_PWR_STATUS) {
+        /* vmgate's own idle pause (or wake) is worth a word beside QEMU's */
+        char st[160];
+        proxy_vm_state(px, c->vm, st, sizeof st);
+        const char *note = strncmp(st, "paused by vmgate", 16) == 0 ||
+                                   strncmp(st, "resuming", 8) == 0 ? st : NULL;
+        char line[400];
+        snprintf(line, sizeof line, "%s: %s%s%s\n", c->vm, resp->detail[0] ? resp->detail
+                                                                           : "unknown",
+                 note ? " - " : "", note ? note : "");
+        jw_raw(&w, line);
+        snprintf(line, sizeof line, "sessions: %u%s\n", proxy_vm_sessions(px, c->vm),
+                 c->s->nproc > 1 ? " (network process 1's only)" : "");
+        jw_raw(&w, line);
+        proxy_vm_sessions_text(px, c->vm, &w);
+    } else {
+        static const char *const done[AUTHP_PWR_MAX_] = {
+            [AUTHP_PWR_SHUTDOWN] = "shutdown requested (ACPI power button)",
+            [AUTHP_PWR_RESET] = "reset",
+            [AUTHP_PWR_REBOOT] = "reboot requested from the guest agent",
+            [AUTHP_PWR_PAUSE] = "paused",
+            [AUTHP_PWR_RESUME] = "resumed",
+        };
+        char line[200];
+        snprintf(line, sizeof line, "%s: %s\n", c->vm, done[c->action]);
+        jw_raw(&w, line);
+    }
+    reply(c, "ok", w.overflow ? "(too long)\n" : body);
+}
+
+/* vm name=VM action=ACTION: anyone may ask; the auth helper decides from
+ * the client's socket (its uid), never from what this process believes. */
+static void do_vm(struct ctl_client *c, const struct ctl_req *r)
+{
+    const char *name = ctl_arg(r, "name"), *action = ctl_arg(r, "action");
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->arg[i].key, "name") && strcmp(r->arg[i].key, "action")) {
+            reply_error(c, "usage: vm: unknown argument %s", r->arg[i].key);
+            return;
+        }
+    unsigned a = authp_power_parse(action);
+    if (!name || !action || !a) {
+        reply_error(c, "usage: vm name=VM action=status|shutdown|reset|reboot|pause|resume");
+        return;
+    }
+    if (!cfg_find_vm(c->s->cfg, name)) {
+        reply_error(c, "refused: no vm %s", name);
+        return;
+    }
+    struct proxy *px = c->s->px;
+    struct authp_power_req q = { .action = (uint8_t)a };
+    snprintf(q.vm, sizeof q.vm, "%s", name);
+    snprintf(c->vm, sizeof c->vm, "%s", name);
+    c->action = a;
+    if (!px->auth || auth_client_power(px->auth, &q, c->oc->fd, vm_answer, c) != 0) {
+        reply_error(c, "unavailable: the auth helper is not answering");
+        return;
+    }
+    c->pending = true;
+    oneshot_hold(c->oc, CTL_VM_TIMEOUT);
+}
+
 /* `reload`: one at a time; the daemon answers through ctl_reload_done. */
 static void do_reload(struct ctl_client *c, const struct ctl_req *r)
 {
@@ -430,7 +538,7 @@ void ctl_server_on_reload(struct ctl_server *s, ctl_reload_fn fn, void *arg)
 }
 
 /* The oneshot client goes away: a `reload` waiting for it is answered
- * into the void. */
+ * into the void, a `vm` request's answer is no longer wanted. */
 static void client_closed(struct oneshot_client *oc)
 {
     struct ctl_client *c = oc->data;
@@ -438,6 +546,8 @@ static void client_closed(struct oneshot_client *oc)
         c->s->reload_waiting = NULL;
     if (c->s)
         peer_cancel(c->s->peers, c);
+    if (c->pending && c->s && c->s->px->auth)
+        auth_client_cancel(c->s->px->auth, c);
 }
 
 /* A whole request line is in (len bytes, without its '\n'). */
@@ -445,6 +555,14 @@ static void handle(struct ctl_client *c, size_t len)
 {
     struct ctl_req r;
     char why[200];
+    if (strncmp(c->oc->in, CTL_VERSION " vm ", sizeof CTL_VERSION + 3) == 0) {
+        /* any local user: the helper authorizes each request by uid */
+        if (ctl_parse(c->oc->in, len, &r, why, sizeof why) != 0)
+            reply_error(c, "usage: %s", why);
+        else
+            do_vm(c, &r);
+        return;
+    }
     if (!authorized(c)) {
         char name[256];
         peer_name(c, name, sizeof name);
@@ -469,7 +587,7 @@ static void handle(struct ctl_client *c, size_t len)
     else if (strcmp(r.verb, "reload") == 0)
         do_reload(c, &r);
     else
-        reply_error(c, "unknown request %s (this vmgate knows status, kick, reload)", r.verb);
+        reply_error(c, "unknown request %s (this vmgate knows status, kick, reload, vm)", r.verb);
 }
 
 /* Bytes came: a whole line is a request; EOF or a full buffer before it is
@@ -477,6 +595,8 @@ static void handle(struct ctl_client *c, size_t len)
 static bool client_input(struct oneshot_client *oc, bool eof, bool full)
 {
     struct ctl_client *c = oc->data;
+    if (c->pending)
+        return true;                    /* the answer is on its way */
     char *nl = memchr(oc->in, '\n', oc->inlen);
     if (nl) {
         handle(c, (size_t)(nl - oc->in));

@@ -13,15 +13,19 @@
  *
  *     status [format=json|text]
  *     kick (id=N | user=U | vm=V)... [reason=TEXT]
+ *     vm name=V action=status|shutdown|reset|reboot|pause|resume
  *
- * and `vm` (name=V action=shutdown|reset|...) fits the same shape.
  * Reply: a line "ok" or "error MESSAGE", then the body (status: JSON or
  * text; kick: "kicked N session(s)"), then the server closes.  A request
  * that is not a line within CTL_REQ_MAX bytes, or not well-formed, gets
  * "error ..." and the close.  One request per connection.
  *
  * Authorization: the peer's uid and groups from the kernel (SO_PEERCRED,
- * SO_PEERGROUPS): root, or a member of `admin_group`. */
+ * SO_PEERGROUPS): root, or a member of `admin_group`.  Except `vm`, which
+ * any local user may send: the client's socket goes to the auth helper
+ * with the request, and the helper decides from its uid (auth/helper.c
+ * power_request); its errors start "refused:", "failed:", "unavailable:"
+ * or "usage:". */
 #ifndef VMGATE_GATEWAY_CONTROL_H
 #define VMGATE_GATEWAY_CONTROL_H
 
@@ -39,6 +43,7 @@
 #define CTL_VALUE_MAX 1024
 #define CTL_CLIENTS_MAX 8               /* requests served at once */
 #define CTL_TIMEOUT   5.0               /* seconds for a request to arrive and its reply to go */
+#define CTL_VM_TIMEOUT 25.0             /* seconds for a `vm` answer (the monitor may be busy) */
 
 struct ctl_req {
     char verb[CTL_WORD_MAX];
@@ -89,5 +94,8 @@ void ctl_reload_done(struct ctl_server *s, bool ok, const char *msg);
 int ctl_status_cmd(int argc, char **argv);
 int ctl_kick_cmd(int argc, char **argv);
 int ctl_reload_cmd(int argc, char **argv);
+/* `vmgate vm VM ACTION`: exit 0 ok, 1 refused or failed, 2 usage, 3 the VM
+ * cannot be reached (not running, no qmp/qga configured). */
+int ctl_vm_cmd(int argc, char **argv);
 
 #endif

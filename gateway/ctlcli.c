@@ -36,10 +36,30 @@ static const char reload_help[] =
     "error the old config stays in force and the answer names FILE:LINE (exit\n"
     "status 1).  For root and members of admin_group.\n";
 
+static const char vm_help[] =
+    "usage: vmgate vm VM status|shutdown|reset|reboot|pause|resume [-c FILE | --socket PATH]\n"
+    "\n"
+    "Power control of VM through the control socket, for any local user (also\n"
+    "as `ssh host vmgate vm VM reset`); vmgate authorizes the caller's uid:\n"
+    "  status    QEMU's run state (running, paused, shutdown, ...) and who is\n"
+    "            connected; for the VM's users/groups and power_users/power_groups\n"
+    "  shutdown  ACPI power button (system_powerdown)\n"
+    "  reset     hard reset (system_reset)\n"
+    "  reboot    the guest agent's guest-shutdown mode reboot (needs qga)\n"
+    "  pause     stop the VM's CPUs;  resume  continue them\n"
+    "The actions need power_users/power_groups.\n"
+    "Exit status: 0 done, 1 refused (the message names the missing permission)\n"
+    "or failed, 2 usage, 3 the VM cannot be reached (not running, no qmp or qga\n"
+    "configured).\n";
+
+/* The head of the last "error ..." reply, for ctl_vm_cmd's exit status. */
+static char g_last_error[600];
+
 /* Send req (a line with its '\n') to the socket; print the body; 0 ok, 1
  * error (message on stderr). */
 static int transact(const char *path, const char *req)
 {
+    g_last_error[0] = '\0';
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sa.sun_path) {
         fprintf(stderr, "vmgate: %s: path too long\n", path);
@@ -91,6 +111,7 @@ static int transact(const char *path, const char *req)
     } else if (strncmp(buf, "error ", 6) == 0) {
         *nl = '\0';
         fprintf(stderr, "vmgate: %s\n", buf + 6);
+        snprintf(g_last_error, sizeof g_last_error, "%s", buf + 6);
     } else {
         fprintf(stderr, "vmgate: unexpected answer from the control socket\n");
     }
@@ -233,4 +254,56 @@ int ctl_reload_cmd(int argc, char **argv)
         return 1;
     snprintf(req, sizeof req, "%s reload\n", CTL_VERSION);
     return transact(path, req);
+}
+
+int ctl_vm_cmd(int argc, char **argv)
+{
+    const char *file = CFG_DEFAULT_FILE, *sock = NULL, *words[2] = { NULL, NULL };
+    int nw = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (optval(argc, argv, &i, &file))
+                return 2;
+        } else if (strcmp(argv[i], "--socket") == 0) {
+            if (optval(argc, argv, &i, &sock))
+                return 2;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(vm_help, stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && nw < 2) {
+            words[nw++] = argv[i];
+        } else {
+            fprintf(stderr, "vmgate vm: unknown argument '%s'\n%s", argv[i], vm_help);
+            return 2;
+        }
+    }
+    static const char *const actions[] = { "status", "shutdown", "reset", "reboot", "pause",
+                                            "resume" };
+    bool known = false;
+    for (size_t i = 0; nw == 2 && i < sizeof actions / sizeof actions[0]; i++)
+        known |= strcmp(words[1], actions[i]) == 0;
+    if (!known) {
+        if (nw < 2)
+            fprintf(stderr, "vmgate vm: say which VM and what to do\n%s", vm_help);
+        else
+            fprintf(stderr, "vmgate vm: unknown action '%s'\n%s", words[1], vm_help);
+        return 2;
+    }
+    char path[256], req[CTL_REQ_MAX];
+    if (socket_path(sock, file, path, sizeof path) != 0)
+        return 1;
+    snprintf(req, sizeof req, "%s vm", CTL_VERSION);
+    if (ctl_append_arg(req, sizeof req - 1, "name", words[0]) ||
+        ctl_append_arg(req, sizeof req - 1, "action", words[1])) {
+        fprintf(stderr, "vmgate vm: arguments too long\n");
+        return 2;
+    }
+    strcat(req, "\n");
+    if (transact(path, req) == 0)
+        return 0;
+    if (strncmp(g_last_error, "unavailable:", 12) == 0)
+        return 3;
+    if (strncmp(g_last_error, "usage:", 6) == 0)
+        return 2;
+    return 1;
 }

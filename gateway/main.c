@@ -37,6 +37,8 @@ static const char usage_text[] =
     "                             end sessions (root, admin_group)\n"
     "  reload [-c FILE | --socket PATH]\n"
     "                             re-read the config of the running vmgate (root, admin_group)\n"
+    "  vm VM status|shutdown|reset|reboot|pause|resume [-c FILE | --socket PATH]\n"
+    "                             power control (by your uid: power_users/power_groups)\n"
     "  help [COMMAND]             show this text, or a command's help\n"
     "  version                    print the version\n"
     "\n"
@@ -149,6 +151,7 @@ static const struct {
     { "passwd", cmd_passwd },     { "firewall", cmd_firewall }, { "version", cmd_version },
     { "console", cmd_console },   { "status", ctl_status_cmd }, { "kick", ctl_kick_cmd },
     { "reload", ctl_reload_cmd },
+    { "vm", ctl_vm_cmd },
     { "help", cmd_help },
 };
 

@@ -54,6 +54,14 @@ void oneshot_answer(struct oneshot_client *c, const void *p, size_t n)
     ev_io_start(c->s->loop, &c->w);
 }
 
+void oneshot_hold(struct oneshot_client *c, double timeout)
+{
+    ev_io_stop(c->s->loop, &c->w);
+    ev_timer_stop(c->s->loop, &c->t);
+    ev_timer_set(&c->t, timeout, 0);
+    ev_timer_start(c->s->loop, &c->t);
+}
+
 static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct oneshot_client *c = w->data;

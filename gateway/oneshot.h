@@ -53,5 +53,9 @@ void *oneshot_ctx(const struct oneshot_client *c);
 /* Queue the answer (the n bytes at p, copied) and send it; the client is
  * closed once it is out.  Out of memory: the client is closed now. */
 void oneshot_answer(struct oneshot_client *c, const void *p, size_t n);
+/* The request is whole and its answer comes later (oneshot_answer from
+ * another callback): stop reading from c and give it timeout seconds from
+ * now. */
+void oneshot_hold(struct oneshot_client *c, double timeout);
 
 #endif

@@ -137,6 +137,17 @@ void conn_clip_event(struct conn *c, const struct clip_event *ev)
     conn_audit(c, "clipboard", kv, sizeof kv / sizeof kv[0]);
 }
 
+void conn_power_event(struct conn *c, const char *action, const char *result,
+                      const char *reason)
+{
+    bool ok = strcmp(result, "ok") == 0;
+    conn_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, "power %s: %s%s%s", action, result,
+             reason && *reason ? ": " : "", reason && *reason ? reason : "");
+    struct audit_kv kv[] = { AUDIT_S("action", action), AUDIT_S("result", result),
+                             AUDIT_S("reason", reason && *reason ? reason : NULL) };
+    conn_audit(c, "power", kv, sizeof kv / sizeof kv[0]);
+}
+
 static void unauth_done(struct conn *c)
 {
     if (c->unauth) {
@@ -1371,6 +1382,24 @@ void proxy_sessions_text(const struct proxy *px, struct jw *w)
                  (unsigned long long)c->id, c->vm->name, user, c->rhost, c->via,
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                  (unsigned long long)c->bytes[CONN_C2S], (unsigned long long)c->bytes[CONN_S2C]);
+        jw_raw(w, line);
+    }
+}
+
+void proxy_vm_sessions_text(const struct proxy *px, const char *vm, struct jw *w)
+{
+    char line[1400];
+    for (const struct conn *c = px->conns; c; c = c->next) {
+        if (!is_session(c) || strcmp(c->vm->name, vm) != 0)
+            continue;
+        struct tm tm;
+        char user[CONN_USER_MAX * 4 + 1];
+        time_t t = c->started_wall.tv_sec;
+        gmtime_r(&t, &tm);
+        log_safe(user, sizeof user, c->user, sizeof c->user);
+        snprintf(line, sizeof line, "  %s via %s from %s since %04d-%02d-%02dT%02d:%02d:%02dZ\n",
+                 user, c->via, c->rhost, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec);
         jw_raw(w, line);
     }
 }

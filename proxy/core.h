@@ -282,6 +282,10 @@ void conn_session_started(struct conn *c);
 /* A clipboard event of c: one log line and one audit event, same fields. */
 struct clip_event;
 void conn_clip_event(struct conn *c, const struct clip_event *ev);
+/* A power action of c's user (XVP): one log line and one audit event
+ * `power` (action, result: "ok", "failed", "refused", "rate-limited"; reason). */
+void conn_power_event(struct conn *c, const char *action, const char *result,
+                      const char *reason);
 /* End c now (vmgate kick): log and audit who and why, then close. */
 void conn_kick(struct conn *c, const char *by, const char *reason);
 

@@ -81,6 +81,11 @@ struct proxy {
     unsigned *idle_reported;       /* per cfg->vms[i]: session count last reported */
 };
 
+/* vm's live sessions, one line each: "  USER via VIA from SOURCE since TIME"
+ * (user names escaped), into w (raw text). */
+struct jw;
+void proxy_vm_sessions_text(const struct proxy *px, const char *vm, struct jw *w);
+
 void proxy_init(struct proxy *px, struct ev_loop *loop, const struct cfg *cfg,
                 SSL_CTX *ssl_ctx, struct auth_client *auth);
 /* Take over an accepted, non-blocking socket fd for vm, speaking proto.

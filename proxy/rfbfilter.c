@@ -71,9 +71,26 @@ struct cu {
     struct rfbfilter_link link;
 };
 
+/* XVP (see the header). */
+#define XVP_MSG_LEN 4
+#define XVP_VERSION 1
+enum { XVP_FAIL = 0, XVP_INIT = 1, XVP_SHUTDOWN = 2, XVP_REBOOT = 3, XVP_RESET = 4 };
+enum xvp_right { XR_UNKNOWN, XR_YES, XR_NO };
+struct xvp {
+    bool asked;              /* RFBFILTER_PWR_ASK went out */
+    enum xvp_right right;
+    bool init_due, init_sent;
+    bool fail_due;           /* one XVP_FAIL waits for a boundary */
+    bool busy;               /* an action runs (RFBFILTER_PWR_DO, not done yet) */
+    bool flood_told;
+    bool seen;               /* next_ok is valid */
+    double next_ok;          /* link clock: the next message looked at */
+};
+
 struct rfbfilter {
     struct rfbmsg_state fm;
     struct cu cu;
+    struct xvp xvp;
     const struct cfg_vm *vm;
     struct rfbfilter_hooks hooks;
     bool si_done;            /* ServerInit passed */
@@ -690,6 +707,103 @@ static size_t guard_key(struct rfbfilter *f, struct buf *b, size_t ok, size_t r,
 }
 
 
+/* -------------------------------------------------------------------- XVP */
+
+static void xvp_hook(struct rfbfilter *f, enum rfbfilter_pwr ev, unsigned code, const char *why)
+{
+    if (f->hooks.power)
+        f->hooks.power(f->hooks.ctx, ev, code, why);
+}
+
+/* The viewer's SetEncodings passed: if it announces -309 for the first
+ * time, ask whether this session may have power buttons. */
+static void xvp_offer(struct rfbfilter *f)
+{
+    struct xvp *x = &f->xvp;
+    if (x->asked || !rfbmsg_viewer_has(&f->fm, RFB_ENC_XVP))
+        return;
+    x->asked = true;
+    if (!f->hooks.power)
+        x->right = XR_NO;
+    else
+        xvp_hook(f, RFBFILTER_PWR_ASK, 0, NULL);
+}
+
+void rfbfilter_xvp_right(struct rfbfilter *f, bool yes)
+{
+    struct xvp *x = &f->xvp;
+    if (x->right != XR_UNKNOWN)
+        return;
+    x->right = yes ? XR_YES : XR_NO;
+    x->init_due = yes && !x->init_sent;
+}
+
+void rfbfilter_xvp_done(struct rfbfilter *f, bool ok)
+{
+    f->xvp.busy = false;
+    if (!ok)
+        f->xvp.fail_due = true;
+}
+
+/* The VM's stream is between messages: XVP_INIT and a pending XVP_FAIL go
+ * out.  Returns false when to_viewer has no room (try again later). */
+static bool xvp_boundary(struct rfbfilter *f, struct buf *to_viewer)
+{
+    struct xvp *x = &f->xvp;
+    if (x->init_due) {
+        static const uint8_t init[XVP_MSG_LEN] = { RFB_S2C_XVP, 0, XVP_VERSION, XVP_INIT };
+        if (buf_put(to_viewer, init, sizeof init) != 0)
+            return false;
+        x->init_due = false;
+        x->init_sent = true;
+    }
+    if (x->fail_due) {
+        static const uint8_t fail[XVP_MSG_LEN] = { RFB_S2C_XVP, 0, XVP_VERSION, XVP_FAIL };
+        if (buf_put(to_viewer, fail, sizeof fail) != 0)
+            return false;
+        x->fail_due = false;
+    }
+    return true;
+}
+
+/* One XVP message from the viewer (4 bytes at p; the framer has checked
+ * that it announced -309): rate, then version, code, right. */
+static void xvp_message(struct rfbfilter *f, const uint8_t *p)
+{
+    struct xvp *x = &f->xvp;
+    double now = f->cu.link.now;
+    unsigned version = p[2], code = p[3];
+    if (x->seen && now < x->next_ok) {
+        x->fail_due = true;
+        if (!x->flood_told) {
+            x->flood_told = true;
+            xvp_hook(f, RFBFILTER_PWR_FLOOD, code, "more than one xvp message in 2 s: refused "
+                     "without a look (told once per session)");
+        }
+        return;
+    }
+    x->seen = true;
+    x->next_ok = now + RFBFILTER_XVP_INTERVAL;
+    char why[96];
+    if (version != XVP_VERSION)
+        snprintf(why, sizeof why, "xvp version %u (only 1 exists)", version);
+    else if (code != XVP_SHUTDOWN && code != XVP_REBOOT && code != XVP_RESET)
+        snprintf(why, sizeof why, "unknown xvp code %u", code);
+    else if (x->right == XR_NO)
+        snprintf(why, sizeof why, "no power right (not in the VM's power_users/power_groups)");
+    else if (!x->init_sent)
+        snprintf(why, sizeof why, "xvp message before XVP_INIT");
+    else if (x->busy)
+        snprintf(why, sizeof why, "the previous power action still runs");
+    else {
+        x->busy = true;
+        xvp_hook(f, RFBFILTER_PWR_DO, code, NULL);
+        return;
+    }
+    x->fail_due = true;
+    xvp_hook(f, RFBFILTER_PWR_REFUSED, code, why);
+}
+
 /* ------------------------------------------------------- continuous updates
  *
  * QEMU 7.2 has neither ContinuousUpdates nor Fence; vmgate plays the server
@@ -997,6 +1111,8 @@ static int s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_vi
         if (!buf_empty(to_viewer))
             return 0;                      /* paused until our message is out */
         if (rfbmsg_s2c_idle(&f->fm)) {
+            if (!xvp_boundary(f, to_viewer))
+                return 0;
             cu_boundary(f, ok, to_viewer);
             if (!buf_empty(to_viewer))
                 return 0;
@@ -1082,12 +1198,16 @@ static int c2s(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_vi
                 return -1;
             *ok += (size_t)nl;
             cu_offer(f);
+            xvp_offer(f);
         } else if (m.type == RFB_C2S_ENABLE_CU) {
             cu_enable(f, buf_head(b) + *ok);
             buf_cut(b, *ok, (size_t)r);
         } else if (m.type == RFB_C2S_FENCE) {
             if (!cu_fence(f, buf_head(b) + *ok, (size_t)r))
                 return 0;                  /* vq full: again once it is out */
+            buf_cut(b, *ok, (size_t)r);
+        } else if (m.type == RFB_C2S_XVP) {
+            xvp_message(f, buf_head(b) + *ok);     /* never forwarded */
             buf_cut(b, *ok, (size_t)r);
         } else if (m.type == RFB_C2S_FB_UPDATE_REQ) {
             *ok += fb_request(f, b, *ok, (size_t)r);

@@ -80,12 +80,45 @@
 
 struct rfbfilter;
 
+/* XVP (power buttons, pseudo-encoding -309), which vmgate answers itself
+ * (QEMU never sees -309 or a message 250):
+ *   - a viewer that announces -309 makes the filter ask (RFBFILTER_PWR_ASK)
+ *     whether this session's user may control the VM's power; the
+ *     connection asks the auth helper and answers rfbfilter_xvp_right();
+ *     only a yes queues XVP_INIT (250, 0, 1, 1) for the viewer, between
+ *     server messages;
+ *   - an XVP message (250, pad, version, code) is never forwarded.  Version
+ *     1 with code 2 (shutdown), 3 (reboot) or 4 (reset) after XVP_INIT is
+ *     an action (RFBFILTER_PWR_DO; the connection has the helper run it and
+ *     reports with rfbfilter_xvp_done()); anything else — another version,
+ *     another code, a message before XVP_INIT (no right, or the check not
+ *     answered yet), an action while one runs — is refused here
+ *     (RFBFILTER_PWR_REFUSED with the reason) and answered XVP_FAIL
+ *     (250, 0, 1, 0); the session goes on.  A message 250 from a viewer
+ *     that never announced -309 is a protocol error: the session closes
+ *     with that reason (the framer's rule, as QEMU does);
+ *   - rate: one XVP message per RFBFILTER_XVP_INTERVAL seconds (by the
+ *     link clock, rfbfilter_link) is looked at; the others get XVP_FAIL
+ *     without a look, and the first of them is reported once per session
+ *     (RFBFILTER_PWR_FLOOD);
+ *   - XVP_FAILs are coalesced: at most one waits for a message boundary. */
+#define RFBFILTER_XVP_INTERVAL 2.0
+enum rfbfilter_pwr {
+    RFBFILTER_PWR_ASK,       /* the viewer wants XVP: may this session's user power? */
+    RFBFILTER_PWR_DO,        /* run code (2 shutdown, 3 reboot, 4 reset) */
+    RFBFILTER_PWR_REFUSED,   /* code refused by the filter, why says so (XVP_FAIL queued) */
+    RFBFILTER_PWR_FLOOD,     /* messages over the rate: refused unseen (once per session) */
+};
+
 /* The filter does no logging itself: what it has to say goes to these
  * (the connection adds its prefix and logs, or audits). */
 struct rfbfilter_hooks {
     void (*clip)(void *ctx, const struct clip_event *ev);        /* every transfer, offer */
     void (*note)(void *ctx, enum log_level lvl, const char *msg);  /* anything else */
     void *ctx;
+    /* XVP (see above); NULL: no power for this session (never XVP_INIT).
+     * code: the XVP code (0 with ASK); why: with REFUSED and FLOOD. */
+    void (*power)(void *ctx, enum rfbfilter_pwr ev, unsigned code, const char *why);
 };
 
 /* Returns NULL on allocation failure. */
@@ -117,6 +150,12 @@ uint32_t rfbfilter_window(const struct rfbfilter *f);
  * (a disable waiting for RFBFILTER_CU_HOLD, the kernel's queue draining
  * with requests held back), or a negative number for never. */
 double rfbfilter_wake(const struct rfbfilter *f);
+
+/* The answer to RFBFILTER_PWR_ASK: with yes, XVP_INIT goes to the viewer
+ * at the next boundary of the VM's stream (run rfbfilter_s2c). */
+void rfbfilter_xvp_right(struct rfbfilter *f, bool yes);
+/* The action RFBFILTER_PWR_DO asked for is over: ok false queues XVP_FAIL. */
+void rfbfilter_xvp_done(struct rfbfilter *f, bool ok);
 
 /* Parse VM -> viewer bytes in b past *ok.  Returns 0, or -1 with why set
  * when the VM sent something the framer cannot follow (the session must

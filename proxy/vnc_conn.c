@@ -347,6 +347,76 @@ static void on_note(void *ctx, enum log_level lvl, const char *msg)
     conn_log(ctx, lvl, "%s", msg);
 }
 
+/* ---------------------------------------------------------------------- */
+/* XVP: the filter decides what the viewer's power messages mean; the auth  */
+/* helper decides who may, from the viewer's socket (auth/helper.c          */
+/* power_request): this process's word about the user is never asked.      */
+
+static const char *xvp_action(unsigned code)
+{
+    switch (code) {
+    case 2: return "shutdown";
+    case 3: return "reboot";
+    case 4: return "reset";
+    default: return "xvp";
+    }
+}
+
+/* The helper's answer to RFBFILTER_PWR_ASK. */
+static void xvp_right_answer(void *ctx, const struct authp_login_resp *resp)
+{
+    struct conn *c = ctx;
+    bool yes = resp->result == AUTHP_OK;
+    conn_log(c, LOG_LVL_DEBUG, "xvp: %s", yes ? "power buttons offered (XVP_INIT)"
+                                              : "no power buttons");
+    rfbfilter_xvp_right(V(c)->flt, yes);
+    conn_poke(c);                          /* XVP_INIT at the next boundary; may free c */
+}
+
+/* The helper ran (or refused) the action RFBFILTER_PWR_DO asked for. */
+static void xvp_done_answer(void *ctx, const struct authp_login_resp *resp)
+{
+    struct conn *c = ctx;
+    const char *action = xvp_action(V(c)->xvp_code);
+    V(c)->xvp_code = 0;
+    bool ok = resp->result == AUTHP_OK;
+    conn_power_event(c, action, ok ? "ok" : resp->result == AUTHP_NOT_ALLOWED ? "refused"
+                                                                             : "failed",
+                     resp->detail);
+    rfbfilter_xvp_done(V(c)->flt, ok);
+    conn_poke(c);                          /* XVP_FAIL at the next boundary; may free c */
+}
+
+static void on_power(void *ctx, enum rfbfilter_pwr ev, unsigned code, const char *why)
+{
+    struct conn *c = ctx;
+    struct authp_power_req q = { .conn = c->id };
+    snprintf(q.vm, sizeof q.vm, "%s", c->vm->name);
+    switch (ev) {
+    case RFBFILTER_PWR_ASK:
+        q.action = AUTHP_PWR_CHECK;
+        if (auth_client_power(c->px->auth, &q, c->fs.fd, xvp_right_answer, c) != 0)
+            rfbfilter_xvp_right(V(c)->flt, false);
+        return;
+    case RFBFILTER_PWR_DO:
+        q.action = code == 2 ? AUTHP_PWR_SHUTDOWN : code == 3 ? AUTHP_PWR_REBOOT
+                                                              : AUTHP_PWR_RESET;
+        V(c)->xvp_code = code;
+        if (auth_client_power(c->px->auth, &q, c->fs.fd, xvp_done_answer, c) != 0) {
+            V(c)->xvp_code = 0;
+            conn_power_event(c, xvp_action(code), "failed", "the auth helper is unavailable");
+            rfbfilter_xvp_done(V(c)->flt, false);
+        }
+        return;
+    case RFBFILTER_PWR_REFUSED:
+        conn_power_event(c, xvp_action(code), "refused", why);
+        return;
+    case RFBFILTER_PWR_FLOOD:
+        conn_power_event(c, xvp_action(code), "rate-limited", why);
+        return;
+    }
+}
+
 static bool st_clientinit(struct conn *c)
 {
     if (buf_empty(&c->rx) && conn_front_read(c, &c->rx, RX_CAP) <= 0)
@@ -355,13 +425,14 @@ static bool st_clientinit(struct conn *c)
     static const uint8_t shared = 1;
     buf_consume(&c->rx, 1);
     conn_back_queue(c, &shared, 1);
-    const struct rfbfilter_hooks hooks = { on_clip, on_note, c };
+    const struct rfbfilter_hooks hooks = { on_clip, on_note, c, on_power };
     V(c)->flt = rfbfilter_new(c->vm, &hooks);
     if (!V(c)->flt) {
         conn_fail(c, LOG_LVL_ERR, "out of memory");
         return false;
     }
     c->d[CONN_C2S].inplace = c->d[CONN_S2C].inplace = true;
+    V(c)->relaying = true;
     conn_relay_start(c);
     char be[300];
     cfg_backend_str(&c->vm->vnc, be, sizeof be);
@@ -550,6 +621,12 @@ static void start(struct conn *c)
 
 void vnc_destroy(struct conn *c)
 {
+    if (V(c)->relaying && c->px->auth && c->fs.fd >= 0) {
+        /* the helper remembered this login for power requests: forget it */
+        struct authp_power_req q = { .action = AUTHP_PWR_FORGET, .conn = c->id };
+        snprintf(q.vm, sizeof q.vm, "%s", c->vm->name);
+        (void)auth_client_power(c->px->auth, &q, c->fs.fd, NULL, NULL);
+    }
     if (V(c)->wake_on)
         ev_timer_stop(c->px->loop, &V(c)->wake);
     rfbfilter_free(V(c)->flt);

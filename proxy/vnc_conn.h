@@ -41,6 +41,8 @@ struct vnc {
     ev_timer wake;                /* the filter asked to be run again (rfbfilter_wake) */
     bool wake_on;
     bool in_tls;                  /* the channel is TLS already: offer Plain (256), no ack */
+    bool relaying;                /* past ClientInit: the helper may remember the session */
+    unsigned xvp_code;            /* the XVP action the helper runs now (0: none) */
 };
 
 extern const struct conn_state_def vnc_states[VNC_N_STATES];

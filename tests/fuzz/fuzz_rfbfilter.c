@@ -5,7 +5,9 @@
  * fence answers, EndOfContinuousUpdates, the outstanding request and the
  * flow control window, under arbitrary viewer and VM streams.
  *
- * Input: [0] bit 0: continuous_updates = off, bits 1-2: clipboard policy;
+ * Input: [0] bit 0: continuous_updates = off, bits 1-2: clipboard policy,
+ * bit 3: the XVP power right (answered at once from the hook), bit 4: power
+ * actions succeed;
  * then chunks: [op] [len] [len bytes].  op & 3: 0 viewer bytes, 1 VM bytes,
  * 2 the link's clock moves by len ms and the wire takes everything, 3 the
  * link's queued bytes = len * 4096.  A direction that failed stays failed
@@ -27,6 +29,19 @@ static void no_note(void *ctx, enum log_level lvl, const char *msg)
     (void)ctx; (void)lvl; (void)msg;
 }
 
+static struct rfbfilter *g_f;
+static uint8_t g_mode;
+
+/* XVP: answer the check and every action at once, from inside the hook. */
+static void fz_power(void *ctx, enum rfbfilter_pwr ev, unsigned code, const char *why)
+{
+    (void)ctx; (void)code; (void)why;
+    if (ev == RFBFILTER_PWR_ASK)
+        rfbfilter_xvp_right(g_f, (g_mode & 8) != 0);
+    else if (ev == RFBFILTER_PWR_DO)
+        rfbfilter_xvp_done(g_f, (g_mode & 16) != 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -36,8 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm.continuous_updates = (data[0] & 1) ? CFG_CU_OFF : CFG_CU_AUTO;
     vm.clipboard = (enum cfg_clip)((data[0] >> 1) & 3);
     vm.clipboard_max = 4096;
-    const struct rfbfilter_hooks hooks = { NULL, no_note, NULL };
+    const struct rfbfilter_hooks hooks = { NULL, no_note, NULL, fz_power };
     struct rfbfilter *f = rfbfilter_new(&vm, &hooks);
+    g_f = f;
+    g_mode = data[0];
     if (!f)
         return 0;
     struct buf b2f, f2b, tv, tm;

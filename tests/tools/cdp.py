@@ -7,6 +7,13 @@ usage: cdp.py PORT novnc URL USER PASS OUT.png  -> opens URL (noVNC's vnc.html),
                                                    "connected W H" (the canvas, saved as OUT.png)
                                                    or "failed STATUS-TEXT"
 
+       cdp.py PORT novnc-power URL USER PASS BUTTON
+                                                -> the same login, then waits up to 5 s
+                                                   for noVNC's power button (shown when the
+                                                   server sent XVP_INIT) and prints
+                                                   "power yes|no"; with yes, clicks it and
+                                                   then BUTTON (shutdown, reboot, reset)
+
 Chromium must run with --remote-debugging-port=PORT.  The DevTools socket is
 opened without an Origin header (Chromium refuses foreign origins there).
 """
@@ -122,7 +129,42 @@ def novnc(port, url, user, password, out):
     return 0
 
 
+POWER_SHOWN = """(() => {
+  const b = document.getElementById('noVNC_power_button');
+  return !!b && !b.classList.contains('noVNC_hidden');
+})()"""
+
+
+def novnc_power(port, url, user, password, button):
+    p = Page(port)
+    p.call("Page.enable")
+    p.call("Page.navigate", url=url)
+    state = p.wait(STATE, 30)
+    if state == "credentials":
+        p.js("""(() => {
+          document.getElementById('noVNC_username_input').value = %s;
+          document.getElementById('noVNC_password_input').value = %s;
+          document.getElementById('noVNC_credentials_button').click();
+          return true; })()""" % (json.dumps(user), json.dumps(password)))
+        time.sleep(0.3)
+        state = p.wait(STATE + " .replace(/^credentials$/, '')", 30)
+    if state != "connected":
+        print("failed %s" % state)
+        return 1
+    shown = bool(p.wait(POWER_SHOWN, 5))
+    print("power %s" % ("yes" if shown else "no"), flush=True)
+    if shown:
+        p.js("document.getElementById('noVNC_power_button').click(); true")
+        time.sleep(0.3)
+        p.js("document.getElementById('noVNC_%s_button').click(); true" % button)
+        time.sleep(2)
+    print("still %s" % (p.js(STATE) or "unknown"))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 7 and argv[2] == "novnc-power":
+        return novnc_power(int(argv[1]), argv[3], argv[4], argv[5], argv[6])
     if len(argv) == 7 and argv[2] == "novnc":
         return novnc(int(argv[1]), argv[3], argv[4], argv[5], argv[6])
     raise SystemExit(__doc__)

@@ -713,6 +713,32 @@ static void test_idle_pause(void **state)
     expect_err("[gateway]\nidle_pause = -1s\n", 2, "bad duration");
 }
 
+/* power_users / power_groups / qga: lists like users, qga only unix:PATH,
+ * printed back by cfg_print. */
+static void test_power_keys(void **state)
+{
+    (void)state;
+    struct cfg c;
+    must_parse(MINI_VM "power_users = alice bob\npower_groups = wheel\n"
+               "qga = unix:/run/qemu/a.qga\n", &c);
+    assert_int_equal(c.vms[0].n_power_users, 2);
+    assert_string_equal(c.vms[0].power_users[1], "bob");
+    assert_int_equal(c.vms[0].n_power_groups, 1);
+    assert_string_equal(c.vms[0].qga, "/run/qemu/a.qga");
+    char *out = print_to_string(&c);
+    assert_non_null(strstr(out, "\npower_users = alice bob\n"));
+    assert_non_null(strstr(out, "\nqga = unix:/run/qemu/a.qga\n"));
+    free(out);
+    cfg_free(&c);
+    must_parse(MINI_VM, &c);
+    assert_int_equal(c.vms[0].n_power_users, 0);
+    assert_string_equal(c.vms[0].qga, "");
+    cfg_free(&c);
+    expect_err(MINI_VM "qga = /run/qemu/a.qga\n", 4, "bad qga \"/run/qemu/a.qga\": use unix:PATH");
+    expect_err(MINI_VM "qga = unix:rel.qga\n", 4, "bad qga");
+    expect_err(MINI_VM "power_users = al;ice\n", 4, "bad user \"al;ice\" in power_users");
+}
+
 static void test_gateway_value_errors(void **state)
 {
     expect_err("[gateway]\naddress = localhost\n", 2,
@@ -1279,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_print_round_trip),
         cmocka_unit_test(test_free_and_small_err),
         cmocka_unit_test(test_ops_keys),
+        cmocka_unit_test(test_power_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

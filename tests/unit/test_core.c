@@ -71,6 +71,7 @@ struct h {
     char helper_rhost[64];             /* rhost of the last login request */
     const uint8_t *pre;                /* sent by viewer_connect first (a PROXY header) */
     size_t pre_len;
+    int forgets;                       /* AUTHP_PWR_FORGET reports (sessions that ended) */
     int lfd;                           /* the front listener (TCP, loopback) */
     uint16_t port;
     ev_io accept_w;
@@ -108,6 +109,11 @@ static void helper_cb(struct ev_loop *loop, ev_io *w, int revents)
                 close(((int *)CMSG_DATA(cm))[i]);
     uint32_t id;
     assert_int_equal(authp_peek_id(buf, (size_t)n, &id), 0);
+    struct authp_power_req pq;
+    if (authp_decode_power_req(buf, (size_t)n, &pq) == 0 && pq.action == AUTHP_PWR_FORGET) {
+        H.forgets++;                   /* never answered */
+        return;
+    }
     H.helper_requests++;
     struct authp_login_req req;
     if (authp_decode_login_req(buf, (size_t)n, &req) == 0)
@@ -572,6 +578,7 @@ static void test_vnc_login_and_relay(void **state)
     fclose(af);
     assert_int_equal(seen, 7);
     assert_int_equal(H.helper_requests, 1);
+    assert_int_equal(H.forgets, 1);                      /* the session's end, told */
     assert_int_equal(H.b_conns, 1);
     assert_int_equal(H.b_got_len, 9);
     assert_int_equal(H.b_got[0], 1);                     /* shared forced to 1 */

@@ -108,7 +108,7 @@ static void rig_init(struct rig *r, enum cfg_cu mode)
     r->vm.clipboard = CFG_CLIP_NONE;    /* no Extended Clipboard added to SetEncodings */
     r->vm.clipboard_max = 1024;
     r->vm.continuous_updates = mode;
-    const struct rfbfilter_hooks hooks = { NULL, rig_note, r };
+    const struct rfbfilter_hooks hooks = { NULL, rig_note, r, NULL };
     r->f = rfbfilter_new(&r->vm, &hooks);
     assert_non_null(r->f);
     buf_init(&r->b2f, 256 * 1024);

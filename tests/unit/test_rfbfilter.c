@@ -47,7 +47,7 @@ static void rig_init(struct rig *r, enum cfg_clip pol, uint64_t max)
     snprintf(r->vm.name, sizeof r->vm.name, "t");
     r->vm.clipboard = pol;
     r->vm.clipboard_max = max;
-    static const struct rfbfilter_hooks hooks = { test_clip, test_note, NULL };
+    static const struct rfbfilter_hooks hooks = { test_clip, test_note, NULL, NULL };
     r->f = rfbfilter_new(&r->vm, &hooks);
     assert_non_null(r->f);
     buf_init(&r->b2f, 256 * 1024);
