@@ -204,24 +204,39 @@ static void set_nonblock(int fd, int *saved)
         (void)fcntl(fd, F_SETFL, *saved | O_NONBLOCK);
 }
 
-/* The relay between stdin/stdout and the socket; returns the exit status. */
-static int relay(int sock)
+/* What a relay does with the bytes it moves, beside moving them. */
+struct relay_hooks {
+    /* New bytes from stdin at up->b[before..up->len]; may cut up->len.
+     * true: send what is left and stop (the serial console's Ctrl-]). */
+    bool (*up)(void *ctx, struct pipe_buf *up, size_t before);
+    /* New bytes from the socket at down->b[before..down->len] (none at its
+     * end).  -1: stop now, exit status 1 (a refusal already said). */
+    int (*down)(void *ctx, struct pipe_buf *down, size_t before);
+    /* Checked before each wait: true stops with exit status 1 (a signal). */
+    bool (*stop)(void *ctx);
+    void *ctx;
+};
+
+static struct pipe_buf up, down;            /* up: stdin -> sock; down: sock -> stdout */
+
+/* The loop of both relays: stdin -> sock, sock -> stdout, both non-blocking
+ * with bounded buffers (a full one stops reading its side), the socket's
+ * write side shut at stdin's end, done at the socket's end once stdout has
+ * it all (or when stdout is gone).  *detached: the up hook stopped it.
+ * Returns 1 on a poll error, a hook's -1 or stop, else 0. */
+static int relay_loop(int sock, const struct relay_hooks *h, bool *detached)
 {
-    static struct pipe_buf up, down;            /* up: stdin -> sock; down: sock -> stdout */
-    struct console_watch w;
-    console_watch_init(&w);
-    int fl_in, fl_out;
-    set_nonblock(0, &fl_in);
-    set_nonblock(1, &fl_out);
     bool up_shut = false;
-    int rc = 0;
+    *detached = false;
     for (;;) {
+        if (h->stop && h->stop(h->ctx))
+            return 1;
         if (up.eof && up.len == 0 && !up_shut) {
             shutdown(sock, SHUT_WR);
             up_shut = true;
         }
-        if (down.eof && down.len == 0)
-            break;
+        if ((down.eof && down.len == 0) || *detached)
+            return 0;
         struct pollfd p[3] = {
             { .fd = !up.eof && up.len < sizeof up.b ? 0 : -1, .events = POLLIN },
             { .fd = sock, .events = (short)((!down.eof && down.len < sizeof down.b ? POLLIN : 0) |
@@ -231,34 +246,69 @@ static int relay(int sock)
         if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            rc = 1;
-            break;
+            return 1;
         }
         if (p[0].revents) {
             size_t before = up.len;
             pump_read(0, &up);
-            console_watch_c2s(&w, up.b + before, up.len - before);
+            if (h->up && h->up(h->ctx, &up, before))
+                *detached = true;
         }
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
             size_t before = down.len;
             if (!down.eof)
                 pump_read(sock, &down);
-            console_watch_s2c(&w, down.b + before, down.len - before);
+            if (h->down && h->down(h->ctx, &down, before) < 0)
+                return 1;
         }
         if ((p[1].revents & POLLOUT) && up.len && pump_write(sock, &up) < 0)
             up.len = 0, up.eof = true;
         if ((p[2].revents & (POLLOUT | POLLERR | POLLHUP)) && down.len && pump_write(1, &down) < 0)
-            break;                                /* nobody reads stdout any more */
-        if (w.state == CW_REFUSED && rc == 0) {
-            fprintf(stderr, "vmgate console: %s\n", w.reason);
-            rc = 1;
-        }
+            return 0;                             /* nobody reads stdout any more */
     }
+}
+
+/* RFB: both directions watched for vmgate's refusal (said once, status 1;
+ * the stream still goes to the client, which reads the reason too). */
+struct rfb_ctx {
+    struct console_watch w;
+    int rc;
+};
+
+static bool rfb_up(void *ctx, struct pipe_buf *pb, size_t before)
+{
+    struct rfb_ctx *r = ctx;
+    console_watch_c2s(&r->w, pb->b + before, pb->len - before);
+    return false;
+}
+
+static int rfb_down(void *ctx, struct pipe_buf *pb, size_t before)
+{
+    struct rfb_ctx *r = ctx;
+    console_watch_s2c(&r->w, pb->b + before, pb->len - before);
+    if (r->w.state == CW_REFUSED && r->rc == 0) {
+        fprintf(stderr, "vmgate console: %s\n", r->w.reason);
+        r->rc = 1;
+    }
+    return 0;
+}
+
+/* The relay between stdin/stdout and the socket; returns the exit status. */
+static int relay(int sock)
+{
+    struct rfb_ctx r = { .rc = 0 };
+    console_watch_init(&r.w);
+    struct relay_hooks h = { .up = rfb_up, .down = rfb_down, .ctx = &r };
+    int fl_in, fl_out;
+    bool detached;
+    set_nonblock(0, &fl_in);
+    set_nonblock(1, &fl_out);
+    int rc = relay_loop(sock, &h, &detached);
     if (fl_in >= 0)
         (void)fcntl(0, F_SETFL, fl_in);
     if (fl_out >= 0)
         (void)fcntl(1, F_SETFL, fl_out);
-    return rc;
+    return rc || r.rc;
 }
 
 /* --serial: the terminal, raw while we run; restored on every way out. */
@@ -280,11 +330,44 @@ static void on_signal(int sig)
 
 #define DETACH_KEY 0x1d               /* Ctrl-] */
 
+/* Serial: stdin up to Ctrl-] (what came before it still goes). */
+static bool serial_up(void *ctx, struct pipe_buf *pb, size_t before)
+{
+    (void)ctx;
+    uint8_t *k = memchr(pb->b + before, DETACH_KEY, pb->len - before);
+    if (!k)
+        return false;
+    pb->len = (size_t)(k - pb->b);
+    return true;
+}
+
+/* Serial: the first line watched for vmgate's refusal (said, status 1). */
+static int serial_down(void *ctx, struct pipe_buf *pb, size_t before)
+{
+    struct serial_watch *w = ctx;
+    if (w->state == SW_WATCHING && pb->len > before) {
+        (void)serial_watch_feed(w, pb->b + before, pb->len - before);
+        if (w->state == SW_REFUSED) {         /* PASSED or still watching: the bytes go out */
+            restore_tty();
+            fprintf(stderr, "vmgate console: %s\n", w->reason);
+            return -1;
+        }
+    }
+    if (pb->eof && w->state == SW_WATCHING && w->len > 0)
+        w->state = SW_PASSED;
+    return 0;
+}
+
+static bool serial_stop(void *ctx)
+{
+    (void)ctx;
+    return got_signal != 0;
+}
+
 /* The serial relay: stdin -> sock (up to Ctrl-]), sock -> stdout, with the
  * first line watched for a refusal.  Returns the exit status. */
 static int serial_relay(int sock, const char *vm)
 {
-    static struct pipe_buf up, down;
     struct serial_watch w;
     serial_watch_init(&w);
     bool tty = isatty(0);
@@ -304,64 +387,10 @@ static int serial_relay(int sock, const char *vm)
     int fl_in, fl_out;
     set_nonblock(0, &fl_in);
     set_nonblock(1, &fl_out);
-    int rc = 0;
-    bool detached = false, up_shut = false;
-    for (;;) {
-        if (got_signal) {
-            rc = 1;
-            break;
-        }
-        if (up.eof && up.len == 0 && !up_shut) {
-            shutdown(sock, SHUT_WR);
-            up_shut = true;
-        }
-        if ((down.eof && down.len == 0) || detached)
-            break;
-        struct pollfd p[3] = {
-            { .fd = !up.eof && up.len < sizeof up.b ? 0 : -1, .events = POLLIN },
-            { .fd = sock, .events = (short)((!down.eof && down.len < sizeof down.b ? POLLIN : 0) |
-                                            (up.len ? POLLOUT : 0)) },
-            { .fd = down.len ? 1 : -1, .events = POLLOUT },
-        };
-        if (poll(p, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = 1;
-            break;
-        }
-        if (p[0].revents) {
-            size_t before = up.len;
-            pump_read(0, &up);
-            uint8_t *k = memchr(up.b + before, DETACH_KEY, up.len - before);
-            if (k) {                        /* what came before it still goes */
-                up.len = (size_t)(k - up.b);
-                detached = true;
-            }
-        }
-        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            size_t before = down.len;
-            if (!down.eof)
-                pump_read(sock, &down);
-            if (w.state == SW_WATCHING && down.len > before) {
-                size_t got = down.len - before;
-                size_t took = serial_watch_feed(&w, down.b + before, got);
-                if (w.state == SW_REFUSED) {
-                    restore_tty();
-                    fprintf(stderr, "vmgate console: %s\n", w.reason);
-                    rc = 1;
-                    break;
-                }
-                (void)took;               /* PASSED or still watching: the bytes go out */
-            }
-            if (down.eof && w.state == SW_WATCHING && w.len > 0) {
-                w.state = SW_PASSED;
-            }
-        }
-        if ((p[1].revents & POLLOUT) && up.len && pump_write(sock, &up) < 0)
-            up.len = 0, up.eof = true;
-        if ((p[2].revents & (POLLOUT | POLLERR | POLLHUP)) && down.len && pump_write(1, &down) < 0)
-            break;
-    }
+    bool detached;
+    struct relay_hooks h = { .up = serial_up, .down = serial_down, .stop = serial_stop,
+                             .ctx = &w };
+    int rc = relay_loop(sock, &h, &detached);
     if (detached && up.len)
         (void)pump_write(sock, &up);        /* best effort: the bytes before Ctrl-] */
     if (fl_out >= 0)

@@ -154,32 +154,59 @@ static int optval(int argc, char **argv, int *i, const char **val)
     return 0;
 }
 
+/* The options every control command takes: -c/--config FILE, --socket PATH
+ * and -h/--help (help printed).  Returns OPT_TAKEN (argv[*i] was one of
+ * them; *i is past its value), OPT_OTHER (it is not), OPT_HELP (exit 0) or
+ * OPT_BAD (a value is missing: exit 2). */
+enum { OPT_OTHER, OPT_TAKEN, OPT_HELP, OPT_BAD };
+static int common_opt(int argc, char **argv, int *i, const char **file, const char **sock,
+                      const char *help)
+{
+    const char **dst = NULL;
+    if (strcmp(argv[*i], "-c") == 0 || strcmp(argv[*i], "--config") == 0)
+        dst = file;
+    else if (strcmp(argv[*i], "--socket") == 0)
+        dst = sock;
+    else if (strcmp(argv[*i], "-h") == 0 || strcmp(argv[*i], "--help") == 0) {
+        fputs(help, stdout);
+        return OPT_HELP;
+    } else
+        return OPT_OTHER;
+    return optval(argc, argv, i, dst) ? OPT_BAD : OPT_TAKEN;
+}
+
+/* Send the request line req (without its '\n') to the control socket named
+ * by sock or file's `control`: 0 ok, 1 error (said on stderr). */
+static int send_req(const char *sock, const char *file, const char *req)
+{
+    char path[256], line[CTL_REQ_MAX + 1];
+    if (socket_path(sock, file, path, sizeof path) != 0)
+        return 1;
+    snprintf(line, sizeof line, "%s\n", req);
+    return transact(path, line);
+}
+
 int ctl_status_cmd(int argc, char **argv)
 {
     const char *file = CFG_DEFAULT_FILE, *sock = NULL;
     bool json = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
+        int o = common_opt(argc, argv, &i, &file, &sock, status_help);
+        if (o != OPT_OTHER) {
+            if (o == OPT_TAKEN)
+                continue;
+            return o == OPT_HELP ? 0 : 2;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
             json = true;
-        else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-            if (optval(argc, argv, &i, &file))
-                return 2;
-        } else if (strcmp(argv[i], "--socket") == 0) {
-            if (optval(argc, argv, &i, &sock))
-                return 2;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(status_help, stdout);
-            return 0;
         } else {
             fprintf(stderr, "vmgate status: unknown argument '%s'\n%s", argv[i], status_help);
             return 2;
         }
     }
-    char path[256], req[CTL_REQ_MAX];
-    if (socket_path(sock, file, path, sizeof path) != 0)
-        return 1;
-    snprintf(req, sizeof req, "%s status format=%s\n", CTL_VERSION, json ? "json" : "text");
-    return transact(path, req);
+    char req[CTL_REQ_MAX];
+    snprintf(req, sizeof req, "%s status format=%s", CTL_VERSION, json ? "json" : "text");
+    return send_req(sock, file, req);
 }
 
 int ctl_kick_cmd(int argc, char **argv)
@@ -187,21 +214,20 @@ int ctl_kick_cmd(int argc, char **argv)
     const char *file = CFG_DEFAULT_FILE, *sock = NULL, *id = NULL, *user = NULL, *vm = NULL,
                *reason = NULL;
     for (int i = 1; i < argc; i++) {
+        int o = common_opt(argc, argv, &i, &file, &sock, kick_help);
+        if (o != OPT_OTHER) {
+            if (o == OPT_TAKEN)
+                continue;
+            return o == OPT_HELP ? 0 : 2;
+        }
         const char **dst = NULL;
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
-            dst = &file;
-        else if (strcmp(argv[i], "--socket") == 0)
-            dst = &sock;
-        else if (strcmp(argv[i], "--user") == 0)
+        if (strcmp(argv[i], "--user") == 0)
             dst = &user;
         else if (strcmp(argv[i], "--vm") == 0)
             dst = &vm;
         else if (strcmp(argv[i], "--reason") == 0)
             dst = &reason;
-        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(kick_help, stdout);
-            return 0;
-        } else if (argv[i][0] != '-' && !id) {
+        else if (argv[i][0] != '-' && !id) {
             id = argv[i];
             continue;
         } else {
@@ -216,44 +242,32 @@ int ctl_kick_cmd(int argc, char **argv)
                 kick_help);
         return 2;
     }
-    char path[256], req[CTL_REQ_MAX];
-    if (socket_path(sock, file, path, sizeof path) != 0)
-        return 1;
+    char req[CTL_REQ_MAX];
     snprintf(req, sizeof req, "%s kick", CTL_VERSION);
-    if ((id && ctl_append_arg(req, sizeof req - 1, "id", id)) ||
-        (user && ctl_append_arg(req, sizeof req - 1, "user", user)) ||
-        (vm && ctl_append_arg(req, sizeof req - 1, "vm", vm)) ||
-        (reason && ctl_append_arg(req, sizeof req - 1, "reason", reason))) {
+    if ((id && ctl_append_arg(req, sizeof req, "id", id)) ||
+        (user && ctl_append_arg(req, sizeof req, "user", user)) ||
+        (vm && ctl_append_arg(req, sizeof req, "vm", vm)) ||
+        (reason && ctl_append_arg(req, sizeof req, "reason", reason))) {
         fprintf(stderr, "vmgate kick: arguments too long\n");
         return 2;
     }
-    strcat(req, "\n");
-    return transact(path, req);
+    return send_req(sock, file, req);
 }
 
 int ctl_reload_cmd(int argc, char **argv)
 {
     const char *file = CFG_DEFAULT_FILE, *sock = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-            if (optval(argc, argv, &i, &file))
-                return 2;
-        } else if (strcmp(argv[i], "--socket") == 0) {
-            if (optval(argc, argv, &i, &sock))
-                return 2;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(reload_help, stdout);
-            return 0;
-        } else {
+        int o = common_opt(argc, argv, &i, &file, &sock, reload_help);
+        if (o == OPT_TAKEN)
+            continue;
+        if (o == OPT_OTHER)
             fprintf(stderr, "vmgate reload: unknown argument '%s'\n%s", argv[i], reload_help);
-            return 2;
-        }
+        return o == OPT_HELP ? 0 : 2;
     }
-    char path[256], req[CTL_REQ_MAX];
-    if (socket_path(sock, file, path, sizeof path) != 0)
-        return 1;
-    snprintf(req, sizeof req, "%s reload\n", CTL_VERSION);
-    return transact(path, req);
+    char req[CTL_REQ_MAX];
+    snprintf(req, sizeof req, "%s reload", CTL_VERSION);
+    return send_req(sock, file, req);
 }
 
 int ctl_vm_cmd(int argc, char **argv)
@@ -261,16 +275,13 @@ int ctl_vm_cmd(int argc, char **argv)
     const char *file = CFG_DEFAULT_FILE, *sock = NULL, *words[2] = { NULL, NULL };
     int nw = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-            if (optval(argc, argv, &i, &file))
-                return 2;
-        } else if (strcmp(argv[i], "--socket") == 0) {
-            if (optval(argc, argv, &i, &sock))
-                return 2;
-        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(vm_help, stdout);
-            return 0;
-        } else if (argv[i][0] != '-' && nw < 2) {
+        int o = common_opt(argc, argv, &i, &file, &sock, vm_help);
+        if (o != OPT_OTHER) {
+            if (o == OPT_TAKEN)
+                continue;
+            return o == OPT_HELP ? 0 : 2;
+        }
+        if (argv[i][0] != '-' && nw < 2) {
             words[nw++] = argv[i];
         } else {
             fprintf(stderr, "vmgate vm: unknown argument '%s'\n%s", argv[i], vm_help);
@@ -289,17 +300,14 @@ int ctl_vm_cmd(int argc, char **argv)
             fprintf(stderr, "vmgate vm: unknown action '%s'\n%s", words[1], vm_help);
         return 2;
     }
-    char path[256], req[CTL_REQ_MAX];
-    if (socket_path(sock, file, path, sizeof path) != 0)
-        return 1;
+    char req[CTL_REQ_MAX];
     snprintf(req, sizeof req, "%s vm", CTL_VERSION);
-    if (ctl_append_arg(req, sizeof req - 1, "name", words[0]) ||
-        ctl_append_arg(req, sizeof req - 1, "action", words[1])) {
+    if (ctl_append_arg(req, sizeof req, "name", words[0]) ||
+        ctl_append_arg(req, sizeof req, "action", words[1])) {
         fprintf(stderr, "vmgate vm: arguments too long\n");
         return 2;
     }
-    strcat(req, "\n");
-    if (transact(path, req) == 0)
+    if (send_req(sock, file, req) == 0)
         return 0;
     if (strncmp(g_last_error, "unavailable:", 12) == 0)
         return 3;
