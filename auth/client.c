@@ -651,6 +651,27 @@ void auth_client_free(struct auth_client *ac)
 /* One request at a time, sent at once or not at all (a full socket means
  * the helper is swamped: the caller may try again later).  The id comes
  * from the login id sequence, so it never matches a login answer. */
+/* The next request id on the wire (never 0: events carry 0). */
+static uint32_t take_id(struct auth_client *ac)
+{
+    uint32_t id = ac->next_id++;
+    if (ac->next_id == 0)
+        ac->next_id = 1;
+    return id;
+}
+
+/* Send a request of the kind that is one at a time (certificate, reload):
+ * now or never (no queue), so the caller can say EAGAIN.  0, or -1 (errno). */
+static int send_single(struct auth_client *ac, const uint8_t *buf, size_t n)
+{
+    for (;;) {
+        if (send(ac->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
 int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx)
 {
     if (!ac || ac->freeing || !cb || ac->dead) {
@@ -662,22 +683,14 @@ int auth_client_fetch_cert(struct auth_client *ac, auth_cert_cb cb, void *ctx)
         return -1;
     }
     uint8_t buf[16];
-    uint32_t id = ac->next_id++;
-    if (ac->next_id == 0)
-        ac->next_id = 1;
+    uint32_t id = take_id(ac);
     int n = authp_encode_cert_req(id, buf, sizeof buf);
     if (n < 0) {
         errno = EINVAL;
         return -1;
     }
-    for (;;) {
-        ssize_t w = send(ac->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w >= 0)
-            break;
-        if (errno == EINTR)
-            continue;
+    if (send_single(ac, buf, (size_t)n) != 0)
         return -1;
-    }
     ac->cert_pending = true;
     ac->cert_failed = false;
     ac->cert_id = id;
@@ -697,22 +710,14 @@ int auth_client_reload(struct auth_client *ac, int reread, auth_reload_cb cb, vo
         return -1;
     }
     uint8_t buf[16];
-    uint32_t id = ac->next_id++;
-    if (ac->next_id == 0)
-        ac->next_id = 1;
+    uint32_t id = take_id(ac);
     int n = authp_encode_reload_req(id, reread ? 1 : 0, buf, sizeof buf);
     if (n < 0) {
         errno = EINVAL;
         return -1;
     }
-    for (;;) {
-        ssize_t w = send(ac->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w >= 0)
-            break;
-        if (errno == EINTR)
-            continue;
+    if (send_single(ac, buf, (size_t)n) != 0)
         return -1;
-    }
     ac->reload_pending = true;
     ac->reload_failed = false;
     ac->reload_id = id;
@@ -734,9 +739,7 @@ static int submit_msg(struct auth_client *ac, uint8_t *buf, int n, uint32_t user
     }
     p->pass_fd = -1;
     p->submitted = ev_now(ac->loop);
-    p->wire_id = ac->next_id++;
-    if (ac->next_id == 0)
-        ac->next_id = 1;
+    p->wire_id = take_id(ac);
     p->user_id = user_id;
     p->cb = cb;
     p->ctx = ctx;
