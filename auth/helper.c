@@ -372,6 +372,40 @@ static void idle_broadcast(struct helper *h, const struct idle_slot *s, const st
 
 static void idle_start(struct helper *h, struct idle_slot *s, enum idle_act act);
 
+#define IDLE_SET_TIME_MS 3000   /* the guest agent's whole guest-set-time exchange */
+
+/* After vmgate resumed vm (its held logins are already released): correct
+ * the guest's clock, which stood still while it was paused, through its
+ * guest agent (guest-set-time with the host's time).  Best effort, in a
+ * grandchild re-parented at once, so neither the helper nor any login waits
+ * for the agent; bounded by IDLE_SET_TIME_MS and logged either way.  It
+ * does not take the monitor lock: the agent's socket is not the monitor,
+ * and a console handoff must not wait behind a slow or absent agent. */
+static void idle_set_time(struct helper *h, const struct cfg_vm *vm)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        if (fork() != 0)
+            _exit(0);
+        signal(SIGCHLD, SIG_DFL);
+        explicit_bzero(h->queue, h->qmax * sizeof *h->queue);   /* waiting passwords */
+        for (unsigned i = 0; i < h->nfds; i++)
+            close(h->fds[i]);
+        char why[160] = "";
+        if (qmpb_qga_set_time(vm->qga, IDLE_SET_TIME_MS, why, sizeof why) == 0)
+            log_info("idle: vm %s: guest clock set through the guest agent", vm->name);
+        else
+            log_warn("idle: vm %s: guest clock not set: %s", vm->name, why);
+        _exit(0);
+    }
+    if (p < 0) {
+        log_warn("idle: vm %s: guest clock not set: cannot fork: %s", vm->name, strerror(errno));
+        return;
+    }
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
 /* Carry out what the state machine said: log, start the QMP operation,
  * release the held logins, tell the network processes. */
 static void idle_apply(struct helper *h, struct idle_slot *s, const struct idle_out *o)
@@ -405,6 +439,8 @@ static void idle_apply(struct helper *h, struct idle_slot *s, const struct idle_
         }
         s->n_wait = 0;
     }
+    if (o->ev == IDLE_EV_RESUMED && s->vm->qga[0])
+        idle_set_time(h, s->vm);
     if (o->act != IDLE_ACT_NONE)
         idle_start(h, s, o->act);
 }

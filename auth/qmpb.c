@@ -272,7 +272,10 @@ static int qga_synced(int fd, unsigned long token, const struct timespec *end, c
     }
 }
 
-int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen)
+/* Connect to the guest agent at path and synchronize with it
+ * (guest-sync-delimited with a fresh token), all within *end.  Returns the
+ * socket, or -1 with why. */
+static int qga_open(const char *path, const struct timespec *end, char *why, size_t whylen)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sun.sun_path) {
@@ -280,14 +283,6 @@ int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen)
         return -1;
     }
     memcpy(sun.sun_path, path, strlen(path) + 1);
-    struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += timeout_ms / 1000;
-    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (end.tv_nsec >= 1000000000L) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000L;
-    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0 && errno != EINPROGRESS)) {
         snprintf(why, whylen, "connect %s: %s", path, strerror(errno));
@@ -303,12 +298,101 @@ int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen)
     memset(&c, 0, sizeof c);
     snprintf(c.json, sizeof c.json,
              "\xff{\"execute\":\"guest-sync-delimited\",\"arguments\":{\"id\":%lu}}\n", token);
+    if (send_cmd(fd, &c, -1, end, why, whylen) != 0 || qga_synced(fd, token, end, why, whylen) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The monotonic deadline timeout_ms from now. */
+static struct timespec deadline_in(int timeout_ms)
+{
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout_ms / 1000;
+    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    return end;
+}
+
+int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen)
+{
+    struct timespec end = deadline_in(timeout_ms);
+    int fd = qga_open(path, &end, why, whylen);
+    if (fd < 0)
+        return -1;
+    /* guest-shutdown answers nothing on success: delivered is done */
+    struct qmp_cmd c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.json, sizeof c.json,
+             "{\"execute\":\"guest-shutdown\",\"arguments\":{\"mode\":\"reboot\"}}\n");
+    int rc = send_cmd(fd, &c, -1, &end, why, whylen);
+    close(fd);
+    return rc;
+}
+
+int qmpb_qga_set_time(const char *path, int timeout_ms, char *why, size_t whylen)
+{
+    struct timespec end = deadline_in(timeout_ms);
+    int fd = qga_open(path, &end, why, whylen);
+    if (fd < 0)
+        return -1;
+    /* the host's clock now (after the sync, so the agent is there to take it
+     * at once): nanoseconds since the Epoch, UTC, as guest-set-time wants */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    struct qmp_cmd c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.json, sizeof c.json,
+             "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%lld}}\n", ns);
     int rc = -1;
-    if (send_cmd(fd, &c, -1, &end, why, whylen) == 0 && qga_synced(fd, token, &end, why, whylen) == 0) {
-        /* guest-shutdown answers nothing on success: delivered is done */
-        snprintf(c.json, sizeof c.json,
-                 "{\"execute\":\"guest-shutdown\",\"arguments\":{\"mode\":\"reboot\"}}\n");
-        rc = send_cmd(fd, &c, -1, &end, why, whylen);
+    if (send_cmd(fd, &c, -1, &end, why, whylen) == 0) {
+        /* the answer: {"return": {}} or {"error": {...}}, one line */
+        char rx[512];
+        size_t have = 0;
+        for (;;) {
+            char *nl = memchr(rx, '\n', have);
+            if (nl) {
+                size_t l = (size_t)(nl - rx);
+                if (memmem(rx, l, "\"return\"", 8)) {
+                    rc = 0;
+                } else {
+                    /* the agent's own words, bounded and without control bytes */
+                    const char *d = memmem(rx, l, "\"desc\"", 6);
+                    size_t off = d ? (size_t)(d - rx) : 0;
+                    int k = snprintf(why, whylen, "guest-set-time refused: ");
+                    for (size_t i = off; i < l && k > 0 && (size_t)k + 1 < whylen; i++)
+                        why[k++] = rx[i] >= 0x20 && rx[i] < 0x7f ? rx[i] : '?';
+                    if (k > 0 && (size_t)k < whylen)
+                        why[k] = '\0';
+                }
+                break;
+            }
+            if (have == sizeof rx) {
+                snprintf(why, whylen, "guest agent answer too long");
+                break;
+            }
+            if (wait_fd(fd, POLLIN, &end, why, whylen) != 0) {
+                snprintf(why, whylen, "the guest agent did not answer guest-set-time");
+                break;
+            }
+            ssize_t r = recv(fd, rx + have, sizeof rx - have, MSG_DONTWAIT);
+            if (r == 0) {
+                snprintf(why, whylen, "guest agent socket closed");
+                break;
+            }
+            if (r < 0 && errno != EAGAIN && errno != EINTR) {
+                snprintf(why, whylen, "guest agent read: %s", strerror(errno));
+                break;
+            }
+            if (r > 0)
+                have += (size_t)r;
+        }
     }
     close(fd);
     return rc;

@@ -62,4 +62,12 @@ int qmpb_run(const char *path, const struct qmp_cmd *cmds, size_t n, int passfd,
  * is delivered, or -1 with why. */
 int qmpb_qga_reboot(const char *path, int timeout_ms, char *why, size_t whylen);
 
+/* Set the guest's clock to the host's (guest-set-time with the host's
+ * CLOCK_REALTIME in ns since the Epoch; the agent also writes it to the
+ * guest's RTC) through the guest agent at path: guest-sync-delimited, then
+ * the command and its answer, all within timeout_ms.  For a guest resumed
+ * after a pause, whose clock stood still meanwhile.  0 on {"return": ...},
+ * or -1 with why (the agent's error, or no agent). */
+int qmpb_qga_set_time(const char *path, int timeout_ms, char *why, size_t whylen);
+
 #endif

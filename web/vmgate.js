@@ -89,12 +89,18 @@ function openConsole(name) {
     $('console-status').textContent = 'Connected';
     document.documentElement.dataset.console = 'connected';
   });
+  // noVNC raises this once vmgate has sent XVP_INIT, which it does only for a
+  // user with power rights on this VM: the buttons stay hidden for everyone else
+  rfb.addEventListener('capabilities', (e) => {
+    $('power').hidden = !e.detail.capabilities.power;
+  });
   rfb.addEventListener('clipboard', (e) => { $('clip').value = e.detail.text; });
   rfb.addEventListener('securityfailure', (e) => {
     $('console-status').textContent = 'Refused: ' + (e.detail.reason || 'authentication failed');
     document.documentElement.dataset.console = 'refused';
   });
   rfb.addEventListener('disconnect', (e) => {
+    $('power').hidden = true;
     if (document.documentElement.dataset.console !== 'refused')
       $('console-status').textContent = e.detail.clean ? 'Disconnected' : 'Connection lost';
     document.documentElement.dataset.console = 'closed';
@@ -102,6 +108,7 @@ function openConsole(name) {
 }
 
 function closeConsole() {
+  $('power').hidden = true;
   if (rfb) {
     rfb.disconnect();
     rfb = null;
@@ -124,7 +131,20 @@ function sendClipboard(ev) {
   if (rfb) rfb.clipboardPasteFrom($('clip').value);
 }
 
+// XVP shutdown / reboot / reset (vmgate: system_powerdown, the guest agent's
+// reboot, system_reset; a refusal comes back as XVP_FAIL and is logged there)
+function power(action, label) {
+  if (!rfb) return;
+  $('console-status').textContent = label + ' sent';
+  if (action === 'shutdown') rfb.machineShutdown();
+  else if (action === 'reboot') rfb.machineReboot();
+  else rfb.machineReset();
+}
+
 $('login').addEventListener('submit', login);
+$('power-shutdown').addEventListener('click', () => power('shutdown', 'Shutdown'));
+$('power-reboot').addEventListener('click', () => power('reboot', 'Reboot'));
+$('power-reset').addEventListener('click', () => power('reset', 'Reset'));
 $('clip-form').addEventListener('submit', sendClipboard);
 $('back').addEventListener('click', () => { closeConsole(); show('vms'); });
 $('logout').addEventListener('click', logout);

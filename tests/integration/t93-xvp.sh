@@ -13,7 +13,9 @@
 #     a 250 without -309 closes that session with the reason;
 #   - every action and refusal: one log line and a `power` audit event;
 #   - a real viewer: noVNC (browser console, headless Chromium) shows its
-#     power button for the power user only, and its Reset button resets.
+#     power button for the power user only, and its Reset button resets;
+#     vmgate's own page (web_dir) shows Shutdown / Reboot / Reset for the power
+#     user only, and its Reset resets.
 . "$(dirname "$0")/lib.sh"
 need_vmgate
 
@@ -35,7 +37,8 @@ P1=$(free_port)
 AUDIT=$T/audit.jsonl
 WP=$(free_port)
 # (Chromium loads noVNC's files over more than 8 connections at once)
-write_config "$T/vmgate.conf" audit="$AUDIT" web_port="$WP" max_unauth_per_source=32 -- \
+write_config "$T/vmgate.conf" audit="$AUDIT" web_port="$WP" web_dir="$ROOT/web" \
+    max_unauth_per_source=32 -- \
     vm dev0 vnc="${QEMU_BACKEND[dev0]}" vnc_port="$P0" users="alice bob" power_users=alice \
     vm dev1 vnc="${QEMU_BACKEND[dev0]}" vnc_port="$P1" users=alice power_users=alice \
         qga="unix:$T/dev1.qga"
@@ -161,6 +164,27 @@ else
     say "noVNC as bob: $(echo $out)"
     check "noVNC: no power button without the right" "power no" "$(echo "$out" | head -n 1)"
     expect_log 'via=web user=alice .*power reset: ok'
+
+    # 6. vmgate's own page (web_dir, GET /): its Shutdown / Reboot / Reset
+    # buttons show for the power user only, and its Reset resets the VM
+    before=$(events RESET)
+    out=$(cd "$TOOLS" && "$PY" vmgate_page.py power "$DP" "https://127.0.0.1:$WP" alice \
+        'alice pw 93' dev0 reset "$T/page-power.png" 2>&1)
+    say "vmgate's page as alice: $(echo $out)"
+    check "page: power buttons for the power user" "power yes" "$(echo "$out" | grep '^power ')"
+    check "page: the three buttons" "buttons Shutdown Reboot Reset" "$(echo "$out" | grep '^buttons' | sed 's/ *$//')"
+    wait_for 5 test "$(events RESET)" -gt "$before" || true
+    check "page: Reset button -> RESET event" $((before + 1)) "$(events RESET)"
+    check "page: console still connected after the reset" "console connected" \
+        "$(echo "$out" | grep '^console ')"
+    [ -n "${VMGATE_SHOTS:-}" ] && cp "$T/page-power.png" "$VMGATE_SHOTS/web-power.png"
+    out=$(cd "$TOOLS" && "$PY" vmgate_page.py power "$DP" "https://127.0.0.1:$WP" bob \
+        'bob pw 93' dev0 reset "$T/page-power-bob.png" 2>&1)
+    say "vmgate's page as bob: $(echo $out)"
+    check "page: no power buttons without the right" "power no" "$(echo "$out" | grep '^power ')"
+    check "page: no button visible without the right" "buttons" "$(echo "$out" | grep '^buttons' | sed 's/ *$//')"
+    sleep 0.5
+    check "page: no RESET event from bob" $((before + 1)) "$(events RESET)"
 fi
 
 # the helper forgot the ended sessions and QEMU never saw -309 or a 250

@@ -9,7 +9,8 @@
 #     the reason, the audit trail has a `power` event (pause, by vmgate).
 #  2. A login resumes it before ServerInit reaches the client (RESUME event
 #     time < ServerInit receipt), the session gets a frame, the audit trail
-#     has the resume.
+#     has the resume; the VM has a (fake) guest agent (qga =): it gets
+#     guest-set-time with the host's clock after the wake, and the log says so.
 #  3. The viewer leaves: paused again ~2 s after it left.  A login on the
 #     local socket (socket_dir, by uid) wakes it too.
 #  4. The test resumes it, a viewer connects, and the test pauses it through
@@ -27,10 +28,17 @@ EV=$T/a.events
 : >"$EV"
 "$PY" "$TOOLS/qmpwatch.py" watch "$T/a.ev" "$EV" &
 track $!
+# a fake guest agent (qga =): a wake corrects the guest clock (guest-set-time)
+QGA_LOG=$T/qga.jsonl
+: >"$QGA_LOG"
+"$PY" "$TOOLS/xvp.py" fakeqga "$T/a.qga" "$QGA_LOG" &
+track $!
+wait_for 10 test -S "$T/a.qga" || fail "fake guest agent did not start"
 PORT=$(free_port)
 AUDIT=$T/audit.jsonl
 write_config "$T/vmgate.conf" audit="$AUDIT" -- \
-    vm a vnc="${QEMU_BACKEND[a]}" qmp="$T/a.qmp" vnc_port="$PORT" users="alice root" idle_pause=2s
+    vm a vnc="${QEMU_BACKEND[a]}" qmp="$T/a.qmp" vnc_port="$PORT" users="alice root" idle_pause=2s \
+        qga="unix:$T/a.qga"
 sleep 0.5
 T0=$("$PY" -c 'import time; print("%.6f" % time.time())')
 start_vmgate "$T/vmgate.conf"
@@ -78,6 +86,22 @@ expect_log 'idle: vm a resumed \(login by alice\)'
 wait_for 3 grep -q '"action":"resume","result":"ok","by":"vmgate"' "$AUDIT" ||
     { cat "$AUDIT"; fail "no resume power event in the audit trail"; }
 say "ok: login resumed the VM before ServerInit; the session got a frame"
+
+# 2b. after the wake, the guest agent got guest-set-time with the host's time
+set_time_ns() { "$PY" -c '
+import json, sys
+ts = [m["arguments"]["time"] for m in map(json.loads, open(sys.argv[1]))
+      if m.get("execute") == "guest-set-time"]
+print(ts[-1] if ts else "")' "$QGA_LOG"; }
+wait_for 5 test -n "$(set_time_ns)" || fail "no guest-set-time reached the guest agent after the wake ($(cat "$QGA_LOG"))"
+NS=$(set_time_ns)
+D=$("$PY" -c "import time; print('%.3f' % (time.time() - $NS / 1e9))")
+say "guest-set-time time = $NS ($D s before now)"
+fge "$D" -0.5 && fge 10 "$D" || fail "guest-set-time carries $NS, $D s off the host's clock"
+[ "$(grep -c guest-set-time "$QGA_LOG")" = 1 ] || fail "guest-set-time sent more than once for one wake"
+expect_log 'idle: vm a: guest clock set through the guest agent'
+grep -q '"execute": "guest-sync-delimited"' "$QGA_LOG" || fail "no guest-sync-delimited before guest-set-time"
+say "ok: the wake corrected the guest clock (guest-set-time through the agent)"
 
 # 3. paused again 2 s after the viewer left
 wait_for 8 has_ev_count STOP 2 || fail "not paused again after the viewer left (events: $(cat "$EV"))"

@@ -16,6 +16,13 @@ BASE_URL is https://HOST:PORT.  One line per step, then exit 0 (the shell test j
                        same credentials: "securityfailure REASON", "connected" or "disconnect"
   cookies N            document.cookie's length, storage N: local+session storage items
 Exit 1 with "failed ..." when a step times out.
+
+usage: vmgate_page.py power DEVTOOLS_PORT BASE_URL USER PASS VM BUTTON OUT.png
+  logs in, opens VM's console, waits up to 5 s for the page's power buttons (shown
+  when noVNC raises `capabilities` with power: vmgate sent XVP_INIT) and prints
+  "power yes|no" and "buttons LABEL..." (the visible ones); with yes, screenshots
+  the page to OUT.png, clicks the button power-BUTTON (shutdown, reboot, reset)
+  and prints "console STATE" 2 s later.
 """
 import base64
 import json
@@ -69,7 +76,49 @@ def log_in(p, user, password):
       return true; })()""" % (json.dumps(user), json.dumps(password)))
 
 
+POWER_SHOWN = "(() => { const e = document.getElementById('power');" \
+    " return !!e && !e.hidden && e.offsetParent !== null; })()"
+
+
+def power(argv):
+    port, base, user, pw, vm, button, shot = int(argv[2]), *argv[3:]
+    p = Page(port)
+    p.call("Page.enable")
+    p.call("Emulation.setDeviceMetricsOverride", width=1000, height=620, deviceScaleFactor=1,
+           mobile=False)
+    p.call("Page.navigate", url=base + "/")
+    if not p.wait(VISIBLE % json.dumps("login"), 30):
+        print("failed the login form did not show")
+        return 1
+    log_in(p, user, pw)
+    if not p.wait(VISIBLE % json.dumps("vms"), 30):
+        print("failed no VM list")
+        return 1
+    if not p.js("""(() => {
+      const a = [...document.querySelectorAll('#vm-list a')].find(a => a.textContent === %s);
+      if (a) a.click();
+      return !!a; })()""" % json.dumps(vm)):
+        print("failed no link for %s" % vm)
+        return 1
+    if p.wait("document.documentElement.dataset.console || ''", 30) != "connected":
+        print("failed console not connected")
+        return 1
+    shown = bool(p.wait(POWER_SHOWN, 5))
+    print("power %s" % ("yes" if shown else "no"), flush=True)
+    print("buttons %s" % " ".join(p.js(
+        "[...document.querySelectorAll('#power button')].filter(b => b.offsetParent !== null)"
+        ".map(b => b.textContent)")))
+    if shown:
+        screenshot(p, shot)
+        p.js("document.getElementById('power-%s').click(); true" % button)
+        time.sleep(2)
+        print("console %s" % p.js("document.documentElement.dataset.console || ''"))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 9 and argv[1] == "power":
+        return power(argv)
     if len(argv) != 9:
         raise SystemExit(__doc__)
     port, base, user, pw, badpw, vm, other, out = int(argv[1]), *argv[2:]

@@ -22,8 +22,8 @@
       time it changes (query-status every ~0.1 s: QEMU serves one client per
       monitor, so this one answers for the test).
   xvp.py fakeqga SOCKET OUTFILE
-      a fake guest agent on a unix socket: answers guest-sync-delimited,
-      writes every command it gets to OUTFILE (one JSON per line).
+      a fake guest agent on a unix socket: answers guest-sync-delimited and
+      guest-set-time ({"return": {}}), writes every command it gets to OUTFILE (one JSON per line).
 """
 import json
 import os
@@ -250,6 +250,9 @@ def cmd_fakeqga(a):
                 o.flush()
                 if msg.get("execute") == "guest-sync-delimited":
                     f.write(b"\xff" + json.dumps({"return": msg["arguments"]["id"]}).encode() + b"\n")
+                    f.flush()
+                elif msg.get("execute") == "guest-set-time":
+                    f.write(b'{"return": {}}\n')
                     f.flush()
             c.close()
 

@@ -2,7 +2,9 @@
  * scripts can be composed (a ticket cannot change the JSON), and the
  * blocking runner against a fake monitor in a thread: the handoff's fd
  * arrives with getfd, query-status yields the status word, QEMU's error is
- * a refusal, a silent monitor times out. */
+ * a refusal, a silent monitor times out; guest-set-time through a fake
+ * guest agent (the host's time after a sync, the agent's error, bounded
+ * when the agent is silent). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,6 +240,142 @@ static void test_no_monitor(void **state)
     assert_non_null(strstr(why, "connect /nonexistent/qmp.sock"));
 }
 
+/* ---- a fake guest agent: answers guest-sync-delimited (0xff + the token)
+ * unless silent, then guest-set-time as its mode says ---- */
+enum agent_mode { A_OK, A_ERROR, A_MUTE_AFTER_SYNC, A_SILENT };
+struct agent {
+    char path[108];
+    int lfd;
+    enum agent_mode mode;
+    char got[2048];             /* every line received */
+    pthread_t t;
+};
+
+static void *agent_main(void *arg)
+{
+    struct agent *a = arg;
+    int fd = accept(a->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char line[1024];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = recv(fd, line + have, sizeof line - have - 1, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        line[have] = '\0';
+        char *nl;
+        while ((nl = strchr(line, '\n'))) {
+            size_t l = (size_t)(nl - line) + 1;
+            strncat(a->got, line, l);
+            char ans[256] = "";
+            const char *id = strstr(line, "\"id\":");
+            if (a->mode != A_SILENT && strstr(line, "guest-sync-delimited") && id)
+                snprintf(ans, sizeof ans, "\xff{\"return\": %ld}\n", strtol(id + 5, NULL, 10));
+            else if (strstr(line, "guest-set-time") && a->mode == A_OK)
+                snprintf(ans, sizeof ans, "{\"return\": {}}\n");
+            else if (strstr(line, "guest-set-time") && a->mode == A_ERROR)
+                snprintf(ans, sizeof ans, "{\"error\": {\"class\": \"GenericError\", "
+                                          "\"desc\": \"hwclock\x01 failed\"}}\n");
+            if (ans[0])
+                send(fd, ans, strlen(ans), 0);
+            memmove(line, line + l, have - l + 1);
+            have -= l;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void agent_start(struct agent *a, enum agent_mode mode)
+{
+    memset(a, 0, sizeof *a);
+    a->mode = mode;
+    snprintf(a->path, sizeof a->path, "/tmp/vmg-qga.%d.%d", (int)getpid(), (int)mode);
+    unlink(a->path);
+    a->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    strcpy(sun.sun_path, a->path);
+    assert_int_equal(bind(a->lfd, (struct sockaddr *)&sun, sizeof sun), 0);
+    assert_int_equal(listen(a->lfd, 1), 0);
+    assert_int_equal(pthread_create(&a->t, NULL, agent_main, a), 0);
+}
+
+static double elapsed(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* guest-set-time carries the host's clock in ns, after a sync, and the
+ * agent's {"return": {}} is success */
+static void test_qga_set_time(void **state)
+{
+    (void)state;
+    struct agent a;
+    agent_start(&a, A_OK);
+    char why[160] = "";
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long before = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    assert_int_equal(qmpb_qga_set_time(a.path, 2000, why, sizeof why), 0);
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long after = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    pthread_join(a.t, NULL);
+    close(a.lfd);
+    unlink(a.path);
+    const char *sync = strstr(a.got, "guest-sync-delimited");
+    const char *set = strstr(a.got, "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":");
+    assert_non_null(sync);
+    assert_non_null(set);
+    assert_true(sync < set);
+    long long t = strtoll(strstr(set, "\"time\":") + 7, NULL, 10);
+    assert_true(t >= before && t <= after);
+}
+
+/* the agent's error is a failure with its words, control bytes replaced */
+static void test_qga_set_time_error(void **state)
+{
+    (void)state;
+    struct agent a;
+    agent_start(&a, A_ERROR);
+    char why[160] = "";
+    assert_int_equal(qmpb_qga_set_time(a.path, 2000, why, sizeof why), -1);
+    pthread_join(a.t, NULL);
+    close(a.lfd);
+    unlink(a.path);
+    assert_non_null(strstr(why, "guest-set-time refused: "));
+    assert_non_null(strstr(why, "hwclock? failed"));
+}
+
+/* an agent that never answers (no agent in the guest: QEMU's chardev
+ * accepts, nobody reads) or answers the sync only: bounded by the timeout */
+static void test_qga_set_time_bounded(void **state)
+{
+    (void)state;
+    const enum agent_mode modes[] = { A_SILENT, A_MUTE_AFTER_SYNC };
+    const char *whys[] = { "does not answer", "did not answer guest-set-time" };
+    for (unsigned i = 0; i < 2; i++) {
+        struct agent a;
+        agent_start(&a, modes[i]);
+        char why[160] = "";
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(qmpb_qga_set_time(a.path, 300, why, sizeof why), -1);
+        double el = elapsed(&t0);
+        pthread_join(a.t, NULL);     /* our close ended its recv */
+        close(a.lfd);
+        unlink(a.path);
+        assert_non_null(strstr(why, whys[i]));
+        assert_true(el >= 0.29 && el < 2.0);
+    }
+    char why[160] = "";
+    assert_int_equal(qmpb_qga_set_time("/nonexistent/qga.sock", 300, why, sizeof why), -1);
+    assert_non_null(strstr(why, "connect /nonexistent/qga.sock"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +385,9 @@ int main(void)
         cmocka_unit_test(test_error_is_refusal),
         cmocka_unit_test(test_silent_times_out),
         cmocka_unit_test(test_no_monitor),
+        cmocka_unit_test(test_qga_set_time),
+        cmocka_unit_test(test_qga_set_time_error),
+        cmocka_unit_test(test_qga_set_time_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
