@@ -1326,6 +1326,13 @@ void conn_kick(struct conn *c, const char *by, const char *reason)
     log_safe(r, sizeof r, reason, strlen(reason));
     struct audit_kv kv[] = { AUDIT_S("by", by), AUDIT_S("reason", reason) };
     conn_audit(c, "kick", kv, 2);
+    if (c->proto->kick_line && c->state == CS_RELAY) {
+        /* best effort, after what is already queued for the viewer */
+        char line[400], why[160];
+        size_t n = c->proto->kick_line(c, r, line, sizeof line);
+        if (n && front_flush(c) == 0 && front_pending(c) == 0)
+            (void)tside_write(&c->fs, (const uint8_t *)line, n, why, sizeof why);
+    }
     conn_fail(c, LOG_LVL_INFO, "kicked by %s: %s", by, r);
     if (c->state == CS_RELAY || c->state == CS_CLOSING)
         tside_shutdown(&c->fs);             /* best effort close_notify */
