@@ -116,7 +116,7 @@ int proxy_cfg_changed(struct proxy *px, const struct cfg *old)
     }
     for (size_t i = 0; i < cfg->n_vms && px->idle && px->idle_reported; i++) {
         const struct cfg_vm *o = cfg_find_vm(old, cfg->vms[i].name);
-        if (o && o->idle_pause_ms && cfg->vms[i].idle_pause_ms) {
+        if (o && cfg->vms[i].idle_pause_ms) {   /* what the helper said last of it */
             iv[i] = px->idle[o - old->vms];
             ir[i] = px->idle_reported[o - old->vms];
         }

@@ -21,6 +21,7 @@
 #include "auth/proto.h"
 #include "common/cfgdiff.h"
 #include "common/config.h"
+#include "proxy/spice_reg.h"
 
 #define GW "[gateway]\ncert = /c\nkey = /k\n"
 
@@ -178,6 +179,28 @@ static void test_listeners_local(void **st)
     cfg_free(&a);
     cfg_free(&b);
     cfg_free(&c);
+}
+
+/* A SPICE channel that connects after a reload carries the new config's
+ * cfg_vm; its session (made by the main channel before) the old one's: it
+ * is found by the VM's name.  (It was compared by pointer: the channel was
+ * refused as of an unknown session.) */
+static void test_spice_session_by_name(void **st)
+{
+    (void)st;
+    static struct cfg_vm old_a, new_a, b;
+    snprintf(old_a.name, sizeof old_a.name, "a");
+    snprintf(new_a.name, sizeof new_a.name, "a");
+    snprintf(b.name, sizeof b.name, "b");
+    uint8_t secret[32] = { 1 };
+    struct conn *main = (struct conn *)&old_a;   /* only compared */
+    assert_non_null(spice_session_put(&old_a, 77, "alice", secret, 1.0, main));
+    assert_non_null(spice_session_find(&new_a, 77));
+    assert_ptr_equal(spice_session_find(&new_a, 77), spice_session_find(&old_a, 77));
+    assert_null(spice_session_find(&b, 77));
+    assert_null(spice_session_find(&new_a, 78));
+    spice_session_drop_main(main);
+    assert_null(spice_session_find(&new_a, 77));
 }
 
 static void test_proto(void **st)
@@ -374,7 +397,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diff),     cmocka_unit_test(test_inherited),
         cmocka_unit_test(test_fixed),    cmocka_unit_test(test_listeners),
-        cmocka_unit_test(test_listeners_local),
+        cmocka_unit_test(test_listeners_local), cmocka_unit_test(test_spice_session_by_name),
         cmocka_unit_test(test_proto),    cmocka_unit_test(test_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
