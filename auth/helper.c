@@ -800,7 +800,10 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
     /* A success for an idle_pause VM goes through the helper too: it may
      * have to resume the VM before the viewer hears it may go on. */
     const struct cfg_vm *cvm = cfg_find_vm(h->cfg, req->vm);
-    bool via_helper = resp.result != AUTHP_OK || (cvm && cvm->idle_pause_ms);
+    /* (or a VM whose idle_pause a reload removed while vmgate had it
+     * paused: its slot stays until the next login wakes it) */
+    bool via_helper = resp.result != AUTHP_OK || (cvm && cvm->idle_pause_ms) ||
+                      (req->vm[0] && idle_find(h, req->vm));
     if (resp.result != AUTHP_OK || log_get_level() >= LOG_LVL_DEBUG) {
         char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
         log_safe(u, sizeof u, req->user, strlen(req->user));
