@@ -164,7 +164,10 @@ struct idle_wait {
 };
 
 struct idle_slot {
-    const struct cfg_vm *vm;
+    /* copies, not a pointer into the config: a reload frees the config
+     * the helper took before (idle_reload) */
+    struct { char name[CFG_NAME_MAX + 1]; char qmp[CFG_PATH_MAX + 1]; } vm[1];
+    bool gone;                         /* the VM left the config: only its QMP child is awaited */
     struct idle_vm m;
     unsigned sess[AUTH_SOCKETS_MAX];   /* live sessions per network process */
     pid_t pid;                         /* the QMP child in flight (0: none) */
@@ -332,7 +335,8 @@ static void idle_setup(struct helper *h)
         if (!vm->idle_pause_ms)
             continue;
         struct idle_slot *s = &h->idle[h->n_idle++];
-        s->vm = vm;
+        snprintf(s->vm->name, sizeof s->vm->name, "%s", vm->name);
+        snprintf(s->vm->qmp, sizeof s->vm->qmp, "%s", vm->qmp);
         s->rfd = -1;
         idle_init(&s->m, vm->idle_pause_ms, now, wall);
     }
@@ -341,7 +345,7 @@ static void idle_setup(struct helper *h)
 static struct idle_slot *idle_find(struct helper *h, const char *vm)
 {
     for (unsigned i = 0; i < h->n_idle; i++)
-        if (strcmp(h->idle[i].vm->name, vm) == 0)
+        if (!h->idle[i].gone && strcmp(h->idle[i].vm->name, vm) == 0)
             return &h->idle[i];
     return NULL;
 }
@@ -519,6 +523,8 @@ static void idle_collect(struct helper *h, struct idle_slot *s)
     while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     s->pid = 0;
+    if (s->gone)
+        return;                   /* the VM left the config: nothing follows */
     bool ok = n == (ssize_t)sizeof r && r.ok;
     if (n != (ssize_t)sizeof r)
         snprintf(r.why, sizeof r.why, "QMP child died");
@@ -643,6 +649,101 @@ static void idle_by_user(struct helper *h, const char *vm)
     idle_apply(h, s, &o);
 }
 
+/* A reload took h->cfg: the slots follow it, by name.  A VM that keeps
+ * idle_pause keeps its slot and state (a new idle_pause applies from its
+ * next idle period); one that gains it gets a fresh slot (idle from now:
+ * the network processes report their counts once they switch); one that
+ * loses it keeps its slot with idle 0 while vmgate's pause is not undone
+ * (a login still wakes it; no pause follows), then the slot goes; a
+ * removed VM's slot goes, its held logins are answered, and a QMP child in
+ * flight is waited for (gone).  On out of memory the slots stay as they
+ * were (they hold copies, nothing dangles). */
+static void idle_reload(struct helper *h)
+{
+    const struct cfg *c = h->cfg;
+    unsigned cap = h->n_idle;
+    for (size_t i = 0; i < c->n_vms; i++)
+        cap += c->vms[i].idle_pause_ms != 0;
+    struct idle_slot *ns = calloc(cap ? cap : 1, sizeof *ns);
+    bool *moved = calloc(h->n_idle + 1, sizeof *moved);
+    if (!ns || !moved) {
+        free(ns), free(moved);
+        log_err("idle: out of memory: idle_pause keeps the previous configuration's VMs");
+        return;
+    }
+    uint64_t now = auth_mono_ms(), wall = wall_ms();
+    unsigned k = 0;
+    for (unsigned i = 0; i < h->n_idle; i++) {
+        struct idle_slot *o = &h->idle[i];
+        const struct cfg_vm *vm = o->gone ? NULL : cfg_find_vm(c, o->vm->name);
+        if (vm) {
+            uint64_t ms = vm->idle_pause_ms;
+            moved[i] = true;
+            ns[k] = *o;
+            snprintf(ns[k].vm->qmp, sizeof ns[k].vm->qmp, "%s", vm->qmp);
+            if (ns[k].m.idle_ms != ms) {
+                log_info("idle: vm %s: idle_pause %llu ms now (was %llu ms)", vm->name,
+                         (unsigned long long)ms, (unsigned long long)ns[k].m.idle_ms);
+                ns[k].m.idle_ms = ms;
+                if (ms && ns[k].m.st == IDLE_RUNNING)
+                    ns[k].m.deadline = now + ms;
+            }
+            k++;
+            continue;
+        }
+        /* gone from the config: answer the logins it held, wait for its child */
+        for (unsigned j = 0; j < o->n_wait; j++) {
+            uint32_t id = 0;
+            (void)authp_peek_id(o->wait[j].buf, o->wait[j].len, &id);
+            if (!h->closed[o->wait[j].sock])
+                outq_push(h, o->wait[j].sock, id, o->wait[j].buf, o->wait[j].len);
+        }
+        o->n_wait = 0;
+        if (!o->gone)
+            log_info("idle: vm %s was removed from the configuration: no longer tracked",
+                     o->vm->name);
+        if (o->pid > 0) {
+            moved[i] = true;
+            ns[k] = *o;
+            ns[k++].gone = true;
+        }
+    }
+    for (size_t i = 0; i < c->n_vms; i++) {
+        const struct cfg_vm *vm = &c->vms[i];
+        if (!vm->idle_pause_ms || idle_find(h, vm->name))
+            continue;
+        struct idle_slot *s = &ns[k++];
+        snprintf(s->vm->name, sizeof s->vm->name, "%s", vm->name);
+        snprintf(s->vm->qmp, sizeof s->vm->qmp, "%s", vm->qmp);
+        s->rfd = -1;
+        idle_init(&s->m, vm->idle_pause_ms, now, wall);
+        log_info("idle: vm %s: idle_pause %llu ms from now (added by a reload)", vm->name,
+                 (unsigned long long)vm->idle_pause_ms);
+    }
+    for (unsigned i = 0; i < h->n_idle; i++)
+        if (!moved[i] && h->idle[i].rfd >= 0)
+            close(h->idle[i].rfd);
+    free(moved);
+    free(h->idle);
+    h->idle = ns;
+    h->n_idle = k;
+}
+
+/* Drop the slots a reload left behind once nothing is pending: a removed
+ * VM's whose child ended, a VM's that lost idle_pause once it runs. */
+static void idle_compact(struct helper *h)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < h->n_idle; i++) {
+        struct idle_slot *s = &h->idle[i];
+        bool drop = s->pid == 0 && s->n_wait == 0 &&
+                    (s->gone || (s->m.idle_ms == 0 && s->m.st == IDLE_RUNNING));
+        if (!drop)
+            h->idle[k++] = *s;
+    }
+    h->n_idle = k;
+}
+
 /* The helper is going away: stop the QMP children. */
 static void idle_free(struct helper *h)
 {
@@ -735,7 +836,10 @@ static void worker_run(struct helper *h, struct authp_login_req *req,
     /* A success for an idle_pause VM goes through the helper too: it may
      * have to resume the VM before the viewer hears it may go on. */
     const struct cfg_vm *cvm = cfg_find_vm(h->cfg, req->vm);
-    bool via_helper = resp.result != AUTHP_OK || (cvm && cvm->idle_pause_ms);
+    /* (or a VM whose idle_pause a reload removed while vmgate had it
+     * paused: its slot stays until the next login wakes it) */
+    bool via_helper = resp.result != AUTHP_OK || (cvm && cvm->idle_pause_ms) ||
+                      (req->vm[0] && idle_find(h, req->vm));
     if (resp.result != AUTHP_OK || log_get_level() >= LOG_LVL_DEBUG) {
         char u[64], v[AUTHP_VM_MAX + 1], r[AUTHP_RHOST_MAX + 1];
         log_safe(u, sizeof u, req->user, strlen(req->user));
@@ -1214,6 +1318,7 @@ static void reload_request(struct helper *h, unsigned sock, uint32_t id, int rer
         } else {
             h->cfg = auth_reload_cfg(h->reload);
             fwguard_set_cfg(h->guard, h->cfg);
+            idle_reload(h);
             log_info("reload: %s taken", h->cfg->file);
         }
     }
@@ -1815,7 +1920,8 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
     h.guard = fwguard_new(cfg);
     fwguard_on_ban(h.guard, ban_event, &h);
     idle_setup(&h);
-    pfds = calloc(AUTH_SOCKETS_MAX + 2 + h.n_idle, sizeof *pfds);
+    unsigned pcap = h.n_idle;        /* idle slots pfds has room for (a reload may add) */
+    pfds = calloc(AUTH_SOCKETS_MAX + 2 + pcap, sizeof *pfds);
     h.reload = auth_reload_new(cfg);
     if (!pfds || !h.reload) {
         log_err("out of memory");
@@ -1835,6 +1941,16 @@ static int helper_main(const struct cfg *cfg, const int *fds, unsigned nfds)
         int gt = fwguard_timeout(h.guard);
         if (gt >= 0 && (timeout < 0 || gt < timeout))
             timeout = gt;
+        idle_compact(&h);
+        if (h.n_idle > pcap) {
+            struct pollfd *np = realloc(pfds, (AUTH_SOCKETS_MAX + 2 + h.n_idle) * sizeof *np);
+            if (!np) {
+                log_err("out of memory");
+                goto out;
+            }
+            pfds = np;
+            pcap = h.n_idle;
+        }
         int it = idle_timers(&h);
         if (it >= 0 && (timeout < 0 || it < timeout))
             timeout = it;

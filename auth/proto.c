@@ -18,12 +18,14 @@
  *                     str detail, u32 chain length + chain, u32 key length + key
  *   AUTHP_REQ_RELOAD  header, u8 reread
  *   AUTHP_RESP_RELOAD header, u8 result, u32 gen, str err, u32 text length + text,
- *                     u8 n, n * (u8 kind, u16 port, str vm)   (+ n fds, SCM_RIGHTS)
+ *                     u8 n, n * (u8 kind, u16 port, str vm)   (+ n fds, SCM_RIGHTS;
+ *                     kind: enum cfg_lkind, 0..5, port 0 iff a socket_dir kind)
  *
  * where str is a u16 length followed by that many bytes (no NUL).  Nothing
  * here does I/O; buffers that held a password are wiped by whoever owns them,
  * and by us on every failure path. */
 #include "auth/proto.h"
+#include "common/cfgdiff.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -643,7 +645,8 @@ int authp_decode_reload_resp(const uint8_t *buf, size_t len, struct authp_reload
         s->ls[i].kind = r_u8(&r);
         s->ls[i].port = r_u16(&r);
         r_str(&r, s->ls[i].vm, AUTHP_VM_MAX);
-        if (s->ls[i].kind > 3 || (s->ls[i].kind == 3) != (s->ls[i].port == 0))
+        /* a socket_dir kind (NAME.vnc, .serial, .spice) has no port, a TCP one has one */
+        if (s->ls[i].kind >= CFG_L_KINDS || cfg_lkind_local(s->ls[i].kind) != (s->ls[i].port == 0))
             r.bad = true;
     }
     if (r.bad || r.off != r.len) {

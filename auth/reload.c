@@ -83,9 +83,10 @@ static struct authp_lsn lsn_of(const struct cfg_listen *l)
 /* Is the wire entry d the socket l? */
 static bool lsn_is(const struct authp_lsn *d, const struct cfg_listen *l)
 {
-    if ((d->kind == CFG_L_LOCAL) != (l->kind == CFG_L_LOCAL))
+    if (cfg_lkind_local(d->kind) != cfg_lkind_local(l->kind))
         return false;
-    return d->kind == CFG_L_LOCAL ? strcmp(d->vm, l->vm->name) == 0 : d->port == l->port;
+    return cfg_lkind_local(d->kind) ? d->kind == l->kind && strcmp(d->vm, l->vm->name) == 0
+                                    : d->port == l->port;
 }
 
 static bool in_list(const struct cfg_listen *l, const struct cfg_listen *v, size_t n)
@@ -122,10 +123,10 @@ static int bind_one(const struct cfg *c, const char *text, size_t len,
 {
     char why[256], w[CFG_PATH_MAX + 32];
     int fd;
-    if (l->kind == CFG_L_LOCAL) {
+    if (cfg_lkind_local(l->kind)) {
         char path[CFG_PATH_MAX + 1];
         bool perm;
-        if (cfg_socket_path(c, l->vm->name, "vnc", path, sizeof path) != 0) {
+        if (cfg_socket_path(c, l->vm->name, cfg_lkind_ext(l->kind), path, sizeof path) != 0) {
             snprintf(why, sizeof why, "no socket path");
             fd = -1;
         } else {
@@ -136,9 +137,9 @@ static int bind_one(const struct cfg *c, const char *text, size_t len,
     }
     if (fd < 0) {
         where(c, text, len, l, w, sizeof w);
-        char a[ADDR_PORT_MAX];
-        if (l->kind == CFG_L_LOCAL)
-            snprintf(a, sizeof a, "socket_dir");
+        char a[ADDR_PORT_MAX + CFG_NAME_MAX + 24];
+        if (cfg_lkind_local(l->kind))
+            snprintf(a, sizeof a, "socket_dir/%s.%s", l->vm->name, cfg_lkind_ext(l->kind));
         else
             addr_hostport_str(c->address, l->port, a, sizeof a);
         snprintf(err, errlen, "%scannot listen on %s%s%s: %s", w, a, l->vm ? " for vm " : "",
@@ -241,8 +242,10 @@ int auth_reload_reread(struct auth_reload *r, char *err, size_t errlen)
                 break;
             }
         char path[CFG_PATH_MAX + 1];
-        if (lo[i].kind == CFG_L_LOCAL &&
-            cfg_socket_path(old, lo[i].vm->name, "vnc", path, sizeof path) == 0 &&
+        /* a socket_dir socket of a VM (or a way in) that is gone: its file
+         * too (NAME.vnc, NAME.serial, NAME.spice) */
+        if (cfg_lkind_local(lo[i].kind) &&
+            cfg_socket_path(old, lo[i].vm->name, cfg_lkind_ext(lo[i].kind), path, sizeof path) == 0 &&
             unlink(path) != 0 && errno != ENOENT)
             log_warn("reload: cannot remove %s: %s", path, strerror(errno));
     }

@@ -171,15 +171,27 @@ size_t cfg_listeners(const struct cfg *c, struct cfg_listen *out, size_t max)
     for (size_t i = 0; i < c->n_vms && c->socket_dir[0]; i++)
         if (c->vms[i].vnc.kind != CFG_BE_NONE)
             PUT(CFG_L_LOCAL, 0, &c->vms[i]);
+    for (size_t i = 0; i < c->n_vms && c->socket_dir[0]; i++)
+        if (c->vms[i].serial.kind != CFG_BE_NONE)
+            PUT(CFG_L_SERIAL, 0, &c->vms[i]);
+    for (size_t i = 0; i < c->n_vms && c->socket_dir[0]; i++)
+        if (c->vms[i].spice.kind != CFG_BE_NONE)
+            PUT(CFG_L_LOCAL_SPICE, 0, &c->vms[i]);
 #undef PUT
     return n;
 }
 
+const char *cfg_lkind_ext(unsigned kind)
+{
+    return kind == CFG_L_LOCAL ? "vnc" : kind == CFG_L_SERIAL ? "serial"
+         : kind == CFG_L_LOCAL_SPICE ? "spice" : NULL;
+}
+
 bool cfg_listen_same(const struct cfg_listen *a, const struct cfg_listen *b)
 {
-    if ((a->kind == CFG_L_LOCAL) != (b->kind == CFG_L_LOCAL))
+    if (cfg_lkind_local(a->kind) != cfg_lkind_local(b->kind))
         return false;
-    if (a->kind == CFG_L_LOCAL)
-        return strcmp(a->vm->name, b->vm->name) == 0;
+    if (cfg_lkind_local(a->kind))
+        return a->kind == b->kind && strcmp(a->vm->name, b->vm->name) == 0;
     return a->port == b->port;
 }

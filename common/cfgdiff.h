@@ -41,18 +41,34 @@ int cfg_key_line(const char *text, size_t len, const char *section, const char *
 
 /* One listening socket a config asks for.  A TCP listener is known by its
  * port (the address is fixed until a restart); a socket_dir listener by its
- * VM's name. */
-enum cfg_lkind { CFG_L_VNC = 0, CFG_L_SPICE, CFG_L_WEB, CFG_L_LOCAL };
+ * VM's name and its kind: NAME.vnc (CFG_L_LOCAL), NAME.serial
+ * (CFG_L_SERIAL), NAME.spice (CFG_L_LOCAL_SPICE).  The values go on the
+ * wire (auth/proto.h, reload answer): append, never renumber. */
+enum cfg_lkind {
+    CFG_L_VNC = 0, CFG_L_SPICE, CFG_L_WEB, CFG_L_LOCAL, CFG_L_SERIAL, CFG_L_LOCAL_SPICE,
+    CFG_L_KINDS                    /* how many there are */
+};
 struct cfg_listen {
     enum cfg_lkind kind;
-    uint16_t port;                 /* 0 for CFG_L_LOCAL */
+    uint16_t port;                 /* 0 for the socket_dir kinds */
     const struct cfg_vm *vm;       /* NULL for CFG_L_WEB */
 };
+/* Is kind one of socket_dir's (known by VM name, port 0)? */
+static inline bool cfg_lkind_local(unsigned kind)
+{
+    return kind == CFG_L_LOCAL || kind == CFG_L_SERIAL || kind == CFG_L_LOCAL_SPICE;
+}
+/* The socket file's extension of a socket_dir kind ("vnc", "serial",
+ * "spice"), NULL for a TCP kind. */
+const char *cfg_lkind_ext(unsigned kind);
 /* The listeners of c, in the order the daemon binds them at start (vnc and
- * spice ports VM by VM, web_port, then socket_dir sockets of the VMs with a
- * vnc backend).  Writes at most max entries; returns how many there are. */
+ * spice ports VM by VM, web_port, then the socket_dir sockets: NAME.vnc of
+ * the VMs with a vnc backend, NAME.serial of those with serial, NAME.spice
+ * of those with a spice backend).  Writes at most max entries; returns how
+ * many there are. */
 size_t cfg_listeners(const struct cfg *c, struct cfg_listen *out, size_t max);
-/* Is b the same socket as a (same port, or same VM's socket_dir socket)? */
+/* Is b the same socket as a (same port; or the same kind of socket_dir
+ * socket of the same VM)? */
 bool cfg_listen_same(const struct cfg_listen *a, const struct cfg_listen *b);
 
 #endif

@@ -255,7 +255,9 @@ static void log_listening(const struct gw *gw, const struct listener *l);
 /* The socket a listener is, as cfgdiff names them. */
 static struct cfg_listen listener_key(const struct listener *l)
 {
-    struct cfg_listen k = { .kind = l->local ? CFG_L_LOCAL : l->web ? CFG_L_WEB
+    struct cfg_listen k = { .kind = l->local && l->serial ? CFG_L_SERIAL
+                                    : l->local && l->spice ? CFG_L_LOCAL_SPICE
+                                    : l->local ? CFG_L_LOCAL : l->web ? CFG_L_WEB
                                     : l->spice ? CFG_L_SPICE : CFG_L_VNC,
                             .port = l->port, .vm = l->web ? NULL : l->vm };
     return k;
@@ -326,9 +328,10 @@ static int reload_apply(struct gw *gw, struct cfg *nc, const struct authp_lsn *h
         /* the helper's socket wins: ours may be a stale one of the same
          * port (removed and added again while we were not asked) */
         for (unsigned i = 0; i < n && fd < 0; i++) {
-            bool same = (hl[i].kind == CFG_L_LOCAL) == (ln[j].kind == CFG_L_LOCAL) &&
-                        (hl[i].kind == CFG_L_LOCAL ? strcmp(hl[i].vm, ln[j].vm->name) == 0
-                                                   : hl[i].port == ln[j].port);
+            bool loc = cfg_lkind_local(hl[i].kind);
+            bool same = loc == cfg_lkind_local(ln[j].kind) &&
+                        (loc ? hl[i].kind == ln[j].kind && strcmp(hl[i].vm, ln[j].vm->name) == 0
+                             : hl[i].port == ln[j].port);
             if (!used[i] && same) {
                 used[i] = true;
                 fd = fds[i];
@@ -344,7 +347,7 @@ static int reload_apply(struct gw *gw, struct cfg *nc, const struct authp_lsn *h
         if (fd < 0) {
             /* e.g. socket_dir sockets when vmgate was not started as root */
             log_warn("reload: no socket for a %s listener%s%s; restart vmgate to get it",
-                     ln[j].kind == CFG_L_LOCAL ? "socket_dir" : "new",
+                     cfg_lkind_local(ln[j].kind) ? cfg_lkind_ext(ln[j].kind) : "new",
                      ln[j].vm ? " of vm " : "", ln[j].vm ? ln[j].vm->name : "");
             continue;
         }
@@ -352,8 +355,9 @@ static int reload_apply(struct gw *gw, struct cfg *nc, const struct authp_lsn *h
         l->fd = fd;
         l->gw = gw;
         l->port = ln[j].port;
-        l->spice = ln[j].kind == CFG_L_SPICE;
-        l->local = ln[j].kind == CFG_L_LOCAL;
+        l->spice = ln[j].kind == CFG_L_SPICE || ln[j].kind == CFG_L_LOCAL_SPICE;
+        l->local = cfg_lkind_local(ln[j].kind);
+        l->serial = ln[j].kind == CFG_L_SERIAL;
         l->web = ln[j].kind == CFG_L_WEB;
         l->vm = l->web ? &web_vm_none : ln[j].vm;
     }
@@ -394,6 +398,10 @@ static int reload_apply(struct gw *gw, struct cfg *nc, const struct authp_lsn *h
     }
     if (!gw->supervisor)
         proxy_cfg_changed(&gw->px, &gw->retired[gw->n_retired - 1].cfg);
+    /* network process 1 is QEMU's serial client: hubs follow the config
+     * (sessions of a removed VM were kicked above, with the reason) */
+    if (!gw->supervisor && gw->k == 0 && serial_hubs_reload(gw->loop, old) != 0)
+        log_err("reload: out of memory: a serial console added by the reload is not served");
     free(gw->ls);
     gw->ls = ls;
     gw->n_ls = nl;

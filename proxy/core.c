@@ -98,7 +98,7 @@ void conn_session_started(struct conn *c)
     c->started = ev_now(c->px->loop);
     clock_gettime(CLOCK_REALTIME, &c->started_wall);
     conn_audit(c, "session-open", NULL, 0);
-    proxy_idle_report(c->px, c->vm);        /* idle_pause: one session more */
+    proxy_idle_report(c->px, c->vm->name);  /* idle_pause: one session more */
 }
 
 /* The session is over (logged_start is cleared by the caller). */
@@ -780,7 +780,7 @@ void conn_vm_gone(struct conn *c)
         c->logged_start = false;
         conn_log(c, LOG_LVL_INFO, "session ended: VM closed the console");
         session_closed(c, "VM closed the console");
-        proxy_idle_report(c->px, c->vm);
+        proxy_idle_report(c->px, c->vm->name);
     }
     close(c->bfd);
     c->bfd = -1;
@@ -1096,9 +1096,12 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void conn_destroy(struct conn *c)
 {
     struct proxy *px = c->px;
-    /* a session's VM is the config's (a stand-in like web's "?NAME" never
-     * has one, and lives in c): it outlives c */
-    const struct cfg_vm *vm = c->logged_start && c->vm->idle_pause_ms ? c->vm : NULL;
+    /* idle_pause: report by name after c is gone (the VM may be a stand-in
+     * living in c, like web's "?NAME", or a retired config's: the config in
+     * force says whether the VM has idle_pause) */
+    char vm[CFG_NAME_MAX + 1] = "";
+    if (c->logged_start)
+        snprintf(vm, sizeof vm, "%s", c->vm->name);
     if (c->logged_start) {
         conn_log(c, LOG_LVL_INFO, "session ended: %s", c->end.why[0] ? c->end.why : "closed");
         session_closed(c, c->end.why[0] ? c->end.why : "closed");
@@ -1140,7 +1143,7 @@ static void conn_destroy(struct conn *c)
     }
     explicit_bzero(c, sizeof *c);
     free(c);
-    if (vm)
+    if (vm[0])
         proxy_idle_report(px, vm);          /* idle_pause: one session less */
 }
 
@@ -1326,6 +1329,13 @@ void conn_kick(struct conn *c, const char *by, const char *reason)
     log_safe(r, sizeof r, reason, strlen(reason));
     struct audit_kv kv[] = { AUDIT_S("by", by), AUDIT_S("reason", reason) };
     conn_audit(c, "kick", kv, 2);
+    if (c->proto->kick_line && c->state == CS_RELAY) {
+        /* best effort, after what is already queued for the viewer */
+        char line[400], why[160];
+        size_t n = c->proto->kick_line(c, r, line, sizeof line);
+        if (n && front_flush(c) == 0 && front_pending(c) == 0)
+            (void)tside_write(&c->fs, (const uint8_t *)line, n, why, sizeof why);
+    }
     conn_fail(c, LOG_LVL_INFO, "kicked by %s: %s", by, r);
     if (c->state == CS_RELAY || c->state == CS_CLOSING)
         tside_shutdown(&c->fs);             /* best effort close_notify */

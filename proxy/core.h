@@ -116,6 +116,11 @@ struct conn_proto {
     /* The protocol's own teardown of c->p's contents (may be NULL; the
      * core frees c->p itself). */
     void (*destroy)(struct conn *c);
+    /* conn_kick ends a relaying c (vmgate kick, a reload that removed the
+     * VM): write into out the text the viewer gets before the close, and
+     * return its length (0: nothing).  May be NULL (a protocol with no
+     * place for free text just closes). */
+    size_t (*kick_line)(struct conn *c, const char *reason, char *out, size_t outsz);
     size_t priv_size;                   /* bytes of c->p, zeroed at accept */
     size_t inj_cap;                     /* injection buffers' capacity (0: none) */
 };

@@ -90,12 +90,8 @@ int proxy_cfg_changed(struct proxy *px, const struct cfg *old)
 {
     const struct cfg *cfg = px->cfg;
     uint64_t *nb = calloc(2 * (cfg->n_vms ? cfg->n_vms : 1), sizeof *nb);
-    if (!nb) {
-        free(px->st.vm_bytes);
-        px->st.vm_bytes = NULL;
-        return -1;
-    }
-    for (size_t i = 0; i < cfg->n_vms && px->st.vm_bytes; i++) {
+    int rc = nb ? 0 : -1;
+    for (size_t i = 0; i < cfg->n_vms && px->st.vm_bytes && nb; i++) {
         const struct cfg_vm *o = cfg_find_vm(old, cfg->vms[i].name);
         if (o) {
             size_t oi = (size_t)(o - old->vms);
@@ -105,7 +101,42 @@ int proxy_cfg_changed(struct proxy *px, const struct cfg *old)
     }
     free(px->st.vm_bytes);
     px->st.vm_bytes = nb;
-    return 0;
+    /* idle_pause views and reported counts are per cfg->vms[i]: carry them
+     * over by name into arrays of the new size (a VM added by the reload
+     * would index past the old ones) */
+    size_t n = cfg->n_vms ? cfg->n_vms : 1;
+    struct idle_view *iv = calloc(n, sizeof *iv);
+    unsigned *ir = calloc(n, sizeof *ir);
+    if (!iv || !ir) {
+        free(iv), free(ir);
+        free(px->idle), free(px->idle_reported);
+        px->idle = NULL;
+        px->idle_reported = NULL;
+        return -1;                    /* (idle views read NULL as "unknown") */
+    }
+    for (size_t i = 0; i < cfg->n_vms && px->idle && px->idle_reported; i++) {
+        const struct cfg_vm *o = cfg_find_vm(old, cfg->vms[i].name);
+        if (o && cfg->vms[i].idle_pause_ms) {   /* what the helper said last of it */
+            iv[i] = px->idle[o - old->vms];
+            ir[i] = px->idle_reported[o - old->vms];
+        }
+    }
+    free(px->idle);
+    free(px->idle_reported);
+    px->idle = iv;
+    px->idle_reported = ir;
+    /* a VM that has idle_pause now: the helper made a fresh slot that
+     * counts 0 sessions; tell it ours (also 0, so a network process whose
+     * count it lost never keeps a VM from pausing) */
+    for (size_t i = 0; i < cfg->n_vms && px->auth; i++) {
+        const struct cfg_vm *o = cfg_find_vm(old, cfg->vms[i].name);
+        if (!cfg->vms[i].idle_pause_ms || (o && o->idle_pause_ms))
+            continue;
+        unsigned k = proxy_vm_sessions(px, cfg->vms[i].name);
+        if (auth_client_report_sessions(px->auth, cfg->vms[i].name, k) == 0)
+            px->idle_reported[i] = k;
+    }
+    return rc;
 }
 
 uint64_t proxy_oldest_id(const struct proxy *px)
@@ -198,15 +229,15 @@ bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uin
     return false;
 }
 
-void proxy_idle_report(struct proxy *px, const struct cfg_vm *vm)
+void proxy_idle_report(struct proxy *px, const char *vm)
 {
-    if (!vm->idle_pause_ms || !px->idle_reported)
+    /* by name, in the config in force: a session that started before a
+     * reload points into the old config, whose idle_pause may differ */
+    ssize_t i = px->idle_reported ? vm_index(px, vm) : -1;
+    if (i < 0 || !px->cfg->vms[i].idle_pause_ms)
         return;
-    ssize_t i = vm_index(px, vm->name);
-    if (i < 0)
-        return;
-    unsigned n = proxy_vm_sessions(px, vm->name);
-    if (n != px->idle_reported[i] && auth_client_report_sessions(px->auth, vm->name, n) == 0)
+    unsigned n = proxy_vm_sessions(px, vm);
+    if (n != px->idle_reported[i] && auth_client_report_sessions(px->auth, vm, n) == 0)
         px->idle_reported[i] = n;
 }
 

@@ -115,7 +115,7 @@ bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uin
 void proxy_time_str(uint64_t ms, char *out, size_t outsz);
 /* idle_pause: report vm's live session count of this process to the auth
  * helper when it changed (the helper owns the idle timers; auth/idle.h). */
-void proxy_idle_report(struct proxy *px, const struct cfg_vm *vm);
+void proxy_idle_report(struct proxy *px, const char *vm);
 /* vm's state as `vmgate status` shows it: "paused by vmgate (idle since
  * ...)", QEMU's status word the helper saw last, or "unknown".  Returns out. */
 const char *proxy_vm_state(const struct proxy *px, const char *vm, char *out, size_t outsz);
@@ -144,8 +144,10 @@ void proxy_metrics_text(const struct proxy *px, struct jw *w);
 /* Close every connection and forget every SPICE session (shutdown). */
 void proxy_close_all(struct proxy *px, const char *why);
 /* A config reload replaced the config px->cfg points at; old (still
- * alive) is the one before.  Carries the per-VM byte counters over by VM
- * name.  0, or -1 when out of memory (the counters then start again). */
+ * alive) is the one before.  Carries the per-VM byte counters and the
+ * idle_pause views over by VM name into arrays of the new config's size,
+ * and reports the session count of each VM that gained idle_pause to the
+ * auth helper.  0, or -1 when out of memory (counters/views start again). */
 int proxy_cfg_changed(struct proxy *px, const struct cfg *old);
 /* The lowest id of a live connection, or UINT64_MAX when there is none
  * (a config retired by a reload is freed once no older connection is

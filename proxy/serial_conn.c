@@ -119,6 +119,15 @@ static void st_vm_unavailable(struct conn *c, const char *detail, bool refused)
 }
 
 /* socket_dir/VM.serial: no handshake states of its own. */
+/* Kicked (vmgate kick, or the VM removed by a reload): the terminal gets
+ * the reason as a line before the close. */
+static size_t st_kick_line(struct conn *c, const char *reason, char *out, size_t outsz)
+{
+    (void)c;
+    int n = snprintf(out, outsz, "\r\n[vmgate: session ended: %s]\r\n", reason);
+    return n < 0 ? 0 : (size_t)n < outsz ? (size_t)n : outsz - 1;
+}
+
 const struct conn_proto serial_proto = {
     .name = "serial", .accept_tag = " (serial socket)", .admit_tag = "",
     .states = NULL, .n_states = 0,
@@ -127,4 +136,5 @@ const struct conn_proto serial_proto = {
     .start = st_start, .login_answer = st_login_answer, .login_ok = st_login_ok,
     .login_refuse = st_login_refuse, .login_tag = st_login_tag,
     .backend_up = st_backend_up, .vm_unavailable = st_vm_unavailable,
+    .kick_line = st_kick_line,
 };

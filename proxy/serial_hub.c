@@ -40,7 +40,10 @@ struct ssess {
 struct serial_hub {
     struct serial_hub *next;
     struct ev_loop *loop;
-    const struct cfg_vm *vm;
+    /* copies, not a pointer into the config: a reload retires and later
+     * frees the config a hub was made from (serial_hubs_reload) */
+    char name[CFG_NAME_MAX + 1];
+    struct cfg_backend be;        /* QEMU's serial chardev socket */
     int qfd;                      /* QEMU's chardev socket, -1 when down */
     ev_io qw;
     int qmask;
@@ -71,7 +74,7 @@ static void hlog(const struct serial_hub *h, enum log_level lvl, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    log_msg(lvl, "vm=%s serial: %s", h->vm->name, msg);
+    log_msg(lvl, "vm=%s serial: %s", h->name, msg);
 }
 
 /* ---- sessions ---- */
@@ -208,7 +211,7 @@ static void hub_down(struct serial_hub *h, const char *why)
     h->up = h->connecting = false;
     if (was) {
         hlog(h, LOG_LVL_INFO, "QEMU's serial port %s closed (%s); reconnecting",
-             h->vm->serial.path, why);
+             h->be.path, why);
         char line[300];
         snprintf(line, sizeof line, "\r\n[vmgate: the VM's serial port closed (%s); waiting "
                  "for it]\r\n", why);
@@ -233,7 +236,7 @@ static void hub_up(struct serial_hub *h)
     h->connecting = false;
     h->warned = false;
     h->backoff = BACKOFF_MIN;
-    hlog(h, LOG_LVL_INFO, "connected to QEMU's serial port %s", h->vm->serial.path);
+    hlog(h, LOG_LVL_INFO, "connected to QEMU's serial port %s", h->be.path);
     if (h->was_up)
         tell_all(h, "\r\n[vmgate: the VM's serial port is back]\r\n");
 }
@@ -293,7 +296,7 @@ static void hub_connect(struct serial_hub *h)
 {
     char why[256];
     int fd = -1;
-    int r = backend_connect(&h->vm->serial, &fd, why, sizeof why);
+    int r = backend_connect(&h->be, &fd, why, sizeof why);
     if (r < 0) {
         hub_down(h, why);
         return;
@@ -346,31 +349,59 @@ static void hub_update(struct serial_hub *h)
 
 /* ---- the registry ---- */
 
+/* A hub for vm, connecting; NULL when out of memory. */
+static struct serial_hub *hub_new(struct ev_loop *loop, const struct cfg_vm *vm)
+{
+    struct serial_hub *h = calloc(1, sizeof *h);
+    if (!h || serial_ring_init(&h->ring, SERIAL_RING) != 0) {
+        free(h);
+        return NULL;
+    }
+    h->loop = loop;
+    snprintf(h->name, sizeof h->name, "%s", vm->name);
+    h->be = vm->serial;
+    h->qfd = -1;
+    h->backoff = BACKOFF_MIN;
+    buf_init(&h->toq, TOQ_CAP);
+    ev_io_init(&h->qw, q_cb, -1, 0);
+    h->qw.data = h;
+    ev_timer_init(&h->retry, retry_cb, BACKOFF_MIN, 0);
+    h->retry.data = h;
+    h->next = hubs;
+    hubs = h;
+    hub_connect(h);
+    hub_update(h);
+    return h;
+}
+
+/* End h: every session gets line (if any) as far as its socket takes it,
+ * then its end of the pair closes (the connection sees the VM side close);
+ * QEMU's socket closes; h is freed (already unlinked from hubs). */
+static void hub_free(struct serial_hub *h, const char *line)
+{
+    while (h->sessions) {
+        struct ssess *s = h->sessions;
+        h->sessions = s->next;
+        if (line) {
+            sess_put(s, line, strlen(line));
+            sess_flush(s);
+        }
+        sess_free(s);
+    }
+    ev_io_stop(h->loop, &h->qw);
+    ev_timer_stop(h->loop, &h->retry);
+    if (h->qfd >= 0)
+        close(h->qfd);
+    buf_free(&h->toq);
+    serial_ring_free(&h->ring);
+    free(h);
+}
+
 int serial_hubs_start(struct ev_loop *loop, const struct cfg *cfg)
 {
-    for (size_t i = 0; i < cfg->n_vms; i++) {
-        const struct cfg_vm *vm = &cfg->vms[i];
-        if (vm->serial.kind == CFG_BE_NONE)
-            continue;
-        struct serial_hub *h = calloc(1, sizeof *h);
-        if (!h || serial_ring_init(&h->ring, SERIAL_RING) != 0) {
-            free(h);
+    for (size_t i = 0; i < cfg->n_vms; i++)
+        if (cfg->vms[i].serial.kind != CFG_BE_NONE && !hub_new(loop, &cfg->vms[i]))
             return -1;
-        }
-        h->loop = loop;
-        h->vm = vm;
-        h->qfd = -1;
-        h->backoff = BACKOFF_MIN;
-        buf_init(&h->toq, TOQ_CAP);
-        ev_io_init(&h->qw, q_cb, -1, 0);
-        h->qw.data = h;
-        ev_timer_init(&h->retry, retry_cb, BACKOFF_MIN, 0);
-        h->retry.data = h;
-        h->next = hubs;
-        hubs = h;
-        hub_connect(h);
-        hub_update(h);
-    }
     return 0;
 }
 
@@ -379,25 +410,72 @@ void serial_hubs_stop(void)
     while (hubs) {
         struct serial_hub *h = hubs;
         hubs = h->next;
-        while (h->sessions) {
-            struct ssess *s = h->sessions;
-            h->sessions = s->next;
-            sess_free(s);
-        }
-        ev_io_stop(h->loop, &h->qw);
-        ev_timer_stop(h->loop, &h->retry);
-        if (h->qfd >= 0)
-            close(h->qfd);
-        buf_free(&h->toq);
-        serial_ring_free(&h->ring);
-        free(h);
+        hub_free(h, NULL);
     }
+}
+
+static bool be_same(const struct cfg_backend *a, const struct cfg_backend *b)
+{
+    return a->kind == b->kind && a->port == b->port && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->host, b->host) == 0;
+}
+
+int serial_hubs_reload(struct ev_loop *loop, const struct cfg *cfg)
+{
+    int rc = 0;
+    for (struct serial_hub **pp = &hubs; *pp;) {
+        struct serial_hub *h = *pp;
+        const struct cfg_vm *vm = cfg_find_vm(cfg, h->name);
+        if (!vm || vm->serial.kind == CFG_BE_NONE) {
+            char line[CFG_NAME_MAX + 96];
+            snprintf(line, sizeof line, "\r\n[vmgate: serial console closed: vm %s %s]\r\n",
+                     h->name, vm ? "has no serial console any more" : "was removed from the "
+                     "configuration");
+            hlog(h, LOG_LVL_INFO, "stopped (%s by a reload; %u session(s) ended)",
+                 vm ? "serial removed" : "vm removed", h->n);
+            *pp = h->next;
+            hub_free(h, line);
+            continue;
+        }
+        if (!be_same(&h->be, &vm->serial)) {
+            hlog(h, LOG_LVL_INFO, "serial = unix:%s now (was %s): reconnecting", vm->serial.path,
+                 h->be.path);
+            char line[CFG_PATH_MAX + 96];
+            snprintf(line, sizeof line, "\r\n[vmgate: the VM's serial port is now %s; "
+                     "reconnecting]\r\n", vm->serial.path);
+            tell_all(h, line);
+            ev_io_stop(h->loop, &h->qw);
+            ev_timer_stop(h->loop, &h->retry);
+            h->qmask = 0;
+            if (h->qfd >= 0)
+                close(h->qfd);
+            h->qfd = -1;
+            buf_free(&h->toq);
+            h->up = h->connecting = h->warned = false;
+            h->was_up = false;
+            h->backoff = BACKOFF_MIN;
+            h->be = vm->serial;
+            hub_connect(h);
+            hub_update(h);
+        }
+        pp = &h->next;
+    }
+    for (size_t i = 0; i < cfg->n_vms; i++) {
+        const struct cfg_vm *vm = &cfg->vms[i];
+        if (vm->serial.kind == CFG_BE_NONE || serial_hub_find(vm))
+            continue;
+        if (!hub_new(loop, vm))
+            rc = -1;
+        else
+            log_info("vm=%s serial: hub started (added by a reload)", vm->name);
+    }
+    return rc;
 }
 
 struct serial_hub *serial_hub_find(const struct cfg_vm *vm)
 {
     for (struct serial_hub *h = hubs; h; h = h->next)
-        if (h->vm == vm)
+        if (strcmp(h->name, vm->name) == 0)     /* by name: vm may be a reloaded config's */
             return h;
     return NULL;
 }
@@ -407,7 +485,7 @@ int serial_hub_attach(struct serial_hub *h, const char *user, uint64_t conn, cha
 {
     if (h->n >= SERIAL_MAX_SESSIONS) {
         snprintf(why, whylen, "too many sessions (%u) on the serial console of VM %s",
-                 SERIAL_MAX_SESSIONS, h->vm->name);
+                 SERIAL_MAX_SESSIONS, h->name);
         return -1;
     }
     int sp[2];
@@ -444,7 +522,7 @@ int serial_hub_attach(struct serial_hub *h, const char *user, uint64_t conn, cha
     h->n++;
     h->writer = s;
     buf_free(&h->toq);             /* what the last holder typed and QEMU has not taken */
-    sess_say(s, "[vmgate: serial console of VM %s, %s has the keyboard%s]\r\n", h->vm->name,
+    sess_say(s, "[vmgate: serial console of VM %s, %s has the keyboard%s]\r\n", h->name,
              s->user, h->up ? "" : "; the VM's serial port is not connected (VM not running?), "
              "waiting for it");
     const uint8_t *a, *b;

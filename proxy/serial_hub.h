@@ -40,9 +40,15 @@ struct serial_hub;
 /* Create a hub for every VM of cfg with `serial` and start connecting.
  * 0, or -1 (out of memory). */
 int serial_hubs_start(struct ev_loop *loop, const struct cfg *cfg);
+/* A reload took cfg: stop the hubs of VMs that are gone or lost `serial`
+ * (their sessions get a line saying so, then the close), reconnect those
+ * whose `serial` changed (sessions stay, told by a line), start hubs for
+ * VMs that gained one.  Hubs hold copies, never pointers into cfg.  0, or
+ * -1 (out of memory: a new hub is missing). */
+int serial_hubs_reload(struct ev_loop *loop, const struct cfg *cfg);
 /* Close every session and QEMU connection, free the hubs. */
 void serial_hubs_stop(void);
-/* vm's hub in this process, or NULL. */
+/* The hub of the VM named vm->name in this process, or NULL. */
 struct serial_hub *serial_hub_find(const struct cfg_vm *vm);
 /* Attach a session of user (conn: its connection id, for the log): it gets
  * a greeting line, the ring's bytes and from then on the output, and the

@@ -54,8 +54,11 @@ struct spice_vmstate *spice_vm_state(const struct cfg_vm *vm)
 
 struct spice_session *spice_session_find(const struct cfg_vm *vm, uint32_t id)
 {
+    /* by name: a channel that connects after a config reload has the new
+     * config's cfg_vm, its main channel the old one's (alive while the
+     * main channel is, see gateway/daemon.c reload_apply) */
     for (struct spice_session *s = g.sessions; s; s = s->next)
-        if (s->vm == vm && s->id == id)
+        if (s->id == id && strcmp(s->vm->name, vm->name) == 0)
             return s;
     return NULL;
 }

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "auth/proto.h"
+#include "common/cfgdiff.h"
 
 #define FUZZ_CHECK(c) do { if (!(c)) { fprintf(stderr, "check failed: %s (%s:%d)\n", #c, \
                                                        __FILE__, __LINE__); abort(); } } while (0)
@@ -124,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strnlen(rr.err, sizeof rr.err) <= AUTHP_RELOAD_ERR_MAX);
         FUZZ_CHECK(rr.text_len == 0 || (rr.text >= in && rr.text + rr.text_len <= in + size));
         for (unsigned i = 0; i < rr.n_ls; i++)
-            FUZZ_CHECK((rr.ls[i].kind == 3) == (rr.ls[i].port == 0) && rr.ls[i].kind <= 3);
+            FUZZ_CHECK(cfg_lkind_local(rr.ls[i].kind) == (rr.ls[i].port == 0) &&
+                       rr.ls[i].kind < CFG_L_KINDS);
         check_reencode(in, size, enc_reload_resp, &rr);
 }
 

@@ -21,6 +21,7 @@
 #include "auth/proto.h"
 #include "common/cfgdiff.h"
 #include "common/config.h"
+#include "proxy/spice_reg.h"
 
 #define GW "[gateway]\ncert = /c\nkey = /k\n"
 
@@ -103,7 +104,7 @@ static void test_listeners(void **st)
              "[vm a]\nvnc = 127.0.0.1:1\nvnc_port = 7001\nspice = 127.0.0.1:9\nspice_port = 7101\n"
              "[vm b]\nspice = 127.0.0.1:8\nspice_port = 7102\n", &a);
     struct cfg_listen l[8];
-    assert_int_equal(cfg_listeners(&a, l, 8), 5);
+    assert_int_equal(cfg_listeners(&a, l, 8), 7);   /* + a.spice, b.spice (socket_dir) */
     assert_int_equal(l[0].kind, CFG_L_VNC);
     assert_int_equal(l[0].port, 7001);
     assert_int_equal(l[1].kind, CFG_L_SPICE);
@@ -111,11 +112,95 @@ static void test_listeners(void **st)
     assert_int_equal(l[3].kind, CFG_L_WEB);
     assert_int_equal(l[4].kind, CFG_L_LOCAL);
     assert_string_equal(l[4].vm->name, "a");
-    assert_int_equal(cfg_listeners(&a, l, 2), 5);   /* counts past max */
+    assert_int_equal(l[5].kind, CFG_L_LOCAL_SPICE);
+    assert_string_equal(l[5].vm->name, "a");
+    assert_int_equal(l[6].kind, CFG_L_LOCAL_SPICE);
+    assert_string_equal(l[6].vm->name, "b");
+    assert_int_equal(cfg_listeners(&a, l, 2), 7);   /* counts past max */
     struct cfg_listen x = { .kind = CFG_L_SPICE, .port = 7001 };
     assert_true(cfg_listen_same(&l[0], &x));      /* a port is a port */
     assert_false(cfg_listen_same(&l[0], &l[1]));
     cfg_free(&a);
+}
+
+/* Every socket_dir socket of a VM is a listener of its own kind: NAME.vnc,
+ * NAME.serial, NAME.spice in that order (as gateway_run binds them), each
+ * the same as its counterpart in another config only for the same VM and
+ * kind.  (Before, only NAME.vnc was listed, so a reload matched a
+ * NAME.serial or NAME.spice listener to the VM's NAME.vnc key.) */
+static void test_listeners_local(void **st)
+{
+    (void)st;
+    struct cfg a, b, c;
+    parse(GW "socket_dir = /run/t\n"
+             "[vm a]\nvnc = unix:/q/a.vnc\nserial = unix:/q/a.serial\n"
+             "spice = unix:/q/a.spice\nspice_port = 7101\n"
+             "[vm b]\nserial = unix:/q/b.serial\n", &a);
+    parse(GW "socket_dir = /run/t\n"
+             "[vm b]\nserial = unix:/q/b.serial\n"
+             "[vm a]\nvnc = unix:/q/a.vnc\nserial = unix:/q/a.serial\n", &b);
+    parse(GW "socket_dir =\n[vm a]\nvnc = unix:/q/a.vnc\nvnc_port = 7001\nserial = unix:/q/a.serial\n", &c);
+    struct cfg_listen l[8], m[8];
+    assert_int_equal(cfg_listeners(&a, l, 8), 5);
+    assert_int_equal(l[0].kind, CFG_L_SPICE);
+    assert_int_equal(l[1].kind, CFG_L_LOCAL);
+    assert_string_equal(l[1].vm->name, "a");
+    assert_int_equal(l[2].kind, CFG_L_SERIAL);
+    assert_string_equal(l[2].vm->name, "a");
+    assert_int_equal(l[3].kind, CFG_L_SERIAL);
+    assert_string_equal(l[3].vm->name, "b");
+    assert_int_equal(l[4].kind, CFG_L_LOCAL_SPICE);
+    assert_string_equal(l[4].vm->name, "a");
+    for (int i = 1; i < 5; i++) {
+        assert_true(cfg_lkind_local(l[i].kind));
+        assert_int_equal(l[i].port, 0);
+        for (int j = 1; j < 5; j++)     /* no two socket_dir sockets are the same */
+            assert_true(cfg_listen_same(&l[i], &l[j]) == (i == j));
+    }
+    assert_false(cfg_lkind_local(l[0].kind));
+    assert_string_equal(cfg_lkind_ext(CFG_L_LOCAL), "vnc");
+    assert_string_equal(cfg_lkind_ext(CFG_L_SERIAL), "serial");
+    assert_string_equal(cfg_lkind_ext(CFG_L_LOCAL_SPICE), "spice");
+    assert_null(cfg_lkind_ext(CFG_L_WEB));
+    /* across configs: by VM name and kind, whatever the order */
+    assert_int_equal(cfg_listeners(&b, m, 8), 3);
+    assert_int_equal(m[0].kind, CFG_L_LOCAL);      /* a.vnc */
+    assert_int_equal(m[1].kind, CFG_L_SERIAL);     /* b.serial */
+    assert_int_equal(m[2].kind, CFG_L_SERIAL);     /* a.serial */
+    assert_true(cfg_listen_same(&l[1], &m[0]));
+    assert_true(cfg_listen_same(&l[2], &m[2]));
+    assert_true(cfg_listen_same(&l[3], &m[1]));
+    assert_false(cfg_listen_same(&l[2], &m[1]));
+    assert_false(cfg_listen_same(&l[1], &m[2]));   /* a.vnc is not a.serial */
+    assert_false(cfg_listen_same(&l[4], &m[0]));   /* a.spice is not a.vnc */
+    /* no socket_dir: no socket_dir listeners */
+    assert_int_equal(cfg_listeners(&c, l, 8), 1);
+    assert_int_equal(l[0].kind, CFG_L_VNC);
+    cfg_free(&a);
+    cfg_free(&b);
+    cfg_free(&c);
+}
+
+/* A SPICE channel that connects after a reload carries the new config's
+ * cfg_vm; its session (made by the main channel before) the old one's: it
+ * is found by the VM's name.  (It was compared by pointer: the channel was
+ * refused as of an unknown session.) */
+static void test_spice_session_by_name(void **st)
+{
+    (void)st;
+    static struct cfg_vm old_a, new_a, b;
+    snprintf(old_a.name, sizeof old_a.name, "a");
+    snprintf(new_a.name, sizeof new_a.name, "a");
+    snprintf(b.name, sizeof b.name, "b");
+    uint8_t secret[32] = { 1 };
+    struct conn *main = (struct conn *)&old_a;   /* only compared */
+    assert_non_null(spice_session_put(&old_a, 77, "alice", secret, 1.0, main));
+    assert_non_null(spice_session_find(&new_a, 77));
+    assert_ptr_equal(spice_session_find(&new_a, 77), spice_session_find(&old_a, 77));
+    assert_null(spice_session_find(&b, 77));
+    assert_null(spice_session_find(&new_a, 78));
+    spice_session_drop_main(main);
+    assert_null(spice_session_find(&new_a, 77));
 }
 
 static void test_proto(void **st)
@@ -154,6 +239,19 @@ static void test_proto(void **st)
         assert_int_equal(authp_decode_reload_resp(big, (size_t)cut, &d), -1);
     /* a socket_dir entry must not carry a port, a TCP one must */
     r.ls[1].port = 5;
+    n = authp_encode_reload_resp(&r, big, sizeof big);
+    assert_int_equal(authp_decode_reload_resp(big, (size_t)n, &d), -1);
+    /* NAME.serial and NAME.spice travel as kinds of their own */
+    r.ls[1] = (struct authp_lsn){ .kind = CFG_L_SERIAL, .port = 0, .vm = "a" };
+    r.ls[0] = (struct authp_lsn){ .kind = CFG_L_LOCAL_SPICE, .port = 0, .vm = "a" };
+    n = authp_encode_reload_resp(&r, big, sizeof big);
+    assert_int_equal(authp_decode_reload_resp(big, (size_t)n, &d), 0);
+    assert_int_equal(d.ls[0].kind, CFG_L_LOCAL_SPICE);
+    assert_int_equal(d.ls[1].kind, CFG_L_SERIAL);
+    r.ls[1].port = 5;                       /* ... without a port */
+    n = authp_encode_reload_resp(&r, big, sizeof big);
+    assert_int_equal(authp_decode_reload_resp(big, (size_t)n, &d), -1);
+    r.ls[1] = (struct authp_lsn){ .kind = CFG_L_KINDS, .port = 0, .vm = "a" };  /* unknown */
     n = authp_encode_reload_resp(&r, big, sizeof big);
     assert_int_equal(authp_decode_reload_resp(big, (size_t)n, &d), -1);
 }
@@ -299,6 +397,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diff),     cmocka_unit_test(test_inherited),
         cmocka_unit_test(test_fixed),    cmocka_unit_test(test_listeners),
+        cmocka_unit_test(test_listeners_local), cmocka_unit_test(test_spice_session_by_name),
         cmocka_unit_test(test_proto),    cmocka_unit_test(test_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
