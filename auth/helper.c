@@ -166,7 +166,9 @@ struct idle_wait {
 struct idle_slot {
     /* copies, not a pointer into the config: a reload frees the config
      * the helper took before (idle_reload) */
-    struct { char name[CFG_NAME_MAX + 1]; char qmp[CFG_PATH_MAX + 1]; } vm[1];
+    struct {
+        char name[CFG_NAME_MAX + 1], qmp[CFG_PATH_MAX + 1], qga[CFG_PATH_MAX + 1];
+    } vm[1];
     bool gone;                         /* the VM left the config: only its QMP child is awaited */
     struct idle_vm m;
     unsigned sess[AUTH_SOCKETS_MAX];   /* live sessions per network process */
@@ -337,6 +339,7 @@ static void idle_setup(struct helper *h)
         struct idle_slot *s = &h->idle[h->n_idle++];
         snprintf(s->vm->name, sizeof s->vm->name, "%s", vm->name);
         snprintf(s->vm->qmp, sizeof s->vm->qmp, "%s", vm->qmp);
+        snprintf(s->vm->qga, sizeof s->vm->qga, "%s", vm->qga);
         s->rfd = -1;
         idle_init(&s->m, vm->idle_pause_ms, now, wall);
     }
@@ -385,7 +388,7 @@ static void idle_start(struct helper *h, struct idle_slot *s, enum idle_act act)
  * for the agent; bounded by IDLE_SET_TIME_MS and logged either way.  It
  * does not take the monitor lock: the agent's socket is not the monitor,
  * and a console handoff must not wait behind a slow or absent agent. */
-static void idle_set_time(struct helper *h, const struct cfg_vm *vm)
+static void idle_set_time(struct helper *h, const char *name, const char *qga)
 {
     pid_t p = fork();
     if (p == 0) {
@@ -396,14 +399,14 @@ static void idle_set_time(struct helper *h, const struct cfg_vm *vm)
         for (unsigned i = 0; i < h->nfds; i++)
             close(h->fds[i]);
         char why[160] = "";
-        if (qmpb_qga_set_time(vm->qga, IDLE_SET_TIME_MS, why, sizeof why) == 0)
-            log_info("idle: vm %s: guest clock set through the guest agent", vm->name);
+        if (qmpb_qga_set_time(qga, IDLE_SET_TIME_MS, why, sizeof why) == 0)
+            log_info("idle: vm %s: guest clock set through the guest agent", name);
         else
-            log_warn("idle: vm %s: guest clock not set: %s", vm->name, why);
+            log_warn("idle: vm %s: guest clock not set: %s", name, why);
         _exit(0);
     }
     if (p < 0) {
-        log_warn("idle: vm %s: guest clock not set: cannot fork: %s", vm->name, strerror(errno));
+        log_warn("idle: vm %s: guest clock not set: cannot fork: %s", name, strerror(errno));
         return;
     }
     while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
@@ -444,7 +447,7 @@ static void idle_apply(struct helper *h, struct idle_slot *s, const struct idle_
         s->n_wait = 0;
     }
     if (o->ev == IDLE_EV_RESUMED && s->vm->qga[0])
-        idle_set_time(h, s->vm);
+        idle_set_time(h, s->vm->name, s->vm->qga);
     if (o->act != IDLE_ACT_NONE)
         idle_start(h, s, o->act);
 }
@@ -681,6 +684,7 @@ static void idle_reload(struct helper *h)
             moved[i] = true;
             ns[k] = *o;
             snprintf(ns[k].vm->qmp, sizeof ns[k].vm->qmp, "%s", vm->qmp);
+            snprintf(ns[k].vm->qga, sizeof ns[k].vm->qga, "%s", vm->qga);
             if (ns[k].m.idle_ms != ms) {
                 log_info("idle: vm %s: idle_pause %llu ms now (was %llu ms)", vm->name,
                          (unsigned long long)ms, (unsigned long long)ns[k].m.idle_ms);
@@ -715,6 +719,7 @@ static void idle_reload(struct helper *h)
         struct idle_slot *s = &ns[k++];
         snprintf(s->vm->name, sizeof s->vm->name, "%s", vm->name);
         snprintf(s->vm->qmp, sizeof s->vm->qmp, "%s", vm->qmp);
+        snprintf(s->vm->qga, sizeof s->vm->qga, "%s", vm->qga);
         s->rfd = -1;
         idle_init(&s->m, vm->idle_pause_ms, now, wall);
         log_info("idle: vm %s: idle_pause %llu ms from now (added by a reload)", vm->name,
