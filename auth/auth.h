@@ -151,6 +151,9 @@ typedef void (*auth_reload_cb)(void *ctx, const struct authp_reload_resp *resp, 
 int auth_client_reload(struct auth_client *ac, int reread, auth_reload_cb cb, void *ctx);
 /* Forget every pending request whose ctx matches (the connection closed). */
 void auth_client_cancel(struct auth_client *ac, void *ctx);
+/* Requests submitted to the helper (logins, VM lists, QMP, power) that
+ * have no answer yet, queued or sent (the metrics' vmgate_auth_queue). */
+unsigned auth_client_pending(const struct auth_client *ac);
 /* True while the helper is alive and answering. */
 bool auth_client_ok(const struct auth_client *ac);
 

@@ -906,6 +906,14 @@ void auth_client_on_idle_note(struct auth_client *ac, auth_note_cb cb, void *ctx
     ac->note_ctx = ctx;
 }
 
+unsigned auth_client_pending(const struct auth_client *ac)
+{
+    unsigned n = 0;
+    for (const struct pend *p = ac ? ac->head : NULL; p; p = p->next)
+        n += !p->ready;
+    return n;
+}
+
 void auth_client_cancel(struct auth_client *ac, void *ctx)
 {
     if (!ac)

@@ -102,4 +102,12 @@ bool fw_can_manage(void);
  * code: 0 ok, 1 failure (status: table missing or drifted), 2 usage. */
 int fw_cmd(int argc, char **argv);
 
+/* After `ban` / `unban` changed the kernel's ban set: tell the running
+ * vmgate (the config's control socket; cfgpath as -c gave it), which
+ * writes the audit event and counts the ban.  Set by gateway/main.c (the
+ * firewall folder does not know the control socket); NULL: nobody told. */
+typedef void (*fw_ban_note_fn)(const char *cfgpath, bool banned, const char *key,
+                               uint64_t until_ms);
+void fw_set_ban_note(fw_ban_note_fn fn);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -398,6 +399,10 @@ static int cmd_allow(const char *arg, bool deny, const char *cfgpath, bool expli
     return 0;
 }
 
+static fw_ban_note_fn g_ban_note;
+
+void fw_set_ban_note(fw_ban_note_fn fn) { g_ban_note = fn; }
+
 /* ban ADDR [--for DUR]: without --for, [firewall] ban_time from the config
  * (-c FILE, or the default file when it exists), else 15m. */
 static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool explicit)
@@ -423,10 +428,17 @@ static int cmd_ban(const char *arg, const char *dur, const char *cfgpath, bool e
         return rc;
     fmt_ms(ms, d, sizeof d);
     printf("banned %s on vmgate's ports for %s\n", a, d);
+    fflush(stdout);
+    if (g_ban_note) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        g_ban_note(cfgpath, true, a,
+                   (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u + ms);
+    }
     return 0;
 }
 
-static int cmd_unban(const char *arg)
+static int cmd_unban(const char *arg, const char *cfgpath)
 {
     struct addr_net n;
     char err[512], a[64];
@@ -434,6 +446,9 @@ static int cmd_unban(const char *arg)
     if (rc >= 0)
         return rc;
     printf("unbanned %s\n", a);
+    fflush(stdout);
+    if (g_ban_note)
+        g_ban_note(cfgpath, false, a, 0);
     return 0;
 }
 
@@ -518,5 +533,5 @@ int fw_cmd(int argc, char **argv)
         return cmd_allow(pos, !strcmp(sub, "deny"), cfgpath, explicit);
     if (!strcmp(sub, "ban"))
         return cmd_ban(pos, dur, cfgpath, explicit);
-    return cmd_unban(pos);
+    return cmd_unban(pos, cfgpath);
 }

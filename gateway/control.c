@@ -386,6 +386,65 @@ static void do_kick(struct ctl_client *c, const struct ctl_req *r)
     reply(c, "ok", body);
 }
 
+/* ---- ban / unban: `vmgate firewall ban|unban` tells what it did ---- */
+
+static void ban_done(void *ctx, char *const *bodies, unsigned n)
+{
+    struct ctl_client *c = ctx;
+    unsigned missing = 0;
+    for (unsigned i = 0; i < n; i++)
+        missing += !bodies[i];
+    reply(c, "ok", missing ? "(a network process did not answer)\n" : "");
+}
+
+/* `ban key=K until=MS` / `unban key=K`: the firewall command changed the
+ * kernel's ban set already; here the ban is written to the audit trail
+ * (once: this is network process 1) with by "admin", and every network
+ * process keeps it in its ban list (vmgate_bans, PROXY sources).  Root
+ * only, like the firewall command itself. */
+static void do_ban(struct ctl_client *c, const struct ctl_req *r)
+{
+    bool ban = strcmp(r->verb, "ban") == 0;
+    const char *key = ctl_arg(r, "key"), *until = ctl_arg(r, "until");
+    if (c->cred.uid != 0) {
+        reply_error(c, "permission denied: only root bans (vmgate firewall %s)", r->verb);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->arg[i].key, "key") && (!ban || strcmp(r->arg[i].key, "until"))) {
+            reply_error(c, "%s: unknown argument %s", r->verb, r->arg[i].key);
+            return;
+        }
+    uint64_t ms = 0;
+    if (ban) {
+        char *end;
+        errno = 0;
+        unsigned long long v = until ? strtoull(until, &end, 10) : 0;
+        if (!until || errno || *end || !*until || until[0] == '-' || v == 0) {
+            reply_error(c, "ban: need until=MS (ms since the epoch)");
+            return;
+        }
+        ms = v;
+    }
+    char by[256];
+    peer_name(c, by, sizeof by);
+    if (!key || proxy_ban_manual(c->s->px, key, ms, ban, by, true) != 0) {
+        reply_error(c, "%s: need key=ADDR (an address or prefix)", r->verb);
+        return;
+    }
+    log_info("control: %s %s by %s (vmgate firewall)", ban ? "ban" : "unban", key, by);
+    if (c->s->peers) {
+        char line[CTL_REQ_MAX];
+        snprintf(line, sizeof line, "%s", r->verb);
+        if (ctl_append_arg(line, sizeof line, "key", key) ||
+            (ban && ctl_append_arg(line, sizeof line, "until", until)) ||
+            peer_ask(c->s->peers, line, ban_done, c) != 0)
+            reply(c, "ok", "(not passed to the other network processes: busy)\n");
+        return;
+    }
+    reply(c, "ok", "");
+}
+
 /* ---- vm VM ACTION: power control, authorized by the auth helper ---- */
 
 /* The helper's answer to a `vm` request: the reply, one log line, and for
@@ -586,8 +645,11 @@ static void handle(struct ctl_client *c, size_t len)
         do_kick(c, &r);
     else if (strcmp(r.verb, "reload") == 0)
         do_reload(c, &r);
+    else if (strcmp(r.verb, "ban") == 0 || strcmp(r.verb, "unban") == 0)
+        do_ban(c, &r);
     else
-        reply_error(c, "unknown request %s (this vmgate knows status, kick, reload, vm)", r.verb);
+        reply_error(c, "unknown request %s (this vmgate knows status, kick, reload, vm, ban, "
+                    "unban)", r.verb);
 }
 
 /* Bytes came: a whole line is a request; EOF or a full buffer before it is

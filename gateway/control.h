@@ -97,5 +97,8 @@ int ctl_reload_cmd(int argc, char **argv);
 /* `vmgate vm VM ACTION`: exit 0 ok, 1 refused or failed, 2 usage, 3 the VM
  * cannot be reached (not running, no qmp/qga configured). */
 int ctl_vm_cmd(int argc, char **argv);
+/* firewall/firewall.h's fw_ban_note_fn: tell the running vmgate about a
+ * ban made by hand (its audit trail, its metrics). */
+void ctl_note_ban(const char *cfgpath, bool banned, const char *key, uint64_t until_ms);
 
 #endif

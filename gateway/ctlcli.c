@@ -315,3 +315,44 @@ int ctl_vm_cmd(int argc, char **argv)
         return 2;
     return 1;
 }
+
+/* fw_ban_note_fn (firewall/firewall.h): `vmgate firewall ban|unban` tells
+ * the running vmgate, which writes the audit event (by "admin") and counts
+ * the ban.  No vmgate (or no control socket): a note, the exit status
+ * stays the firewall command's. */
+void ctl_note_ban(const char *cfgpath, bool banned, const char *key, uint64_t until_ms)
+{
+    struct cfg cfg;
+    char err[1024], path[256], req[CTL_REQ_MAX], ms[24];
+    if (cfg_load(cfgpath, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "vmgate firewall: note: %s: no running vmgate was told (not in its "
+                "audit trail or metrics)\n", err);
+        return;
+    }
+    snprintf(path, sizeof path, "%s", cfg.control);
+    cfg_free(&cfg);
+    if (!path[0])
+        return;
+    snprintf(req, sizeof req, "%s %s", CTL_VERSION, banned ? "ban" : "unban");
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)until_ms);
+    if (ctl_append_arg(req, sizeof req, "key", key) ||
+        (banned && ctl_append_arg(req, sizeof req, "until", ms)))
+        return;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = strlen(path) < sizeof sa.sun_path ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)
+                                               : -1;
+    if (fd >= 0)
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "vmgate firewall: note: no vmgate answers on %s: the %s is not in its "
+                "audit trail or metrics\n", path, banned ? "ban" : "unban");
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    close(fd);
+    strcat(req, "\n");
+    if (transact(path, req) != 0)
+        fprintf(stderr, "vmgate firewall: note: the running vmgate did not take the %s "
+                "(not in its audit trail)\n", banned ? "ban" : "unban");
+}

@@ -744,11 +744,15 @@ static int net_run(struct gw *gw, unsigned k)
     gw->k = k;
     if (gw->ctl)
         ctl_server_on_reload(gw->ctl, ctl_reload_cb, gw);
-    if (!single && k == 0 && gw->ctl) {
+    if (!single && k == 0 && (gw->ctl || gw->metrics)) {
+        /* status, kick, bans by hand and the metrics ask the others */
         gw->peers = peer_client_new(gw->loop, &gw->peer_a[1], gw->nproc - 1);
         if (!gw->peers)
             log_fatal("out of memory");
-        ctl_server_set_peers(gw->ctl, gw->peers);
+        if (gw->ctl)
+            ctl_server_set_peers(gw->ctl, gw->peers);
+        if (gw->metrics)
+            metrics_server_set_peers(gw->metrics, gw->peers, gw->nproc);
     } else if (!single && k > 0) {
         gw->peer_srv = peer_server_new(gw->loop, gw->peer_b[k], &gw->px);
         if (!gw->peer_srv)
@@ -816,12 +820,12 @@ static int net_run(struct gw *gw, unsigned k)
     }
     ctl_server_free(gw->ctl);
     gw->ctl = NULL;
+    metrics_server_free(gw->metrics);   /* (before the peers its clients may wait for) */
+    gw->metrics = NULL;
     peer_client_free(gw->peers);
     gw->peers = NULL;
     peer_server_free(gw->peer_srv);
     gw->peer_srv = NULL;
-    metrics_server_free(gw->metrics);
-    gw->metrics = NULL;
     if (gw->metrics_fd >= 0)
         close(gw->metrics_fd);
     if (gw->ctl_fd >= 0) {

@@ -125,6 +125,7 @@ static int cmd_passwd(int argc, char **argv)
 
 static int cmd_firewall(int argc, char **argv)
 {
+    fw_set_ban_note(ctl_note_ban);
     return fw_cmd(argc - 1, argv + 1);
 }
 

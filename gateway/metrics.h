@@ -35,5 +35,18 @@ struct proxy;
 struct metrics_server;
 struct metrics_server *metrics_server_new(struct ev_loop *loop, int fd, struct proxy *px);
 void metrics_server_free(struct metrics_server *s);
+/* processes = nproc > 1: GET /metrics asks the other network processes
+ * (pc, gateway/peers.h) for their counters and answers the sum once all
+ * answered or after the peers' timeout (1 s), with what it has; the
+ * gauges vmgate_network_processes and _answered say how many are in it. */
+struct peer_client;
+void metrics_server_set_peers(struct metrics_server *s, struct peer_client *pc, unsigned nproc);
+
+/* Sum Prometheus text: every sample of own plus the same series in
+ * bodies[0..n-1] (NULL: left out); a series missing from a body adds 0,
+ * one only in a body is dropped; vmgate_bans (every process keeps the
+ * same list) is own's.  Comments are copied.  Pure; into w (jw_raw). */
+struct jw;
+void metrics_merge(const char *own, char *const *bodies, unsigned n, struct jw *w);
 
 #endif

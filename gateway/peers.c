@@ -15,6 +15,13 @@
 
 #define PEER_TIMEOUT 1.0
 #define PEERS_MAX    64
+#define PEER_QUEUE_MAX 32   /* questions waiting for the open one (control + metrics clients) */
+
+struct peer_question {
+    char line[CTL_REQ_MAX + 1];
+    peer_done_cb cb;
+    void *ctx;
+};
 
 struct peer_server {
     ev_io w;
@@ -33,10 +40,15 @@ struct peer_client {
     bool open;
     peer_done_cb cb;
     void *ctx;
+    bool freeing;
     char *bodies[PEERS_MAX];
     unsigned got;
     char *rbuf;
+    struct peer_question q[PEER_QUEUE_MAX];   /* waiting, q[0] first */
+    unsigned nq;
 };
+
+static int ask_now(struct peer_client *pc, const char *line, peer_done_cb cb, void *ctx);
 
 char *peer_answer(struct proxy *px, const char *line)
 {
@@ -79,6 +91,19 @@ char *peer_answer(struct proxy *px, const char *line)
         char l[24];
         snprintf(l, sizeof l, "%u", n);
         jw_raw(&w, l);
+    } else if (strcmp(r.verb, "metrics") == 0) {
+        proxy_metrics_text(px, &w);
+    } else if (strcmp(r.verb, "ban") == 0 || strcmp(r.verb, "unban") == 0) {
+        /* a ban made by hand: network process 1 wrote the audit event */
+        const char *key = ctl_arg(&r, "key"), *until = ctl_arg(&r, "until");
+        bool ban = r.verb[0] == 'b';
+        if (!key || (ban && !until) ||
+            proxy_ban_manual(px, key, until ? strtoull(until, NULL, 10) : 0, ban, NULL,
+                             false) != 0) {
+            free(buf);
+            return NULL;
+        }
+        jw_raw(&w, "ok");
     } else {
         free(buf);
         return NULL;
@@ -159,11 +184,21 @@ static void finish(struct peer_client *pc)
     peer_done_cb cb = pc->cb;
     void *ctx = pc->ctx;
     pc->cb = NULL;
+    pc->open = true;                    /* a question cb asks waits in the queue */
     if (cb)
         cb(ctx, pc->bodies, pc->n);
+    pc->open = false;
     for (unsigned i = 0; i < pc->n; i++) {
         free(pc->bodies[i]);
         pc->bodies[i] = NULL;
+    }
+    /* the next waiting question (one that cannot be sent is answered as
+     * if nobody answered, so its asker is never left hanging) */
+    while (!pc->open && pc->nq > 0 && !pc->freeing) {
+        struct peer_question q = pc->q[0];
+        memmove(&pc->q[0], &pc->q[1], --pc->nq * sizeof pc->q[0]);
+        if (ask_now(pc, q.line, q.cb, q.ctx) != 0 && q.cb)
+            q.cb(q.ctx, pc->bodies, pc->n);
     }
 }
 
@@ -195,7 +230,7 @@ static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct peer_client *pc = w->data;
     (void)loop;
     (void)revents;
-    log_warn("control: %u of %u network processes did not answer within %.0f s",
+    log_warn("peers: %u of %u network processes did not answer within %.0f s",
              pc->n - pc->got, pc->n, PEER_TIMEOUT);
     finish(pc);
 }
@@ -226,6 +261,8 @@ void peer_client_free(struct peer_client *pc)
     if (!pc)
         return;
     pc->cb = NULL;
+    pc->freeing = true;
+    pc->nq = 0;
     if (pc->open)
         finish(pc);
     free(pc->rbuf);
@@ -234,8 +271,19 @@ void peer_client_free(struct peer_client *pc)
 
 int peer_ask(struct peer_client *pc, const char *line, peer_done_cb cb, void *ctx)
 {
-    if (pc->open)
+    if (!pc->open && pc->nq == 0)
+        return ask_now(pc, line, cb, ctx);
+    if (pc->nq >= PEER_QUEUE_MAX || strlen(line) >= sizeof pc->q[0].line)
         return -1;
+    struct peer_question *q = &pc->q[pc->nq++];
+    snprintf(q->line, sizeof q->line, "%s", line);
+    q->cb = cb;
+    q->ctx = ctx;
+    return 0;
+}
+
+static int ask_now(struct peer_client *pc, const char *line, peer_done_cb cb, void *ctx)
+{
     char msg[CTL_REQ_MAX + 16];
     pc->seq++;
     int l = snprintf(msg, sizeof msg, "%u %s %s", pc->seq, CTL_VERSION, line);
@@ -260,6 +308,13 @@ int peer_ask(struct peer_client *pc, const char *line, peer_done_cb cb, void *ct
 
 void peer_cancel(struct peer_client *pc, void *ctx)
 {
-    if (pc && pc->open && pc->ctx == ctx)
+    if (!pc)
+        return;
+    if (pc->open && pc->ctx == ctx)
         pc->cb = NULL;              /* the answers still come in; nobody is told */
+    for (unsigned i = 0; i < pc->nq;)
+        if (pc->q[i].ctx == ctx)
+            memmove(&pc->q[i], &pc->q[i + 1], (--pc->nq - i) * sizeof pc->q[0]);
+        else
+            i++;
 }

@@ -5,11 +5,15 @@
  * replaced network process inherits its end of the same pair.
  *
  * A request is one datagram "SEQ LINE" where LINE is a control request
- * (gateway/control.h format, "vmgate1 VERB ..."): `status` or
- * `kick id=N user=U vm=V by=B reason=R`.  The answer is "SEQ BODY":
- *   status: the sessions as a JSON array, '\n', the table rows (no header),
- *           "--\n", then "NAME COUNT\n" per VM;
- *   kick:   the number of sessions ended.
+ * (gateway/control.h format, "vmgate1 VERB ..."): `status`,
+ * `kick id=N user=U vm=V by=B reason=R`, `metrics`, `ban key=K until=MS`
+ * or `unban key=K`.  The answer is "SEQ BODY":
+ *   status:  the sessions as a JSON array, '\n', the table rows (no header),
+ *            "--\n", then "NAME COUNT\n" per VM;
+ *   kick:    the number of sessions ended;
+ *   metrics: the process's own Prometheus text (proxy_metrics_text), which
+ *            network process 1 sums (gateway/metrics.c);
+ *   ban, unban: "ok" (a ban made by hand, kept in the process's ban list).
  * Answers to an older SEQ are dropped. */
 #ifndef VMGATE_GATEWAY_PEERS_H
 #define VMGATE_GATEWAY_PEERS_H
@@ -37,7 +41,8 @@ void peer_client_free(struct peer_client *pc);
  * answer within the timeout; valid during the call. */
 typedef void (*peer_done_cb)(void *ctx, char *const *bodies, unsigned n);
 /* Send line to every peer; cb(ctx, ...) once all answered or after 1 s.
- * One question at a time: -1 (busy) while one is open. */
+ * One question is open at a time; the others wait in a queue (32) and go
+ * out in turn.  -1: the queue is full or line too long (no callback). */
 int peer_ask(struct peer_client *pc, const char *line, peer_done_cb cb, void *ctx);
 /* The asker went away: no callback for ctx. */
 void peer_cancel(struct peer_client *pc, void *ctx);

@@ -82,6 +82,14 @@ void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
+void conn_hs_failed(struct conn *c, enum proxy_hs_kind k)
+{
+    if (c->hs_counted || c->end.dead || k >= PROXY_HS_KINDS)
+        return;
+    c->hs_counted = true;
+    c->px->st.hs_failed[k]++;
+}
+
 /* One audit event about c with its common keys (user: the name given, once
  * there is one). */
 static void conn_audit(struct conn *c, const char *event, const struct audit_kv *kv, size_t n)
@@ -328,9 +336,10 @@ static bool tls_step(struct conn *c)
     char why[160];
     int r = tside_handshake(&c->fs, why, sizeof why);
     if (r < 0) {
-        c->px->st.tls_failed++;
-        if (!conn_stray_proxy_header(c))
+        if (!conn_stray_proxy_header(c)) {
+            conn_hs_failed(c, PROXY_HS_TLS);
             conn_fail(c, LOG_LVL_INFO, "TLS handshake failed: %s", why);
+        }
         return false;
     }
     if (r == 0)
@@ -345,6 +354,7 @@ bool conn_stray_proxy_header(struct conn *c)
 {
     if (c->balancer[0] || !pp2_looks_like(c->fs.head, c->fs.head_len))
         return false;
+    conn_hs_failed(c, PROXY_HS_PROXY);
     conn_fail(c, LOG_LVL_WARN, "refused: a PROXY header from %s, which is not in proxy_protocol",
               c->rhost);
     return true;
@@ -397,6 +407,7 @@ static bool pp2_step(struct conn *c)
         struct pp2_result r;
         enum pp2_status st = pp2_parse(buf_head(&c->rx), buf_len(&c->rx), &r);
         if (st == PP2_BAD) {
+            conn_hs_failed(c, PROXY_HS_PROXY);
             conn_fail(c, LOG_LVL_WARN, "refused: bad PROXY header from balancer %s: %s",
                       c->balancer, r.why);
             return false;
@@ -416,6 +427,8 @@ static bool pp2_step(struct conn *c)
                      "(closed after %zu bytes)", c->balancer, buf_len(&c->rx));
             if (buf_len(&c->rx) == 0)
                 c->end.level = LOG_LVL_DEBUG;   /* a plain TCP health check */
+            else
+                c->px->st.hs_failed[PROXY_HS_PROXY] += !c->hs_counted;
             return false;
         }
         if (k == 0 && buf_len(&c->rx) == had)
@@ -1046,6 +1059,7 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->fb_pending) {
         c->fb_pending = false;
         if (!c->fs.got_data && c->state == CS_PROXY_HDR) {
+            conn_hs_failed(c, PROXY_HS_PROXY);
             conn_fail(c, LOG_LVL_WARN, "refused: no PROXY header from balancer %s within %llus "
                       "(first_byte_timeout; proxy_protocol lists it)", c->balancer,
                       (unsigned long long)(cfg->first_byte_timeout_ms / 1000));
@@ -1053,6 +1067,7 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
             return;
         }
         if (!c->fs.got_data) {
+            conn_hs_failed(c, PROXY_HS_TIMEOUT);
             conn_fail(c, LOG_LVL_INFO, "closed: no data from the viewer within %llus "
                       "(first_byte_timeout)",
                       (unsigned long long)(cfg->first_byte_timeout_ms / 1000));
@@ -1067,8 +1082,10 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     /* Only a connection still before its credentials held the slot idly
      * (not one waiting for a slow helper or a slow VM). */
-    if (conn_evictable(c))
+    if (conn_evictable(c)) {
         report_idle(c);
+        conn_hs_failed(c, PROXY_HS_TIMEOUT);
+    }
     conn_fail(c, LOG_LVL_INFO, "login timeout (%llus) in state %s",
               (unsigned long long)(c->px->cfg->login_timeout_ms / 1000), conn_state_name(c));
     after_event(c);

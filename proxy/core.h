@@ -192,6 +192,7 @@ struct conn {
     bool relay_mode;                    /* since the relay: send only ok, then inj */
 
     ev_timer login_timer;               /* whole pre-auth phase (first: first_byte_timeout) */
+    bool hs_counted;                    /* in vmgate_handshake_failures_total already */
     bool fb_pending;                    /* login_timer runs for first_byte_timeout now */
     ev_timer delay_timer;               /* fail delay, close linger */
 

@@ -179,6 +179,48 @@ void proxy_time_str(uint64_t ms, char *out, size_t outsz)
              (unsigned)(ms % 1000));
 }
 
+/* Keep px->bans: key banned until until_ms, or (banned false) no more. */
+static void ban_list_set(struct proxy *px, const char *key, uint64_t until_ms, bool banned)
+{
+    struct proxy_ban *b = NULL;
+    for (size_t i = 0; px->bans && i < px->n_bans && !b; i++)
+        if (strcmp(px->bans[i].key, key) == 0)
+            b = &px->bans[i];
+    if (banned && px->bans) {
+        if (!b && px->n_bans < PROXY_BANS_MAX)
+            b = &px->bans[px->n_bans++];
+        if (!b) {                           /* full: forget the one that ends first */
+            b = &px->bans[0];
+            for (size_t i = 1; i < px->n_bans; i++)
+                if (px->bans[i].until_ms < b->until_ms)
+                    b = &px->bans[i];
+        }
+        snprintf(b->key, sizeof b->key, "%s", key);
+        b->until_ms = until_ms;
+    } else if (!banned && b) {
+        *b = px->bans[--px->n_bans];
+    }
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* The audit event ban / unban of key (by "vmgate" or "admin"). */
+static void ban_audit(struct proxy *px, const char *key, uint64_t until_ms, bool banned,
+                      const char *by, const char *admin)
+{
+    char until[40];
+    struct audit_who who = { .source = key };
+    proxy_time_str(until_ms, until, sizeof until);
+    struct audit_kv kv[] = { AUDIT_S("until", until), AUDIT_S("by", by), AUDIT_S("admin", admin) };
+    atrail_emit(px->audit, banned ? "ban" : "unban", &who, kv,
+                admin ? 3 : 2);
+}
+
 void proxy_ban_event(void *ctx, const struct authp_ban_evt *evt)
 {
     struct proxy *px = ctx;
@@ -191,31 +233,30 @@ void proxy_ban_event(void *ctx, const struct authp_ban_evt *evt)
         return;
     }
     snprintf(key, sizeof key, "%s", evt->key);
-    struct proxy_ban *b = NULL;
-    for (size_t i = 0; px->bans && i < px->n_bans && !b; i++)
-        if (strcmp(px->bans[i].key, key) == 0)
-            b = &px->bans[i];
-    if (evt->banned && px->bans) {
-        if (!b && px->n_bans < PROXY_BANS_MAX)
-            b = &px->bans[px->n_bans++];
-        if (!b) {                           /* full: forget the one that ends first */
-            b = &px->bans[0];
-            for (size_t i = 1; i < px->n_bans; i++)
-                if (px->bans[i].until_ms < b->until_ms)
-                    b = &px->bans[i];
-        }
-        snprintf(b->key, sizeof b->key, "%s", key);
-        b->until_ms = evt->until_ms;
-    } else if (!evt->banned && b) {
-        *b = px->bans[--px->n_bans];
-    }
-    if (!px->audit_bans)
-        return;
-    char until[40];
-    struct audit_who who = { .source = key };
-    proxy_time_str(evt->until_ms, until, sizeof until);
-    struct audit_kv kv[] = { AUDIT_S("until", until) };
-    atrail_emit(px->audit, evt->banned ? "ban" : "unban", &who, kv, 1);
+    ban_list_set(px, key, evt->until_ms, evt->banned);
+    if (px->audit_bans)
+        ban_audit(px, key, evt->until_ms, evt->banned, "vmgate", NULL);
+}
+
+int proxy_ban_manual(struct proxy *px, const char *key, uint64_t until_ms, bool banned,
+                     const char *admin, bool audit)
+{
+    struct addr_net n;
+    if (strlen(key) >= PROXY_SKEY_MAX || addr_net_parse(key, true, &n, NULL, 0) < 0)
+        return -1;
+    ban_list_set(px, key, until_ms, banned);
+    if (audit)
+        ban_audit(px, key, banned ? until_ms : wall_ms(), banned, "admin", admin);
+    return 0;
+}
+
+unsigned proxy_bans_now(const struct proxy *px)
+{
+    uint64_t now = wall_ms();
+    unsigned n = 0;
+    for (size_t i = 0; px->bans && i < px->n_bans; i++)
+        n += px->bans[i].until_ms > now;
+    return n;
 }
 
 bool proxy_banned(const struct proxy *px, const char *skey, uint64_t now_ms, uint64_t *until)
@@ -249,6 +290,16 @@ const char *proxy_vm_state(const struct proxy *px, const char *vm, char *out, si
         return out;
     }
     return idle_describe(&px->idle[i], out, outsz);
+}
+
+const char *proxy_hs_kind_name(enum proxy_hs_kind k)
+{
+    static const char *const names[PROXY_HS_KINDS] = {
+        [PROXY_HS_TLS] = "tls", [PROXY_HS_RFB] = "rfb", [PROXY_HS_SPICE] = "spice",
+        [PROXY_HS_HTTP] = "http", [PROXY_HS_PROXY] = "proxy_protocol",
+        [PROXY_HS_TIMEOUT] = "timeout",
+    };
+    return k < PROXY_HS_KINDS ? names[k] : "?";
 }
 
 const double proxy_login_buckets[PROXY_LOGIN_BUCKETS] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
@@ -313,8 +364,17 @@ void proxy_metrics_text(const struct proxy *px, struct jw *w)
     mprintf(w, "vmgate_login_seconds_count %llu\n", (unsigned long long)st->login_count);
     jw_raw(w, "# HELP vmgate_handshake_failures_total Viewer handshakes that failed, by kind.\n"
               "# TYPE vmgate_handshake_failures_total counter\n");
-    mprintf(w, "vmgate_handshake_failures_total{kind=\"tls\"} %llu\n",
-            (unsigned long long)st->tls_failed);
+    for (int k = 0; k < PROXY_HS_KINDS; k++)
+        mprintf(w, "vmgate_handshake_failures_total{kind=\"%s\"} %llu\n",
+                proxy_hs_kind_name((enum proxy_hs_kind)k), (unsigned long long)st->hs_failed[k]);
+    /* every network process keeps the same list: gateway/metrics.c takes
+     * this gauge from one process, not the sum */
+    jw_raw(w, "# HELP vmgate_bans Sources banned now (by the auth helper and by hand).\n"
+              "# TYPE vmgate_bans gauge\n");
+    mprintf(w, "vmgate_bans %u\n", proxy_bans_now(px));
+    jw_raw(w, "# HELP vmgate_auth_queue Requests to the auth helper not answered yet.\n"
+              "# TYPE vmgate_auth_queue gauge\n");
+    mprintf(w, "vmgate_auth_queue %u\n", auth_client_pending(px->auth));
     jw_raw(w, "# HELP vmgate_audit_dropped_total Audit events lost (queue full).\n"
               "# TYPE vmgate_audit_dropped_total counter\n");
     mprintf(w, "vmgate_audit_dropped_total %llu\n", (unsigned long long)atrail_dropped(px->audit));

@@ -33,6 +33,19 @@ extern const struct conn_proto spice_local_proto;
 /* The serial console on socket_dir/VM.serial (serial_conn.c), authorized by uid. */
 extern const struct conn_proto serial_proto;
 
+/* Why a viewer's connection ended before its login: the kinds of
+ * vmgate_handshake_failures_total (proxy_hs_kind_name). */
+enum proxy_hs_kind {
+    PROXY_HS_TLS,        /* the TLS handshake failed */
+    PROXY_HS_RFB,        /* bad RFB / VeNCrypt version, security type or credentials message */
+    PROXY_HS_SPICE,      /* bad SPICE link or SASL message */
+    PROXY_HS_HTTP,       /* web port: a bad HTTP request or WebSocket upgrade (4xx but 404) */
+    PROXY_HS_PROXY,      /* a bad, missing or unexpected PROXY header */
+    PROXY_HS_TIMEOUT,    /* first_byte_timeout, or login_timeout before the credentials */
+    PROXY_HS_KINDS
+};
+const char *proxy_hs_kind_name(enum proxy_hs_kind k);
+
 /* Counters for the metrics (since start; this network process). */
 #define PROXY_LOGIN_BUCKETS 8
 extern const double proxy_login_buckets[PROXY_LOGIN_BUCKETS];   /* seconds, ascending */
@@ -41,7 +54,7 @@ struct proxy_stats {
     uint64_t login_le[PROXY_LOGIN_BUCKETS];  /* logins answered within bucket i (not cumulative) */
     uint64_t login_count;
     double login_sum;                        /* seconds */
-    uint64_t tls_failed;                     /* TLS handshakes that failed */
+    uint64_t hs_failed[PROXY_HS_KINDS];      /* handshakes that failed, by kind */
     uint64_t *vm_bytes;                      /* [2 * vm index + dir]: to_vm, from_vm */
 };
 
@@ -138,8 +151,18 @@ unsigned proxy_vm_sessions(const struct proxy *px, const char *vm);
 unsigned proxy_kick(struct proxy *px, uint64_t id, const char *user, const char *vm,
                     const char *by, const char *reason);
 /* Prometheus text format of the counters and gauges into w's buffer
- * (raw text, not JSON: only jw_raw is used). */
+ * (raw text, not JSON: only jw_raw is used): this network process's own
+ * (gateway/metrics.c sums them over the processes). */
 void proxy_metrics_text(const struct proxy *px, struct jw *w);
+/* Sources banned now (helper's and by hand), as this process knows them. */
+unsigned proxy_bans_now(const struct proxy *px);
+/* A ban made by hand (`vmgate firewall ban`, through the control socket):
+ * key (a source key or prefix) until until_ms, or (banned false) lifted.
+ * Keeps the list like proxy_ban_event; with audit (network process 1)
+ * writes the audit event with by "admin" and admin (the admin's name).
+ * 0, or -1 when key is not an address or prefix. */
+int proxy_ban_manual(struct proxy *px, const char *key, uint64_t until_ms, bool banned,
+                     const char *admin, bool audit);
 
 /* Close every connection and forget every SPICE session (shutdown). */
 void proxy_close_all(struct proxy *px, const char *why);

@@ -50,6 +50,11 @@ unsigned conn_unauth_from(const struct proxy *px, const char *skey);
  * it (rate-limited).  True if a slot was freed (core.c). */
 bool conn_evict_for(struct proxy *px, const char *rhost, const char *skey);
 
+/* c ended its handshake in failure of kind k: counted once per connection
+ * (core.c). */
+struct conn;
+void conn_hs_failed(struct conn *c, enum proxy_hs_kind k);
+
 /* Close every connection (core.c). */
 void conn_close_all(struct proxy *px, const char *why);
 

@@ -311,6 +311,7 @@ static bool st_link(struct conn *c)
     if (r == SPL_NEED)
         return n > 0;
     if (r < 0) {
+        conn_hs_failed(c, PROXY_HS_SPICE);
         conn_log(c, LOG_LVL_INFO, "bad SPICE link: %s", why);
         buf_consume(&c->rx, buf_len(&c->rx));
         refuse_link(c, err);
@@ -351,6 +352,7 @@ static bool st_auth_mech(struct conn *c)
 /* A SASL exchange the viewer got wrong: log, refuse, drop its bytes. */
 static bool bad_sasl(struct conn *c, const char *why, size_t drop)
 {
+    conn_hs_failed(c, PROXY_HS_SPICE);
     conn_log(c, LOG_LVL_INFO, "bad SASL exchange: %s", why);
     buf_consume(&c->rx, drop);
     refuse_sasl(c, SPICE_LINK_ERR_PERMISSION_DENIED);
@@ -388,6 +390,7 @@ static void handle_plain(struct conn *c, const uint8_t *data, uint32_t len)
     if (spice_sasl_plain(data, len, c->user, sizeof c->user, pass, sizeof pass, why,
                          sizeof why) != 0) {
         c->user[0] = '\0';
+        conn_hs_failed(c, PROXY_HS_SPICE);
         conn_log(c, LOG_LVL_INFO, "bad SASL PLAIN message: %s", why);
         refuse_sasl(c, SPICE_LINK_ERR_PERMISSION_DENIED);
         return;

@@ -80,8 +80,10 @@ static int version_in(struct conn *c, bool *progress)
         return 0;
     }
     if (r < 0) {
-        if (!conn_stray_proxy_header(c))
+        if (!conn_stray_proxy_header(c)) {
+            conn_hs_failed(c, PROXY_HS_RFB);
             conn_fail(c, LOG_LVL_INFO, "bad handshake: %s", why);
+        }
         return -1;
     }
     buf_consume(&c->rx, (size_t)r);
@@ -100,6 +102,7 @@ static bool st_version(struct conn *c)
         size_t l = rfb_put_sec33_failure(msg, sizeof msg,
                                          "vmgate requires RFB 3.7 or later (VeNCrypt)");
         conn_front_queue(c, msg, l);
+        conn_hs_failed(c, PROXY_HS_RFB);
         conn_log(c, LOG_LVL_INFO, "refused RFB 3.3 viewer (VeNCrypt needs 3.7+)");
         conn_close_after(c);
         return true;
@@ -115,6 +118,7 @@ static bool st_sectype(struct conn *c)
     unsigned t = buf_head(&c->rx)[0];
     buf_consume(&c->rx, 1);
     if (t != RFB_SEC_VENCRYPT) {
+        conn_hs_failed(c, PROXY_HS_RFB);
         conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose security type %u, "
                  "only VeNCrypt (19) is offered", t);
         refuse(c, "Only VeNCrypt X509Plain is supported");
@@ -132,6 +136,7 @@ static bool st_vc_version(struct conn *c)
     int r = rfb_parse_vencrypt_version(buf_head(&c->rx), buf_len(&c->rx), why, sizeof why);
     buf_consume(&c->rx, 2);
     if (r < 0) {
+        conn_hs_failed(c, PROXY_HS_RFB);
         conn_log(c, LOG_LVL_INFO, "bad handshake: %s", why);
         return refuse_byte(c, 1);                /* VeNCrypt version nak */
     }
@@ -148,6 +153,7 @@ static bool st_vc_subtype(struct conn *c)
     buf_consume(&c->rx, 4);
     uint32_t want = V(c)->in_tls ? RFB_VENCRYPT_PLAIN : RFB_VENCRYPT_X509PLAIN;
     if (st != want) {
+        conn_hs_failed(c, PROXY_HS_RFB);
         conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose VeNCrypt subtype %u, "
                  "only %s (%u) is offered", st, V(c)->in_tls ? "Plain" : "X509Plain", want);
         return refuse_byte(c, 0);                /* VeNCrypt "0 = failure" */
@@ -190,6 +196,7 @@ static bool st_creds(struct conn *c)
         return n > 0;
     }
     if (r < 0) {
+        conn_hs_failed(c, PROXY_HS_RFB);
         conn_log(c, LOG_LVL_INFO, "bad credentials message: %s", why);
         c->user[0] = '\0';
         refuse(c, "Malformed credentials");
@@ -524,6 +531,7 @@ static bool ls_sectype(struct conn *c)
     unsigned t = buf_head(&c->rx)[0];
     buf_consume(&c->rx, 1);
     if (t != RFB_SEC_NONE) {
+        conn_hs_failed(c, PROXY_HS_RFB);
         conn_log(c, LOG_LVL_INFO, "bad handshake: viewer chose security type %u, "
                  "only None (1) is offered", t);
         if (V(c)->minor == 8)

@@ -94,6 +94,8 @@ static void http_error(struct conn *c, int status, const char *extra)
 {
     char msg[1024];
     const char *reason = http_reason(status);
+    if (status >= 400 && status < 500 && status != 404)
+        conn_hs_failed(c, PROXY_HS_HTTP);   /* a bad request or upgrade, not a missing file */
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d %s\r\n" SEC_HEADERS
                      "Content-Type: text/plain; charset=utf-8\r\n"

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "common/json.h"
 #include "gateway/metrics.h"
 
 /* The whole request gives want; every strict prefix gives NEED (or, for a
@@ -46,10 +47,55 @@ static void test_requests(void **state)
     assert_int_equal(metrics_parse("GET /metrics HTTP/1.1\r\nHost: x\r\n", 33), METRICS_NEED);
 }
 
+/* processes > 1: the samples are summed by series, comments copied, a
+ * peer that did not answer (NULL) or lacks a series adds nothing, a series
+ * only a peer has is dropped, vmgate_bans is network process 1's. */
+static void test_merge(void **state)
+{
+    (void)state;
+    const char *own =
+        "# HELP vmgate_sessions Console sessions open now.\n"
+        "# TYPE vmgate_sessions gauge\n"
+        "vmgate_sessions{vm=\"a\",via=\"tls\"} 1\n"
+        "vmgate_sessions{vm=\"b c\",via=\"tls\"} 0\n"
+        "vmgate_logins_total{result=\"failed\"} 2\n"
+        "vmgate_login_seconds_sum 0.250000\n"
+        "vmgate_bans 3\n";
+    /* peer 0 writes them in another order; peer 2 lacks one, has an extra */
+    char p0[] = "vmgate_logins_total{result=\"failed\"} 5\n"
+                "vmgate_sessions{vm=\"a\",via=\"tls\"} 2\n"
+                "vmgate_sessions{vm=\"b c\",via=\"tls\"} 4\n"
+                "vmgate_login_seconds_sum 1.5\n"
+                "vmgate_bans 3\n";
+    char p2[] = "# HELP x\n"
+                "vmgate_sessions{vm=\"a\",via=\"tls\"} 10\n"
+                "vmgate_sessions{vm=\"zz\",via=\"tls\"} 7\n"
+                "vmgate_bans 3";
+    char *bodies[] = { p0, NULL, p2 };
+    char out[4096];
+    struct jw w;
+    jw_init(&w, out, sizeof out);
+    metrics_merge(own, bodies, 3, &w);
+    assert_false(w.overflow);
+    assert_string_equal(out,
+        "# HELP vmgate_sessions Console sessions open now.\n"
+        "# TYPE vmgate_sessions gauge\n"
+        "vmgate_sessions{vm=\"a\",via=\"tls\"} 13\n"
+        "vmgate_sessions{vm=\"b c\",via=\"tls\"} 4\n"
+        "vmgate_logins_total{result=\"failed\"} 7\n"
+        "vmgate_login_seconds_sum 1.750000\n"
+        "vmgate_bans 3\n");
+    /* nobody else: own unchanged */
+    jw_init(&w, out, sizeof out);
+    metrics_merge(own, NULL, 0, &w);
+    assert_string_equal(out, own);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
