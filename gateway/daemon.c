@@ -572,6 +572,12 @@ static void reload_begin(struct gw *gw, bool reread, bool ctl)
         gw->rl.again_reread |= reread;
         return;
     }
+    /* A reload also reopens the audit file by its path (issue 15: "reopened
+     * on SIGUSR1 / `vmgate reload`"), in the process that writes it, so a
+     * logrotate that moved the file may follow with either; the reload
+     * event below then lands in the new file. */
+    if (!gw->supervisor)
+        atrail_reopen(gw->audit, "reload");
     gw->rl.busy = true;
     gw->rl.reread = reread;
     gw->rl.ctl = ctl;
@@ -612,13 +618,14 @@ static void usr2_cb(struct ev_loop *loop, ev_signal *w, int revents)
     reload_begin(w->data, true, false);
 }
 
-/* SIGUSR1 in a network process: logrotate moved the audit file. */
+/* SIGUSR1 in a network process: logrotate moved the audit file (a
+ * reload reopens it too, reload_begin). */
 static void usr1_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct gw *gw = w->data;
     (void)loop;
     (void)revents;
-    atrail_reopen(gw->audit);
+    atrail_reopen(gw->audit, "SIGUSR1");
 }
 
 /* Every login allocates and frees TLS handshake buffers, the auth request,

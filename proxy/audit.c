@@ -220,7 +220,7 @@ void atrail_attach(struct audit *a, struct ev_loop *loop)
     update_watch(a);
 }
 
-int atrail_reopen(struct audit *a)
+int atrail_reopen(struct audit *a, const char *why)
 {
     if (!a || a->journal)
         return 0;
@@ -239,7 +239,7 @@ int atrail_reopen(struct audit *a)
         ev_io_set(&a->w, fd, EV_WRITE);
         update_watch(a);
     }
-    log_info("audit: reopened %s", a->path);
+    log_info("audit: reopened %s (%s)", a->path, why);
     return 0;
 }
 

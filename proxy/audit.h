@@ -64,9 +64,10 @@ size_t atrail_format(char *out, size_t cap, const struct timespec *now, const ch
 struct audit *atrail_open(const char *spec, uid_t uid, gid_t gid, char *err, size_t errlen);
 /* Attach to the network process's loop (the write watcher). */
 void atrail_attach(struct audit *a, struct ev_loop *loop);
-/* SIGUSR1: reopen the file by its path (after logrotate moved it); the
- * queued events go to the new file.  0, or -1 (the old fd stays; logged). */
-int atrail_reopen(struct audit *a);
+/* SIGUSR1 or a reload: reopen the file by its path (after logrotate moved
+ * it); the queued events go to the new file.  why names the trigger in the
+ * log line.  0, or -1 (the old fd stays; logged). */
+int atrail_reopen(struct audit *a, const char *why);
 /* Record one event (a == NULL: nothing). */
 void atrail_emit(struct audit *a, const char *event, const struct audit_who *who,
                 const struct audit_kv *kv, size_t n);

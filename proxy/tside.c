@@ -12,6 +12,11 @@
 
 #define WHY(...) snprintf(why, whylen, __VA_ARGS__)
 #define RECORD_ROOM (TSIDE_RECORD + 512)   /* a whole record with its overhead */
+/* A WebSocket control frame's record (at most 2 + 125 bytes plus the TLS
+ * overhead).  A close needs CTL_ROOM, a pong twice that, so a pong never
+ * takes the room of the close that may follow it; data needs RECORD_ROOM
+ * and leaves more than CTL_ROOM behind too: the close always fits. */
+#define CTL_ROOM 256
 
 /* ---- the write BIO: records collect in t->tlsout ---- */
 
@@ -162,7 +167,9 @@ int tside_start_tls(struct tside *t, SSL_CTX *ctx)
     return 0;
 }
 
-int tside_flush(struct tside *t, char *why, size_t whylen)
+static bool ws_pong_out(struct tside *t);
+
+static int flush_out(struct tside *t, char *why, size_t whylen)
 {
     while (!buf_empty(&t->tlsout)) {
         ssize_t n = send(t->fd, buf_head(&t->tlsout), buf_len(&t->tlsout), MSG_NOSIGNAL);
@@ -176,6 +183,16 @@ int tside_flush(struct tside *t, char *why, size_t whylen)
         return -1;
     }
     buf_trim(&t->tlsout);
+    return 0;
+}
+
+int tside_flush(struct tside *t, char *why, size_t whylen)
+{
+    if (flush_out(t, why, whylen) < 0)
+        return -1;
+    /* a pong that waited for room goes out now that some was made */
+    if (ws_pong_out(t))
+        return flush_out(t, why, whylen);
     return 0;
 }
 
@@ -266,25 +283,46 @@ static ssize_t read_raw(struct tside *t, uint8_t *tail, size_t avail, char *why,
     }
 }
 
-/* Send one WebSocket control frame (pong, close) with payload p: best
- * effort, into the TLS records waiting to go out. */
-static void ws_send_control(struct tside *t, enum ws_op op, const uint8_t *p, size_t len)
+/* Send one WebSocket control frame (pong, close) with payload p into the
+ * TLS records waiting to go out, when at least room bytes are free there.
+ * Whether it was queued. */
+static bool ws_send_control(struct tside *t, enum ws_op op, const uint8_t *p, size_t len,
+                            size_t room)
 {
     uint8_t fr[WS_HDR_MAX + WS_CTL_MAX];
-    if (!t->ssl || len > WS_CTL_MAX || buf_room(&t->tlsout) < RECORD_ROOM)
-        return;
+    if (!t->ssl || len > WS_CTL_MAX || buf_room(&t->tlsout) < room)
+        return false;
     size_t h = ws_put_header(fr, op, len);
     memcpy(fr + h, p, len);
     ERR_clear_error();
-    if (SSL_write(t->ssl, fr, (int)(h + len)) <= 0)
+    if (SSL_write(t->ssl, fr, (int)(h + len)) <= 0) {
         ERR_clear_error();
+        return false;
+    }
+    return true;
+}
+
+/* The pong owed (the latest ping's echo), if there is room for it; else
+ * it stays owed (a newer ping replaces it) and the decoder counts the
+ * pings that come meanwhile.  Whether one was queued. */
+static bool ws_pong_out(struct tside *t)
+{
+    struct ws_dec *d = t->ws;
+    if (!d || !d->pong_due || t->ws_closed)
+        return false;
+    if (!ws_send_control(t, WS_OP_PONG, d->pong, d->pong_len, 2 * CTL_ROOM)) {
+        ws_pong_blocked(d);
+        return false;
+    }
+    ws_pong_sent(d);
+    return true;
 }
 
 /* Close the WebSocket with code (best effort). */
 static void ws_send_close(struct tside *t, uint16_t code)
 {
     uint8_t b[2] = { (uint8_t)(code >> 8), (uint8_t)code };
-    ws_send_control(t, WS_OP_CLOSE, b, 2);
+    ws_send_control(t, WS_OP_CLOSE, b, 2, CTL_ROOM);
 }
 
 void tside_ws_close(struct tside *t, uint16_t code)
@@ -295,9 +333,10 @@ void tside_ws_close(struct tside *t, uint16_t code)
     }
 }
 
-/* The WebSocket read: raw bytes into tail, decoded in place.  Pings are
- * answered, a close is answered and reads as the peer closing, a refused
- * frame sends its close code and fails. */
+/* The WebSocket read: raw bytes into tail, decoded in place.  The pings of
+ * one read are answered with one pong (the latest's), now or when the
+ * output has room; a close is answered and reads as the peer closing, a
+ * refused frame (a ping flood too) sends its close code and fails. */
 static ssize_t read_ws(struct tside *t, uint8_t *tail, size_t avail, char *why, size_t whylen)
 {
     for (;;) {
@@ -309,10 +348,8 @@ static ssize_t read_ws(struct tside *t, uint8_t *tail, size_t avail, char *why, 
             enum ws_result r = ws_decode(t->ws, tail, (size_t)n, &used, &out);
             if (r == WS_DATA)
                 break;
-            if (r == WS_PING) {
-                ws_send_control(t, WS_OP_PONG, t->ws->ctl, t->ws->ctl_len);
-                continue;
-            }
+            if (r == WS_PING)
+                continue;                       /* owed: ws_pong_out below */
             if (r == WS_CLOSE) {
                 uint16_t code = t->ws->close_code;
                 tside_ws_close(t, code == 1005 || code == 1006 ? 1000 : code);
@@ -324,6 +361,7 @@ static ssize_t read_ws(struct tside *t, uint8_t *tail, size_t avail, char *why, 
             WHY("WebSocket: %s", t->ws->why);
             return -1;
         }
+        ws_pong_out(t);
         if (out > 0)
             return (ssize_t)out;
         /* only frame headers came: read again (the fd may hold more) */

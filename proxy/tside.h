@@ -43,7 +43,9 @@ struct tside {
     struct buf tlsout;        /* TLS records not yet sent */
     /* The WebSocket framing (web_conn.c), NULL for a raw stream: when set,
      * reads return the payload of the client's binary frames (pings
-     * answered, a close reads as EOF) and each write goes out as binary
+     * answered: one pong owed at a time, the latest ping's, sent when the
+     * output has room; a ping flood while the peer does not read fails
+     * with 1008; a close reads as EOF) and each write goes out as binary
      * frames.  Owned (freed by tside_close). */
     struct ws_dec *ws;
     bool ws_closed;           /* a close frame was sent: nothing more goes out */
@@ -68,7 +70,8 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
  * bytes of p were taken (0: the socket is full, wait for writable), or -1
  * with why set. */
 ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen);
-/* Send buffered TLS records.  0, or -1 with why set. */
+/* Send buffered TLS records (and then a WebSocket pong that waited for
+ * room).  0, or -1 with why set. */
 int tside_flush(struct tside *t, char *why, size_t whylen);
 /* Bytes of TLS records still to send. */
 static inline size_t tside_pending(const struct tside *t) { return buf_len(&t->tlsout); }

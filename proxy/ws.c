@@ -8,6 +8,8 @@
 #include <openssl/sha.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_STR_(x) #x
+#define WS_STR(x) WS_STR_(x)
 
 void ws_dec_init(struct ws_dec *d, uint64_t max)
 {
@@ -77,6 +79,13 @@ static enum ws_result control_done(struct ws_dec *d)
     d->in_payload = false;
     switch (d->op) {
     case WS_OP_PING:
+        /* the latest ping is the one answered; the older owed pong is dropped */
+        memcpy(d->pong, d->ctl, d->ctl_len);
+        d->pong_len = d->ctl_len;
+        d->pong_due = true;
+        if (d->pong_blocked && ++d->pong_missed > WS_PING_FLOOD)
+            return fail(d, 1008, "ping flood: over " WS_STR(WS_PING_FLOOD)
+                                 " pings while the peer did not read the pong");
         return WS_PING;
     case WS_OP_CLOSE:
         if (d->ctl_len == 1)
@@ -145,6 +154,17 @@ enum ws_result ws_decode(struct ws_dec *d, uint8_t *p, size_t n, size_t *used, s
     *used = i;
     *out = o;
     return r;
+}
+
+void ws_pong_sent(struct ws_dec *d)
+{
+    d->pong_due = d->pong_blocked = false;
+    d->pong_missed = 0;
+}
+
+void ws_pong_blocked(struct ws_dec *d)
+{
+    d->pong_blocked = true;
 }
 
 size_t ws_put_header(uint8_t out[WS_HDR_MAX], enum ws_op op, uint64_t len)

@@ -10,7 +10,15 @@
  * extension is negotiated), unknown opcodes, text frames (1003), a
  * continuation without a started message or a new message inside one,
  * fragmented or over-long (> 125) control frames, 64-bit lengths with the
- * top bit set (1002), data frames longer than the limit (1009). */
+ * top bit set (1002), data frames longer than the limit (1009).
+ *
+ * Pings: the decoder keeps one pong owed, the echo of the latest ping (RFC
+ * 6455 5.5.3 lets an endpoint answer only the most recent one), so a burst
+ * of pings costs one pong, never a queue of them.  The caller sends it
+ * when its output has room (ws_pong_sent) or says it could not
+ * (ws_pong_blocked); more than WS_PING_FLOOD pings arriving while the owed
+ * pong is blocked behind output the peer does not read is a flood, refused
+ * with 1008 (policy violation). */
 #ifndef VMGATE_WS_H
 #define VMGATE_WS_H
 
@@ -21,6 +29,7 @@
 #define WS_ACCEPT_LEN   28          /* base64 of a SHA-1 */
 #define WS_HDR_MAX      10          /* a server frame header (no mask) */
 #define WS_CTL_MAX      125
+#define WS_PING_FLOOD   100         /* pings tolerated while the owed pong cannot go out */
 
 enum ws_op { WS_OP_CONT = 0, WS_OP_TEXT = 1, WS_OP_BINARY = 2, WS_OP_CLOSE = 8,
              WS_OP_PING = 9, WS_OP_PONG = 10 };
@@ -28,7 +37,7 @@ enum ws_op { WS_OP_CONT = 0, WS_OP_TEXT = 1, WS_OP_BINARY = 2, WS_OP_CLOSE = 8,
 /* What ws_decode stopped for. */
 enum ws_result {
     WS_DATA,        /* every input byte is consumed */
-    WS_PING,        /* a ping arrived: answer a pong with d->ctl; call again */
+    WS_PING,        /* a ping arrived (payload d->ctl, now also the owed pong); call again */
     WS_CLOSE,       /* a close arrived (d->close_code, 1005 when it had none): answer, stop */
     WS_ERROR,       /* refused: send a close with d->close_code, stop (d->why) */
 };
@@ -48,6 +57,12 @@ struct ws_dec {
     size_t ctl_len;
     uint16_t close_code;
     const char *why;
+    /* the pong owed to the peer: the latest ping's payload */
+    bool pong_due;
+    bool pong_blocked;              /* the last try to send it found the output full */
+    uint8_t pong[WS_CTL_MAX];
+    size_t pong_len;
+    unsigned pong_missed;           /* pings that came while it was blocked */
 };
 
 /* A decoder for client frames whose data frames carry at most max bytes. */
@@ -57,6 +72,12 @@ void ws_dec_init(struct ws_dec *d, uint64_t max);
  * p[*out..] (the output never overtakes the input, so this works in
  * place); both indexes advance.  Returns why it stopped (see enum). */
 enum ws_result ws_decode(struct ws_dec *d, uint8_t *p, size_t n, size_t *used, size_t *out);
+
+/* The owed pong (d->pong, d->pong_len) went out: nothing is owed. */
+void ws_pong_sent(struct ws_dec *d);
+/* The owed pong could not go out (no room: the peer does not read); pings
+ * from now until ws_pong_sent count towards WS_PING_FLOOD. */
+void ws_pong_blocked(struct ws_dec *d);
 
 /* A server frame header (FIN set, no mask) for op and len into out.
  * Returns its length (2, 4 or 10). */

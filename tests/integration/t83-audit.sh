@@ -6,11 +6,14 @@
 # line, that name escaped (the line count stays one per event), with the
 # reason; a legacy cut text sent to the VM gives one clipboard event with
 # its size and sha256; SIGHUP gives reload ok; after logrotate's move and
-# SIGUSR1 the next events go to the new file (mode 0640).  Every line parses
+# SIGUSR1 the next events go to the new file (mode 0640); the same after a
+# move and `vmgate reload` (its reload event and the next login land in a
+# fresh file, nothing in the moved one).  Every line parses
 # as JSON, starts with the common keys in order, and "time" is RFC 3339 UTC
 # with milliseconds.  Started as root with user = nobody, the file and the
 # directory vmgate creates belong to nobody (0640, 0750) and the
-# unprivileged process reopens the file after a move.
+# unprivileged process reopens the file after a move (SIGUSR1, and
+# `vmgate reload`).
 . "$(dirname "$0")/lib.sh"
 need_vmgate
 
@@ -79,18 +82,31 @@ expect_audit "$AUDIT" 'e["event"] == "reload" and e["result"] == "ok" and e["con
 # logrotate: move, SIGUSR1, the next event lands in the new file
 mv "$AUDIT" "$AUDIT.1"
 kill -USR1 "$VMGATE_PID"
-expect_log 'audit: reopened'
+expect_log 'audit: reopened .* \(SIGUSR1\)'
 vmgate_alive || fail "vmgate died on SIGUSR1"
 "$PY" "$TOOLS/rawrfb.py" login 127.0.0.1 "$PORT" "$CA" alice wrong >/dev/null 2>&1 || true
 expect_audit "$AUDIT" 'e["event"] == "login" and e["result"] == "failed" and e["reason"] == "bad password"'
 [ "$(audit_count "$AUDIT.1" 'e.get("result") == "failed" and e["user"] == "alice"')" = 0 ] ||
     fail "an event after SIGUSR1 went to the rotated file"
 [ "$(stat -c %a "$AUDIT")" = 640 ] || fail "reopened audit file mode is $(stat -c %a "$AUDIT")"
+
+# logrotate by `vmgate reload` instead of SIGUSR1: move, reload; the reload
+# event and the next login land in a fresh file, none in the moved one
+mv "$AUDIT" "$AUDIT.2"
+RL_OUT=$("$VMGATE" reload --socket "$T/control" 2>&1) || fail "vmgate reload failed: $RL_OUT"
+[ -f "$AUDIT" ] || fail "vmgate reload did not reopen (create) $AUDIT after the move"
+expect_log 'audit: reopened .* \(reload\)'
+expect_audit "$AUDIT" 'e["event"] == "reload" and e["result"] == "ok"'
+"$PY" "$TOOLS/rawrfb.py" login 127.0.0.1 "$PORT" "$CA" bob wrong >/dev/null 2>&1 || true
+expect_audit "$AUDIT" 'e["event"] == "login" and e["result"] == "failed" and e["user"] == "bob"'
+[ "$(audit_count "$AUDIT.2" 'e["event"] == "reload" or e["user"] == "bob"')" = 0 ] ||
+    { cat "$AUDIT.2"; fail "an event after vmgate reload went to the moved file"; }
+[ "$(stat -c %a "$AUDIT")" = 640 ] || fail "audit file reopened by reload has mode $(stat -c %a "$AUDIT")"
 stop_vmgate
 # the shutdown closes nothing here (no session), and the trail is whole
 
 # every line: JSON, common keys first in order, RFC 3339 UTC milliseconds
-cat "$AUDIT.1" "$AUDIT" >"$T/all.jsonl"
+cat "$AUDIT.1" "$AUDIT.2" "$AUDIT" >"$T/all.jsonl"
 "$PY" - "$T/all.jsonl" <<'PYEOF' || fail "audit lines are not all well-formed"
 import json, re, sys
 lines = open(sys.argv[1], "rb").read().split(b"\n")
@@ -121,10 +137,15 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
     [ "$(stat -c %U:%a "$T/log2")" = nobody:750 ] || fail "audit dir is $(stat -c %U:%a "$T/log2")"
     mv "$A2" "$A2.1"
     kill -USR1 "$VMGATE_PID"
-    expect_log 'audit: reopened'
+    expect_log 'audit: reopened .* \(SIGUSR1\)'
     "$PY" "$TOOLS/rawrfb.py" login 127.0.0.1 "$PORT" "$CA" alice wrong >/dev/null 2>&1 || true
     expect_audit "$A2" 'e["event"] == "login" and e["result"] == "failed"'
     [ "$(stat -c %U:%a "$A2")" = nobody:640 ] || fail "reopened file is $(stat -c %U:%a "$A2")"
+    # the same by `vmgate reload` (the unprivileged process reopens it)
+    mv "$A2" "$A2.2"
+    RL_OUT=$("$VMGATE" reload --socket "$T/control" 2>&1) || fail "vmgate reload (user = nobody) failed: $RL_OUT"
+    expect_audit "$A2" 'e["event"] == "reload" and e["result"] == "ok"'
+    [ "$(stat -c %U:%a "$A2")" = nobody:640 ] || fail "file reopened by reload is $(stat -c %U:%a "$A2")"
     stop_vmgate
-    say "user = nobody: audit file owned by nobody, reopened unprivileged"
+    say "user = nobody: audit file owned by nobody, reopened unprivileged (SIGUSR1 and reload)"
 fi

@@ -1,15 +1,33 @@
 /* Unit tests for proxy/ws.c: client frames decoded in place, split at
  * every byte; masks; the length forms (0, 125, 126, 65535, 65536); control
  * frames between fragments; every refusal with its close code; server
- * headers; the accept key (RFC 6455's example). */
+ * headers; the accept key (RFC 6455's example).
+ *
+ * Pings (proxy/ws.c and proxy/tside.c): the decoder keeps one pong owed,
+ * the latest ping's payload, and refuses a ping flood (1008) only while
+ * that pong is blocked; through a real TLS tside on a socketpair, a burst
+ * of 50 pings in one read gets exactly one pong (the last one's payload),
+ * and a peer that sends pings but reads nothing ends with tside_read
+ * failing "ping flood" and, once the output drains, a close frame 1008
+ * as the last frame (before the fix: one pong per ping, and silence). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "common/buf.h"
+#include "proxy/tside.h"
 #include "proxy/ws.h"
 
 #define MAXF (70 * 1024)
@@ -285,6 +303,307 @@ static void test_accept_key(void **state)
     assert_false(ws_key_ok(""));
 }
 
+/* ---- pings: the decoder's owed pong ---- */
+
+static enum ws_result decode_all(struct ws_dec *d, uint8_t *s, size_t n, unsigned *pings)
+{
+    size_t used = 0, out = 0;
+    for (;;) {
+        enum ws_result r = ws_decode(d, s, n, &used, &out);
+        if (r != WS_PING)
+            return r;
+        ++*pings;
+    }
+}
+
+static void test_pong_owed(void **state)
+{
+    (void)state;
+    static uint8_t s[(WS_PING_FLOOD + 2) * 16];
+    struct ws_dec d;
+    ws_dec_init(&d, MAXF);
+    size_t n = 0;
+    n += frame(s + n, true, WS_OP_PING, true, M1, (const uint8_t *)"a", 1, 0);
+    n += frame(s + n, true, WS_OP_PING, true, MF, (const uint8_t *)"bb", 2, 0);
+    n += frame(s + n, true, WS_OP_PING, true, M1, (const uint8_t *)"ccc", 3, 0);
+    unsigned pings = 0;
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_DATA);
+    assert_int_equal(pings, 3);
+    assert_true(d.pong_due);                    /* one pong owed: the latest ping's */
+    assert_int_equal(d.pong_len, 3);
+    assert_memory_equal(d.pong, "ccc", 3);
+    ws_pong_sent(&d);
+    assert_false(d.pong_due);
+
+    /* not blocked: any number of pings is fine (each read answers once) */
+    n = 0;
+    for (int i = 0; i < WS_PING_FLOOD + 1; i++)
+        n += frame(s + n, true, WS_OP_PING, true, M1, (const uint8_t *)"p", 1, 0);
+    pings = 0;
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_DATA);
+    assert_int_equal(pings, WS_PING_FLOOD + 1);
+
+    /* blocked: WS_PING_FLOOD pings are tolerated, one more is a flood */
+    ws_pong_blocked(&d);
+    n = 0;
+    for (int i = 0; i < WS_PING_FLOOD; i++)
+        n += frame(s + n, true, WS_OP_PING, true, M1, (const uint8_t *)"p", 1, 0);
+    pings = 0;
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_DATA);
+    n = frame(s, true, WS_OP_PONG, true, M1, (const uint8_t *)"x", 1, 0);  /* pongs do not count */
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_DATA);
+    n = frame(s, true, WS_OP_PING, true, M1, (const uint8_t *)"q", 1, 0);
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_ERROR);
+    assert_int_equal(d.close_code, 1008);
+    assert_non_null(strstr(d.why, "ping flood"));
+
+    /* the pong going out resets the count */
+    ws_dec_init(&d, MAXF);
+    ws_pong_blocked(&d);
+    n = 0;
+    for (int i = 0; i < WS_PING_FLOOD; i++)
+        n += frame(s + n, true, WS_OP_PING, true, M1, (const uint8_t *)"p", 1, 0);
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_DATA);
+    ws_pong_sent(&d);
+    ws_pong_blocked(&d);
+    assert_int_equal(decode_all(&d, s, n, &pings), WS_DATA);
+}
+
+/* ---- pings through a TLS tside on a socketpair ---- */
+
+static SSL_CTX *server_ctx(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(k);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME *nm = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"test", -1, -1, 0);
+    X509_set_issuer_name(x, nm);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_use_certificate(ctx, x), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(ctx, k), 1);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return ctx;
+}
+
+struct pair {
+    SSL_CTX *sctx, *cctx;
+    struct tside t;             /* vmgate's side */
+    SSL *c;                     /* the peer */
+    int cfd;
+    uint8_t in[1 << 20];        /* what the peer read, not yet parsed */
+    size_t inlen;
+};
+
+static void pair_open(struct pair *p)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(fcntl(sv[i], F_SETFL, O_NONBLOCK), 0);
+    int small = 8192;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    p->sctx = server_ctx();
+    p->cctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(p->cctx);
+    tside_init(&p->t, sv[0]);
+    assert_int_equal(tside_start_tls(&p->t, p->sctx), 0);
+    p->cfd = sv[1];
+    p->c = SSL_new(p->cctx);
+    SSL_set_fd(p->c, sv[1]);
+    SSL_set_connect_state(p->c);
+    p->inlen = 0;
+    char why[160];
+    int sdone = 0, cdone = 0;
+    for (int i = 0; i < 1000 && !(sdone && cdone); i++) {
+        if (!cdone) {
+            int r = SSL_do_handshake(p->c);
+            cdone = r == 1;
+            if (r <= 0)
+                assert_int_equal(SSL_get_error(p->c, r), SSL_ERROR_WANT_READ);
+        }
+        if (!sdone) {
+            p->t.rd_ready = true;
+            int r = tside_handshake(&p->t, why, sizeof why);
+            assert_true(r >= 0);
+            sdone = r == 1;
+        }
+    }
+    assert_true(sdone && cdone);
+    assert_int_equal(tside_ws_start(&p->t, MAXF), 0);
+}
+
+static void pair_close(struct pair *p)
+{
+    SSL_free(p->c);
+    close(p->cfd);
+    tside_close(&p->t);
+    SSL_CTX_free(p->sctx);
+    SSL_CTX_free(p->cctx);
+}
+
+/* The peer sends n pings, in one TLS record; payload of ping i: "ping<i>". */
+static void peer_pings(struct pair *p, int n)
+{
+    static uint8_t s[64 * 1024];
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        char pl[16];
+        int k = snprintf(pl, sizeof pl, "ping%d", i);
+        len += frame(s + len, true, WS_OP_PING, true, M1, (const uint8_t *)pl, (uint64_t)k, 0);
+    }
+    assert_int_equal(SSL_write(p->c, s, (int)len), (int)len);
+}
+
+/* The peer reads what is there. */
+static void peer_read(struct pair *p)
+{
+    for (;;) {
+        int n = SSL_read(p->c, p->in + p->inlen, (int)(sizeof p->in - p->inlen));
+        if (n <= 0) {
+            ERR_clear_error();
+            return;
+        }
+        p->inlen += (size_t)n;
+        if (p->inlen == sizeof p->in)
+            return;
+    }
+}
+
+/* Parse the server frames the peer read: counts of pongs, the last pong's
+ * payload, the last frame's opcode and (a close) its code.  Consumes them. */
+struct seen {
+    unsigned pongs, closes, frames;
+    char last_pong[WS_CTL_MAX + 1];
+    unsigned last_op;
+    uint16_t close_code;
+};
+
+static void parse(struct pair *p, struct seen *sn)
+{
+    size_t i = 0;
+    while (p->inlen - i >= 2) {
+        uint8_t op = p->in[i] & 0x0f;
+        uint64_t len = p->in[i + 1] & 0x7f;
+        size_t h = 2;
+        if (len == 126) {
+            if (p->inlen - i < 4)
+                break;
+            len = (uint64_t)p->in[i + 2] << 8 | p->in[i + 3];
+            h = 4;
+        } else if (len == 127) {
+            if (p->inlen - i < 10)
+                break;
+            len = 0;
+            for (int k = 0; k < 8; k++)
+                len = len << 8 | p->in[i + 2 + k];
+            h = 10;
+        }
+        if (p->inlen - i < h + len)
+            break;
+        const uint8_t *pl = p->in + i + h;
+        sn->frames++;
+        sn->last_op = op;
+        if (op == WS_OP_PONG) {
+            sn->pongs++;
+            memcpy(sn->last_pong, pl, len);
+            sn->last_pong[len] = '\0';
+        } else if (op == WS_OP_CLOSE) {
+            sn->closes++;
+            sn->close_code = len >= 2 ? (uint16_t)(pl[0] << 8 | pl[1]) : 0;
+        }
+        i += h + (size_t)len;
+    }
+    memmove(p->in, p->in + i, p->inlen - i);
+    p->inlen -= i;
+}
+
+static ssize_t server_read(struct pair *p, char *why, size_t whylen)
+{
+    static struct buf dst;
+    if (!dst.cap)
+        buf_init(&dst, 64 * 1024);
+    p->t.rd_ready = true;
+    ssize_t n = tside_read(&p->t, &dst, 64 * 1024, why, whylen);
+    buf_consume(&dst, buf_len(&dst));
+    return n;
+}
+
+static void test_tside_ping_burst(void **state)
+{
+    (void)state;
+    static struct pair p;
+    char why[160];
+    pair_open(&p);
+    peer_pings(&p, 50);
+    assert_int_equal(server_read(&p, why, sizeof why), 0);
+    assert_int_equal(tside_flush(&p.t, why, sizeof why), 0);
+    struct seen sn = { 0 };
+    peer_read(&p);
+    parse(&p, &sn);
+    assert_int_equal(sn.pongs, 1);              /* one pong for the burst ... */
+    assert_string_equal(sn.last_pong, "ping49"); /* ... answering the latest ping */
+    /* the next ping gets its own pong */
+    peer_pings(&p, 1);
+    assert_int_equal(server_read(&p, why, sizeof why), 0);
+    assert_int_equal(tside_flush(&p.t, why, sizeof why), 0);
+    peer_read(&p);
+    parse(&p, &sn);
+    assert_int_equal(sn.pongs, 2);
+    assert_string_equal(sn.last_pong, "ping0");
+    pair_close(&p);
+}
+
+static void test_tside_ping_flood(void **state)
+{
+    (void)state;
+    static struct pair p;
+    static uint8_t data[64 * 1024];
+    char why[160];
+    pair_open(&p);
+    /* the console's output fills the socket and the TLS queue: the peer
+     * does not read */
+    ssize_t w;
+    int rounds = 0;
+    while ((w = tside_write(&p.t, data, sizeof data, why, sizeof why)) > 0)
+        assert_true(++rounds < 100);
+    assert_int_equal(w, 0);
+    /* pings, one per read, and the peer reads nothing */
+    ssize_t r = 0;
+    int sent = 0;
+    for (; sent < 2000 && r == 0; sent++) {
+        peer_pings(&p, 1);
+        r = server_read(&p, why, sizeof why);
+    }
+    assert_int_equal(r, -1);                    /* before the fix: never (pongs dropped) */
+    assert_non_null(strstr(why, "ping flood"));
+    assert_true(sent > WS_PING_FLOOD);
+    assert_true(p.t.ws_closed);
+    /* the peer reads at last: the close frame 1008 ends the stream, after
+     * at most a pong or two per ping, nowhere near one per ping */
+    struct seen sn = { 0 };
+    for (int i = 0; i < 10000 && (tside_pending(&p.t) || p.inlen); i++) {
+        assert_int_equal(tside_flush(&p.t, why, sizeof why), 0);
+        peer_read(&p);
+        parse(&p, &sn);
+    }
+    assert_int_equal(tside_pending(&p.t), 0);
+    assert_int_equal(sn.closes, 1);
+    assert_int_equal(sn.last_op, WS_OP_CLOSE);
+    assert_int_equal(sn.close_code, 1008);
+    assert_true(sn.pongs < (unsigned)sent);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +612,9 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_server_header),
         cmocka_unit_test(test_accept_key),
+        cmocka_unit_test(test_pong_owed),
+        cmocka_unit_test(test_tside_ping_burst),
+        cmocka_unit_test(test_tside_ping_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
