@@ -21,7 +21,9 @@
 # Environment: CU_RTTS ["100 200"] round trips in ms (CU_DELAY_MS = RTT / 2
 # each way), CU_RATE_MBIT [20], CU_QUEUE [1048576], CU_SECONDS [6],
 # CU_ROUNDS [3] (paths interleaved, medians reported), CU_SCENES
-# ["small large synth"], CU_PATHS ["direct haproxy vmgate_off vmgate"],
+# ["small large synth"], CU_PATHS ["direct haproxy vmgate_off vmgate vmgate_nofence"]
+# (vmgate_nofence: the client announces -313 but not -312, so vmgate paces it by
+# the kernel's send queue),
 # BENCH_QUICK=1 (one round of 4 s, no synth), BUILD [build],
 # CU_OUT [bench/results].
 # Output: a table on stdout; CU_OUT/cu.csv (every run) and CU_OUT/cu.md (medians).
@@ -40,7 +42,7 @@ if [ "$QUICK" = 1 ]; then
 else
     SECS=${CU_SECONDS:-6} ROUNDS=${CU_ROUNDS:-3} SCENES=${CU_SCENES:-small large synth}
 fi
-PATHS=${CU_PATHS:-direct haproxy vmgate_off vmgate}
+PATHS=${CU_PATHS:-direct haproxy vmgate_off vmgate vmgate_nofence}
 OUT=${CU_OUT:-$ROOT/bench/results}
 PY=/usr/bin/python3
 PATH=$PATH:/usr/sbin:/sbin
@@ -125,15 +127,16 @@ sleep 2   # the guests boot and switch to mode 13h
 target() {   # scene path -> the port the link forwards to
     case $2 in
     direct) echo "${BE[$1]}" ;; haproxy) echo "${HP[$1]}" ;;
-    vmgate) echo "${VG[$1]}" ;; vmgate_off) echo "${VGOFF[$1]}" ;;
+    vmgate|vmgate_nofence) echo "${VG[$1]}" ;; vmgate_off) echo "${VGOFF[$1]}" ;;
     esac
 }
 client() {   # scene path port -> the client's key=value line
     local s=$1 p=$2 lp=$3 a=()
     case $p in
-    direct) a=(direct) ;; haproxy) a=(relay) ;; vmgate|vmgate_off) a=(vmgate) ;;
+    direct) a=(direct) ;; haproxy) a=(relay) ;; vmgate|vmgate_off|vmgate_nofence) a=(vmgate) ;;
     esac
     a+=(127.0.0.1 "$lp" "$SECS" --warmup 2 --ca "$T/tls/ca.crt" --user bench --pass 'bench pw')
+    [ "$p" = vmgate_nofence ] && a+=(--nofence)
     case $s in
     synth) a+=(--rect 64x64) ;;
     *) a+=(--qmp "${QMPS[$s]}") ;;
@@ -209,7 +212,8 @@ groups = {}
 for r in rows:
     groups.setdefault((r["scene"], int(r["rtt_ms"])), {}).setdefault(r["path"], []).append(r)
 title = {"direct": "direct to the VNC server", "haproxy": "haproxy (TLS relay)",
-         "vmgate_off": "vmgate, continuous_updates = off", "vmgate": "**vmgate** (continuous updates)"}
+         "vmgate_off": "vmgate, continuous_updates = off", "vmgate": "**vmgate** (continuous updates)",
+         "vmgate_nofence": "vmgate, continuous updates, viewer without fences (paced by the kernel's queue)"}
 scene_t = {"small": "small changes (QEMU guest, 640×8 px at 100 Hz)",
            "large": "large redraws (QEMU guest, 640×300 px at 50 Hz, ~760 KB/frame Raw)",
            "synth": "synthetic: always-dirty 64×64 (`vncbench serve`)"}
@@ -221,7 +225,7 @@ for (scene, rtt) in sorted(groups, key=lambda k: (["small", "large", "synth"].in
     g = groups[(scene, rtt)]
     m = {p: {k: med([r[k] for r in rs]) for k in rs[0]} for p, rs in g.items()}
     rel = m.get("haproxy", {})
-    for p in ["direct", "haproxy", "vmgate_off", "vmgate"]:
+    for p in ["direct", "haproxy", "vmgate_off", "vmgate", "vmgate_nofence"]:
         if p not in m: continue
         x = m[p]
         age = "–" if x["age_p50_ms"] is None else "%s / %s / %s" % (fmt(x["age_p50_ms"], 0), fmt(x["age_p95_ms"], 0), fmt(x["age_max_ms"], 0))

@@ -3,8 +3,6 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -47,6 +45,8 @@ enum { KG_SYM = 0, KG_SCAN = 1 };
 #define VEGAS_BETA         (64u * 1024)  /* ... above which it shrinks */
 #define VEGAS_STEP         (16u * 1024)
 #define KERNEL_WAKE        0.01        /* seconds between looks at a full kernel queue */
+#define CU_PINGS           16          /* our fences remembered until echoed */
+#define CU_RATES           8           /* delivery rate samples kept (the max counts) */
 
 struct cu {
     bool logged;             /* the session's mode line is out */
@@ -68,6 +68,26 @@ struct cu {
     uint32_t window;         /* bytes in flight allowed (with fences) */
     bool slow_start;
     double base_rtt, last_adjust;
+    double ack_at;           /* when the last echo came */
+    /* Bytes put out faster than the window carries them (TigerVNC's
+     * "extra buffer"): an update is sent whole, so right after a large one
+     * far more than the window waits on the path, and the round trip of the
+     * fence behind it includes the time to carry those bytes.  Grows with
+     * the position, drains at window / base_rtt. */
+    uint64_t extra, extra_pos;
+    double extra_at;
+    struct { uint64_t pos, extra; } ping[CU_PINGS];   /* ring: our fences not echoed */
+    unsigned ping_next;
+    /* The delivery rate: bytes the viewer echoed over spans of at least a
+     * base round trip; the largest of the last CU_RATES samples counts (a
+     * span where vmgate had little to send measures less than the link). */
+    double rates[CU_RATES];
+    unsigned rate_next;
+    uint64_t rate_pos;       /* the echo a span starts from */
+    double rate_at;          /* ... and when it came (0: none yet) */
+    bool in_update;          /* an update from QEMU is passing */
+    uint64_t upd_start;      /* ... from this position */
+    uint64_t upd_size;       /* the size of the last whole update */
     struct rfbfilter_link link;
 };
 
@@ -842,6 +862,95 @@ static size_t put_fence(uint8_t *out, uint32_t flags, const uint8_t *payload, ui
     return 9u + len;
 }
 
+/* The delivery rate measured (bytes a second), or 0. */
+static double cu_delivery(const struct cu *u)
+{
+    double m = 0;
+    for (unsigned i = 0; i < CU_RATES; i++)
+        if (u->rates[i] > m)
+            m = u->rates[i];
+    return m;
+}
+
+/* The rate the viewer takes bytes at, as far as vmgate can tell: what the
+ * window allows per base round trip, or the delivery rate measured if that
+ * is more (a rate measured while vmgate had little to send is less than the
+ * link's, so it only ever raises the figure); 0 before the first round trip
+ * is known. */
+static double cu_rate(const struct cu *u)
+{
+    if (u->base_rtt <= 0)
+        return 0;
+    double d = cu_delivery(u), w = (double)u->window / u->base_rtt;
+    return d > w ? d : w;
+}
+
+/* The window in force: Vegas's, never under the bandwidth-delay product
+ * measured (the delivery rate times the base round trip) plus alpha.  An
+ * update is sent whole, so on a link where one frame takes longer than a
+ * round trip every echo comes late by the frame's own sending time and
+ * Vegas alone would settle under what the link carries; at the product, the
+ * next frame is asked for while about one round trip of the last one is
+ * still on its way — no standing queue, and no idle link. */
+static uint64_t cu_window(const struct cu *u)
+{
+    double bdp = cu_delivery(u) * u->base_rtt + VEGAS_ALPHA;
+    uint64_t w = u->window;
+    if (u->base_rtt > 0 && bdp > (double)w)
+        w = bdp > RFBFILTER_WIN_MAX ? RFBFILTER_WIN_MAX : (uint64_t)bdp;
+    return w;
+}
+
+/* A new echo at pos: a delivery rate sample once a base round trip has
+ * passed since the span began. */
+static void cu_rate_sample(struct cu *u, uint64_t pos)
+{
+    if (u->rate_at <= 0 || pos < u->rate_pos) {
+        u->rate_pos = pos;
+        u->rate_at = u->link.now;
+        return;
+    }
+    double dt = u->link.now - u->rate_at;
+    if (u->base_rtt <= 0 || dt < u->base_rtt)
+        return;
+    u->rates[u->rate_next++ % CU_RATES] = (double)(pos - u->rate_pos) / dt;
+    u->rate_pos = pos;
+    u->rate_at = u->link.now;
+}
+
+/* The stream has reached pos: add what came since the last look to the
+ * extra buffer and drain it by what the window carried in the meantime. */
+static void cu_extra(struct cu *u, uint64_t pos)
+{
+    double rate = cu_rate(u);
+    if (rate > 0) {
+        if (pos > u->extra_pos)
+            u->extra += pos - u->extra_pos;
+        double dt = u->link.now - u->extra_at;
+        double gone = dt > 0 ? dt * rate : 0;
+        u->extra = gone >= (double)u->extra ? 0 : u->extra - (uint64_t)gone;
+    }
+    u->extra_pos = pos;
+    u->extra_at = u->link.now;
+}
+
+/* How far the viewer has probably got: the position it echoed last, plus
+ * what the window's rate carried since the echo (never past pos).  Fences
+ * come only between updates, so without this a window smaller than one
+ * large update would wait for the whole of it to be echoed before vmgate
+ * asks QEMU for the next one, and the link would idle a round trip per
+ * frame; with it, the next frame is asked for while the last bytes of the
+ * one before are still on their way. */
+static uint64_t cu_acked_now(const struct cu *u, uint64_t pos)
+{
+    double rate = cu_rate(u);
+    if (rate <= 0 || u->link.now <= u->ack_at)
+        return u->acked;
+    double more = (u->link.now - u->ack_at) * rate;
+    uint64_t left = pos > u->acked ? pos - u->acked : 0;
+    return more >= (double)left ? (pos > u->acked ? pos : u->acked) : u->acked + (uint64_t)more;
+}
+
 /* Our own fence request at stream position pos (BlockBefore: the viewer
  * answers once it has processed everything before it). */
 static size_t our_fence(struct rfbfilter *f, uint64_t pos, uint8_t out[static FENCE_MSG_MAX])
@@ -851,6 +960,10 @@ static size_t our_fence(struct rfbfilter *f, uint64_t pos, uint8_t out[static FE
     rfb_put_u32(pl + 4, (uint32_t)pos);
     rfb_put_u32(pl + 8, (uint32_t)(uint64_t)(f->cu.link.now * 1000.0));
     f->cu.fenced = pos;
+    cu_extra(&f->cu, pos);
+    f->cu.ping[f->cu.ping_next % CU_PINGS].pos = pos;
+    f->cu.ping[f->cu.ping_next % CU_PINGS].extra = f->cu.extra;
+    f->cu.ping_next++;
     return put_fence(out, FENCE_REQUEST | FENCE_BLOCK_BEFORE, pl, sizeof pl);
 }
 
@@ -863,6 +976,19 @@ static bool vq_put(struct cu *u, const uint8_t *p, size_t n)
     return true;
 }
 
+/* The position the stream will reach when the update passing now is
+ * through, guessed from the size of the last one: vmgate asks QEMU for the
+ * next update as this one begins, when only its head has been seen, and a
+ * window checked against that head alone would let a second large frame
+ * queue behind the first. */
+static uint64_t cu_ahead(const struct cu *u, uint64_t pos)
+{
+    if (!u->in_update)
+        return pos;
+    uint64_t done = pos - u->upd_start;
+    return done >= u->upd_size ? pos : pos + (u->upd_size - done);
+}
+
 /* Whether vmgate may ask QEMU for another update with the stream at pos:
  * with fences, the bytes the viewer has not echoed yet are under the
  * window; without, the kernel's queue is under its congestion window. */
@@ -870,7 +996,7 @@ static bool window_open(const struct rfbfilter *f, uint64_t pos)
 {
     const struct cu *u = &f->cu;
     if (u->fence_offered)
-        return pos - u->acked < u->window;
+        return cu_ahead(u, pos) - cu_acked_now(u, pos) < cu_window(u);
     uint64_t w = u->link.cwnd > RFBFILTER_WIN_MIN ? u->link.cwnd : RFBFILTER_WIN_MIN;
     return u->link.queued < w;
 }
@@ -890,7 +1016,7 @@ static void cu_pump(struct rfbfilter *f, uint64_t pos, struct buf *to_vm)
 
 uint32_t rfbfilter_window(const struct rfbfilter *f)
 {
-    return f->cu.window;
+    return (uint32_t)cu_window(&f->cu);
 }
 
 bool rfbfilter_wants_queue(const struct rfbfilter *f)
@@ -905,32 +1031,53 @@ double rfbfilter_wake(const struct rfbfilter *f)
         double left = u->disable_at + RFBFILTER_CU_HOLD - u->link.now;
         return left > 0 ? left : 0;
     }
-    if (u->on && !u->outstanding && !u->disabling && !u->fence_offered &&
-        !window_open(f, u->pos))
+    if (!u->on || u->outstanding || u->disabling || window_open(f, u->pos))
+        return -1;
+    if (!u->fence_offered)
         return KERNEL_WAKE;
-    return -1;
+    /* fences: when the estimate of what the viewer has taken opens the
+     * window (an echo may come sooner and call us anyway) */
+    double rate = cu_rate(u);
+    if (rate <= 0)
+        return -1;                           /* the first echo opens it */
+    double over = (double)(cu_ahead(u, u->pos) - cu_acked_now(u, u->pos)) - (double)cu_window(u) + 1;
+    double t = over / rate;
+    return t < 0.002 ? 0.002 : t > 1.0 ? 1.0 : t;
 }
 
 /* One sample of the round trip from an echo of our fence: Vegas.  The
  * bytes queued on the path are window * (rtt - base) / rtt; below alpha the
  * window grows (doubling until the first congestion), above beta it
  * shrinks; at most one change per round trip. */
-static void vegas(struct cu *u, double rtt)
+static void vegas(struct cu *u, double rtt, uint64_t extra)
 {
     if (rtt < 0 || rtt > 60)
         return;                              /* clock wrap or nonsense */
     if (u->base_rtt <= 0 || rtt < u->base_rtt)
         u->base_rtt = rtt;
-    if (u->link.now - u->last_adjust < rtt)
+    /* a fence sent before the last change says nothing of the window now
+     * (as TigerVNC): without this, slow start doubles once per base round
+     * trip on echoes of bytes sent under a window a quarter the size, and
+     * overshoots a thin link by megabytes */
+    if (u->link.now - rtt < u->last_adjust)
         return;
+    /* the time the extra buffer behind this fence needed at the window's
+     * rate is not queueing: take it off (as TigerVNC's Congestion.cxx) */
+    double carry = cu_rate(u) > 0 ? (double)extra / cu_rate(u) : 0;
+    rtt = rtt - carry < u->base_rtt ? u->base_rtt : rtt - carry;
     u->last_adjust = u->link.now;
     double queued = rtt > 0 ? (double)u->window * (rtt - u->base_rtt) / rtt : 0;
     uint64_t w = u->window;
     if (queued < VEGAS_ALPHA) {
         w = u->slow_start ? 2 * w : w + VEGAS_STEP;
     } else if (queued > VEGAS_BETA) {
+        /* down to what the path carried in this round trip (the window
+         * less what it queued) plus alpha, in one step, as FAST TCP: a
+         * step of 16 KiB a round trip takes seconds to undo a slow start
+         * that overshot a thin link by a megabyte */
         u->slow_start = false;
-        w = w > VEGAS_STEP ? w - VEGAS_STEP : 0;
+        double carried = (double)w - queued + VEGAS_ALPHA;
+        w = carried > 0 ? (uint64_t)carried : 0;
     }
     u->window = (uint32_t)(w < RFBFILTER_WIN_MIN ? RFBFILTER_WIN_MIN
                            : w > RFBFILTER_WIN_MAX ? RFBFILTER_WIN_MAX : w);
@@ -1015,8 +1162,16 @@ static bool cu_fence(struct rfbfilter *f, const uint8_t *p, size_t n)
     if (pos < u->acked || pos > u->fenced)
         return true;
     u->acked = pos;
+    u->ack_at = u->link.now;
+    cu_rate_sample(u, pos);
+    uint64_t extra = 0;
+    for (unsigned i = 0; i < CU_PINGS; i++)
+        if (u->ping[i].pos == pos) {
+            extra = u->ping[i].extra;
+            break;
+        }
     uint32_t now_ms = (uint32_t)(uint64_t)(u->link.now * 1000.0);
-    vegas(u, (double)(uint32_t)(now_ms - ms) / 1000.0);
+    vegas(u, (double)(uint32_t)(now_ms - ms) / 1000.0, extra);
     return true;
 }
 
@@ -1136,10 +1291,15 @@ static int s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to_vi
         if (m.type == RFB_S2C_FB_UPDATE && m.kind == RFBMSG_HEAD) {
             /* this update answers what was outstanding: ask for the next */
             f->cu.outstanding = false;
-            cu_pump(f, s2c_pos(f, ok, to_viewer), to_vm);
+            f->cu.in_update = true;
+            f->cu.upd_start = s2c_pos(f, ok, to_viewer);
+            cu_pump(f, f->cu.upd_start, to_vm);
         }
-        if (m.type == RFB_S2C_FB_UPDATE && m.end)
+        if (m.type == RFB_S2C_FB_UPDATE && m.end) {
             f->cu.fence_due = true;
+            f->cu.in_update = false;
+            f->cu.upd_size = s2c_pos(f, ok, to_viewer) - f->cu.upd_start;
+        }
     }
 }
 
@@ -1150,6 +1310,7 @@ int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
     f->cu.inj0 = buf_len(to_viewer);
     int r = s2c(f, b, ok, to_viewer, to_vm, why, whylen);
     f->cu.pos = s2c_pos(f, ok, to_viewer);
+    cu_extra(&f->cu, f->cu.pos);
     if (r == 0)
         cu_pump(f, f->cu.pos, to_vm);
     return r;

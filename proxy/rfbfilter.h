@@ -55,10 +55,12 @@
  *
  * Flow control: a viewer with fences gets a fence request after each update
  * (payload: the stream position and the time); the bytes in flight
- * (position now minus the position the viewer echoed) are kept under a
- * window that follows the measured round trip, Vegas-style
- * (RFBFILTER_WIN_MIN .. RFBFILTER_WIN_MAX); when it is full, vmgate stops
- * asking QEMU for more.  A viewer with -313 alone is paced by the kernel:
+ * (position now, or the guessed end of the update passing, minus where the
+ * viewer probably is: its last echo plus what its rate carried since) are
+ * kept under a window that follows the measured round trip, Vegas-style
+ * (RFBFILTER_WIN_MIN .. RFBFILTER_WIN_MAX), and never under the delivery
+ * rate measured from the echoes times the base round trip; when it is
+ * full, vmgate stops asking QEMU for more.  A viewer with -313 alone is paced by the kernel:
  * no new request while the bytes queued for it (ours, and the kernel's
  * unsent + unacknowledged bytes from TCP_INFO, what SIOCOUTQ counts) exceed the
  * TCP congestion window.  The filter does no I/O: the connection passes the

@@ -615,8 +615,8 @@ int vnc_filter(struct conn *c, enum conn_dir d, char *why, size_t whylen)
         r = rfbfilter_c2s(V(c)->flt, c_f2b(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
     } else {
         r = rfbfilter_s2c(V(c)->flt, c_b2f(c), &c->d[d].ok, to_viewer, to_vm, why, whylen);
-        wake_update(c);
     }
+    wake_update(c);                        /* an echo (c2s) moves the estimate too */
     return r;
 }
 

@@ -476,9 +476,10 @@ static void echo_after(struct rig *r, unsigned rtt_ms)
     from_viewer(r, f, 21);
 }
 
-/* Vegas: the window doubles while the round trip stays at its base, shrinks
- * by a step when it grows enough to mean more than 64 KiB queued on the
- * path, then grows by steps (slow start is over). */
+/* Vegas: the window doubles while the round trip stays at its base; when
+ * it grows enough to mean more than 64 KiB queued on the path, the window
+ * drops in one step to what the path carried plus alpha (FAST TCP's rule);
+ * after that it grows by steps, and holds while 16..64 KiB are queued. */
 static void test_vegas(void **state)
 {
     (void)state;
@@ -493,17 +494,58 @@ static void test_vegas(void **state)
     echo_after(&r, 10);
     echo_after(&r, 10);
     assert_int_equal(rfbfilter_window(r.f), 128 * 1024);
-    echo_after(&r, 1000);                                 /* ~127 KiB queued */
-    assert_int_equal(rfbfilter_window(r.f), 112 * 1024);
-    echo_after(&r, 20);                                   /* 56 KiB queued: hold */
-    assert_int_equal(rfbfilter_window(r.f), 112 * 1024);
-    echo_after(&r, 10);
-    assert_int_equal(rfbfilter_window(r.f), 128 * 1024);
-    /* a round trip 100 times its base: down by steps until what that
-     * means queued (window * 0.99) is under 64 KiB */
-    for (int i = 0; i < 20; i++)
-        echo_after(&r, 1000);
-    assert_int_equal(rfbfilter_window(r.f), 64 * 1024);
+    echo_after(&r, 1000);              /* 126.7 KiB of 128 queued: 1.3 + 16 left */
+    assert_int_equal(rfbfilter_window(r.f), 17694);  /* 131072 - 129761.28 + 16384 */
+    echo_after(&r, 20);                /* 8.6 KiB queued: a step up */
+    assert_int_equal(rfbfilter_window(r.f), 17694 + 16384);
+    echo_after(&r, 30);                /* 22.7 KiB queued: hold */
+    assert_int_equal(rfbfilter_window(r.f), 34078);
+    rig_free(&r);
+}
+
+/* Updates larger than the window: vmgate guesses the size of the update
+ * passing from the last one and does not ask for the next at its head; it
+ * asks once what the viewer has probably taken (the echo plus the window's
+ * rate since) leaves room, without waiting for the next echo, and says
+ * when to call it for that. */
+static void test_flow_estimate(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_cu(&r, true);
+    enable(&r, true, 720, 400);
+    uint8_t vm[256];
+    assert_int_equal(to_vm(&r, vm, sizeof vm), 10);
+    static uint8_t u[16 + 160 * 100 * 4], v[2 * sizeof u];
+    size_t un = raw_update(u, 160, 100, 4);               /* 64016 bytes */
+    from_vm(&r, u, un);
+    assert_int_equal(to_vm(&r, vm, sizeof vm), 10);      /* nothing known yet: asked */
+    size_t n = to_viewer(&r, v, sizeof v);
+    assert_int_equal(n, un + 21);
+    uint8_t f1[21];
+    memcpy(f1, v + un, 21);
+    r.link.now += 0.1;                                    /* echoed after 100 ms */
+    rfb_put_u32(f1 + 4, 0);
+    from_viewer(&r, f1, 21);
+    assert_int_equal(rfbfilter_window(r.f), 32 * 1024);   /* base 0.1 s, slow start */
+    assert_int_equal(to_vm(&r, vm, sizeof vm), 0);       /* the one asked for is due */
+    from_vm(&r, u, 20);                                   /* its head */
+    assert_int_equal(to_vm(&r, vm, sizeof vm), 0);       /* 64 KiB expected > 32 KiB */
+    from_vm(&r, u + 20, un - 20);
+    n = to_viewer(&r, v, sizeof v);
+    assert_int_equal(n, un + 21);
+    assert_int_equal(to_vm(&r, vm, sizeof vm), 0);
+    /* 64037 bytes in flight, 32768 allowed, 327680 bytes/s: ~95 ms */
+    double t = rfbfilter_wake(r.f);
+    assert_true(t > 0.09 && t < 0.1);
+    r.link.now += t / 2;
+    round_trip(&r);
+    assert_int_equal(to_vm(&r, vm, sizeof vm), 0);
+    r.link.now += t / 2 + 0.001;
+    round_trip(&r);
+    n = to_vm(&r, vm, sizeof vm);                         /* no echo came: asked */
+    assert_int_equal(n, 10);
+    assert_true(is_request(vm, true));
     rig_free(&r);
 }
 
@@ -540,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_flow_fence),
         cmocka_unit_test(test_flow_kernel),
         cmocka_unit_test(test_vegas),
+        cmocka_unit_test(test_flow_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
