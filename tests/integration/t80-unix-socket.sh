@@ -12,6 +12,9 @@
 #   RFB 3.3/3.7/3.8 handshakes (tests/tools/localrfb.py); processes = 2
 #   (the listener shared, the stale socket replaced).  vmgate check
 #   refuses a socket_dir that holds QEMU's own socket.
+#   200 silent connections of one uid on a.vnc are capped per uid
+#   (max_unauth_per_source = 8, the rest closed at once) while the allowed
+#   user still gets ServerInit (issue 12).
 . "$(dirname "$0")/lib.sh"
 need_vmgate
 need_root "throwaway users and sshd"
@@ -128,4 +131,27 @@ for i in 1 2 3 4; do
     has "reason=user $DENIED may not open VM a"
 done
 say "processes = 2: the socket is served, allowed and refused as before"
+stop_vmgate
+# --- the per-uid cap on a.vnc: 200 silent connections of one uid, at most
+# max_unauth_per_source (8) held, the rest closed at once; meanwhile the
+# allowed user still gets ServerInit
+write_config "$T/cap.conf" max_unauth_per_source=8 first_byte_timeout=10s -- \
+    vm a vnc="${QEMU_BACKEND[a]}" users="$ALLOWED"
+start_vmgate "$T/cap.conf" 1
+runuser -u "$DENIED" -- "$PY" "$TOOLS/localrfb.py" flood "unix:$SOCK" 200 3 >"$T/flood.out" 2>&1 &
+FPID=$!
+track $FPID
+add_log "$T/flood.out"
+sleep 1
+CASE="login during the flood"
+raw during runuser -u "$ALLOWED" -- "$PY" "$TOOLS/localrfb.py" login "unix:$SOCK"
+has 'result=ok'; has 'width=720'
+wait $FPID || true
+CASE=flood
+RAW=$T/flood.out
+capped=$(val capped); held=$(val held)
+[ -n "$capped" ] && [ "$capped" -ge 190 ] || { cat "$RAW"; fail "200 connections of one uid: only ${capped:-?} capped"; }
+[ "$held" -le 8 ] || { cat "$RAW"; fail "$held connections of one uid held a slot (max_unauth_per_source = 8)"; }
+expect_log "refused connection from uid:$(id -u "$DENIED") via=unix: too many unauthenticated connections"
+say "200 silent connections of $DENIED on a.vnc: $capped closed at once, $held held; $ALLOWED got ServerInit meanwhile"
 stop_vmgate
