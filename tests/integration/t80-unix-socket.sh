@@ -12,6 +12,8 @@
 #   RFB 3.3/3.7/3.8 handshakes (tests/tools/localrfb.py); processes = 2
 #   (the listener shared, the stale socket replaced).  vmgate check
 #   refuses a socket_dir that holds QEMU's own socket.
+#   The README's socket-to-socket recipe (ssh -N -L LOCALSOCK:a.vnc,
+#   vncviewer LOCALSOCK) shows QEMU's screen.
 #   200 silent connections of one uid on a.vnc are capped per uid
 #   (max_unauth_per_source = 8, the rest closed at once) while the allowed
 #   user still gets ServerInit (issue 12).
@@ -97,6 +99,22 @@ r=$(vncviewer_result sshbad)
 wait_for 10 viewer_log_has sshbad "user $DENIED may not open VM a" ||
     fail "viewer through $DENIED's ssh: no reason in its log: $r"
 say "through ssh -L: $ALLOWED sees the screen, $DENIED is refused"
+
+# --- the README's socket-to-socket recipe: ssh -N -L LOCALSOCK:a.vnc, then
+# vncviewer LOCALSOCK (TigerVNC takes a name with '/' as a socket)
+mkdir -p "$T/fwd"
+ssh_as "$ALLOWED" -N -L "$T/fwd/a.sock:$SOCK" >"$T/ssh.sock.log" 2>&1 </dev/null &
+track $!
+add_log "$T/ssh.sock.log"
+wait_for 15 test -S "$T/fwd/a.sock" || fail "ssh -L $T/fwd/a.sock:$SOCK did not come up"
+nsess() { grep -cE "vm=a user=$ALLOWED from=uid:$(id -u "$ALLOWED") via=unix: session started" "$VMGATE_LOG" || true; }
+n0=$(nsess)
+vncviewer_none sshsock "$T/fwd/a.sock"
+expect_viewer_connected sshsock
+expect_viewer_shows sshsock a
+stop_viewer sshsock
+[ "$(nsess)" -gt "$n0" ] || fail "socket-to-socket: no session of $ALLOWED by uid in vmgate's log"
+say "ssh -L LOCALSOCK:a.vnc + vncviewer LOCALSOCK: QEMU's screen, as $ALLOWED by uid"
 
 # --- bad input on the socket; vmgate stays up and serves
 CASE=garbage
