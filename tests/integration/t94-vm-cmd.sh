@@ -12,6 +12,9 @@
 #     unknown VM: exit 1; usage errors: exit 2;
 #   - garbage and over-long `vm` requests on the control socket get a clear
 #     error, and vmgate serves the next request;
+#   - `ssh host vmgate vm dev0 reset` through a private sshd (issue 14): as
+#     the power user exit 0 and a RESET event; as the user in users only
+#     exit 1, the refusal naming power_users/power_groups, no RESET;
 #   - audit: a `power` event for each action (via control).
 . "$(dirname "$0")/lib.sh"
 need_vmgate
@@ -84,6 +87,29 @@ check "shutdown: exit 0" 0 "$RC"
 wait_for 5 grep -q POWERDOWN "$EVENTS" || true
 check "reset -> RESET event (host-qmp)" 1 "$(grep -c host-qmp-system-reset "$EVENTS")"
 check "shutdown -> POWERDOWN event" 1 "$(grep -c '"POWERDOWN"' "$EVENTS")"
+
+# the README's `ssh host vmgate vm dev0 reset`, through a private sshd: the
+# control socket sees the ssh login's uid
+start_sshd "$POWER" "$VIEWER"
+sshvm() {   # USER NAME ARGS...: `vmgate vm ARGS` over ssh as USER; $T/vm.NAME.{out,err}, RC
+    local u=$1 name=$2
+    shift 2
+    ssh_as "$u" "$VMGATE" vm -c "$T/vmgate.conf" "$@" </dev/null >"$T/vm.$name.out" 2>"$T/vm.$name.err"
+    RC=$?
+    say "ssh: vm $* as $u: exit $RC: $(head -c 300 "$T/vm.$name.out" "$T/vm.$name.err" | tr '\n' ' ')"
+}
+resets() { grep -c host-qmp-system-reset "$EVENTS"; }
+sshvm "$POWER" sshreset dev0 reset
+check "ssh power user: reset exit 0" 0 "$RC"
+has sshreset "^dev0: reset$" out && ok "ssh reset: says reset" || bad "ssh reset: $(cat "$T/vm.sshreset.out")"
+wait_for 5 eval '[ "$(resets)" -ge 2 ]'
+check "ssh reset -> a second RESET event (host-qmp)" 2 "$(resets)"
+sshvm "$VIEWER" sshvreset dev0 reset
+check "ssh non-power user: reset refused, exit 1" 1 "$RC"
+has sshvreset "user $VIEWER may not control the power of vm dev0 (not in its power_users/power_groups)" err &&
+    ok "ssh refusal names the user and power_users/power_groups" || bad "ssh refusal: $(cat "$T/vm.sshvreset.err")"
+sleep 1
+check "ssh refused reset: no RESET event" 2 "$(resets)"
 vm "$POWER" reboot --socket "$CTL" dev0 reboot
 check "reboot without qga: exit 3" 3 "$RC"
 has reboot "no qga configured" err && ok "reboot: says no qga configured" ||
@@ -173,6 +199,7 @@ check "audit: pause ok" 1 "$(cnt pause ok)"
 check "audit: resume ok" 1 "$(cnt resume ok)"
 check "audit: pause refused" 1 "$(cnt pause refused)"
 check "audit: reboot unavailable" 1 "$(cnt reboot unavailable)"
+check "audit: reset ok (local and over ssh)" 2 "$(cnt reset ok)"
 grep '"event":"power"' "$AUDIT" | grep '"action":"pause","result":"ok"' | grep -q "\"user\":\"$POWER\"" &&
     ok "audit: names the user" || bad "audit does not name the user"
 checks_done

@@ -5,7 +5,8 @@
 # commands (.ctl) and an event watcher (.ev, tests/tools/qmpwatch.py).
 #  1. Nobody opened the VM: it is paused 2 s after vmgate started (STOP
 #     event, not earlier than ~2 s), query-status says paused, `vmgate
-#     status --json` says "paused by vmgate (idle since ...)", the log names
+#     status --json` and `vmgate vm a status` (text) say "paused by vmgate
+#     (idle since ...)", the log names
 #     the reason, the audit trail has a `power` event (pause, by vmgate).
 #  2. A login resumes it before ServerInit reaches the client (RESUME event
 #     time < ServerInit receipt), the session gets a frame, the audit trail
@@ -69,6 +70,12 @@ expect_log 'idle: vm a paused \(no session for 2s\)'
 "$VMGATE" status --json -c "$T/vmgate.conf" >"$T/status.json" || fail "vmgate status --json failed"
 grep -qE '"state": ?"paused by vmgate \(idle since 20[0-9-]+T[0-9:]+Z\)"' "$T/status.json" ||
     { cat "$T/status.json"; fail "status --json does not say paused by vmgate"; }
+# the plain-text `vmgate vm a status` (root is in users) says so too
+"$VMGATE" vm -c "$T/vmgate.conf" a status >"$T/vmstatus.out" 2>&1 ||
+    { cat "$T/vmstatus.out"; fail "vmgate vm a status failed"; }
+grep -qE '^a: paused - paused by vmgate \(idle since 20[0-9-]+T[0-9:]+Z\)$' "$T/vmstatus.out" ||
+    { cat "$T/vmstatus.out"; fail "vmgate vm a status does not say 'paused by vmgate (idle since ...)'"; }
+say "vmgate vm a status: $(head -n 1 "$T/vmstatus.out")"
 wait_for 5 grep -q '"event":"power"' "$AUDIT" || fail "no power event in the audit trail"
 grep '"event":"power"' "$AUDIT" | head -n 1 | grep -q '"action":"pause","result":"ok","by":"vmgate"' ||
     { cat "$AUDIT"; fail "the power event is not a pause by vmgate"; }

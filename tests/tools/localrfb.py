@@ -11,6 +11,11 @@ usage: localrfb.py MODE TARGET [ARG]
           garbage       12 bytes of junk instead of a version; closed= elapsed=
           silent [version]  send nothing (or just the version) and wait for the
                         close; closed= elapsed=
+          flood N SECS  (unix: only) N connections at once that never speak,
+                        watched for SECS: capped= (closed, or the connect
+                        refused, without the server's version), held= (got
+                        the version, still open), closed_later= (got the
+                        version, then closed)
 """
 import os
 import socket
@@ -142,11 +147,60 @@ def login(c, ver):
     print("name=" + name)
 
 
+def flood(path, n, secs):
+    conns, capped = [], 0
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+        except OSError:
+            capped += 1
+            s.close()
+            continue
+        s.setblocking(False)
+        conns.append([s, b"", False])      # socket, what came, closed
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        for c in conns:
+            if c[2]:
+                continue
+            try:
+                d = c[0].recv(4096)
+                if not d:
+                    c[2] = True
+                c[1] += d
+            except BlockingIOError:
+                pass
+            except OSError:
+                c[2] = True
+        time.sleep(0.05)
+    held = later = 0
+    for s, got, closed in conns:
+        if len(got) < 12:
+            if closed:
+                capped += 1
+            else:
+                held += 1      # open, no version yet: counts as holding a slot
+        elif closed:
+            later += 1
+        else:
+            held += 1
+        s.close()
+    print("capped=%d" % capped)
+    print("held=%d" % held)
+    print("closed_later=%d" % later)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     mode, target = sys.argv[1], sys.argv[2]
     arg = sys.argv[3] if len(sys.argv) > 3 else None
+    if mode == "flood":
+        if not target.startswith("unix:") or len(sys.argv) != 5:
+            sys.exit(__doc__)
+        flood(target[5:], int(sys.argv[3]), float(sys.argv[4]))
+        return
     c = Conn(target)
     try:
         if mode == "login":

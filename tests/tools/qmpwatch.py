@@ -2,8 +2,10 @@
 """QMP helpers for the wake-on-connect tests (t95, t96) and bench/wake.sh.
 
   qmpwatch.py watch SOCKET OUT     connect, write one line per QMP event to OUT:
-                                   "EPOCH_SECONDS EVENT" (time.time() when read),
-                                   flushed at once; runs until killed
+                                   "EPOCH_SECONDS EVENT" (QEMU's own timestamp of
+                                   the event, i.e. when QEMU emitted it; time.time()
+                                   when read if it has none), flushed at once;
+                                   runs until killed
   qmpwatch.py hold SOCKET SECONDS  connect and hold the monitor SECONDS (QEMU serves
                                    one client per monitor socket: everyone else waits);
                                    prints "held" once QEMU greeted us
@@ -46,6 +48,12 @@ def main(argv):
                 return 0
             t = time.time()
             msg = json.loads(line)
+            # QEMU's timestamp, not the read time: on a loaded machine this
+            # reader can be scheduled tens of ms after QEMU sent the event,
+            # later than the client that the event's cause let through
+            ts = msg.get("timestamp") or {}
+            if isinstance(ts.get("seconds"), int) and ts["seconds"] > 0:
+                t = ts["seconds"] + ts.get("microseconds", 0) / 1e6
             if "event" in msg:
                 out.write("%.6f %s\n" % (t, msg["event"]))
                 out.flush()
