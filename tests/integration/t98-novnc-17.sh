@@ -26,8 +26,9 @@ if [ -z "$TGZ" ]; then
     command -v npm >/dev/null || skip "npm is not installed and NOVNC17_TGZ is not set"
     mkdir -p "$T/npm"
     if ! (cd "$T/npm" && npm_config_cache=$T/npm-cache npm_config_update_notifier=false \
-            timeout 120 npm pack --silent @novnc/novnc@1.7.0) >"$T/npm.log" 2>&1; then
-        skip "npm pack @novnc/novnc@1.7.0 failed (registry not reachable?): $(grep -m1 -iE 'err|fail' "$T/npm.log" || tail -n 1 "$T/npm.log")"
+            npm_config_fetch_retries=1 timeout 120 npm pack --loglevel=error @novnc/novnc@1.7.0) \
+            >"$T/npm.log" 2>&1; then
+        skip "npm pack @novnc/novnc@1.7.0 failed (registry not reachable?): $(grep -m1 '^npm error' "$T/npm.log" || tail -n 1 "$T/npm.log")"
     fi
     TGZ=$T/npm/novnc-novnc-1.7.0.tgz
 fi
