@@ -3,7 +3,8 @@
 # good browser-style session goes on.  A session logged in over wss:// the way
 # noVNC 1.3 does it (tests/tools/wsbad.py hold) asks for a non-incremental
 # update every 0.5 s throughout; meanwhile, each from a connection of its own:
-#   a slowloris head (bytes trickled, never finished) closed by login_timeout;
+#   a slowloris head (bytes trickled, never finished) closed by login_timeout,
+#   and one on a kept-alive connection closed by the keep-alive wait (15 s);
 #   a 10,000-byte header line: 431;  no Upgrade header, or Upgrade: h2c: 426;
 #   Sec-WebSocket-Version 8: 426 naming 13;  a Sec-WebSocket-Key that is not
 #   base64 of 16 bytes: 400;  after a good upgrade: an unmasked client frame
@@ -25,7 +26,11 @@ make_passwd alice 'web pw'
 start_qemu d unix
 WP=$(free_port)
 LT=4        # login_timeout: what ends a head that never finishes
-write_config "$T/vmgate.conf" web_port="$WP" login_timeout="${LT}s" -- \
+KA=15       # WEB_IDLE_S (proxy/web_conn.c): a kept-alive connection's wait for a request
+N=$T/novnc  # a novnc_dir of one file, for the kept-alive connection's first request
+mkdir -p "$N"
+echo '<!DOCTYPE html><title>t97</title>' >"$N/vnc.html"
+write_config "$T/vmgate.conf" web_port="$WP" login_timeout="${LT}s" novnc_dir="$N" -- \
     vm d vnc="${QEMU_BACKEND[d]}" users=alice
 start_vmgate "$T/vmgate.conf" 0
 expect_log "listening for the browser console \(web\) on 127.0.0.1:$WP"
@@ -72,7 +77,7 @@ logged() {
     if wait_for "${3:-5}" _new_log_has; then
         ok "$1: logged: $(new_log | grep -E -- "$2" | tail -n 1 | sed 's/^vmgate\[[0-9]*\] //')"
     else
-        bad "$1: no vmgate log line matching: $2 (new lines: $(new_log | tr '\n' '|'))"
+        bad "$1: no vmgate log line matching: $2 (last new lines: $(new_log | tail -n 4 | tr '\n' '|'))"
     fi
 }
 # status WHAT WANT OUT: the answer's status line starts with "HTTP/1.1 WANT "
@@ -89,6 +94,11 @@ KEY='Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
 V13='Sec-WebSocket-Version: 13\r\n'
 
 # --- a slowloris head: a byte every 0.5 s, never ending ----------------------
+# The same on a kept-alive connection (a file answered first) runs meanwhile:
+# there no login_timeout runs but the keep-alive idle limit (KA).
+wsb slow "$HP" "$CA" 0.5 kept >"$T/slow-kept.out" 2>&1 &
+KEPT_PID=$!
+track "$KEPT_PID"
 mark
 out=$(wsb slow "$HP" "$CA" 0.5)
 say "slowloris: $out"
@@ -209,6 +219,22 @@ else
     bad "good session: an update during the flood took ${slowest:-?} ms (limit 2000)"
 fi
 good_goes_on "the ping flood"
+
+# --- the kept-alive slowloris, started with the first (KA s) -------------------
+wait_for 30 _not_alive "$KEPT_PID" || true
+out=$(cat "$T/slow-kept.out")
+say "slowloris on a kept-alive connection: $out"
+if [[ $out =~ ^closed\ after\ ([0-9]+)\.[0-9]s,.*answer:\ none$ ]] &&
+    [ "${BASH_REMATCH[1]}" -ge $((KA - 1)) ] && [ "${BASH_REMATCH[1]}" -le $((KA + 2)) ]; then
+    ok "slowloris head on a kept-alive connection closed without an answer after ${KA}s (keep-alive idle): $out"
+else
+    bad "slowloris head on a kept-alive connection: expected a close after ~${KA}s, got: $out"
+fi
+# (the other slowloris's line says "login timeout (4s)"; this one must say
+# it was the keep-alive's wait, or its own 15 s)
+MARK=0
+logged "slowloris head on a kept-alive connection" \
+    "vm=- via=web from=127\.0\.0\.1: .*(idle|keep-alive|kept|\(${KA}s\))" 1
 
 # --- afterwards -------------------------------------------------------------------
 if vmgate_alive; then ok "vmgate still running"; else bad "vmgate died"; fi

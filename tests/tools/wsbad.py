@@ -14,10 +14,12 @@ usage:
       "ok W H NAME" once, then "update N ms=LATENCY" per update (flushed).
       SIGTERM: sends close 1000, prints "closed CODE" for the server's answer,
       exit 0.  Anything else that ends it prints "error ..." and exits 1.
-  wsbad.py slow HOSTPORT CA SECONDS_PER_BYTE
+  wsbad.py slow HOSTPORT CA SECONDS_PER_BYTE [kept]
       TLS, then a request head trickled a byte at a time that never ends
       (an endless X-Pad header).  Prints "closed after S.Ss, sent N bytes,
-      answer: FIRST-LINE|none".
+      answer: FIRST-LINE|none".  With kept: first GET /vnc.html over
+      HTTP/1.1 (its answer must keep the connection alive), then the
+      trickle on the kept-alive connection.
   wsbad.py frame HOSTPORT CA ORIGIN VM KIND
       A correct upgrade, the server's RFB version read, then one bad frame:
         unmasked  a binary frame without the mask bit
@@ -37,6 +39,7 @@ usage:
 Exit 0 when an outcome was printed, 1 on a surprise.
 """
 import os
+import re
 import select
 import signal
 import socket
@@ -239,8 +242,22 @@ def hold(hostport, ca, origin, vm, user, password):
         return 1
 
 
-def slow(hostport, ca, per_byte):
+def slow(hostport, ca, per_byte, kept=None):
     t = tls(hostport, ca, timeout=120)
+    if kept:
+        t.sendall(b"GET /vnc.html HTTP/1.1\r\nHost: %s\r\n\r\n" % hostport.encode())
+        data = b""
+        while True:
+            chunk = t.recv(65536)
+            if not chunk:
+                raise EOFError("closed after the first request")
+            data += chunk
+            h, sep, body = data.partition(b"\r\n\r\n")
+            m = re.search(rb"\r\ncontent-length: *(\d+)", h, re.I) if sep else None
+            if m and len(body) >= int(m.group(1)):
+                break
+        if b"\r\nConnection: keep-alive" not in h:
+            raise ValueError("the first answer does not keep the connection: %r" % h)
     head = b"GET /vnc/d HTTP/1.1\r\nHost: x\r\nX-Pad: "
     sent, answer, t0 = 0, b"", time.monotonic()
     t.setblocking(False)
@@ -359,8 +376,8 @@ def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "hold" and len(argv) == 8:
         return hold(*argv[2:8])
-    if cmd == "slow" and len(argv) == 5:
-        return slow(*argv[2:5])
+    if cmd == "slow" and (len(argv) == 5 or (len(argv) == 6 and argv[5] == "kept")):
+        return slow(*argv[2:])
     if cmd == "frame" and len(argv) == 7 and argv[6] in BAD:
         return bad_frame(*argv[2:7])
     if cmd == "pingflood" and len(argv) == 9:
