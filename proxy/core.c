@@ -69,8 +69,12 @@ void conn_log(struct conn *c, enum log_level lvl, const char *fmt, ...)
     char vm[CFG_NAME_MAX + 32];
     snprintf(vm, sizeof vm, "%s%s%s", c->vm->name, c->proto->via ? " via=" : "",
              c->proto->via ? c->proto->via : "");
+    /* a local user's source is "uid:N" (status, audit); the log adds how */
+    char from[sizeof c->rhost + 16];
+    snprintf(from, sizeof from, "%s%s", c->rhost,
+             !c->proto->via && c->via && strcmp(c->via, "unix") == 0 ? " via=unix" : "");
     va_start(ap, fmt);
-    proxy_conn_log(lvl, c->id, vm, c->authed ? c->user : NULL, c->rhost, fmt, ap);
+    proxy_conn_log(lvl, c->id, vm, c->authed ? c->user : NULL, from, fmt, ap);
     va_end(ap);
 }
 
@@ -174,6 +178,7 @@ void conn_keepalive_idle(struct conn *c, double secs)
 {
     unauth_done(c);
     c->idle_close = true;
+    c->idle_secs = secs;
     c->fb_pending = false;
     ev_timer_stop(c->px->loop, &c->login_timer);
     ev_timer_set(&c->login_timer, secs, 0);
@@ -1080,6 +1085,20 @@ static void login_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_start(loop, w);
         return;
     }
+    if (c->idle_close) {
+        /* a kept-alive connection (HTTP) between requests: closing an idle
+         * one is routine; one with a request head begun and not finished
+         * (a slowloris after a served file) is news */
+        if (buf_len(&c->rx) > 0) {
+            c->quiet_end = false;
+            conn_fail(c, LOG_LVL_INFO, "closed: a request head not finished within the "
+                      "keep-alive wait (%gs)", c->idle_secs);
+        } else {
+            conn_fail(c, LOG_LVL_DEBUG, "closed: kept alive and idle for %gs", c->idle_secs);
+        }
+        after_event(c);
+        return;
+    }
     /* Only a connection still before its credentials held the slot idly
      * (not one waiting for a slow helper or a slow VM). */
     if (conn_evictable(c)) {
@@ -1241,8 +1260,10 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
                   int fd, const struct sockaddr *sa)
 {
     char rhost[INET6_ADDRSTRLEN], skey[PROXY_SKEY_MAX];
+    char rlog[INET6_ADDRSTRLEN + 16];      /* rhost as the log shows it */
     proxy_addr_str(sa, rhost, sizeof rhost);
     proxy_source_key(sa, skey, sizeof skey);
+    snprintf(rlog, sizeof rlog, "%s", rhost);
     if (sa->sa_family == AF_UNIX) {
         /* a local user (socket_dir): named and capped by uid */
         struct ucred uc;
@@ -1251,7 +1272,8 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
             close(fd);
             return;
         }
-        snprintf(rhost, sizeof rhost, "uid:%lu via=unix", (unsigned long)uc.uid);
+        snprintf(rhost, sizeof rhost, "uid:%lu", (unsigned long)uc.uid);
+        snprintf(rlog, sizeof rlog, "uid:%lu via=unix", (unsigned long)uc.uid);
         snprintf(skey, sizeof skey, "uid:%lu", (unsigned long)uc.uid);
     }
     /* A proxy_protocol balancer is not one source: until its header names
@@ -1261,14 +1283,14 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
               cfg_proxy_source(px->cfg, rhost);
     if (pp)
         snprintf(skey, sizeof skey, "pp2#%llu", (unsigned long long)++px->pp2_seq);
-    if (!proxy_admit(px, rhost, skey, proto->admit_tag)) {
+    if (!proxy_admit(px, rlog, skey, proto->admit_tag)) {
         close(fd);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
     void *p = proto->priv_size ? calloc(1, proto->priv_size) : NULL;
     if (!c || (proto->priv_size && !p)) {
-        log_err("out of memory accepting a connection from %s", rhost);
+        log_err("out of memory accepting a connection from %s", rlog);
         free(c);
         free(p);
         close(fd);
@@ -1318,7 +1340,7 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     c->unauth = true;
     px->n_unauth++;
     log_debug("conn=%llu vm=%s%s%s from=%s: accepted%s", (unsigned long long)c->id, vm->name,
-              proto->via ? " via=" : "", proto->via ? proto->via : "", rhost,
+              proto->via ? " via=" : "", proto->via ? proto->via : "", rlog,
               proto->accept_tag);
     ev_timer_start(px->loop, &c->login_timer);
     if (pp) {

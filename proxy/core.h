@@ -163,6 +163,7 @@ struct conn {
     bool logged_start;                  /* "session started" was logged */
     bool quiet_end;                     /* log the end at debug level */
     bool idle_close;                    /* login_timer is a keep-alive idle limit */
+    double idle_secs;                   /* ... of this many seconds */
     struct conn_end end;                /* set by conn_fail() */
     ev_tstamp login_at;                 /* when the login was submitted */
     const char *via;                    /* "tls", "web", "unix": audit, status */

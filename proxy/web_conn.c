@@ -273,6 +273,8 @@ static bool vm_name_ok(const char *s)
 static void upgrade(struct conn *c, const struct http_req *r, const char *name)
 {
     if (!r->upgrade_websocket || !r->connection_upgrade) {
+        conn_log(c, LOG_LVL_INFO, "WebSocket refused: %s", !r->upgrade_websocket
+                 ? "no \"Upgrade: websocket\" header" : "no \"Connection: Upgrade\" header");
         http_error(c, 426, "Upgrade: websocket\r\n");
         return;
     }

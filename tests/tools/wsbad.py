@@ -343,8 +343,10 @@ def pingflood(hostport, ca, origin, vm, user, password, n):
             sent += 1
     except socket.timeout:
         pass                                        # vmgate stopped reading: that's an outcome too
-    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-        pass
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError) as e:
+        send_err = "%s: %s" % (type(e).__name__, e)
+    else:
+        send_err = ""
     c.t.settimeout(2)
     code = "none"
     end = time.monotonic() + 10
@@ -358,9 +360,13 @@ def pingflood(hostport, ca, origin, vm, user, password, n):
                 break
             else:
                 c.other += len(p)
-    except (socket.timeout, EOFError, ConnectionResetError, ssl.SSLError):
-        pass
+    except (socket.timeout, EOFError, ConnectionResetError, ssl.SSLError) as e:
+        read_err = "%s: %s" % (type(e).__name__, e)
+    else:
+        read_err = ""
     print("sent %d pongs %d close %s other %d" % (sent, c.pongs, code, c.other), flush=True)
+    if send_err or read_err:
+        print("send error [%s] read error [%s]" % (send_err, read_err), flush=True)
     if code == "none":
         c.t.settimeout(10)
         c.data = b""
