@@ -26,7 +26,7 @@ CA=$D/tls/ca.crt
 vncviewer_start v demo "$PASS" "$PORT"
 expect_viewer_connected v
 ok=0
-for _ in $(seq 15); do
+for _ in $(seq 40); do     # SeaBIOS under TCG on a loaded machine takes its time
     viewer_screenshot v "$T/shot.png"
     if "$PY" "$TOOLS/imgcmp.py" notblank "$T/shot.png" 3 >"$T/nb.txt"; then ok=1; break; fi
     sleep 1
