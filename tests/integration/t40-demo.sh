@@ -26,9 +26,12 @@ CA=$D/tls/ca.crt
 vncviewer_start v demo "$PASS" "$PORT"
 expect_viewer_connected v
 ok=0
-for _ in $(seq 40); do     # SeaBIOS under TCG on a loaded machine takes its time
+# SeaBIOS's text is one colour on black: 2 colours and a non-black area are a
+# screen (a blank window is 1 colour); on a loaded machine the third colour
+# the old check wanted (a transient of the text cursor) never came
+for _ in $(seq 20); do
     viewer_screenshot v "$T/shot.png"
-    if "$PY" "$TOOLS/imgcmp.py" notblank "$T/shot.png" 3 >"$T/nb.txt"; then ok=1; break; fi
+    if "$PY" "$TOOLS/imgcmp.py" notblank "$T/shot.png" 2 >"$T/nb.txt"; then ok=1; break; fi
     sleep 1
 done
 [ "$ok" = 1 ] || fail "the demo VM's screen stayed blank in the viewer: $(cat "$T/nb.txt")"
