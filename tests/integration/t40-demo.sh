@@ -28,7 +28,7 @@ expect_viewer_connected v
 ok=0
 # SeaBIOS's text is one colour on black: 2 colours and a non-black area are a
 # screen (a blank window is 1 colour); on a loaded machine the third colour
-# the old check wanted (a transient of the text cursor) never came
+# the old check wanted did not come (its source was not pinned down)
 for _ in $(seq 20); do
     viewer_screenshot v "$T/shot.png"
     if "$PY" "$TOOLS/imgcmp.py" notblank "$T/shot.png" 2 >"$T/nb.txt"; then ok=1; break; fi
