@@ -45,6 +45,27 @@ struct ban_table *ban_table_new(unsigned after, uint64_t window_ms, uint64_t ban
     return t;
 }
 
+void ban_table_set(struct ban_table *t, unsigned after, uint64_t window_ms, uint64_t ban_ms)
+{
+    if (!t || after == 0)
+        return;
+    if (after != t->after) {
+        /* each entry's ring has `after` slots: a new count starts over
+         * (the offences, which double the next ban, are kept) */
+        for (size_t i = 0; i < t->n; i++) {
+            struct ban_entry *e = &t->e[i];
+            free(e->fails);
+            e->fails = calloc(after, sizeof *e->fails);
+            e->nfail = e->head = 0;
+            if (!e->fails)
+                e->key[0] = '\0';      /* as lookup() does: the slot counts nothing */
+        }
+    }
+    t->after = after;
+    t->window_ms = window_ms;
+    t->ban_ms = ban_ms;
+}
+
 void ban_table_free(struct ban_table *t)
 {
     if (!t)

@@ -21,6 +21,11 @@ struct ban_table;
 struct ban_table *ban_table_new(unsigned after, uint64_t window_ms, uint64_t ban_ms,
                                 size_t capacity);
 void ban_table_free(struct ban_table *t);
+/* New thresholds (a reload), from the next failure on: with the same
+ * `after` the failures already counted stay; a new `after` starts the
+ * counts over (the offences that double a repeat ban stay); after is
+ * 1..1000. */
+void ban_table_set(struct ban_table *t, unsigned after, uint64_t window_ms, uint64_t ban_ms);
 /* Turn a numeric address into the key it is counted (and banned) under:
  * "192.0.2.7" or "2001:db8:1:2::/64" (addr_source_key(), common/addr.h).
  * Returns 0, or -1 if addr is not a numeric address. */

@@ -115,8 +115,10 @@ static void expire(struct fwguard *g, uint64_t now)
 
 void fwguard_set_cfg(struct fwguard *g, const struct cfg *cfg)
 {
-    if (g)
-        g->cfg = cfg;
+    if (!g)
+        return;
+    g->cfg = cfg;
+    ban_table_set(g->bans, cfg->fw.ban_after, cfg->fw.ban_window_ms, cfg->fw.ban_time_ms);
 }
 
 int fwguard_fd(const struct fwguard *g) { return g ? g->watch_fd : -1; }

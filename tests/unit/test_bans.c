@@ -78,6 +78,31 @@ static void test_bounded_table(void **state)
     ban_table_free(t);
 }
 
+/* A reload's thresholds: the same ban_after keeps the failures counted and
+ * the new ban_time applies to the ban they lead to; a new ban_after starts
+ * the counts over with a ring of its size (ASan would catch the old one). */
+static void test_reload_thresholds(void **state)
+{
+    (void)state;
+    struct ban_table *t = ban_table_new(5, 10 * MIN, 15 * MIN, 16);
+    char key[BAN_KEY_MAX];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ban_note_failure(t, "192.0.2.7", 1000 + i, key), 0);
+    ban_table_set(t, 5, 10 * MIN, 30 * MIN);
+    assert_int_equal(ban_note_failure(t, "192.0.2.7", 2000, key), 0);
+    assert_int_equal(ban_note_failure(t, "192.0.2.7", 2001, key), 30 * MIN);   /* 5th */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ban_note_failure(t, "198.51.100.1", 3000 + i, key), 0);
+    ban_table_set(t, 2, 10 * MIN, 15 * MIN);
+    assert_int_equal(ban_note_failure(t, "198.51.100.1", 4000, key), 0);     /* over */
+    assert_int_equal(ban_note_failure(t, "198.51.100.1", 4001, key), 15 * MIN);
+    ban_table_set(t, 8, 10 * MIN, 15 * MIN);                               /* a larger ring */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(ban_note_failure(t, "203.0.113.9", 5000 + i, key), 0);
+    assert_int_equal(ban_note_failure(t, "203.0.113.9", 5007, key), 15 * MIN);
+    ban_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -85,6 +110,7 @@ int main(void)
         cmocka_unit_test(test_doubling_capped),
         cmocka_unit_test(test_ipv6_per_64),
         cmocka_unit_test(test_bounded_table),
+        cmocka_unit_test(test_reload_thresholds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
