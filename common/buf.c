@@ -50,8 +50,23 @@ void buf_pool_drain(void)
 
 void buf_init(struct buf *b, size_t cap)
 {
+    buf_init_headroom(b, cap, 0);
+}
+
+void buf_init_headroom(struct buf *b, size_t cap, size_t headroom)
+{
     memset(b, 0, sizeof *b);
     b->cap = cap;
+    b->resv = headroom < cap ? headroom : 0;
+}
+
+/* Move the data down to the reserve (the front, less the headroom). */
+static void compact(struct buf *b)
+{
+    size_t n = b->end - b->start;
+    memmove(b->data + b->resv, b->data + b->start, n);
+    b->start = b->resv;
+    b->end = b->resv + n;
 }
 
 void buf_free(struct buf *b)
@@ -82,14 +97,10 @@ uint8_t *buf_tail(struct buf *b, size_t *avail)
                 return NULL;
             b->hiwater = 0;
         }
-        b->start = b->end = 0;
+        b->start = b->end = b->resv;
     }
-    if (b->end == b->cap && b->start > 0) {
-        size_t n = b->end - b->start;
-        memmove(b->data, b->data + b->start, n);
-        b->start = 0;
-        b->end = n;
-    }
+    if (b->end == b->cap && b->start > b->resv)
+        compact(b);
     if (b->end == b->cap)
         return NULL;
     *avail = b->cap - b->end;
@@ -107,7 +118,7 @@ void buf_consume(struct buf *b, size_t n)
 {
     b->start += n;
     if (b->start == b->end)
-        b->start = b->end = 0;
+        b->start = b->end = b->resv;
 }
 
 int buf_put(struct buf *b, const void *p, size_t n)
@@ -120,10 +131,7 @@ int buf_put(struct buf *b, const void *p, size_t n)
         /* room exists but not contiguous at the tail: compact fully */
         if (!b->data)
             return -1;
-        size_t len = b->end - b->start;
-        memmove(b->data, b->data + b->start, len);
-        b->start = 0;
-        b->end = len;
+        compact(b);
         t = b->data + b->end;
     }
     memcpy(t, p, n);
@@ -143,7 +151,7 @@ void buf_cut(struct buf *b, size_t off, size_t n)
     memmove(at, at + n, b->end - (b->start + off + n));
     b->end -= n;
     if (b->start == b->end)
-        b->start = b->end = 0;
+        b->start = b->end = b->resv;
 }
 
 int buf_insert(struct buf *b, size_t off, const void *p, size_t n)
@@ -155,12 +163,8 @@ int buf_insert(struct buf *b, size_t off, const void *p, size_t n)
         if (!buf_tail(b, &avail))
             return -1;
     }
-    if (b->end + n > b->cap) {           /* compact to the front first */
-        size_t len = b->end - b->start;
-        memmove(b->data, b->data + b->start, len);
-        b->start = 0;
-        b->end = len;
-    }
+    if (b->end + n > b->cap)             /* compact to the front first */
+        compact(b);
     uint8_t *at = b->data + b->start + off;
     memmove(at + n, at, b->end - (b->start + off));
     memcpy(at, p, n);

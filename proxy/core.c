@@ -307,7 +307,10 @@ static int front_flush(struct conn *c)
         struct buf *src = out_source(c, s, &len);
         if (len == 0)
             break;
-        ssize_t n = tside_write(&c->fs, buf_head(src), len, why, sizeof why);
+        /* the bytes before the head are free: a WebSocket frame header
+         * goes there, in front of the bytes, instead of a copy of them */
+        ssize_t n = tside_write_room(&c->fs, buf_head_mut(src), len, buf_headroom(src), why,
+                                     sizeof why);
         if (n < 0) {
             conn_fail(c, LOG_LVL_INFO, "write to viewer failed: %s", why);
             return -1;
@@ -1310,9 +1313,9 @@ void proxy_accept(struct proxy *px, const struct conn_proto *proto, const struct
     buf_init(&c->rx, proto->rx_cap);
     buf_init(&c->brx, proto->brx_cap);
     buf_init(&c->d[CONN_C2S].stream, proto->f2b_cap);
-    buf_init(&c->d[CONN_S2C].stream, proto->b2f_cap);
+    buf_init_headroom(&c->d[CONN_S2C].stream, proto->b2f_cap, proto->b2f_headroom);
     buf_init(&c->d[CONN_C2S].inj, proto->inj_cap);
-    buf_init(&c->d[CONN_S2C].inj, proto->inj_cap);
+    buf_init_headroom(&c->d[CONN_S2C].inj, proto->inj_cap, proto->b2f_headroom);
     if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -123,6 +123,11 @@ struct conn_proto {
     size_t (*kick_line)(struct conn *c, const char *reason, char *out, size_t outsz);
     size_t priv_size;                   /* bytes of c->p, zeroed at accept */
     size_t inj_cap;                     /* injection buffers' capacity (0: none) */
+    /* Headroom of the buffers sent to the viewer (stream and injections of
+     * CONN_S2C): TSIDE_HEADROOM where the viewer's side frames what it
+     * sends (WebSocket), so a frame header goes in front of the bytes
+     * without copying them; 0 elsewhere. */
+    size_t b2f_headroom;
 };
 
 /* One direction of the relay.  `stream` holds the bytes read from the

@@ -386,8 +386,18 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
 
 /* The WebSocket write: each record carries one whole binary frame of the
  * next bytes of p, so frames never interleave with the pongs and closes
- * read_ws sends.  Returns how many bytes of p were taken, or -1. */
-static ssize_t write_ws(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen)
+ * read_ws sends.  When room bytes before p are free, a frame's header goes
+ * just in front of its payload and the two are one SSL_write, no copy: for
+ * the first frame into that headroom, for the next ones over the end of
+ * the payload SSL_write has already taken.  Otherwise the payload is
+ * copied behind the header; always when w is NULL (p is read-only), else
+ * w is p, writable.  SSL_write never has to be retried here (with
+ * the same buffer, as OpenSSL wants without
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER): it runs only when tlsout has room
+ * for a whole record, so the BIO takes it all.  Returns how many bytes of
+ * p were taken, or -1. */
+static ssize_t write_ws(struct tside *t, const uint8_t *p, uint8_t *w, size_t len, size_t room,
+                        char *why, size_t whylen)
 {
     uint8_t fr[TSIDE_RECORD];
     size_t done = 0;
@@ -401,11 +411,20 @@ static ssize_t write_ws(struct tside *t, const uint8_t *p, size_t len, char *why
                 break;                          /* socket full: wait */
         }
         size_t chunk = len - done < TSIDE_RECORD - 4 ? len - done : TSIDE_RECORD - 4;
-        size_t h = ws_put_header(fr, WS_OP_BINARY, chunk);
-        memcpy(fr + h, p + done, chunk);
+        uint8_t hdr[WS_HDR_MAX];
+        size_t h = ws_put_header(hdr, WS_OP_BINARY, chunk);
+        uint8_t *out;
+        if (w && room + done >= h) {
+            out = w + done - h;                 /* free: headroom, or taken already */
+            memcpy(out, hdr, h);
+        } else {
+            out = fr;
+            memcpy(fr, hdr, h);
+            memcpy(fr + h, p + done, chunk);
+        }
         t->write_wants_read = false;
         ERR_clear_error();
-        int n = SSL_write(t->ssl, fr, (int)(h + chunk));
+        int n = SSL_write(t->ssl, out, (int)(h + chunk));
         if (n == (int)(h + chunk)) {
             done += chunk;
             continue;
@@ -422,7 +441,9 @@ static ssize_t write_ws(struct tside *t, const uint8_t *p, size_t len, char *why
     return (ssize_t)done;
 }
 
-ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen)
+/* The TLS or plain write (no framing). */
+static ssize_t write_stream(struct tside *t, const uint8_t *p, size_t len, char *why,
+                            size_t whylen)
 {
     if (!t->ssl) {
         ssize_t n = send(t->fd, p, len, MSG_NOSIGNAL);
@@ -433,8 +454,6 @@ ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, si
         WHY("%s", strerror(errno));
         return -1;
     }
-    if (t->ws)
-        return write_ws(t, p, len, why, whylen);
     size_t done = 0;
     while (done < len) {
         if (buf_room(&t->tlsout) < RECORD_ROOM) {
@@ -468,6 +487,21 @@ ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, si
     if (tside_flush(t, why, whylen) < 0)
         return -1;
     return (ssize_t)done;
+}
+
+ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+    if (t->ssl && t->ws)
+        return write_ws(t, p, NULL, len, 0, why, whylen);
+    return write_stream(t, p, len, why, whylen);
+}
+
+ssize_t tside_write_room(struct tside *t, uint8_t *p, size_t len, size_t headroom,
+                         char *why, size_t whylen)
+{
+    if (t->ssl && t->ws)
+        return write_ws(t, p, p, len, headroom, why, whylen);
+    return write_stream(t, p, len, why, whylen);
 }
 
 void tside_shutdown(struct tside *t)

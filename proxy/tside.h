@@ -29,6 +29,10 @@
 
 #define TSIDE_RECORD      (16 * 1024)         /* plaintext per SSL_write */
 #define TSIDE_OUT_CAP     (320 * 1024)        /* ciphertext waiting for the socket */
+/* Headroom for a buffer tside_write_room sends from (buf_init_headroom):
+ * a WebSocket frame header (at most WS_HDR_MAX bytes) goes in front of
+ * the data, no copy; 16 keeps the data 16-byte aligned. */
+#define TSIDE_HEADROOM    16
 
 struct tside {
     int fd;
@@ -70,6 +74,15 @@ ssize_t tside_read(struct tside *t, struct buf *dst, size_t max, char *why, size
  * bytes of p were taken (0: the socket is full, wait for writable), or -1
  * with why set. */
 ssize_t tside_write(struct tside *t, const uint8_t *p, size_t len, char *why, size_t whylen);
+/* The same, from a buffer whose headroom bytes before p are free: on a
+ * WebSocket each frame's header is written in front of its payload (into
+ * that headroom, then into the bytes of p already taken) and header and
+ * payload go to SSL_write as one span, without copying the payload.  With
+ * less headroom than a header needs, the payload is copied as by
+ * tside_write.  The headroom, and the bytes of p that are taken, may be
+ * overwritten; the rest of p is not. */
+ssize_t tside_write_room(struct tside *t, uint8_t *p, size_t len, size_t headroom,
+                         char *why, size_t whylen);
 /* Send buffered TLS records (and then a WebSocket pong that waited for
  * room).  0, or -1 with why set. */
 int tside_flush(struct tside *t, char *why, size_t whylen);

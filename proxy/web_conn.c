@@ -522,6 +522,7 @@ const struct conn_proto web_proto = {
     .states = web_states, .n_states = sizeof web_states / sizeof web_states[0],
     .rx_cap = RX_CAP, .brx_cap = BRX_CAP, .f2b_cap = F2B_CAP, .b2f_cap = B2F_CAP,
     .priv_size = sizeof(struct web), .inj_cap = RFBFILTER_INJECT_CAP,
+    .b2f_headroom = TSIDE_HEADROOM,
     .start = start, .login_answer = login_answer, .login_ok = login_ok,
     .login_refuse = login_refuse, .login_tag = login_tag,
     .backend_up = vnc_backend_up, .vm_unavailable = vnc_vm_unavailable, .filter = vnc_filter,

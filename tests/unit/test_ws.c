@@ -604,6 +604,170 @@ static void test_tside_ping_flood(void **state)
     pair_close(&p);
 }
 
+/* Parse the binary frames the peer read into out (at *outlen); each must
+ * be a whole unmasked binary message.  The frame count goes to *frames. */
+static void parse_data(struct pair *p, uint8_t *out, size_t *outlen, size_t cap,
+                       unsigned *frames)
+{
+    size_t i = 0;
+    while (p->inlen - i >= 2) {
+        uint64_t len = p->in[i + 1] & 0x7f;
+        size_t h = 2;
+        if (len == 126) {
+            if (p->inlen - i < 4)
+                break;
+            len = (uint64_t)p->in[i + 2] << 8 | p->in[i + 3];
+            h = 4;
+        } else if (len == 127) {
+            if (p->inlen - i < 10)
+                break;
+            len = 0;
+            for (int k = 0; k < 8; k++)
+                len = len << 8 | p->in[i + 2 + k];
+            h = 10;
+        }
+        if (p->inlen - i < h + len)
+            break;
+        assert_int_equal(p->in[i], 0x80 | WS_OP_BINARY);  /* FIN, binary */
+        assert_int_equal(p->in[i + 1] & 0x80, 0);         /* no mask */
+        assert_true(*outlen + len <= cap);
+        memcpy(out + *outlen, p->in + i + h, (size_t)len);
+        *outlen += (size_t)len;
+        (*frames)++;
+        i += h + (size_t)len;
+    }
+    memmove(p->in, p->in + i, p->inlen - i);
+    p->inlen -= i;
+}
+
+/* The server header of a binary frame of n bytes, 126 <= n < 65536. */
+static void hdr16(uint8_t h[4], size_t n)
+{
+    h[0] = 0x80 | WS_OP_BINARY;
+    h[1] = 126;
+    h[2] = (uint8_t)(n >> 8);
+    h[3] = (uint8_t)n;
+}
+
+#define REL_N (600 * 1000 + 7)          /* more than tlsout holds, a short last frame */
+#define FRAME_MAX_PL (TSIDE_RECORD - 4) /* write_ws's payload per frame */
+
+/* Issue 13: the relay buffer (with TSIDE_HEADROOM) goes out as frames
+ * whose headers were written in front of the payload, in the buffer
+ * itself, not copied to the side; the peer gets exactly the bytes. */
+static void test_tside_write_in_place(void **state)
+{
+    (void)state;
+    static struct pair p;
+    static uint8_t want[REL_N], got[REL_N];
+    char why[160];
+    pair_open(&p);
+    for (size_t i = 0; i < REL_N; i++)
+        want[i] = (uint8_t)(i * 131 + (i >> 9));
+    struct buf b;
+    buf_init_headroom(&b, 1024 * 1024, TSIDE_HEADROOM);
+    assert_int_equal(buf_put(&b, want, REL_N), 0);
+    size_t sent = 0, gotlen = 0;
+    unsigned frames = 0, writes = 0, checked = 0;
+    for (int round = 0; round < 10000 && gotlen < REL_N; round++) {
+        if (!buf_empty(&b)) {
+            assert_true(buf_headroom(&b) >= TSIDE_HEADROOM);
+            uint8_t *head = buf_head_mut(&b);
+            size_t len = buf_len(&b);
+            ssize_t n = tside_write_room(&p.t, head, len, buf_headroom(&b), why, sizeof why);
+            assert_true(n >= 0);
+            if (n > 0) {
+                writes++;
+                /* no copy: each frame's header sits just before its payload,
+                 * in the buffer (the headroom, then the payload taken) */
+                for (size_t off = 0; off < (size_t)n; off += FRAME_MAX_PL) {
+                    size_t pl = len - off < FRAME_MAX_PL ? len - off : FRAME_MAX_PL;
+                    uint8_t h[4];
+                    hdr16(h, pl);
+                    assert_memory_equal(head + off - 4, h, 4);
+                    checked++;
+                }
+                /* what was not taken is untouched */
+                assert_memory_equal(head + n, want + sent + (size_t)n, len - (size_t)n);
+                sent += (size_t)n;
+                buf_consume(&b, (size_t)n);
+            }
+        }
+        assert_int_equal(tside_flush(&p.t, why, sizeof why), 0);
+        peer_read(&p);
+        parse_data(&p, got, &gotlen, sizeof got, &frames);
+    }
+    assert_int_equal(sent, REL_N);
+    assert_int_equal(gotlen, REL_N);
+    assert_memory_equal(got, want, REL_N);
+    assert_true(writes > 1);                    /* the socket filled: it took several calls */
+    assert_int_equal(frames, checked);
+    assert_true(frames >= REL_N / FRAME_MAX_PL + 1);
+    buf_free(&b);
+    pair_close(&p);
+}
+
+/* Too little headroom for a header: the first frame is copied (the bytes
+ * before p are left alone), the next ones go in place over the payload
+ * already taken; tside_write never writes into its (const) input. */
+static void test_tside_write_fallback(void **state)
+{
+    (void)state;
+    static struct pair p;
+    static uint8_t want[2 * FRAME_MAX_PL + 100], got[sizeof want];
+    static uint8_t area[3 + sizeof want];
+    char why[160];
+    pair_open(&p);
+    for (size_t i = 0; i < sizeof want; i++)
+        want[i] = (uint8_t)(i * 7 + 1);
+    memcpy(area, "GGG", 3);
+    memcpy(area + 3, want, sizeof want);
+    size_t gotlen = 0, done = 0;
+    unsigned frames = 0;
+    /* 3 bytes of headroom, a 4-byte header: copied */
+    for (int round = 0; round < 10000 && gotlen < sizeof want; round++) {
+        if (done < sizeof want) {
+            uint8_t *q = area + 3 + done;
+            ssize_t n = tside_write_room(&p.t, q, sizeof want - done, done ? 0 : 3, why,
+                                         sizeof why);
+            assert_true(n >= 0);
+            if (done == 0 && n > 0) {
+                assert_memory_equal(area, "GGG", 3);            /* not written */
+                assert_memory_equal(area + 3, want, FRAME_MAX_PL - 4);
+                if ((size_t)n > FRAME_MAX_PL) {
+                    uint8_t h[4];
+                    hdr16(h, FRAME_MAX_PL);
+                    assert_memory_equal(area + 3 + FRAME_MAX_PL - 4, h, 4); /* in place */
+                }
+            }
+            done += (size_t)n;
+        }
+        assert_int_equal(tside_flush(&p.t, why, sizeof why), 0);
+        peer_read(&p);
+        parse_data(&p, got, &gotlen, sizeof got, &frames);
+    }
+    assert_int_equal(gotlen, sizeof want);
+    assert_memory_equal(got, want, sizeof want);
+    /* tside_write: the input stays as it was */
+    memcpy(area + 3, want, sizeof want);
+    gotlen = done = 0;
+    for (int round = 0; round < 10000 && gotlen < sizeof want; round++) {
+        if (done < sizeof want) {
+            ssize_t n = tside_write(&p.t, area + 3 + done, sizeof want - done, why, sizeof why);
+            assert_true(n >= 0);
+            done += (size_t)n;
+        }
+        assert_int_equal(tside_flush(&p.t, why, sizeof why), 0);
+        peer_read(&p);
+        parse_data(&p, got, &gotlen, sizeof got, &frames);
+    }
+    assert_int_equal(gotlen, sizeof want);
+    assert_memory_equal(got, want, sizeof want);
+    assert_memory_equal(area, "GGG", 3);
+    assert_memory_equal(area + 3, want, sizeof want);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -615,6 +779,8 @@ int main(void)
         cmocka_unit_test(test_pong_owed),
         cmocka_unit_test(test_tside_ping_burst),
         cmocka_unit_test(test_tside_ping_flood),
+        cmocka_unit_test(test_tside_write_in_place),
+        cmocka_unit_test(test_tside_write_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
