@@ -513,8 +513,8 @@ void proxy_conn_log(enum log_level lvl, uint64_t id, const char *vm, const char 
     if (lvl > log_get_level())
         return;
     bool authed = user && user[0];
-    if (!authed && !prelogin_admit(rhost))
-        return;
+    if (!fmt || (!authed && !prelogin_admit(rhost)))
+        return;                  /* (no fmt: gcc's sanitizer build asks) */
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     char u[256];
