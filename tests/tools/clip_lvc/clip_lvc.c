@@ -25,6 +25,9 @@
  * (BGR233) sets the pixel format asked for; CLIP_LVC_ENCODINGS the
  * encodings offered, in libvncclient's syntax ("tight", "zrle hextile", ...;
  * default libvncclient's own list, with encodings vmgate cannot follow).
+ * CLIP_LVC_RECONNECT=1: when libvncclient drops the session with "Rect too
+ * large" (QEMU's resize race, see the main loop), log in again and print
+ * "reconnected WxH (libvncclient: MESSAGE)".
  * libvncclient's own log goes to stderr.  Exit status 0 after quit/EOF, 1 if
  * the connection failed or was closed by the server. */
 #include <errno.h>
@@ -41,12 +44,15 @@ static const char *ca_file;
 static unsigned long updates;
 static int refresh_pending;
 
+static char last_err[256];   /* libvncclient's last log line */
+
 static void log_stderr(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(last_err, sizeof last_err, fmt, ap);
     va_end(ap);
+    fputs(last_err, stderr);
 }
 
 static char *dupenv(const char *name)
@@ -176,21 +182,16 @@ static int command(rfbClient *cl, char *line)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* A client for host:port logged in, or NULL (printed "failed" is the
+ * caller's). */
+static rfbClient *open_client(const char *host, const char *port)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: clip_lvc HOST PORT CAFILE\n");
-        return 2;
-    }
-    ca_file = argv[3];
-    rfbClientLog = rfbClientErr = log_stderr;
-
     const char *bpp = getenv("CLIP_LVC_BPP");
     int bits = bpp && *bpp ? atoi(bpp) : 32;
     rfbClient *cl = bits == 16 ? rfbGetClient(5, 3, 2) : bits == 8 ? rfbGetClient(2, 3, 1)
                                                                   : rfbGetClient(8, 3, 4);
     if (!cl)
-        return 1;
+        return NULL;
     if (bits == 16) {            /* RGB565 */
         cl->format.depth = 16;
         cl->format.redMax = 31;
@@ -211,14 +212,29 @@ int main(int argc, char **argv)
     const char *enc = getenv("CLIP_LVC_ENCODINGS");
     if (enc && *enc)
         cl->appData.encodingsString = enc;
-    cl->serverHost = strdup(argv[1]);
-    cl->serverPort = atoi(argv[2]);
+    cl->serverHost = strdup(host);
+    cl->serverPort = atoi(port);
     cl->GetCredential = get_credential;
     cl->GotXCutText = got_cut_text;
     cl->FinishedFrameBufferUpdate = finished_update;
     cl->canHandleNewFBSize = TRUE;
     cl->appData.shareDesktop = TRUE;
-    if (!rfbInitClient(cl, NULL, NULL)) {   /* frees cl on failure */
+    if (!rfbInitClient(cl, NULL, NULL))     /* frees cl on failure */
+        return NULL;
+    return cl;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: clip_lvc HOST PORT CAFILE\n");
+        return 2;
+    }
+    ca_file = argv[3];
+    rfbClientLog = rfbClientErr = log_stderr;
+
+    rfbClient *cl = open_client(argv[1], argv[2]);
+    if (!cl) {
         printf("failed\n");
         return 1;
     }
@@ -231,6 +247,25 @@ int main(int argc, char **argv)
     for (;;) {
         int w = WaitForMessage(cl, 100000);
         if (w < 0 || (w > 0 && !HandleRFBServerMessage(cl))) {
+            /* QEMU 7.2 sometimes sends a rectangle of the other surface size
+             * right after a resize, and libvncclient gives up on the session
+             * ("Rect too large"); seen with libvncclient straight to QEMU as
+             * well.  With CLIP_LVC_RECONNECT=1 that one case logs in again. */
+            const char *re = getenv("CLIP_LVC_RECONNECT");
+            if (re && strcmp(re, "1") == 0 && strstr(last_err, "Rect too large")) {
+                char why[sizeof last_err];
+                snprintf(why, sizeof why, "%s", last_err);
+                why[strcspn(why, "\n")] = 0;
+                rfbClientCleanup(cl);
+                cl = open_client(argv[1], argv[2]);
+                if (cl) {
+                    printf("reconnected %dx%d (libvncclient: %s)\n", cl->width, cl->height, why);
+                    fflush(stdout);
+                    continue;
+                }
+                printf("closed\n");
+                return 1;
+            }
             printf("closed\n");
             rc = 1;
             break;
