@@ -1,6 +1,7 @@
 /* gateway/ctlcli.c — `vmgate status` and `vmgate kick`: one request over
  * the control socket (gateway/control.h), the reply's body on stdout. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,27 +56,36 @@ static const char vm_help[] =
 /* The head of the last "error ..." reply, for ctl_vm_cmd's exit status. */
 static char g_last_error[600];
 
-/* Send req (a line with its '\n') to the socket; print the body; 0 ok, 1
- * error (message on stderr). */
-static int transact(const char *path, const char *req)
+/* A connection to the control socket at path, or -1 (with report, the
+ * reason on stderr). */
+static int ctl_open(const char *path, bool report)
 {
-    g_last_error[0] = '\0';
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sa.sun_path) {
-        fprintf(stderr, "vmgate: %s: path too long\n", path);
-        return 1;
+        if (report)
+            fprintf(stderr, "vmgate: %s: path too long\n", path);
+        return -1;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         int e = errno;
-        fprintf(stderr, "vmgate: cannot reach the control socket %s: %s%s\n", path, strerror(e),
-                e == ENOENT || e == ECONNREFUSED ? " (is vmgate running with this control = ?)"
-                                                 : "");
+        if (report)
+            fprintf(stderr, "vmgate: cannot reach the control socket %s: %s%s\n", path,
+                    strerror(e), e == ENOENT || e == ECONNREFUSED
+                                     ? " (is vmgate running with this control = ?)" : "");
         if (fd >= 0)
             close(fd);
-        return 1;
+        return -1;
     }
+    return fd;
+}
+
+/* Send req (a line with its '\n') on fd (closed here); print the body; 0
+ * ok, 1 error (message on stderr). */
+static int exchange(int fd, const char *req)
+{
+    g_last_error[0] = '\0';
     size_t len = strlen(req);
     for (size_t off = 0; off < len;) {
         ssize_t k = send(fd, req + off, len - off, MSG_NOSIGNAL);
@@ -117,6 +127,12 @@ static int transact(const char *path, const char *req)
     }
     free(buf);
     return rc;
+}
+
+static int transact(const char *path, const char *req)
+{
+    int fd = ctl_open(path, true);
+    return fd < 0 ? 1 : exchange(fd, req);
 }
 
 /* The socket path: --socket, or `control` from the config. */
@@ -338,21 +354,14 @@ void ctl_note_ban(const char *cfgpath, bool banned, const char *key, uint64_t un
     if (ctl_append_arg(req, sizeof req, "key", key) ||
         (banned && ctl_append_arg(req, sizeof req, "until", ms)))
         return;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = strlen(path) < sizeof sa.sun_path ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)
-                                               : -1;
-    if (fd >= 0)
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int fd = ctl_open(path, false);
+    if (fd < 0) {
         fprintf(stderr, "vmgate firewall: note: no vmgate answers on %s: the %s is not in its "
                 "audit trail or metrics\n", path, banned ? "ban" : "unban");
-        if (fd >= 0)
-            close(fd);
         return;
     }
-    close(fd);
     strcat(req, "\n");
-    if (transact(path, req) != 0)
+    if (exchange(fd, req) != 0)
         fprintf(stderr, "vmgate firewall: note: the running vmgate did not take the %s "
                 "(not in its audit trail)\n", banned ? "ban" : "unban");
 }

@@ -88,7 +88,7 @@ void conn_fail(struct conn *c, enum log_level lvl, const char *fmt, ...)
 
 void conn_hs_failed(struct conn *c, enum proxy_hs_kind k)
 {
-    if (c->hs_counted || c->end.dead || k >= PROXY_HS_KINDS)
+    if (c->hs_counted || k >= PROXY_HS_KINDS)
         return;
     c->hs_counted = true;
     c->px->st.hs_failed[k]++;
@@ -436,7 +436,7 @@ static bool pp2_step(struct conn *c)
             if (buf_len(&c->rx) == 0)
                 c->end.level = LOG_LVL_DEBUG;   /* a plain TCP health check */
             else
-                c->px->st.hs_failed[PROXY_HS_PROXY] += !c->hs_counted;
+                conn_hs_failed(c, PROXY_HS_PROXY);
             return false;
         }
         if (k == 0 && buf_len(&c->rx) == had)

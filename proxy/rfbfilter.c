@@ -946,9 +946,10 @@ static uint64_t cu_acked_now(const struct cu *u, uint64_t pos)
     double rate = cu_rate(u);
     if (rate <= 0 || u->link.now <= u->ack_at)
         return u->acked;
+    if (pos <= u->acked)
+        return u->acked;
     double more = (u->link.now - u->ack_at) * rate;
-    uint64_t left = pos > u->acked ? pos - u->acked : 0;
-    return more >= (double)left ? (pos > u->acked ? pos : u->acked) : u->acked + (uint64_t)more;
+    return more >= (double)(pos - u->acked) ? pos : u->acked + (uint64_t)more;
 }
 
 /* Our own fence request at stream position pos (BlockBefore: the viewer
@@ -1310,7 +1311,8 @@ int rfbfilter_s2c(struct rfbfilter *f, struct buf *b, size_t *ok, struct buf *to
     f->cu.inj0 = buf_len(to_viewer);
     int r = s2c(f, b, ok, to_viewer, to_vm, why, whylen);
     f->cu.pos = s2c_pos(f, ok, to_viewer);
-    cu_extra(&f->cu, f->cu.pos);
+    if (f->cu.fence_offered)                /* only fences' round trips use it */
+        cu_extra(&f->cu, f->cu.pos);
     if (r == 0)
         cu_pump(f, f->cu.pos, to_vm);
     return r;

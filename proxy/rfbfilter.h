@@ -60,10 +60,10 @@
  * kept under a window that follows the measured round trip, Vegas-style
  * (RFBFILTER_WIN_MIN .. RFBFILTER_WIN_MAX), and never under the delivery
  * rate measured from the echoes times the base round trip; when it is
- * full, vmgate stops asking QEMU for more.  A viewer with -313 alone is paced by the kernel:
- * no new request while the bytes queued for it (ours, and the kernel's
- * unsent + unacknowledged bytes from TCP_INFO, what SIOCOUTQ counts) exceed the
- * TCP congestion window.  The filter does no I/O: the connection passes the
+ * full, vmgate stops asking QEMU for more.  A viewer with -313 alone is
+ * paced by the kernel: no new request while the bytes queued for it (ours,
+ * and the kernel's unsent + unacknowledged bytes from TCP_INFO, what
+ * SIOCOUTQ counts) exceed the TCP congestion window.  The filter does no I/O: the connection passes the
  * clock and those numbers in with rfbfilter_link() before each call. */
 #ifndef VMGATE_RFBFILTER_H
 #define VMGATE_RFBFILTER_H
