@@ -48,6 +48,8 @@ import struct
 import sys
 import time
 
+import wsrfb                    # the same directory: the RFB handshake
+
 OP_CONT, OP_TEXT, OP_BIN, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 
 
@@ -155,34 +157,11 @@ class Conn:
 
 
 def login(c, user, password):
-    """noVNC 1.3's handshake; returns (w, h, bpp, name) or raises."""
-    ver = c.read(12)
-    if ver != b"RFB 003.008\n":
-        raise ValueError("version %r" % ver)
-    c.send(ver)
-    types = list(c.read(c.u8()))
-    if types != [19]:
-        raise ValueError("security types %r" % types)
-    c.send(bytes([19]))
-    if c.read(2) != b"\x00\x02":
-        raise ValueError("VeNCrypt version")
-    c.send(b"\x00\x02")
-    if c.u8() != 0:
-        raise ValueError("VeNCrypt version nak")
-    subs = [c.u32() for _ in range(c.u8())]
-    if subs != [256]:
-        raise ValueError("subtypes %r" % subs)
-    c.send(struct.pack(">I", 256))
-    u, p = user.encode(), password.encode()
-    c.send(struct.pack(">II", len(u), len(p)))
-    c.send(u)
-    c.send(p)
-    if c.u32() != 0:
-        raise ValueError("refused: %s" % c.read(c.u32()).decode(errors="replace"))
-    c.send(b"\x01")
-    w, h = c.u16(), c.u16()
-    pf = c.read(16)
-    name = c.read(c.u32()).decode(errors="replace")
+    """noVNC 1.3's handshake (wsrfb.handshake); returns (w, h, bpp, name) or raises."""
+    r = wsrfb.handshake(c, c.send, user, password)
+    if r[0] == "refused":
+        raise ValueError("refused: %s" % r[1])
+    _, w, h, pf, name = r
     c.send(struct.pack(">BBH", 2, 0, 1) + struct.pack(">i", 0))      # SetEncodings [Raw]
     return w, h, pf[0], name
 

@@ -49,41 +49,50 @@ def connect(url, ca, origin):
     return websocket.create_connection(url, sslopt=ctx, origin=origin, timeout=20)
 
 
-def login(url, ca, origin, user, password):
-    ws = connect(url, ca, origin)
-    s = Stream(ws)
+def handshake(s, send, user, password):
+    """noVNC 1.3's RFB handshake over reader s (read, u8, u32) and send(bytes),
+    one WebSocket message per send: version, security type 19, VeNCrypt 0.2,
+    subtype 256, the credentials in three messages, SecurityResult, ClientInit
+    (shared), ServerInit.  Returns ("refused", reason) or
+    ("ok", w, h, pixel_format, name); raises ValueError on a protocol surprise."""
     ver = s.read(12)
     if ver != b"RFB 003.008\n":
         raise ValueError("version %r" % ver)
-    ws.send_binary(ver)
-    n = s.u8()
-    types = list(s.read(n))
+    send(ver)
+    types = list(s.read(s.u8()))
     if types != [19]:
         raise ValueError("security types %r" % types)
-    ws.send_binary(bytes([19]))
+    send(bytes([19]))
     if s.read(2) != b"\x00\x02":
         raise ValueError("VeNCrypt version")
-    ws.send_binary(b"\x00\x02")
+    send(b"\x00\x02")
     if s.u8() != 0:
         raise ValueError("VeNCrypt version nak")
-    n = s.u8()
-    subs = [s.u32() for _ in range(n)]
+    subs = [s.u32() for _ in range(s.u8())]
     if subs != [256]:
         raise ValueError("subtypes %r" % subs)
-    ws.send_binary(struct.pack(">I", 256))
+    send(struct.pack(">I", 256))
     u, p = user.encode(), password.encode()
-    ws.send_binary(struct.pack(">II", len(u), len(p)))
-    ws.send_binary(u)
-    ws.send_binary(p)
-    res = s.u32()
-    if res != 0:
-        reason = s.read(s.u32()).decode(errors="replace")
-        print("refused %s" % reason)
-        return 0
-    ws.send_binary(b"\x01")
+    send(struct.pack(">II", len(u), len(p)))
+    send(u)
+    send(p)
+    if s.u32() != 0:
+        return ("refused", s.read(s.u32()).decode(errors="replace"))
+    send(b"\x01")
     w, h = struct.unpack(">HH", s.read(4))
-    s.read(16)
+    pf = s.read(16)
     name = s.read(s.u32()).decode(errors="replace")
+    return ("ok", w, h, pf, name)
+
+
+def login(url, ca, origin, user, password):
+    ws = connect(url, ca, origin)
+    s = Stream(ws)
+    r = handshake(s, ws.send_binary, user, password)
+    if r[0] == "refused":
+        print("refused %s" % r[1])
+        return 0
+    _, w, h, _pf, name = r
     # one full update request, to see pixels flow
     ws.send_binary(struct.pack(">BBHHHH", 3, 0, 0, 0, w, h))
     t = s.u8()

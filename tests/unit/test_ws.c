@@ -479,6 +479,30 @@ static void peer_read(struct pair *p)
     }
 }
 
+/* The server frame at p->in[i]: whether it is all there, its header
+ * length *h and payload length *len. */
+static bool whole_frame(const struct pair *p, size_t i, size_t *h, uint64_t *len)
+{
+    const uint8_t *f = p->in + i;
+    size_t have = p->inlen - i;
+    *len = f[1] & 0x7f;
+    *h = 2;
+    if (*len == 126) {
+        if (have < 4)
+            return false;
+        *len = (uint64_t)f[2] << 8 | f[3];
+        *h = 4;
+    } else if (*len == 127) {
+        if (have < 10)
+            return false;
+        *len = 0;
+        for (int k = 0; k < 8; k++)
+            *len = *len << 8 | f[2 + k];
+        *h = 10;
+    }
+    return have >= *h + *len;
+}
+
 /* Parse the server frames the peer read: counts of pongs, the last pong's
  * payload, the last frame's opcode and (a close) its code.  Consumes them. */
 struct seen {
@@ -493,22 +517,9 @@ static void parse(struct pair *p, struct seen *sn)
     size_t i = 0;
     while (p->inlen - i >= 2) {
         uint8_t op = p->in[i] & 0x0f;
-        uint64_t len = p->in[i + 1] & 0x7f;
-        size_t h = 2;
-        if (len == 126) {
-            if (p->inlen - i < 4)
-                break;
-            len = (uint64_t)p->in[i + 2] << 8 | p->in[i + 3];
-            h = 4;
-        } else if (len == 127) {
-            if (p->inlen - i < 10)
-                break;
-            len = 0;
-            for (int k = 0; k < 8; k++)
-                len = len << 8 | p->in[i + 2 + k];
-            h = 10;
-        }
-        if (p->inlen - i < h + len)
+        uint64_t len;
+        size_t h;
+        if (!whole_frame(p, i, &h, &len))
             break;
         const uint8_t *pl = p->in + i + h;
         sn->frames++;
@@ -611,22 +622,9 @@ static void parse_data(struct pair *p, uint8_t *out, size_t *outlen, size_t cap,
 {
     size_t i = 0;
     while (p->inlen - i >= 2) {
-        uint64_t len = p->in[i + 1] & 0x7f;
-        size_t h = 2;
-        if (len == 126) {
-            if (p->inlen - i < 4)
-                break;
-            len = (uint64_t)p->in[i + 2] << 8 | p->in[i + 3];
-            h = 4;
-        } else if (len == 127) {
-            if (p->inlen - i < 10)
-                break;
-            len = 0;
-            for (int k = 0; k < 8; k++)
-                len = len << 8 | p->in[i + 2 + k];
-            h = 10;
-        }
-        if (p->inlen - i < h + len)
+        uint64_t len;
+        size_t h;
+        if (!whole_frame(p, i, &h, &len))
             break;
         assert_int_equal(p->in[i], 0x80 | WS_OP_BINARY);  /* FIN, binary */
         assert_int_equal(p->in[i + 1] & 0x80, 0);         /* no mask */
